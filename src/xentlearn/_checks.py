@@ -1,0 +1,88 @@
+"""Validation at the boundary: each helper raises XentlearnInputError naming the
+argument, the first offending row or value, and what was expected.
+
+Inner kernels trust their inputs; call these once, where user data enters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from xentlearn.exceptions import XentlearnInputError
+
+
+def _values(a):
+    return a.data if sp.issparse(a) else np.asarray(a)
+
+
+def check_finite(name: str, a) -> None:
+    """Raise if `a` (dense or sparse) holds NaN or inf, naming the first bad row."""
+    values = _values(a)
+    if values.dtype.kind not in "fc":
+        return
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    if sp.issparse(a):
+        coo = a.tocoo()
+        bad = np.flatnonzero(~np.isfinite(coo.data))[0]
+        row, value = int(coo.row[bad]), coo.data[bad]
+    else:
+        flat = np.flatnonzero(~finite.reshape(finite.shape[0], -1).all(axis=1)) if finite.ndim else [0]
+        row = int(flat[0]) if finite.ndim else 0
+        value = values[row][~finite[row]].ravel()[0] if finite.ndim > 1 else values[row] if finite.ndim else values
+    count = int(values.size - np.count_nonzero(finite))
+    raise XentlearnInputError(
+        f"{name} contains {count} non-finite value(s) (NaN or inf); the first is {value!r} in row {row}")
+
+
+def check_sample_weight(name: str, sample_weight, n_samples: int, dtype) -> np.ndarray:
+    """Return `sample_weight` as a 1-D array of `dtype`, length `n_samples`, finite and >= 0."""
+    w = np.asarray(sample_weight)
+    if w.ndim == 0:
+        w = np.full(n_samples, w, dtype=dtype)
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise XentlearnInputError(
+            f"{name} must have shape ({n_samples},) to match the {n_samples} rows, got shape {w.shape}")
+    if w.dtype.kind not in "biuf":
+        raise XentlearnInputError(f"{name} must be numeric, got dtype {w.dtype}")
+    w = w.astype(dtype, copy=False)
+    check_finite(name, w)
+    negative = np.flatnonzero(w < 0)
+    if negative.size:
+        raise XentlearnInputError(
+            f"{name} must be non-negative; row {negative[0]} has weight {w[negative[0]]!r}")
+    return w
+
+
+def check_nonnegative(name: str, values) -> np.ndarray:
+    """Finite, >= 0 values (class or positive weights); names the first bad index."""
+    v = np.asarray(values, dtype=float)
+    check_finite(name, v)
+    negative = np.flatnonzero(v.ravel() < 0)
+    if negative.size:
+        raise XentlearnInputError(
+            f"{name} must be non-negative; entry {negative[0]} is {v.ravel()[negative[0]]!r}")
+    return v
+
+
+def check_in_range(name: str, value: float, low: float, high: float, *,
+                   include_high: bool = False) -> float:
+    """A Python float in [low, high) (or [low, high] if include_high)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise XentlearnInputError(f"{name} must be a number, got {value!r}") from None
+    upper_ok = value <= high if include_high else value < high
+    if not (low <= value and upper_ok):
+        bracket = "]" if include_high else ")"
+        raise XentlearnInputError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
+    return value
+
+
+def check_one_of(name: str, value, allowed) -> None:
+    """Raise unless `value` is one of `allowed`, listing the allowed values."""
+    if value not in allowed:
+        raise XentlearnInputError(
+            f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}")
