@@ -1,0 +1,6 @@
+"""The training loop and what it calls per epoch."""
+
+from xentlearn.training._callbacks import Callback, EpochRecord, ProgressBar
+from xentlearn.training._loop import FitResult, fit_loop
+
+__all__ = ["Callback", "EpochRecord", "FitResult", "ProgressBar", "fit_loop"]

@@ -1,0 +1,360 @@
+"""The scikit-learn facade shared by LogisticRegression and MLPClassifier.
+
+``fit`` validates, encodes labels, builds Objective / optimizer / data source
+from the hyperparameters, calls the one training loop, and sets the fitted
+attributes. Nothing here does maths.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from xentlearn import _checks, losses
+from xentlearn._types import Params
+from xentlearn.data import ArraySource
+from xentlearn.estimators import _build
+from xentlearn.estimators._labels import compute_class_weight, encode_targets
+from xentlearn.exceptions import DivergenceError, XentlearnInputError
+from xentlearn.objective import Objective, make_loss
+from xentlearn.penalties import Penalty
+from xentlearn.training import fit_loop
+
+SOLVERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop", "lbfgs")
+LEARNING_RATES = ("constant", "invscaling", "step", "exponential", "cosine", "adaptive")
+
+
+class BaseXentClassifier(ClassifierMixin, BaseEstimator):
+    """Shared fit / predict machinery; subclasses say which model to build."""
+
+    _parameter_constraints: dict = {
+        "solver": [StrOptions(set(SOLVERS))],
+        "batch_size": [StrOptions({"auto", "full"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions(set(LEARNING_RATES))],
+        "learning_rate_init": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "power_t": [Interval(numbers.Real, 0, None, closed="left")],
+        "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "decay_rate": [Interval(numbers.Real, 0, 1, closed="right")],
+        "decay_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
+        "nesterov": ["boolean"],
+        "beta_1": [Interval(numbers.Real, 0, 1, closed="left")],
+        "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
+        "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_grad_norm": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "penalty": [None, StrOptions({"l2", "l1", "elasticnet"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(numbers.Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "class_weight": [None, dict, StrOptions({"balanced"})],
+        "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
+        "focal_gamma": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "validation_metric": [StrOptions({"log_loss", "accuracy"})],
+        "restore_best_weights": ["boolean"],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state", np.random.Generator],
+        "verbose": ["verbose"],
+        "dtype": [type, np.dtype, str],
+        "callbacks": [None, list, tuple],
+        "warm_start": ["boolean"],
+    }
+
+    # ---------------------------------------------------------------- hooks
+    def _make_model(self, n_features: int, n_outputs: int):
+        raise NotImplementedError
+
+    def _params_to_attributes(self, params: Params) -> None:
+        raise NotImplementedError
+
+    def _attributes_to_params(self) -> Params:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X and y by minimising the regularised cross-entropy.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) labels, or (n_samples, m) 0/1
+            indicators (multilabel), or (n_samples, k) probabilities (soft labels).
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._guarded(self._fit, X, y, sample_weight, partial=False, classes=None)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over (X, y), continuing from the current parameters and optimizer state.
+
+        `classes` (all labels that will ever appear) is required on the first call
+        for 1-D labels; `class_weight="balanced"` is computed from those classes
+        on the first call's data.
+        """
+        return self._guarded(self._fit, X, y, sample_weight, partial=True, classes=classes)
+
+    def _guarded(self, fn, *args, **kwargs):
+        # A failed fit leaves the estimator exactly as it was (validate_data resets
+        # n_features_in_ early, for one); divergence is the documented exception:
+        # the estimator keeps the last finite parameters.
+        saved = copy.copy(self.__dict__)
+        try:
+            return fn(*args, **kwargs)
+        except DivergenceError:
+            raise
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _resolved_dtype(self):
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise XentlearnInputError(
+                f"dtype must be np.float32 or np.float64, got {self.dtype!r}")
+        return dtype
+
+    def _batch_size(self, n_samples: int) -> int | None:
+        if self.batch_size == "full" or (self.batch_size == "auto" and self.solver == "lbfgs"):
+            return None
+        if self.batch_size == "auto":
+            return min(256, n_samples)
+        if self.solver == "lbfgs":
+            raise XentlearnInputError(
+                f"solver='lbfgs' needs the full batch; got batch_size={self.batch_size!r}. "
+                "Use batch_size='full' (or 'auto'), or a first-order solver such as 'adam'.")
+        return min(int(self.batch_size), n_samples)
+
+    def _fit(self, X, y, sample_weight, *, partial: bool, classes):
+        self._validate_params()
+        dtype = self._resolved_dtype()
+        if self.solver == "lbfgs" and self.penalty in ("l1", "elasticnet") and self.alpha > 0:
+            raise XentlearnInputError(
+                f"solver='lbfgs' cannot minimise the non-smooth penalty {self.penalty!r}; "
+                "use solver='sgd' or 'adam' (proximal steps give exact zeros), or penalty='l2'.")
+        continuing = partial and hasattr(self, "classes_")
+        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=dtype,
+                             multi_output=True, reset=not continuing, y_numeric=False)
+        _checks.check_finite("X", X)
+        n_samples, n_features = X.shape
+        encoded = encode_targets(y, classes=self.classes_ if continuing else classes, dtype=dtype)
+        if continuing and encoded.kind != self._task:
+            raise XentlearnInputError(
+                f"y is {encoded.kind} but earlier partial_fit calls were {self._task}")
+        if sample_weight is not None:
+            sample_weight = _checks.check_sample_weight("sample_weight", sample_weight,
+                                                        n_samples, dtype)
+            if not sample_weight.any():
+                raise XentlearnInputError("sample_weight is zero for every row; nothing to fit")
+        if continuing:
+            class_weight = self._class_weight
+        else:
+            class_weight = compute_class_weight(self.class_weight, encoded.classes,
+                                                encoded.targets, encoded.kind,
+                                                sample_weight=sample_weight, dtype=dtype)
+        n_outputs = 1 if encoded.kind == "binary" else len(encoded.classes)
+        model = self._make_model(n_features, n_outputs)
+        rng = _as_generator(self.random_state) if not continuing else self._rng
+
+        source = ArraySource(X, encoded.targets, sample_weight)
+        validation = None
+        if self.early_stopping and not partial:
+            source, validation = _split_validation(source, self.validation_fraction, rng,
+                                                   encoded)
+        batch_size = self._batch_size(source.n_samples)
+        steps_per_epoch = source.n_batches(batch_size)
+
+        if continuing:
+            params = self._attributes_to_params()
+            opt_state = self._opt_state
+        elif self.warm_start and hasattr(self, "classes_") and self._warm_start_compatible(
+                encoded, n_features):
+            params = self._attributes_to_params()
+            opt_state = None
+        else:
+            params = model.init(rng, dtype)
+            opt_state = None
+
+        penalty = Penalty.from_name(self.penalty, self.alpha, self.l1_ratio)
+        mask = model.penalty_mask()
+        gradient_penalty = penalty
+        if self.solver == "adamw":   # decoupled decay replaces the L2 gradient term
+            gradient_penalty = Penalty(alpha=penalty.l1_strength, l1_ratio=1.0)
+        task = encoded.kind
+        objective = Objective(
+            model=model,
+            loss=make_loss(task, class_weight=class_weight,
+                           label_smoothing=float(self.label_smoothing),
+                           focal_gamma=float(self.focal_gamma)),
+            penalty=gradient_penalty, task=task, eval_loss=make_loss(task))
+        lr_init = (_build.DEFAULT_LEARNING_RATE[self.solver] if self.learning_rate_init is None
+                   else float(self.learning_rate_init))
+        max_epochs = 1 if partial else int(self.max_iter)
+        learning_rate = _build.make_learning_rate(
+            self.learning_rate, lr_init, steps_per_epoch=steps_per_epoch,
+            max_epochs=int(self.max_iter), power_t=float(self.power_t),
+            warmup_epochs=int(self.warmup_epochs), decay_rate=float(self.decay_rate),
+            decay_epochs=int(self.decay_epochs))
+        adaptive = self.learning_rate == "adaptive" and self.solver != "lbfgs"
+        optimizer = _build.make_optimizer(
+            self.solver, learning_rate, penalty=penalty, penalty_mask=mask,
+            momentum=float(self.momentum), nesterov=bool(self.nesterov),
+            beta_1=float(self.beta_1), beta_2=float(self.beta_2), epsilon=float(self.epsilon),
+            max_grad_norm=self.max_grad_norm, adaptive=adaptive,
+            steps_per_epoch=steps_per_epoch, n_iter_no_change=int(self.n_iter_no_change),
+            tol=float(self.tol))
+        try:
+            result = fit_loop(
+                objective, optimizer, source, params, opt_state=opt_state,
+                max_epochs=max_epochs, batch_size=batch_size, rng=rng, shuffle=self.shuffle,
+                validation=validation,
+                tol=None if (partial or adaptive or self.solver == "lbfgs") else float(self.tol),
+                n_iter_no_change=int(self.n_iter_no_change),
+                grad_tol=float(self.tol) if self.solver == "lbfgs" else None,
+                early_stopping=bool(self.early_stopping) and validation is not None,
+                validation_metric=self.validation_metric,
+                restore_best_weights=self.restore_best_weights,
+                min_learning_rate=1e-6 if adaptive else 0.0,
+                callbacks=tuple(self.callbacks or ()), verbose=bool(self.verbose),
+                first_epoch=(self.n_iter_ + 1) if continuing else 1)
+        except DivergenceError as error:
+            self._set_fitted(encoded, class_weight, model, error.params, None, [], rng,
+                             continuing)
+            raise
+        self._set_fitted(encoded, class_weight, model, result.params, result.opt_state,
+                         result.history, rng, continuing)
+        if result.stop_reason == "max_iter" and not partial:
+            warnings.warn(
+                f"{type(self).__name__} reached max_iter={self.max_iter} before the "
+                f"{'gradient' if self.solver == 'lbfgs' else 'loss'} met tol={self.tol}; "
+                "increase max_iter, or scale the features (e.g. StandardScaler).",
+                ConvergenceWarning, stacklevel=3)
+        return self
+
+    def _warm_start_compatible(self, encoded, n_features) -> bool:
+        return (self._task == encoded.kind and len(self.classes_) == len(encoded.classes)
+                and np.array_equal(self.classes_, encoded.classes)
+                and self.n_features_in_ == n_features)
+
+    def _set_fitted(self, encoded, class_weight, model, params, opt_state, history, rng,
+                    continuing):
+        records = [record._asdict() for record in history]
+        if continuing:
+            records = self.history_ + records
+        self.classes_ = encoded.classes
+        self._task = encoded.kind
+        self._class_weight = class_weight
+        self._model = model
+        self._opt_state = opt_state
+        self._rng = rng
+        self._params_to_attributes(params)
+        self.history_ = records
+        self.n_iter_ = len(records)
+        self.loss_curve_ = [r["train_loss"] for r in records]
+        key = "val_accuracy" if self.validation_metric == "accuracy" else "val_loss"
+        self.validation_scores_ = [r[key] for r in records if r[key] is not None] or None
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+
+    # ---------------------------------------------------------------- predict
+    def _logits(self, X) -> np.ndarray:
+        check_is_fitted(self, "classes_")
+        X = validate_data(self, X, accept_sparse=("csr", "csc"),
+                          dtype=self._resolved_dtype(), reset=False)
+        _checks.check_finite("X", X)
+        logits, _ = self._model.forward(self._attributes_to_params(), X)
+        return logits
+
+    def decision_function(self, X):
+        """Raw logits: shape (n_samples,) for binary, (n_samples, n_outputs) otherwise."""
+        logits = self._logits(X)
+        return logits[:, 0] if self._task == "binary" else logits
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), in the fitted dtype.
+
+        Binary: [1 - s(z), s(z)]; multiclass and soft: softmax(z); multilabel:
+        the independent sigmoids s(z_j), one column per label.
+        """
+        logits = self._logits(X)
+        if self._task == "binary":
+            p = losses.sigmoid(logits[:, 0])
+            return np.column_stack([1 - p, p])
+        if self._task == "multilabel":
+            return losses.sigmoid(logits)
+        return losses.softmax(logits, axis=1)
+
+    def predict_log_proba(self, X):
+        """log of predict_proba, computed stably from the logits."""
+        logits = self._logits(X)
+        if self._task == "binary":
+            z = logits[:, 0]
+            return np.column_stack([losses.log_sigmoid(-z), losses.log_sigmoid(z)])
+        if self._task == "multilabel":
+            return losses.log_sigmoid(logits)
+        return losses.log_softmax(logits, axis=1)
+
+    def predict(self, X):
+        """Labels: classes_[argmax] (binary: logit > 0); multilabel: 0/1 indicators."""
+        logits = self._logits(X)
+        if self._task == "binary":
+            return self.classes_[(logits[:, 0] > 0).astype(np.intp)]
+        if self._task == "multilabel":
+            return (logits > 0).astype(np.int64)
+        return self.classes_[logits.argmax(axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+def _as_generator(random_state) -> np.random.Generator:
+    """A numpy Generator from None, an int, a RandomState or a Generator."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    return np.random.default_rng(random_state)
+
+
+def _split_validation(source: ArraySource, fraction: float, rng: np.random.Generator, encoded):
+    """Hold out `fraction` of the rows (stratified for single-label y) for early stopping."""
+    n = source.n_samples
+    n_val = int(np.ceil(fraction * n))
+    if n_val < 1 or n - n_val < 1:
+        raise XentlearnInputError(
+            f"validation_fraction={fraction} leaves no rows for training or validation "
+            f"with {n} samples")
+    if encoded.kind in ("binary", "multiclass"):
+        from sklearn.model_selection import train_test_split
+
+        labels = encoded.targets.astype(np.intp)
+        counts = np.bincount(labels)
+        stratify = labels if counts[counts > 0].min() >= 2 and n_val >= len(counts) else None
+        train_rows, val_rows = train_test_split(
+            np.arange(n), test_size=n_val, random_state=int(rng.integers(2**31 - 1)),
+            stratify=stratify)
+    else:
+        order = rng.permutation(n)
+        train_rows, val_rows = order[n_val:], order[:n_val]
+    train_rows.sort()
+    val_rows.sort()
+    return source.take(train_rows), source.take(val_rows)

@@ -1,0 +1,84 @@
+"""From estimator hyperparameters to the engine's parts: schedule and optimizer.
+
+Kept apart from the estimator class so that the translation (epochs to steps,
+penalty to transforms) reads in one place and is testable without fitting.
+"""
+
+from __future__ import annotations
+
+from xentlearn import optimizers, schedules
+from xentlearn._types import Schedule
+from xentlearn.optimizers import GradientTransformation
+from xentlearn.penalties import Penalty
+
+# Default learning_rate_init per solver when the user leaves it None: the values
+# torch and scikit-learn users reach for first.
+DEFAULT_LEARNING_RATE = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "adagrad": 0.01,
+                         "rmsprop": 0.001, "lbfgs": 1.0}
+
+
+def make_learning_rate(name: str, init: float, *, steps_per_epoch: int, max_epochs: int,
+                       power_t: float, warmup_epochs: int, decay_rate: float,
+                       decay_epochs: int) -> Schedule:
+    """The learning-rate schedule, in optimizer steps, from epoch-based settings.
+
+    constant / adaptive: init (adaptive's reductions come from reduce_on_plateau);
+    invscaling: init / (epoch + 1) ** power_t, with fractional epochs (step / steps_per_epoch);
+    step: init * decay_rate ** floor(epoch / decay_epochs);
+    exponential: init * decay_rate ** (epoch / decay_epochs);
+    cosine: from init to 0 over max_epochs;
+    warmup_epochs > 0 prepends a linear warm-up to any of them.
+    """
+    spe = max(1, steps_per_epoch)
+    if name in ("constant", "adaptive"):
+        schedule = schedules.constant(init)
+    elif name == "invscaling":
+        schedule = schedules.invscaling(init, power_t, steps_per_unit=spe)
+    elif name == "step":
+        schedule = schedules.step_decay(init, step_size=decay_epochs * spe, gamma=decay_rate)
+    elif name == "exponential":
+        schedule = schedules.exponential(init, decay_rate=decay_rate, decay_steps=decay_epochs * spe)
+    elif name == "cosine":
+        schedule = schedules.cosine(init, decay_steps=max_epochs * spe)
+    else:  # validated by the estimator's parameter constraints
+        raise AssertionError(name)
+    if warmup_epochs:
+        schedule = schedules.warmup(schedule, warmup_epochs * spe)
+    return schedule
+
+
+def make_optimizer(solver: str, learning_rate: Schedule, *, penalty: Penalty,
+                   penalty_mask: dict[str, bool], momentum: float, nesterov: bool,
+                   beta_1: float, beta_2: float, epsilon: float, max_grad_norm: float | None,
+                   adaptive: bool, steps_per_epoch: int, n_iter_no_change: int, tol: float,
+                   lbfgs_memory: int = 10) -> GradientTransformation:
+    """One chain: [clip] -> solver -> [plateau] -> [proximal L1].
+
+    adamw takes the L2 part of the penalty as decoupled weight decay (torch's
+    AdamW with weight_decay = alpha * (1 - l1_ratio)), so the estimator removes
+    it from the gradient; every other solver sees it in the gradient.
+    """
+    if solver == "lbfgs":
+        return optimizers.lbfgs(memory_size=lbfgs_memory)
+    parts = []
+    if max_grad_norm is not None:
+        parts.append(optimizers.clip_by_global_norm(max_grad_norm))
+    if solver == "sgd":
+        parts.append(optimizers.sgd(learning_rate, momentum=momentum, nesterov=nesterov))
+    elif solver == "adam":
+        parts.append(optimizers.adam(learning_rate, b1=beta_1, b2=beta_2, eps=epsilon))
+    elif solver == "adamw":
+        parts.append(optimizers.adamw(learning_rate, b1=beta_1, b2=beta_2, eps=epsilon,
+                                      weight_decay=penalty.l2_strength, mask=penalty_mask))
+    elif solver == "adagrad":
+        parts.append(optimizers.adagrad(learning_rate))
+    elif solver == "rmsprop":
+        parts.append(optimizers.rmsprop(learning_rate, momentum=momentum, eps=epsilon))
+    else:
+        raise AssertionError(solver)
+    if adaptive:
+        parts.append(optimizers.reduce_on_plateau(
+            factor=0.2, patience=n_iter_no_change, tol=tol, accumulation_size=steps_per_epoch))
+    if penalty.l1_strength:
+        parts.append(optimizers.proximal_l1(penalty.l1_strength, learning_rate, mask=penalty_mask))
+    return parts[0] if len(parts) == 1 else optimizers.chain(*parts)

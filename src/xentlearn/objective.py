@@ -1,0 +1,160 @@
+"""The objective: where model, loss and penalty meet.
+
+    F(params) = sum_i sw_i l_i(f(X_i; params)) / sum_i w_i + alpha * R(W)
+
+with l the cross-entropy of ``xentlearn.losses`` and w_i its normaliser
+(DESIGN §1-2). Every pass over data reduces with *sums* (loss_sum,
+weight_sum, grads_sum) and divides once in ``finish``, so one batch, many row
+blocks of one array, many chunks of a file or many Dask partitions give the
+same numbers (up to floating-point summation order).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from xentlearn import losses
+from xentlearn._types import Batch, Grads, Model, Params
+from xentlearn.penalties import Penalty
+
+Task = Literal["binary", "multiclass", "multilabel", "soft"]
+# (logits (n, n_outputs), targets, sample_weight) -> LossTerms with grad shaped like logits
+LossFn = Callable[[np.ndarray, np.ndarray, np.ndarray | None], "losses.LossTerms"]
+
+
+class BatchTerms(NamedTuple):
+    """Sums over one batch; add them across batches, then ``Objective.finish``."""
+
+    loss_sum: float        # sum_i sw_i * l_i
+    weight_sum: float      # the contract's normaliser sum_i w_i
+    grads_sum: Grads       # gradient of loss_sum
+
+
+def add_terms(a: BatchTerms, b: BatchTerms) -> BatchTerms:
+    """Sum of two batches' terms; reuses `a`'s gradient arrays (the reducer owns them)."""
+    for key, value in b.grads_sum.items():
+        a.grads_sum[key] += value
+    return BatchTerms(a.loss_sum + b.loss_sum, a.weight_sum + b.weight_sum, a.grads_sum)
+
+
+def make_loss(task: Task, *, class_weight: np.ndarray | None = None,
+              pos_weight: np.ndarray | None = None, label_smoothing: float = 0.0,
+              focal_gamma: float = 0.0, focal_alpha: float | None = None) -> LossFn:
+    """The loss for a task, as the objective calls it.
+
+    "binary" uses one sigmoid logit (model output (n, 1), targets (n,) 0/1);
+    a class weight cw there multiplies the sample weight by cw[y_i], which gives
+    the softmax normaliser sum_i sw_i cw[y_i] as well. "multiclass" and "soft"
+    use softmax (integer or probability targets); "multilabel" independent
+    sigmoids with targets (n, m).
+    """
+    if task == "binary":
+        terms = functools.partial(losses.sigmoid_terms, pos_weight=pos_weight,
+                                  label_smoothing=label_smoothing, focal_gamma=focal_gamma,
+                                  focal_alpha=focal_alpha)
+        return functools.partial(_binary_loss, terms=terms, class_weight=class_weight)
+    if task == "multilabel":
+        terms = functools.partial(losses.sigmoid_terms, pos_weight=pos_weight,
+                                  label_smoothing=label_smoothing, focal_gamma=focal_gamma,
+                                  focal_alpha=focal_alpha)
+    else:
+        terms = functools.partial(losses.softmax_terms, class_weight=class_weight,
+                                  label_smoothing=label_smoothing, focal_gamma=focal_gamma)
+    return functools.partial(_plain_loss, terms=terms)
+
+
+def _plain_loss(logits, targets, sample_weight, *, terms):
+    return terms(logits, targets, sample_weight=sample_weight)
+
+
+def _binary_loss(logits, targets, sample_weight, *, terms, class_weight):
+    if class_weight is not None:
+        cw = class_weight[(targets > 0.5).astype(np.intp)]
+        sample_weight = cw if sample_weight is None else sample_weight * cw
+    # (n, 1) -> (n,) is a view, and so is the gradient's way back.
+    result = terms(logits[:, 0], targets, sample_weight=sample_weight)
+    return result._replace(grad=result.grad[:, None])
+
+
+def accuracy_sum(task: Task, logits: np.ndarray, targets: np.ndarray,
+                 sample_weight: np.ndarray | None) -> float:
+    """sum_i sw_i * [prediction_i == target_i] (multilabel: every label right)."""
+    if task == "binary":
+        correct = (logits[:, 0] > 0) == (targets > 0.5)
+    elif task == "multiclass":
+        correct = logits.argmax(axis=1) == targets
+    elif task == "soft":
+        correct = logits.argmax(axis=1) == targets.argmax(axis=1)
+    else:
+        correct = ((logits > 0) == (targets > 0.5)).all(axis=1)
+    if sample_weight is None:
+        return float(np.count_nonzero(correct))
+    return float(sample_weight @ correct.astype(sample_weight.dtype))
+
+
+@dataclass(frozen=True)
+class Objective:
+    """F(params) over batches, with the one-pass value and gradient.
+
+    Parameters
+    ----------
+    model : Model
+        Linear or MLP; gives logits and backpropagates dlogits.
+    loss : LossFn
+        Training loss (``make_loss``), with every option the user asked for.
+    penalty : Penalty
+        alpha * R(W); only its smooth part enters the gradient.
+    task : {"binary", "multiclass", "multilabel", "soft"}
+    eval_loss : LossFn or None
+        The loss reported on validation data: plain cross-entropy with sample
+        weights (no smoothing, focal or class weights), i.e. the log-loss a
+        user compares models by. Defaults to `loss`.
+    """
+
+    model: Model
+    loss: LossFn
+    penalty: Penalty
+    task: Task
+    eval_loss: LossFn | None = None
+
+    def batch_terms(self, params: Params, batch: Batch) -> BatchTerms:
+        """Sums of loss, normaliser and gradient over one batch (no division)."""
+        logits, cache = self.model.forward(params, batch.X)
+        terms = self.loss(logits, batch.targets, batch.sample_weight)
+        grads = self.model.backward(params, cache, terms.grad)
+        return BatchTerms(terms.loss_sum, terms.weight_sum, grads)
+
+    def finish(self, terms: BatchTerms, params: Params) -> tuple[float, Grads]:
+        """Divide once and add the penalty: (F, dF/dparams). Takes over terms.grads_sum."""
+        grads = terms.grads_sum
+        inv = 1.0 / terms.weight_sum
+        for value in grads.values():
+            value *= inv
+        mask = self.model.penalty_mask()
+        self.penalty.add_smooth_grad(grads, params, mask)
+        value = terms.loss_sum * inv + self.penalty.value(params, mask)
+        return value, grads
+
+    def value_and_grad(self, params: Params, batches: Iterable[Batch]) -> tuple[float, Grads]:
+        """F and its gradient over all `batches` (one mini-batch, or every block of the data)."""
+        total = functools.reduce(add_terms, (self.batch_terms(params, b) for b in batches))
+        return self.finish(total, params)
+
+    def evaluate(self, params: Params, batches: Iterable[Batch]) -> tuple[float, float]:
+        """(mean eval loss, weighted accuracy) over `batches`, without the penalty."""
+        loss_fn = self.eval_loss or self.loss
+        loss_sum = weight_sum = correct = n_weight = 0.0
+        for batch in batches:
+            logits, _ = self.model.forward(params, batch.X)
+            terms = loss_fn(logits, batch.targets, batch.sample_weight)
+            loss_sum += terms.loss_sum
+            weight_sum += terms.weight_sum
+            correct += accuracy_sum(self.task, logits, batch.targets, batch.sample_weight)
+            n_weight += (batch.X.shape[0] if batch.sample_weight is None
+                         else float(batch.sample_weight.sum()))
+        return loss_sum / weight_sum, correct / n_weight
