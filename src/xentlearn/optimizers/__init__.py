@@ -1,0 +1,32 @@
+"""Optimizers as pure ``(init, update)`` pairs, composed with ``chain`` (optax style).
+
+The training step::
+
+    state = optimizer.init(params)
+    updates, state = optimizer.update(grads, state, params)   # value=, value_fn= for lbfgs
+    params = apply_updates(params, updates)
+
+Named optimizers match ``torch.optim`` (SGD, Adam, AdamW, Adagrad, RMSprop);
+``lbfgs`` is full-batch L-BFGS with a strong Wolfe line search.
+"""
+
+from xentlearn.optimizers._aliases import adagrad, adam, adamw, rmsprop, sgd
+from xentlearn.optimizers._base import (
+    EmptyState, GradientTransformation, apply_updates, chain, current_learning_rate, identity,
+    state_from_arrays, state_to_arrays)
+from xentlearn.optimizers._lbfgs import LbfgsState, lbfgs
+from xentlearn.optimizers._transforms import (
+    ProximalL1State, ReduceOnPlateauState, ScaleByAdagradState, ScaleByAdamState,
+    ScaleByRmsState, ScaleByScheduleState, TraceState, add_decayed_weights, clip_by_global_norm,
+    proximal_l1, reduce_on_plateau, scale_by_adagrad, scale_by_adam, scale_by_rms,
+    scale_by_schedule, trace)
+
+__all__ = [
+    "GradientTransformation", "EmptyState", "identity", "chain", "apply_updates",
+    "state_to_arrays", "state_from_arrays", "current_learning_rate",
+    "sgd", "adam", "adamw", "adagrad", "rmsprop", "lbfgs",
+    "trace", "scale_by_adam", "scale_by_rms", "scale_by_adagrad", "add_decayed_weights",
+    "scale_by_schedule", "clip_by_global_norm", "proximal_l1", "reduce_on_plateau",
+    "TraceState", "ScaleByAdamState", "ScaleByRmsState", "ScaleByAdagradState",
+    "ScaleByScheduleState", "ProximalL1State", "ReduceOnPlateauState", "LbfgsState",
+]

@@ -1,0 +1,276 @@
+"""The optimizer interface: pure ``(init, update)`` pairs, as in optax.
+
+``update(grads, state, params=None, *, value=None, value_fn=None)`` returns
+``(updates, new_state)`` and never mutates `grads`, `state` or `params`.
+States are nests of NamedTuples, tuples and dicts whose leaves are ndarrays or
+Python ints/floats, so :func:`state_to_arrays` can write them without pickle.
+
+The three-line training step::
+
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    params = apply_updates(params, updates)
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from xentlearn._types import OptState, Params, Updates
+from xentlearn.exceptions import XentlearnInputError
+
+__all__ = ["GradientTransformation", "EmptyState", "identity", "chain", "apply_updates",
+           "state_to_arrays", "state_from_arrays", "current_learning_rate"]
+
+
+class GradientTransformation(NamedTuple):
+    """An optimizer or one of its building blocks.
+
+    Attributes
+    ----------
+    init : callable, params -> state
+    update : callable, (grads, state, params=None, *, value=None, value_fn=None)
+        -> (updates, new_state)
+    """
+
+    init: Callable[[Params], OptState]
+    update: Callable[..., tuple[Updates, OptState]]
+
+
+class EmptyState(NamedTuple):
+    """The state of a stateless transform."""
+
+
+def identity() -> GradientTransformation:
+    """Return the updates unchanged (a no-op in a chain)."""
+
+    def init(params: Params) -> EmptyState:
+        return EmptyState()
+
+    def update(grads, state, params=None, *, value=None, value_fn=None):
+        return grads, state
+
+    return GradientTransformation(init, update)
+
+
+def _accepts_step_scale(update: Callable) -> bool:
+    try:
+        return "step_scale" in inspect.signature(update).parameters
+    except (TypeError, ValueError):  # builtins and C callables have no signature
+        return False
+
+
+def step_scale_of(state: Any) -> float:
+    """Product of the multiplicative step scales that `state` reports (1.0 if none).
+
+    A state reports one by defining ``step_scale()`` (``ReduceOnPlateauState``).
+    """
+    if hasattr(state, "step_scale") and callable(state.step_scale):
+        return float(state.step_scale())
+    if isinstance(state, tuple):
+        scale = 1.0
+        for child in state:
+            scale *= step_scale_of(child)
+        return scale
+    return 1.0
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Apply `transforms` in sequence; the state is the tuple of their states.
+
+    Each transform receives the updates of the previous one, the same
+    `params`, `value` and `value_fn`. A transform whose ``update`` takes a
+    ``step_scale`` keyword (``proximal_l1``) also receives the product of the
+    step scales reported by the transforms before it in this step
+    (``reduce_on_plateau``), so a proximal step uses the same effective
+    learning rate as the gradient step it follows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xentlearn.optimizers import chain, trace, scale_by_schedule, apply_updates
+    >>> opt = chain(trace(0.9), scale_by_schedule(0.1))      # torch.optim.SGD(momentum=0.9)
+    >>> params = {"w": np.array([1.0, -2.0])}
+    >>> state = opt.init(params)
+    >>> updates, state = opt.update({"w": np.array([0.5, 0.5])}, state, params)
+    >>> apply_updates(params, updates)["w"]
+    array([ 0.95, -2.05])
+    """
+    wants_scale = tuple(_accepts_step_scale(t.update) for t in transforms)
+
+    def init(params: Params) -> tuple:
+        return tuple(t.init(params) for t in transforms)
+
+    def update(grads, state, params=None, *, value=None, value_fn=None, step_scale=1.0):
+        if len(state) != len(transforms):
+            raise XentlearnInputError(
+                f"state has {len(state)} entries but the chain has {len(transforms)} "
+                f"transforms; was it created by this optimizer's init?")
+        new_states = []
+        for transform, inner, wants in zip(transforms, state, wants_scale):
+            extra = {"step_scale": step_scale} if wants else {}
+            grads, new_inner = transform.update(grads, inner, params, value=value,
+                                                value_fn=value_fn, **extra)
+            step_scale *= step_scale_of(new_inner)
+            new_states.append(new_inner)
+        return grads, tuple(new_states)
+
+    return GradientTransformation(init, update)
+
+
+def apply_updates(params: Params, updates: Updates) -> Params:
+    """``params + updates`` leaf-wise, as a new dict, each leaf in its param's dtype.
+
+    Parameters
+    ----------
+    params, updates : dict of str to ndarray
+        Same keys and shapes.
+
+    Returns
+    -------
+    dict of str to ndarray
+        New arrays; `params` is not modified.
+    """
+    if updates.keys() != params.keys():
+        raise XentlearnInputError(
+            f"updates have keys {sorted(updates)} but params have keys {sorted(params)}")
+    # astype(copy=False) is free when the dtypes already agree; when they do not, the
+    # sum is formed in the wider dtype and rounded once, as optax does.
+    return {key: (p + updates[key]).astype(p.dtype, copy=False) for key, p in params.items()}
+
+
+def current_learning_rate(state: OptState) -> float:
+    """The effective learning rate of the step just taken, read from an optimizer state.
+
+    It is the product of the values reported by the states in the nest that
+    define ``learning_rate_factor()``: the scheduled learning rate
+    (``scale_by_schedule``), the plateau scale (``reduce_on_plateau``), and
+    L-BFGS's accepted step length. Before the first step it is the value the
+    first step will use. Returns NaN when the state reports none (e.g.
+    ``identity()``).
+    """
+    factors = []
+
+    def walk(node):
+        if hasattr(node, "learning_rate_factor") and callable(node.learning_rate_factor):
+            factors.append(float(node.learning_rate_factor()))
+        if isinstance(node, tuple):
+            for child in node:
+                walk(child)
+
+    walk(state)
+    return math.prod(factors) if factors else math.nan
+
+
+# ----------------------------------------------------------------------------------------
+# Flattening a state to a dict of arrays (model files store no pickles).
+
+_SEPARATOR = "/"
+
+
+def _leaves(state: Any, prefix: str):
+    """Yield (key, leaf) pairs in a fixed order; keys are paths of field names/indices."""
+    if isinstance(state, tuple) and hasattr(state, "_fields"):
+        for name, child in zip(state._fields, state):
+            yield from _leaves(child, f"{prefix}{_SEPARATOR}{name}" if prefix else name)
+    elif isinstance(state, (tuple, list)):
+        for index, child in enumerate(state):
+            yield from _leaves(child, f"{prefix}{_SEPARATOR}{index}" if prefix else str(index))
+    elif isinstance(state, dict):
+        for name, child in state.items():
+            yield from _leaves(child, f"{prefix}{_SEPARATOR}{name}" if prefix else str(name))
+    else:
+        yield prefix, state
+
+
+def state_to_arrays(state: OptState, prefix: str = "") -> dict[str, np.ndarray]:
+    """Flatten an optimizer state to ``{path: ndarray}``.
+
+    Paths join NamedTuple field names, tuple indices and dict keys with "/"
+    (e.g. ``"0/trace/W0"``). Python ints become int64 0-d arrays and Python
+    floats float64 0-d arrays; :func:`state_from_arrays` turns them back, given
+    a template state from the same optimizer's ``init``.
+
+    Parameters
+    ----------
+    state : optimizer state
+    prefix : str, default ""
+        Prepended to every path (e.g. ``"opt_state"``).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Copies, so later changes to the state's arrays do not leak in.
+    """
+    arrays = {}
+    for key, leaf in _leaves(state, prefix):
+        if isinstance(leaf, np.ndarray):
+            arrays[key] = leaf.copy()
+        elif isinstance(leaf, (bool, np.bool_)):
+            arrays[key] = np.asarray(leaf, dtype=np.bool_)
+        elif isinstance(leaf, numbers.Integral):
+            arrays[key] = np.asarray(leaf, dtype=np.int64)
+        elif isinstance(leaf, numbers.Real):
+            arrays[key] = np.asarray(leaf, dtype=np.float64)
+        else:
+            raise XentlearnInputError(
+                f"optimizer state leaf {key!r} is a {type(leaf).__name__}; "
+                f"only ndarrays and Python ints/floats can be stored")
+    return arrays
+
+
+def state_from_arrays(arrays: dict[str, np.ndarray], template: OptState,
+                      prefix: str = "") -> OptState:
+    """Rebuild a state shaped like `template` from :func:`state_to_arrays` output.
+
+    Parameters
+    ----------
+    arrays : dict of str to ndarray
+    template : optimizer state
+        Usually ``optimizer.init(params)``: gives the structure, the leaf
+        types, shapes and dtypes.
+    prefix : str, default ""
+        As given to :func:`state_to_arrays`.
+
+    Raises
+    ------
+    XentlearnInputError
+        A path is missing, or an array's shape differs from the template's.
+    """
+
+    def build(node, path):
+        if isinstance(node, tuple) and hasattr(node, "_fields"):
+            return type(node)(*(build(child, _join(path, name))
+                                for name, child in zip(node._fields, node)))
+        if isinstance(node, (tuple, list)):
+            return type(node)(build(child, _join(path, str(i))) for i, child in enumerate(node))
+        if isinstance(node, dict):
+            return {name: build(child, _join(path, str(name))) for name, child in node.items()}
+        if path not in arrays:
+            raise XentlearnInputError(f"optimizer state entry {path!r} is missing")
+        stored = np.asarray(arrays[path])
+        if isinstance(node, np.ndarray):
+            if stored.shape != node.shape:
+                raise XentlearnInputError(
+                    f"optimizer state entry {path!r} has shape {stored.shape}, "
+                    f"expected {node.shape}")
+            return stored.astype(node.dtype, copy=True)
+        if stored.shape != ():
+            raise XentlearnInputError(
+                f"optimizer state entry {path!r} must be a scalar, got shape {stored.shape}")
+        if isinstance(node, (bool, np.bool_)):
+            return bool(stored)
+        if isinstance(node, numbers.Integral):
+            return int(stored)
+        return float(stored)
+
+    return build(template, prefix)
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}{_SEPARATOR}{name}" if prefix else name

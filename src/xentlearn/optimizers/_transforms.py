@@ -1,0 +1,479 @@
+"""Gradient transformations: the building blocks the named optimizers chain.
+
+Every transform is a pure ``(init, update)`` pair (see ``_base``). All scalars
+that touch arrays are Python floats, so float32 grads give float32 updates and
+float32 state (NEP 50: a NumPy float64 scalar would upcast them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from xentlearn import _tree
+from xentlearn._types import Params, ScalarOrSchedule
+from xentlearn.exceptions import XentlearnInputError
+from xentlearn.optimizers._base import EmptyState, GradientTransformation
+from xentlearn.schedules import _count, _number, make_schedule
+
+__all__ = ["trace", "scale_by_adam", "scale_by_rms", "scale_by_adagrad",
+           "add_decayed_weights", "scale_by_schedule", "clip_by_global_norm", "proximal_l1",
+           "reduce_on_plateau",
+           "TraceState", "ScaleByAdamState", "ScaleByRmsState", "ScaleByAdagradState",
+           "ScaleByScheduleState", "ProximalL1State", "ReduceOnPlateauState"]
+
+Mask = dict[str, bool] | Callable[[Params], dict[str, bool]] | None
+
+
+def _resolve_mask(mask: Mask, params: Params) -> dict[str, bool]:
+    """`mask` as {key: bool} over every key of `params`; absent keys count as True."""
+    if mask is None:
+        return {key: True for key in params}
+    if callable(mask):
+        mask = mask(params)
+    unknown = set(mask) - set(params)
+    if unknown:
+        raise XentlearnInputError(
+            f"mask has keys {sorted(unknown)} that are not parameters ({sorted(params)})")
+    return {key: bool(mask.get(key, True)) for key in params}
+
+
+def _need_params(params, name: str) -> Params:
+    if params is None:
+        raise XentlearnInputError(f"{name} needs the current params: call update(grads, state, params)")
+    return params
+
+
+# ----------------------------------------------------------------------------------------
+
+class TraceState(NamedTuple):
+    trace: Params        # the momentum buffer b, same keys/shapes/dtypes as the params
+
+
+def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
+    r"""Momentum (heavy ball) or Nesterov momentum, as ``torch.optim.SGD``.
+
+    .. math::
+        b_t = \mu b_{t-1} + g_t, \qquad
+        u_t = \begin{cases} g_t + \mu b_t & \text{nesterov} \\ b_t & \text{otherwise}\end{cases}
+
+    with :math:`b_0 = 0`.
+
+    Parameters
+    ----------
+    decay : float
+        The momentum :math:`\mu`, in [0, 1].
+    nesterov : bool, default False
+
+    Notes
+    -----
+    This is torch's form (dampening 0), where the buffer accumulates
+    gradients and the learning rate multiplies afterwards; Sutskever et al.
+    accumulate ``lr * g``, which differs when the learning rate changes.
+    torch sets ``b_1 = g_1``, the same as ``b_0 = 0`` here.
+    """
+    decay = _number("decay", decay, low=0.0, high=1.0)
+
+    def init(params: Params) -> TraceState:
+        return TraceState(_tree.zeros_like(params))
+
+    def update(grads, state, params=None, *, value=None, value_fn=None):
+        new_trace = {k: g + decay * state.trace[k] for k, g in grads.items()}
+        if nesterov:
+            updates = {k: g + decay * new_trace[k] for k, g in grads.items()}
+        else:
+            updates = new_trace
+        return updates, TraceState(new_trace)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByAdamState(NamedTuple):
+    count: int           # number of updates taken, t
+    mu: Params           # first moment m
+    nu: Params           # second moment v
+
+
+def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+    r"""Adam's direction (Kingma & Ba, 2015), as ``torch.optim.Adam``.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \\
+        u_t = \frac{m_t / (1 - \beta_1^t)}{\sqrt{v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    Parameters
+    ----------
+    b1, b2 : float
+        Decay rates of the moments, in [0, 1).
+    eps : float
+        Added to the denominator, >= 0.
+
+    Notes
+    -----
+    :math:`\epsilon` is added *after* the bias correction of :math:`\sqrt{v_t}`,
+    as torch (and the paper's Algorithm 1 with :math:`\hat v_t`), so the
+    numbers agree with torch, not with formulations that add
+    :math:`\hat\epsilon` to :math:`\sqrt{v_t}` before correcting.
+
+    References
+    ----------
+    Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
+    """
+    b1 = _number("b1", b1, low=0.0, high=1.0, include_high=False)
+    b2 = _number("b2", b2, low=0.0, high=1.0, include_high=False)
+    eps = _number("eps", eps, low=0.0)
+
+    def init(params: Params) -> ScaleByAdamState:
+        return ScaleByAdamState(0, _tree.zeros_like(params), _tree.zeros_like(params))
+
+    def update(grads, state, params=None, *, value=None, value_fn=None):
+        count = state.count + 1
+        bias1 = 1.0 - b1 ** count
+        bias2_sqrt = math.sqrt(1.0 - b2 ** count)
+        mu = {k: b1 * state.mu[k] + (1.0 - b1) * g for k, g in grads.items()}
+        nu = {k: b2 * state.nu[k] + (1.0 - b2) * (g * g) for k, g in grads.items()}
+        updates = {k: (mu[k] / bias1) / (np.sqrt(nu[k]) / bias2_sqrt + eps) for k in grads}
+        return updates, ScaleByAdamState(count, mu, nu)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByRmsState(NamedTuple):
+    nu: Params           # running mean of g^2
+    mu: Params           # running mean of g (centered only; empty dict otherwise)
+
+
+def scale_by_rms(decay: float = 0.99, eps: float = 1e-8, centered: bool = False
+                 ) -> GradientTransformation:
+    r"""RMSprop's direction (Hinton, 2012), as ``torch.optim.RMSprop``.
+
+    .. math::
+        v_t = \alpha v_{t-1} + (1 - \alpha) g_t^2, \qquad
+        u_t = g_t / (\sqrt{v_t} + \epsilon)
+
+    and, if `centered`, :math:`\bar g_t = \alpha \bar g_{t-1} + (1-\alpha) g_t`,
+    :math:`u_t = g_t / (\sqrt{v_t - \bar g_t^2} + \epsilon)`.
+
+    Parameters
+    ----------
+    decay : float
+        :math:`\alpha` (torch's ``alpha``), in [0, 1).
+    eps : float
+        >= 0, added outside the square root as torch does.
+    centered : bool, default False
+
+    Notes
+    -----
+    :math:`v_0 = 0` as in torch (optax's default is the same; TensorFlow
+    starts at 1). Momentum, if any, is a ``trace`` chained after this, so it
+    accumulates the scaled direction, exactly as torch's RMSprop buffer.
+    """
+    decay = _number("decay", decay, low=0.0, high=1.0, include_high=False)
+    eps = _number("eps", eps, low=0.0)
+
+    def init(params: Params) -> ScaleByRmsState:
+        return ScaleByRmsState(_tree.zeros_like(params), _tree.zeros_like(params) if centered else {})
+
+    def update(grads, state, params=None, *, value=None, value_fn=None):
+        nu = {k: decay * state.nu[k] + (1.0 - decay) * (g * g) for k, g in grads.items()}
+        if centered:
+            mu = {k: decay * state.mu[k] + (1.0 - decay) * g for k, g in grads.items()}
+            updates = {k: g / (np.sqrt(nu[k] - mu[k] * mu[k]) + eps) for k, g in grads.items()}
+        else:
+            mu = state.mu
+            updates = {k: g / (np.sqrt(nu[k]) + eps) for k, g in grads.items()}
+        return updates, ScaleByRmsState(nu, mu)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByAdagradState(NamedTuple):
+    sum_of_squares: Params
+
+
+def scale_by_adagrad(eps: float = 1e-10, initial_accumulator_value: float = 0.0
+                     ) -> GradientTransformation:
+    r"""Adagrad's direction (Duchi et al., 2011), as ``torch.optim.Adagrad``.
+
+    .. math::
+        s_t = s_{t-1} + g_t^2, \qquad u_t = g_t / (\sqrt{s_t} + \epsilon),
+        \qquad s_0 = \text{initial\_accumulator\_value}
+
+    Parameters
+    ----------
+    eps : float, default 1e-10
+        >= 0, outside the square root (torch's placement and default).
+    initial_accumulator_value : float, default 0.0
+        >= 0.
+
+    Notes
+    -----
+    torch's ``lr_decay`` is expressible as a schedule
+    (``lambda t: lr / (1 + t * lr_decay)``) passed to ``scale_by_schedule``.
+    """
+    eps = _number("eps", eps, low=0.0)
+    initial = _number("initial_accumulator_value", initial_accumulator_value, low=0.0)
+
+    def init(params: Params) -> ScaleByAdagradState:
+        return ScaleByAdagradState({k: np.full_like(p, initial) for k, p in params.items()})
+
+    def update(grads, state, params=None, *, value=None, value_fn=None):
+        sums = {k: state.sum_of_squares[k] + g * g for k, g in grads.items()}
+        updates = {k: g / (np.sqrt(sums[k]) + eps) for k, g in grads.items()}
+        return updates, ScaleByAdagradState(sums)
+
+    return GradientTransformation(init, update)
+
+
+def add_decayed_weights(weight_decay: float, mask: Mask = None) -> GradientTransformation:
+    r"""Add :math:`\lambda\,\theta` to the updates: weight decay.
+
+    .. math:: u_t \leftarrow u_t + \lambda \theta_{t-1} \quad \text{(masked leaves only)}
+
+    Placed *after* an adaptive direction and before ``scale_by_schedule`` it
+    is AdamW's decoupled decay (Loshchilov & Hutter, 2019):
+    :math:`\theta_t = \theta_{t-1} - \eta(u_t + \lambda\theta_{t-1})`, which is
+    ``torch.optim.AdamW``'s :math:`\theta(1 - \eta\lambda) - \eta u_t`.
+    Placed *first* in a chain it adds :math:`\lambda\theta` to the gradient:
+    ``torch.optim.SGD(weight_decay=)``'s coupled L2.
+
+    Parameters
+    ----------
+    weight_decay : float
+        :math:`\lambda`, >= 0.
+    mask : dict of str to bool, callable params -> such a dict, or None
+        True where the decay applies (None: everywhere). Keys absent from
+        the dict count as True. Pass ``model.penalty_mask()`` to spare intercepts.
+    """
+    weight_decay = _number("weight_decay", weight_decay, low=0.0)
+
+    def init(params: Params) -> EmptyState:
+        return EmptyState()
+
+    def update(grads, state, params=None, *, value=None, value_fn=None):
+        params = _need_params(params, "add_decayed_weights")
+        where = _resolve_mask(mask, params)
+        updates = {k: g + weight_decay * params[k] if where[k] else g for k, g in grads.items()}
+        return updates, state
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByScheduleState(NamedTuple):
+    count: int             # updates taken so far: the next step uses schedule(count)
+    learning_rate: float   # the value used by the last step (schedule(0) before any)
+
+    def learning_rate_factor(self) -> float:
+        return self.learning_rate
+
+
+def scale_by_schedule(learning_rate: ScalarOrSchedule) -> GradientTransformation:
+    r"""Multiply by minus the learning rate: :math:`u_t \leftarrow -\eta(t)\,u_t`.
+
+    Parameters
+    ----------
+    learning_rate : float or callable step -> float
+        A constant, or a schedule of the 0-based update count (``schedules``).
+
+    Notes
+    -----
+    The sign flip lives here (as optax's ``scale_by_learning_rate``), so the
+    result is added to the params by ``apply_updates``.
+    """
+    schedule = make_schedule(learning_rate)
+
+    def init(params: Params) -> ScaleByScheduleState:
+        return ScaleByScheduleState(0, schedule(0))
+
+    def update(grads, state, params=None, *, value=None, value_fn=None):
+        lr = schedule(state.count)
+        updates = {k: -lr * g for k, g in grads.items()}
+        return updates, ScaleByScheduleState(state.count + 1, lr)
+
+    return GradientTransformation(init, update)
+
+
+def clip_by_global_norm(max_norm: float) -> GradientTransformation:
+    r"""Rescale the updates so that their global norm is at most `max_norm`.
+
+    .. math:: u \leftarrow u \cdot \min\!\left(1, \frac{c}{\lVert u \rVert_2}\right)
+
+    where the norm runs over every leaf together.
+
+    Parameters
+    ----------
+    max_norm : float
+        :math:`c > 0`.
+
+    Notes
+    -----
+    ``torch.nn.utils.clip_grad_norm_`` divides by ``norm + 1e-6``, so it
+    clips slightly below `max_norm`; we clip to exactly `max_norm`, as optax.
+    """
+    max_norm = _number("max_norm", max_norm, low=0.0, strict_low=True)
+
+    def init(params: Params) -> EmptyState:
+        return EmptyState()
+
+    def update(grads, state, params=None, *, value=None, value_fn=None):
+        norm = _tree.global_norm(grads)
+        if norm <= max_norm or not math.isfinite(norm):
+            # A non-finite norm is left for the training loop to report as divergence.
+            return grads, state
+        return _tree.scale(max_norm / norm, grads), state
+
+    return GradientTransformation(init, update)
+
+
+class ProximalL1State(NamedTuple):
+    count: int             # updates taken: the threshold uses learning_rate(count)
+
+
+def proximal_l1(strength: float, learning_rate: ScalarOrSchedule, mask: Mask = None
+                ) -> GradientTransformation:
+    r"""Proximal step for :math:`\lambda \lVert\theta\rVert_1`: exact zeros. Place it last.
+
+    Given the updates :math:`u` of a gradient step on the smooth part,
+
+    .. math::
+        z = \theta + u, \qquad
+        \theta_{\text{new}} = \operatorname{sign}(z)\,\max(|z| - \eta(t)\,s\,\lambda, 0),
+        \qquad u \leftarrow \theta_{\text{new}} - \theta
+
+    on masked leaves (intercepts are usually masked out); other leaves keep
+    :math:`u`. With plain SGD this is proximal gradient descent (ISTA), whose
+    fixed points are exactly the minimisers of smooth + L1, and whose
+    iterates hold exact zeros (``params + updates`` is ``0.0`` exactly
+    where the threshold wins, since ``p + (-p) == 0``).
+
+    Parameters
+    ----------
+    strength : float
+        :math:`\lambda \ge 0` (``alpha * l1_ratio`` for the estimators).
+    learning_rate : float or schedule
+        The *same* learning rate as the chain's ``scale_by_schedule``.
+    mask : dict of str to bool, callable, or None
+        True where the penalty applies.
+
+    Notes
+    -----
+    With adaptive optimizers (Adam, Adagrad, RMSprop) the threshold still
+    uses the scalar learning rate :math:`\eta(t)`, not the optimizer's
+    per-coordinate step :math:`\eta / (\sqrt{\hat v} + \epsilon)`. The result
+    is a "proximal Adam" heuristic: it gives exact zeros and shrinks weights
+    whose gradients are small, but its fixed points satisfy the L1 optimality
+    conditions only approximately (scikit-learn's SGD applies its truncated
+    L1 step with the scalar rate in the same way). For an exact L1 optimum
+    use SGD (or full-batch gradient descent) with this transform.
+
+    In a ``chain``, :math:`s` is the product of the scales of the transforms
+    before it (``reduce_on_plateau``), so the threshold follows the
+    learning rate actually used; :math:`s = 1` otherwise.
+    """
+    strength = _number("strength", strength, low=0.0)
+    schedule = make_schedule(learning_rate)
+
+    def init(params: Params) -> ProximalL1State:
+        return ProximalL1State(0)
+
+    def update(grads, state, params=None, *, value=None, value_fn=None, step_scale=1.0):
+        params = _need_params(params, "proximal_l1")
+        where = _resolve_mask(mask, params)
+        threshold = schedule(state.count) * strength * float(step_scale)
+        updates = {}
+        for k, u in grads.items():
+            if where[k] and threshold > 0.0:
+                z = params[k] + u
+                shrunk = np.sign(z) * np.maximum(np.abs(z) - threshold, 0.0)
+                updates[k] = (shrunk - params[k]).astype(u.dtype, copy=False)
+            else:
+                updates[k] = u
+        return updates, ProximalL1State(state.count + 1)
+
+    return GradientTransformation(init, update)
+
+
+class ReduceOnPlateauState(NamedTuple):
+    scale: float              # multiplies the updates; starts at 1
+    best_value: float         # best accumulated mean value so far (inf at start)
+    plateau_count: int        # consecutive accumulated values without improvement
+    accumulated_value: float  # sum of `value` over the current accumulation window
+    count: int                # values in the current window
+
+    def learning_rate_factor(self) -> float:
+        return self.scale
+
+    def step_scale(self) -> float:
+        return self.scale
+
+
+def reduce_on_plateau(factor: float = 0.2, patience: int = 5, tol: float = 1e-4,
+                      accumulation_size: int = 1, min_scale: float = 0.0
+                      ) -> GradientTransformation:
+    r"""Multiply the updates by a scale that shrinks when `value` stops improving.
+
+    `value` (the loss the caller passes to ``update``) is averaged over
+    windows of `accumulation_size` updates. At the end of each window with
+    mean :math:`\bar f`:
+
+    - if :math:`\bar f > f_{\text{best}} - \text{tol}` the plateau count grows
+      by one, otherwise it resets to 0; then
+      :math:`f_{\text{best}} \leftarrow \min(f_{\text{best}}, \bar f)`;
+    - once the count reaches `patience`, ``scale <- max(scale * factor,
+      min_scale)`` and the count resets.
+
+    Every update is multiplied by the (possibly just reduced) ``scale``.
+
+    Parameters
+    ----------
+    factor : float, default 0.2
+        In (0, 1]: 0.2 divides the step by 5.
+    patience : int, default 5
+        Windows without improvement before a reduction, >= 1.
+    tol : float, default 1e-4
+        Absolute improvement that counts, >= 0.
+    accumulation_size : int, default 1
+        Updates per window. The estimators set it to the number of steps per
+        epoch, which gives scikit-learn's ``learning_rate="adaptive"``.
+    min_scale : float, default 0.0
+        Lower bound for the scale.
+
+    Notes
+    -----
+    Modelled on optax's ``reduce_on_plateau`` (windows, state holding
+    ``scale``) with scikit-learn's absolute `tol` and best-value rule.
+    scikit-learn reduces after ``n_iter_no_change + 1`` bad epochs (its test
+    is ``count > n_iter_no_change``); pass ``patience=n_iter_no_change + 1``
+    to reproduce it. The effective learning rate is reported by
+    ``current_learning_rate``, and ``state.scale`` is the factor itself.
+    """
+    factor = _number("factor", factor, low=0.0, high=1.0, strict_low=True)
+    patience = _count("patience", patience, minimum=1)
+    tol = _number("tol", tol, low=0.0)
+    accumulation_size = _count("accumulation_size", accumulation_size, minimum=1)
+    min_scale = _number("min_scale", min_scale, low=0.0, high=1.0)
+
+    def init(params: Params) -> ReduceOnPlateauState:
+        return ReduceOnPlateauState(1.0, math.inf, 0, 0.0, 0)
+
+    def update(grads, state, params=None, *, value=None, value_fn=None):
+        if value is None:
+            raise XentlearnInputError(
+                "reduce_on_plateau needs the loss: call update(grads, state, params, value=loss)")
+        scale, best, plateau = state.scale, state.best_value, state.plateau_count
+        accumulated, count = state.accumulated_value + float(value), state.count + 1
+        if count >= accumulation_size:
+            mean = accumulated / count
+            plateau = plateau + 1 if mean > best - tol else 0
+            best = min(best, mean)
+            if plateau >= patience:
+                scale, plateau = max(scale * factor, min_scale), 0
+            accumulated, count = 0.0, 0
+        updates = grads if scale == 1.0 else _tree.scale(scale, grads)
+        return updates, ReduceOnPlateauState(scale, best, plateau, accumulated, count)
+
+    return GradientTransformation(init, update)
