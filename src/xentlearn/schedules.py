@@ -48,8 +48,11 @@ def _number(name: str, value, *, low: float = -math.inf, high: float = math.inf,
 
 def _count(name: str, value, *, minimum: int) -> int:
     """`value` as a Python int >= minimum (bools and non-integral floats refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
+    if isinstance(value, bool):
+        raise XentlearnInputError(f"{name} must be an integer, got {value!r}")
+    if not isinstance(value, numbers.Integral):
+        # 10.0 is accepted (epochs * steps computed in floats); 2.5 is not.
+        if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
             value = int(value)
         else:
             raise XentlearnInputError(f"{name} must be an integer, got {value!r}")

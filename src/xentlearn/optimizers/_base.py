@@ -13,7 +13,6 @@ The three-line training step::
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from collections.abc import Callable
@@ -58,26 +57,32 @@ def identity() -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
-def _accepts_step_scale(update: Callable) -> bool:
-    try:
-        return "step_scale" in inspect.signature(update).parameters
-    except (TypeError, ValueError):  # builtins and C callables have no signature
-        return False
+# A step scale says how much a transform multiplies a unit of gradient, once it has
+# settled: a Python float, or a dict of per-coordinate arrays (a diagonal
+# preconditioner). A transform declares one by giving its ``update`` function a
+# ``step_scale`` attribute: state -> scale (see ``with_step_scale``). ``chain``
+# multiplies them and hands the product to the transforms whose ``update`` has a
+# true ``needs_step_scale`` attribute (``proximal_l1``, and chains holding one) as
+# the keyword ``step_scale``, so that the proximal step is taken in the same metric
+# as the gradient step it follows. Scales are computed only when something needs them.
+StepScale = float | dict[str, np.ndarray]
 
 
-def step_scale_of(state: Any) -> float:
-    """Product of the multiplicative step scales that `state` reports (1.0 if none).
+def with_step_scale(update: Callable, step_scale: Callable[[Any], StepScale]) -> Callable:
+    """Attach `step_scale` (new state -> scale) to a transform's `update` function."""
+    update.step_scale = step_scale
+    return update
 
-    A state reports one by defining ``step_scale()`` (``ReduceOnPlateauState``).
-    """
-    if hasattr(state, "step_scale") and callable(state.step_scale):
-        return float(state.step_scale())
-    if isinstance(state, tuple):
-        scale = 1.0
-        for child in state:
-            scale *= step_scale_of(child)
-        return scale
-    return 1.0
+
+def multiply_step_scales(a: StepScale, b: StepScale) -> StepScale:
+    """Product of two step scales (floats, or per-leaf dicts of arrays)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: a[k] * b[k] for k in a}
+    if isinstance(a, dict):
+        return {k: v * float(b) for k, v in a.items()}
+    if isinstance(b, dict):
+        return {k: v * float(a) for k, v in b.items()}
+    return float(a) * float(b)
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
@@ -86,9 +91,10 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     Each transform receives the updates of the previous one, the same
     `params`, `value` and `value_fn`. A transform whose ``update`` takes a
     ``step_scale`` keyword (``proximal_l1``) also receives the product of the
-    step scales reported by the transforms before it in this step
-    (``reduce_on_plateau``), so a proximal step uses the same effective
-    learning rate as the gradient step it follows.
+    step scales declared by the transforms before it in the chain (momentum's
+    ``1 / (1 - mu)``, Adam's, RMSprop's and Adagrad's diagonal preconditioners,
+    the plateau scale), so a proximal step is taken with the same effective
+    per-coordinate learning rate as the gradient step it follows.
 
     Examples
     --------
@@ -101,7 +107,10 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     >>> apply_updates(params, updates)["w"]
     array([ 0.95, -2.05])
     """
-    wants_scale = tuple(_accepts_step_scale(t.update) for t in transforms)
+    wants_scale = tuple(bool(getattr(t.update, "needs_step_scale", False)) for t in transforms)
+    scale_fns = tuple(getattr(t.update, "step_scale", None) for t in transforms)
+    # Only scales declared before the last transform that needs one are ever used.
+    last_wanting = max((i for i, w in enumerate(wants_scale) if w), default=-1)
 
     def init(params: Params) -> tuple:
         return tuple(t.init(params) for t in transforms)
@@ -112,14 +121,25 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
                 f"state has {len(state)} entries but the chain has {len(transforms)} "
                 f"transforms; was it created by this optimizer's init?")
         new_states = []
-        for transform, inner, wants in zip(transforms, state, wants_scale):
-            extra = {"step_scale": step_scale} if wants else {}
+        for i, (transform, inner) in enumerate(zip(transforms, state)):
+            extra = {"step_scale": step_scale} if wants_scale[i] else {}
             grads, new_inner = transform.update(grads, inner, params, value=value,
                                                 value_fn=value_fn, **extra)
-            step_scale *= step_scale_of(new_inner)
+            if scale_fns[i] is not None and i < last_wanting:
+                step_scale = multiply_step_scales(step_scale, scale_fns[i](new_inner))
             new_states.append(new_inner)
         return grads, tuple(new_states)
 
+    def chain_step_scale(state) -> StepScale:
+        scale: StepScale = 1.0
+        for scale_fn, inner in zip(scale_fns, state):
+            if scale_fn is not None:
+                scale = multiply_step_scales(scale, scale_fn(inner))
+        return scale
+
+    if any(fn is not None for fn in scale_fns):
+        with_step_scale(update, chain_step_scale)
+    update.needs_step_scale = last_wanting >= 0
     return GradientTransformation(init, update)
 
 
