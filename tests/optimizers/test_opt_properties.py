@@ -44,6 +44,10 @@ TRANSFORMS = {
     "scale_by_schedule": lambda: scale_by_schedule(schedules.cosine(0.1, 10)),
     "clip_by_global_norm": lambda: clip_by_global_norm(0.5),
     "proximal_l1": lambda: chain(scale_by_schedule(0.1), proximal_l1(0.5, 0.1, MASK)),
+    "adam+proximal_l1": lambda: chain(adam(0.1), proximal_l1(0.5, 0.1, MASK)),
+    "rmsprop+plateau+proximal_l1": lambda: chain(
+        rmsprop(0.01, momentum=0.5), reduce_on_plateau(patience=1, tol=10.0),
+        proximal_l1(0.5, 0.01, MASK)),
     "reduce_on_plateau": lambda: chain(scale_by_schedule(0.1),
                                        reduce_on_plateau(patience=1, tol=10.0)),
     "sgd": lambda: sgd(0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
