@@ -13,8 +13,7 @@ from tests.optimizers.problems import (
     PROBLEMS, Problem, logistic_data, logistic_value_and_grad, max_distance)
 from xentlearn import schedules
 from xentlearn.optimizers import (
-    adagrad, adam, adamw, apply_updates, chain, lbfgs, proximal_l1, rmsprop, scale_by_adam,
-    scale_by_schedule, sgd)
+    adagrad, adam, adamw, apply_updates, chain, lbfgs, proximal_l1, rmsprop, sgd)
 
 # name -> (factory(learning_rate, n_steps), {problem: learning_rate}).
 # Adaptive methods at a constant rate hover around the optimum at a distance ~ lr

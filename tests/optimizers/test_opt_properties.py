@@ -10,7 +10,7 @@ import pytest
 
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.optimizers import (
-    GradientTransformation, ReduceOnPlateauState, adagrad, adam, adamw, add_decayed_weights,
+    EmptyState, GradientTransformation, adagrad, adam, adamw, add_decayed_weights,
     apply_updates, chain, clip_by_global_norm, current_learning_rate, identity, lbfgs,
     proximal_l1, reduce_on_plateau, rmsprop, scale_by_adagrad, scale_by_adam, scale_by_rms,
     scale_by_schedule, sgd, state_from_arrays, state_to_arrays, trace)
@@ -299,9 +299,6 @@ def test_add_decayed_weights_mask_and_sgd_coupling():
         decay.update(grads, decay.init(params))
     with pytest.raises(XentlearnInputError, match="not parameters"):
         add_decayed_weights(0.5, {"V": True}).update(grads, EmptyState(), params)
-
-
-from xentlearn.optimizers import EmptyState  # noqa: E402
 
 
 @pytest.mark.parametrize("factory, match", [
