@@ -1,0 +1,226 @@
+"""The multi-layer perceptron, with hand-written backpropagation.
+
+Forward, for layers l = 0..L (L = number of hidden layers), A_0 = X:
+
+    Z_{l+1} = A_l W_l + b_l                     (n, fan_out_l)
+    A_{l+1} = f(Z_{l+1})   for hidden layers;   logits = Z_{L+1} (no activation)
+
+Backward, from delta_{L+1} = dL/dlogits:
+
+    dW_l     = A_l^T delta_{l+1}                (fan_in_l, fan_out_l)
+    db_l     = 1^T delta_{l+1}                  (fan_out_l,)
+    delta_l  = (delta_{l+1} W_l^T) * f'(Z_l),   f' written from A_l (see _activations)
+
+The recursion stops at delta_1: dL/dX is never formed. The loops run over
+layers only; every step is a matrix product over the whole batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from xentlearn._types import Grads, Matrix, Params
+from xentlearn.exceptions import XentlearnInputError
+from xentlearn.models._activations import ACTIVATIONS, DERIVATIVES
+
+Activation = Literal["relu", "tanh", "logistic", "identity"]
+
+
+@dataclass(frozen=True)
+class MLP:
+    """Fully connected network from features to logits.
+
+    Parameters
+    ----------
+    n_features : int
+        d, the number of input columns.
+    hidden_layer_sizes : tuple of int
+        Width of each hidden layer, input side first; ``()`` is a linear model
+        with Glorot init.
+    n_outputs : int
+        k, the number of logits.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Applied after every hidden layer; never after the output layer, whose
+        pre-activations are the logits.
+    fit_intercept : bool, default=True
+        Whether the *output* layer has a bias. Hidden layers always have one.
+
+    Notes
+    -----
+    Params are ``{"W0": (d, h1), "b0": (h1,), "W1": (h1, h2), "b1": (h2,), ...,
+    "W{L}": (hL, k), "b{L}": (k,)}`` in layer order (W_l is (fan_in, fan_out),
+    as scikit-learn's ``coefs_``), without "b{L}" when ``fit_intercept=False``.
+    The cache of ``forward`` holds the input X and every hidden activation
+    A_1..A_L (n x sum(hidden_layer_sizes) numbers), which backward needs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> model = MLP(n_features=4, hidden_layer_sizes=(8,), n_outputs=3, activation="tanh")
+    >>> params = model.init(np.random.default_rng(0), np.float32)
+    >>> [(key, value.shape) for key, value in params.items()]
+    [('W0', (4, 8)), ('b0', (8,)), ('W1', (8, 3)), ('b1', (3,))]
+    >>> logits, cache = model.forward(params, np.ones((5, 4), np.float32))
+    >>> grads = model.backward(params, cache, np.ones_like(logits))
+    >>> {key: value.dtype.name for key, value in grads.items()} == dict.fromkeys(params, "float32")
+    True
+    """
+
+    n_features: int
+    hidden_layer_sizes: tuple[int, ...]
+    n_outputs: int
+    activation: Activation = "relu"
+    fit_intercept: bool = True
+
+    def __post_init__(self) -> None:
+        # Configuration is checked once here, never in forward/backward.
+        sizes = tuple(int(h) for h in self.hidden_layer_sizes)
+        object.__setattr__(self, "hidden_layer_sizes", sizes)
+        if self.activation not in ACTIVATIONS:
+            raise XentlearnInputError(
+                f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}; "
+                f"got {self.activation!r}")
+        for name, value in (("n_features", self.n_features), ("n_outputs", self.n_outputs)):
+            if value < 1:
+                raise XentlearnInputError(f"{name} must be >= 1, got {value}")
+        if any(h < 1 for h in sizes):
+            raise XentlearnInputError(
+                f"hidden_layer_sizes must be positive integers, got {sizes}")
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """(n_features, *hidden_layer_sizes, n_outputs)."""
+        return (self.n_features, *self.hidden_layer_sizes, self.n_outputs)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight matrices, L + 1."""
+        return len(self.hidden_layer_sizes) + 1
+
+    def init(self, rng: np.random.Generator, dtype=np.float64) -> Params:
+        """Glorot-uniform parameters, exactly as scikit-learn's ``MLPClassifier``.
+
+        For layer l with fan_in, fan_out:
+
+            bound = sqrt(factor / (fan_in + fan_out)),  factor = 2 for "logistic", else 6
+            W_l ~ U(-bound, bound)^(fan_in x fan_out),  b_l ~ U(-bound, bound)^fan_out
+
+        Draw order: for each layer, input side first, ``rng.uniform`` for W_l
+        then for b_l (the output bias is not drawn when fit_intercept=False).
+        This is the order of ``MLPClassifier._init_coef``, so a
+        ``numpy.random.Generator`` in place of its ``RandomState`` gives the
+        same numbers. Draws are float64, then cast to `dtype`.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+        dtype : float32 or float64
+
+        Returns
+        -------
+        params : dict, ordered by layer, every leaf of `dtype`
+        """
+        dtype = np.dtype(dtype)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        sizes = self.layer_sizes
+        last = self.n_layers - 1
+        params: Params = {}
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            bound = math.sqrt(factor / (fan_in + fan_out))
+            params[f"W{layer}"] = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype)
+            if layer < last or self.fit_intercept:
+                params[f"b{layer}"] = rng.uniform(-bound, bound, fan_out).astype(dtype)
+        return params
+
+    def forward(self, params: Params, X: Matrix, *, keep_cache: bool = True
+                ) -> tuple[np.ndarray, list | None]:
+        """Logits for a batch.
+
+        Parameters
+        ----------
+        params : dict
+            As returned by ``init``; all leaves of one dtype.
+        X : ndarray or scipy.sparse CSR/CSC of shape (n_samples, n_features)
+            Same dtype as `params` (the caller guarantees it). Sparse X enters
+            only the first product, ``X @ W0``, which is dense.
+        keep_cache : bool, default=True
+            False for inference: hidden activations are dropped as soon as
+            the next layer is computed, and the cache is None.
+
+        Returns
+        -------
+        logits : ndarray of shape (n_samples, n_outputs), dtype of `params`
+        cache : list [X, A_1, ..., A_L] (references, not copies), or None
+        """
+        assert X.dtype == params["W0"].dtype, (X.dtype, params["W0"].dtype)  # internal invariant
+        activate = ACTIVATIONS[self.activation]
+        last = self.n_layers - 1
+        A = X
+        cache = [X] if keep_cache else None
+        for layer in range(last):
+            A = activate(_affine(params, layer, A))  # in place on the fresh Z
+            if keep_cache:
+                cache.append(A)
+        return _affine(params, last, A), cache        # logits: no output activation
+
+    def predict_logits(self, params: Params, X: Matrix) -> np.ndarray:
+        """``forward(params, X, keep_cache=False)[0]``: logits only, for inference."""
+        return self.forward(params, X, keep_cache=False)[0]
+
+    def backward(self, params: Params, cache: list, dlogits: np.ndarray) -> Grads:
+        """Gradients of a scalar L given dlogits = dL/dlogits, by backpropagation.
+
+        Parameters
+        ----------
+        params : dict
+            The params `forward` was called with.
+        cache : list
+            The second output of ``forward(params, X)``: [X, A_1, ..., A_L].
+        dlogits : ndarray of shape (n_samples, n_outputs), dtype of `params`
+            Not modified.
+
+        Returns
+        -------
+        grads : dict
+            Same keys (in the same order), shapes and dtypes as `params`.
+        """
+        derivative = DERIVATIVES[self.activation]
+        grads: Grads = {}
+        delta = dlogits                               # (n, fan_out) of the current layer
+        for layer in range(self.n_layers - 1, -1, -1):
+            A_prev = cache[layer]                     # (n, fan_in): X for layer 0
+            # (fan_in, n) @ (n, fan_out); for sparse X (layer 0) a CSC/CSR view
+            # times dense, O(nnz * fan_out), never densified.
+            grads[f"W{layer}"] = np.asarray(A_prev.T @ delta)
+            if f"b{layer}" in params:
+                grads[f"b{layer}"] = delta.sum(axis=0)
+            if layer > 0:
+                # (n, fan_out) @ (fan_out, fan_in): a new array, so the in-place
+                # derivative never touches dlogits or the cached activations.
+                delta = delta @ params[f"W{layer}"].T
+                derivative(A_prev, delta)
+        # Backprop filled the dict from the output side; return it in params' order.
+        return {key: grads[key] for key in params}
+
+    def penalty_mask(self) -> dict[str, bool]:
+        """True for the weight matrices W_l, False for the biases b_l."""
+        mask = {}
+        last = self.n_layers - 1
+        for layer in range(self.n_layers):
+            mask[f"W{layer}"] = True
+            if layer < last or self.fit_intercept:
+                mask[f"b{layer}"] = False
+        return mask
+
+
+def _affine(params: Params, layer: int, A: Matrix) -> np.ndarray:
+    """Z = A @ W_layer + b_layer, as a new array (A may be sparse; Z is dense)."""
+    Z = A @ params[f"W{layer}"]       # (n, fan_in) @ (fan_in, fan_out) -> (n, fan_out)
+    b = params.get(f"b{layer}")
+    if b is not None:
+        Z += b                        # in place: Z was allocated just above
+    return Z
