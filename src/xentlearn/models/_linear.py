@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xentlearn._types import Grads, Matrix, Params
+from xentlearn.exceptions import XentlearnInputError
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,12 @@ class Linear:
     n_features: int
     n_outputs: int
     fit_intercept: bool = True
+
+    def __post_init__(self) -> None:
+        # Configuration is checked once here, never in forward/backward.
+        for name, value in (("n_features", self.n_features), ("n_outputs", self.n_outputs)):
+            if value < 1:
+                raise XentlearnInputError(f"{name} must be >= 1, got {value}")
 
     def init(self, rng: np.random.Generator, dtype=np.float64) -> Params:
         """Zero parameters (the cross-entropy of a linear model is convex, so
