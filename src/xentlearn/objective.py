@@ -150,7 +150,7 @@ class Objective:
         loss_fn = self.eval_loss or self.loss
         loss_sum = weight_sum = correct = n_weight = 0.0
         for batch in batches:
-            logits, _ = self.model.forward(params, batch.X)
+            logits = self.model.predict_logits(params, batch.X)
             terms = loss_fn(logits, batch.targets, batch.sample_weight)
             loss_sum += terms.loss_sum
             weight_sum += terms.weight_sum

@@ -278,8 +278,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, accept_sparse=("csr", "csc"),
                           dtype=self._resolved_dtype(), reset=False)
         _checks.check_finite("X", X)
-        logits, _ = self._model.forward(self._attributes_to_params(), X)
-        return logits
+        return self._model.predict_logits(self._attributes_to_params(), X)
 
     def decision_function(self, X):
         """Raw logits: shape (n_samples,) for binary, (n_samples, n_outputs) otherwise."""

@@ -23,7 +23,7 @@ def make_learning_rate(name: str, init: float, *, steps_per_epoch: int, max_epoc
     """The learning-rate schedule, in optimizer steps, from epoch-based settings.
 
     constant / adaptive: init (adaptive's reductions come from reduce_on_plateau);
-    invscaling: init / (epoch + 1) ** power_t, with fractional epochs (step / steps_per_epoch);
+    invscaling: init / (epoch + 1) ** power_t, epoch = step // steps_per_epoch (0-based);
     step: init * decay_rate ** floor(epoch / decay_epochs);
     exponential: init * decay_rate ** (epoch / decay_epochs);
     cosine: from init to 0 over max_epochs;
@@ -33,7 +33,8 @@ def make_learning_rate(name: str, init: float, *, steps_per_epoch: int, max_epoc
     if name in ("constant", "adaptive"):
         schedule = schedules.constant(init)
     elif name == "invscaling":
-        schedule = schedules.invscaling(init, power_t, steps_per_unit=spe)
+        per_epoch = schedules.invscaling(init, power_t)
+        schedule = lambda step: per_epoch(step // spe)  # noqa: E731  (decays once per epoch)
     elif name == "step":
         schedule = schedules.step_decay(init, step_size=decay_epochs * spe, gamma=decay_rate)
     elif name == "exponential":
@@ -64,7 +65,8 @@ def make_optimizer(solver: str, learning_rate: Schedule, *, penalty: Penalty,
     if max_grad_norm is not None:
         parts.append(optimizers.clip_by_global_norm(max_grad_norm))
     if solver == "sgd":
-        parts.append(optimizers.sgd(learning_rate, momentum=momentum, nesterov=nesterov))
+        parts.append(optimizers.sgd(learning_rate, momentum=momentum,
+                                    nesterov=nesterov and momentum > 0))
     elif solver == "adam":
         parts.append(optimizers.adam(learning_rate, b1=beta_1, b2=beta_2, eps=epsilon))
     elif solver == "adamw":
@@ -73,12 +75,14 @@ def make_optimizer(solver: str, learning_rate: Schedule, *, penalty: Penalty,
     elif solver == "adagrad":
         parts.append(optimizers.adagrad(learning_rate))
     elif solver == "rmsprop":
-        parts.append(optimizers.rmsprop(learning_rate, momentum=momentum, eps=epsilon))
+        parts.append(optimizers.rmsprop(learning_rate, eps=epsilon))
     else:
         raise AssertionError(solver)
     if adaptive:
+        # scikit-learn divides by 5 once *more than* n_iter_no_change epochs fail to
+        # improve; reduce_on_plateau reduces after `patience` windows, as optax.
         parts.append(optimizers.reduce_on_plateau(
-            factor=0.2, patience=n_iter_no_change, tol=tol, accumulation_size=steps_per_epoch))
+            factor=0.2, patience=n_iter_no_change + 1, tol=tol, accumulation_size=steps_per_epoch))
     if penalty.l1_strength:
         parts.append(optimizers.proximal_l1(penalty.l1_strength, learning_rate, mask=penalty_mask))
     return parts[0] if len(parts) == 1 else optimizers.chain(*parts)

@@ -46,10 +46,10 @@ class LogisticRegression(BaseXentClassifier):
     power_t, warmup_epochs, decay_rate, decay_epochs : schedule settings
         (0.5, 0, 0.1, 10): warmup_epochs of linear warm-up precede any schedule.
     momentum : float, default=0.9
-        sgd (and rmsprop) momentum; 0 is plain gradient steps.
+        sgd momentum; 0 is plain gradient steps.
     nesterov : bool, default=True
     beta_1, beta_2, epsilon : float, default=(0.9, 0.999, 1e-8)
-        Adam's moment decays and the denominator's epsilon (also rmsprop's).
+        Adam's moment decays and its denominator's epsilon (also used by rmsprop).
     max_grad_norm : float or None, default=None
         Clip each step's gradient to this global norm.
     penalty : {"l2", "l1", "elasticnet", None}, default="l2"

@@ -1,0 +1,289 @@
+"""LogisticRegression and MLPClassifier against scikit-learn and the contract."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn.linear_model as sklm
+from sklearn.datasets import load_digits, load_iris, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as SkMLP
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from xentlearn import LogisticRegression, MLPClassifier
+from xentlearn.exceptions import DivergenceError
+
+
+def _standardised(n=200, d=5, classes=2, seed=0):
+    X, y = make_classification(n_samples=n, n_features=d, n_informative=min(d, 4),
+                               n_redundant=0, n_classes=classes, random_state=seed)
+    return StandardScaler().fit_transform(X), y
+
+
+def _sklearn_alpha(C, y_index, sample_weight=None, class_weight=None):
+    # Ours: sum w_i l_i / sum w_i + alpha/2 ||W||^2; scikit-learn: C sum w_i l_i + 1/2 ||W||^2.
+    w = np.ones(len(y_index)) if sample_weight is None else np.asarray(sample_weight, float)
+    if class_weight is not None:
+        w = w * class_weight[y_index]
+    return 1.0 / (C * w.sum())
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("weighting", ["none", "balanced", "sample_weight"])
+def test_lbfgs_reaches_sklearn_optimum(classes, weighting):
+    X, y = _standardised(n=150, classes=classes, seed=classes)
+    y = np.where(np.arange(len(y)) < 30, 0, y) if weighting == "balanced" else y  # imbalance
+    C = 0.5
+    sample_weight = None
+    class_weight = None
+    if weighting == "sample_weight":
+        sample_weight = np.random.default_rng(0).uniform(0.2, 3.0, size=len(y))
+    if weighting == "balanced":
+        counts = np.bincount(y)
+        class_weight = len(y) / (len(counts) * counts)
+    reference = sklm.LogisticRegression(C=C, tol=1e-12, max_iter=10_000,
+                                        class_weight="balanced" if class_weight is not None else None)
+    reference.fit(X, y, sample_weight=sample_weight)
+    alpha = _sklearn_alpha(C, y, sample_weight, class_weight)
+    ours = LogisticRegression(alpha=alpha, tol=1e-10, max_iter=1000,
+                              class_weight="balanced" if class_weight is not None else None)
+    ours.fit(X, y, sample_weight=sample_weight)
+    assert ours.coef_.shape == reference.coef_.shape
+    np.testing.assert_allclose(ours.coef_, reference.coef_, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ours.intercept_, reference.intercept_, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_full_batch_sgd_reaches_sklearn_optimum(classes):
+    X, y = _standardised(n=200, classes=classes, seed=1)
+    C = 0.5
+    reference = sklm.LogisticRegression(C=C, tol=1e-12, max_iter=10_000).fit(X, y)
+    ours = LogisticRegression(solver="sgd", batch_size="full", learning_rate_init=0.5,
+                              momentum=0.9, alpha=_sklearn_alpha(C, y), max_iter=3000, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y)
+    np.testing.assert_allclose(ours.coef_, reference.coef_, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ours.intercept_, reference.intercept_, rtol=1e-4, atol=1e-6)
+
+
+def test_default_logistic_regression_converges_to_its_optimum():
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    default = LogisticRegression().fit(X, y)
+    tight = LogisticRegression(tol=1e-12, max_iter=5000).fit(X, y)
+    gap = default.loss_curve_[-1] - tight.loss_curve_[-1]
+    assert 0 <= gap < 1e-6
+
+
+def test_soft_labels_equal_repeated_rows_with_probability_weights():
+    X, y = _standardised(n=60, classes=3, seed=4)
+    P = np.random.default_rng(0).dirichlet(np.ones(3), size=len(X))
+    soft = LogisticRegression(alpha=1e-2, tol=1e-10, max_iter=500).fit(X, P)
+    X_rep = np.repeat(X, 3, axis=0)
+    y_rep = np.tile(np.arange(3), len(X))
+    hard = LogisticRegression(alpha=1e-2, tol=1e-10, max_iter=500).fit(
+        X_rep, y_rep, sample_weight=P.ravel())
+    np.testing.assert_array_equal(soft.classes_, np.arange(3))
+    np.testing.assert_allclose(soft.coef_, hard.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(soft.predict_proba(X), hard.predict_proba(X), rtol=1e-6)
+
+
+def test_l1_matches_saga_zeros_and_objective():
+    X, y = _standardised(n=200, d=10, classes=2, seed=5)
+    C = 0.05
+    saga = sklm.LogisticRegression(penalty="l1", solver="saga", C=C, tol=1e-10,
+                                   max_iter=100_000).fit(X, y)
+    alpha = 1.0 / (C * len(y))
+    ours = LogisticRegression(penalty="l1", solver="sgd", batch_size="full", alpha=alpha,
+                              learning_rate_init=0.5, momentum=0.0, max_iter=5000, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y)
+
+    def objective(coef, intercept):
+        z = X @ coef.ravel() + intercept[0]
+        return np.mean(np.logaddexp(0, z) - y * z) + alpha * np.abs(coef).sum()
+
+    np.testing.assert_array_equal(ours.coef_ == 0, saga.coef_ == 0)
+    assert (ours.coef_ == 0).sum() >= 2
+    assert objective(ours.coef_, ours.intercept_) == pytest.approx(
+        objective(saga.coef_, saga.intercept_), rel=1e-6)
+
+
+def test_partial_fit_equals_fit_epoch_by_epoch():
+    X, y = _standardised(n=120, classes=3, seed=6)
+    kwargs = dict(solver="sgd", batch_size=20, shuffle=False, learning_rate_init=0.05,
+                  random_state=0, n_iter_no_change=1000)
+    fitted = MLPClassifier(hidden_layer_sizes=(7,), max_iter=5, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted.fit(X, y)
+    streamed = MLPClassifier(hidden_layer_sizes=(7,), max_iter=5, **kwargs)
+    for epoch in range(5):
+        for start in range(0, 120, 40):  # chunks that are whole mini-batches
+            streamed.partial_fit(X[start:start + 40], y[start:start + 40], classes=np.unique(y))
+    # The chunked run takes the same 6 mini-batch steps per epoch in the same order.
+    for a, b in zip(fitted.coefs_, streamed.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert streamed.n_iter_ == 15
+
+
+def test_partial_fit_needs_classes_and_rejects_unknown_labels():
+    X, y = _standardised(n=50, classes=3)
+    clf = LogisticRegression(solver="adam")
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="7"):
+        clf.partial_fit(X, np.where(y == 0, 7, y))
+
+
+def test_string_labels_round_trip_and_float32_stays_float32():
+    X, y = _standardised(n=90, classes=3)
+    labels = np.array(["cat", "dog", "emu"])[y]
+    clf = LogisticRegression(dtype=np.float32).fit(X.astype(np.float64), labels)
+    assert set(clf.predict(X)) <= {"cat", "dog", "emu"}
+    assert clf.score(X, labels) > 0.8
+    assert clf.coef_.dtype == np.float32 and clf.intercept_.dtype == np.float32
+    assert clf.predict_proba(X).dtype == np.float32
+    assert clf.decision_function(X).dtype == np.float32
+    mlp = MLPClassifier(hidden_layer_sizes=(5,), dtype=np.float32, max_iter=5).fit(X, labels)
+    assert all(w.dtype == np.float32 for w in mlp.coefs_ + mlp.intercepts_)
+
+
+@pytest.mark.parametrize("Estimator", [LogisticRegression, MLPClassifier])
+def test_sparse_equals_dense(Estimator):
+    X, y = _standardised(n=80, classes=3)
+    X[np.abs(X) < 0.7] = 0
+    kwargs = dict(random_state=0, max_iter=20)
+    if Estimator is MLPClassifier:
+        kwargs["hidden_layer_sizes"] = (6,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = Estimator(**kwargs).fit(X, y)
+        sparse = Estimator(**kwargs).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(sparse.predict_proba(sp.csc_matrix(X)), dense.predict_proba(X),
+                               rtol=1e-8, atol=1e-10)
+
+
+def test_multilabel():
+    X, Y = make_classification(n_samples=200, n_features=6, random_state=0), None
+    X = X[0]
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(6, 3))
+    Y = (X @ W + rng.normal(size=(200, 3)) > 0).astype(int)
+    clf = LogisticRegression().fit(X, Y)
+    assert clf.coef_.shape == (3, 6)
+    assert clf.predict(X).shape == (200, 3)
+    assert set(np.unique(clf.predict(X))) <= {0, 1}
+    proba = clf.predict_proba(X)
+    assert proba.shape == (200, 3) and np.all((proba >= 0) & (proba <= 1))
+    assert ((proba > 0.5) == clf.predict(X)).all()
+    assert np.mean(clf.predict(X) == Y) > 0.8
+
+
+def test_early_stopping_stops_and_restores_best_weights():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    clf = MLPClassifier(hidden_layer_sizes=(64,), early_stopping=True, n_iter_no_change=3,
+                        max_iter=500, learning_rate_init=0.01, alpha=0.0, random_state=0)
+    clf.fit(X, y)
+    assert clf.n_iter_ < 500
+    val = [r["val_loss"] for r in clf.history_]
+    assert clf.validation_scores_ == val
+    best = int(np.argmin(val))
+    assert best < len(val) - 1
+
+
+def test_history_records():
+    X, y = _standardised()
+    clf = LogisticRegression(solver="adam", max_iter=3, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert [r["epoch"] for r in clf.history_] == [1, 2, 3]
+    assert set(clf.history_[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy",
+                                    "learning_rate", "seconds"}
+    assert clf.loss_curve_ == [r["train_loss"] for r in clf.history_]
+
+
+def test_max_iter_warns_convergence_warning():
+    X, y = _standardised()
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        LogisticRegression(max_iter=2).fit(X, y)
+
+
+def test_divergence_raises_and_keeps_finite_parameters():
+    X, y = _standardised()
+    clf = LogisticRegression(solver="sgd", learning_rate_init=1e200, momentum=0.0)
+    with pytest.raises(DivergenceError, match="smaller learning rate"):
+        clf.fit(X * 1e100, y)
+    assert np.isfinite(clf.coef_).all()
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda X, y: (np.where(np.eye(*X.shape, dtype=bool), np.nan, X), y), "NaN"),
+    (lambda X, y: (np.where(np.eye(*X.shape, dtype=bool), np.inf, X), y), "infinity|inf"),
+    (lambda X, y: (X, y[:-1]), "inconsistent numbers of samples|samples"),
+    (lambda X, y: (X, np.zeros_like(y)), "class"),
+])
+def test_bad_input_raises_and_leaves_fitted_estimator_unchanged(bad, match):
+    X, y = _standardised()
+    clf = LogisticRegression().fit(X, y)
+    before = (clf.coef_.copy(), clf.intercept_.copy(), clf.n_features_in_, clf.n_iter_)
+    Xb, yb = bad(X, y)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(Xb, yb)
+    np.testing.assert_array_equal(clf.coef_, before[0])
+    assert (clf.n_features_in_, clf.n_iter_) == before[2:]
+
+
+def test_negative_weights_and_wrong_feature_count():
+    X, y = _standardised()
+    clf = LogisticRegression()
+    with pytest.raises(ValueError, match="sample_weight.*non-negative"):
+        clf.fit(X, y, sample_weight=-np.ones(len(y)))
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :3])
+    with pytest.raises(ValueError, match="lbfgs"):
+        LogisticRegression(penalty="l1").fit(X, y)
+    with pytest.raises(ValueError, match="solver"):
+        LogisticRegression(solver="newton").fit(X, y)
+
+
+def test_warm_start_starts_from_assigned_coefficients():
+    X, y = _standardised()
+    opt = LogisticRegression(tol=1e-10, max_iter=500).fit(X, y)
+    warm = LogisticRegression(warm_start=True, tol=1e-6).fit(X, y)
+    warm.coef_ = opt.coef_.copy()
+    warm.intercept_ = opt.intercept_.copy()
+    warm.fit(X, y)
+    assert warm.n_iter_ <= 1
+
+
+def test_pipeline_and_pandas_feature_names():
+    import pandas as pd
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    assert pipe.score(X, y) > 0.9
+    clf = LogisticRegression().fit(StandardScaler().set_output(transform="pandas").fit_transform(X), y)
+    assert list(clf.feature_names_in_) == list(X.columns)
+    assert isinstance(X, pd.DataFrame)
+
+
+def test_mlp_defaults_match_sklearn_on_digits():
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0, stratify=y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(random_state=0).fit(X_train, y_train).score(X_test, y_test)
+        theirs = SkMLP(random_state=0).fit(X_train, y_train).score(X_test, y_test)
+    assert ours >= theirs - 0.01

@@ -1,0 +1,190 @@
+"""The objective's sum reduction and the one training loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from xentlearn import _tree, optimizers
+from xentlearn.data import ArraySource
+from xentlearn.exceptions import DivergenceError
+from xentlearn.models import MLP, Linear
+from xentlearn.objective import Objective, make_loss
+from xentlearn.penalties import Penalty
+from xentlearn.training import fit_loop
+
+
+def _problem(dtype=np.float64, n=300, d=6, k=3, sparse=False, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    W = rng.normal(size=(d, k))
+    y = (X @ W + rng.gumbel(size=(n, k))).argmax(axis=1).astype(np.intp)
+    sw = rng.uniform(0.5, 2.0, size=n).astype(dtype)
+    if sparse:
+        X[rng.random(X.shape) < 0.5] = 0
+        X = sp.csr_matrix(X)
+    return X, y, sw
+
+
+def _objective(model, task="multiclass", alpha=1e-2):
+    return Objective(model=model, loss=make_loss(task), penalty=Penalty(alpha), task=task)
+
+
+@pytest.mark.parametrize("model", [Linear(6, 3), MLP(6, (5,), 3, "tanh")])
+def test_full_batch_over_chunks_equals_one_batch(model):
+    X, y, sw = _problem()
+    objective = _objective(model)
+    params = model.init(np.random.default_rng(1), np.float64)
+    params = _tree.tree_map(lambda p: p + 0.1, params)
+    whole = objective.value_and_grad(params, [ArraySource(X, y, sw)._slice(slice(None))])
+    source = ArraySource(X, y, sw)
+    chunks = list(source._gathered(None, 37))  # uneven chunk sizes
+    chunked = objective.value_and_grad(params, chunks)
+    assert len(chunks) > 5
+    assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
+    for key in params:
+        np.testing.assert_allclose(chunked[1][key], whole[1][key], rtol=1e-11, atol=1e-14)
+
+
+def test_objective_value_is_mean_weighted_loss_plus_penalty():
+    X, y, sw = _problem()
+    model = Linear(6, 3)
+    params = _tree.tree_map(lambda p: p + 0.3, model.init(np.random.default_rng(0), np.float64))
+    value, _ = _objective(model, alpha=0.5).value_and_grad(params, ArraySource(X, y, sw).batches(None))
+    logits = X @ params["W0"] + params["b0"]
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -(sw * log_p[np.arange(len(y)), y]).sum() / sw.sum()
+    expected += 0.5 * 0.5 * (params["W0"] ** 2).sum()  # intercept not penalised
+    assert value == pytest.approx(expected, rel=1e-12)
+
+
+def test_dense_equals_sparse_objective():
+    X, y, sw = _problem(sparse=True)
+    model = MLP(6, (4,), 3, "relu")
+    objective = _objective(model)
+    params = model.init(np.random.default_rng(2), np.float64)
+    dense = objective.value_and_grad(params, ArraySource(X.toarray(), y, sw).batches(None))
+    for sparse_X in (X, sp.csc_matrix(X), sp.csr_array(X)):
+        sparse = objective.value_and_grad(params, ArraySource(sparse_X, y, sw).batches(None))
+        assert sparse[0] == pytest.approx(dense[0], rel=1e-12)
+        for key in params:
+            np.testing.assert_allclose(sparse[1][key], dense[1][key], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 32])
+def test_float32_stays_float32(batch_size):
+    X, y, sw = _problem(np.float32, n=100)
+    model = MLP(6, (4,), 3, "logistic")
+    params = model.init(np.random.default_rng(0), np.float32)
+    opt = optimizers.lbfgs() if batch_size is None else optimizers.adam(1e-2)
+    result = fit_loop(_objective(model), opt, ArraySource(X, y, sw), params, max_epochs=3,
+                      batch_size=batch_size, rng=np.random.default_rng(0),
+                      validation=ArraySource(X, y, sw))
+    for value in result.params.values():
+        assert value.dtype == np.float32
+    for leaf in _leaves(result.opt_state):
+        if isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f":
+            assert leaf.dtype == np.float32
+    assert all(isinstance(r.train_loss, float) and isinstance(r.learning_rate, float)
+               for r in result.history)
+
+
+def _leaves(state):
+    if isinstance(state, (tuple, list)):
+        for item in state:
+            yield from _leaves(item)
+    elif isinstance(state, dict):
+        for item in state.values():
+            yield from _leaves(item)
+    else:
+        yield state
+
+
+def test_same_seed_same_parameters():
+    X, y, sw = _problem()
+    model = MLP(6, (8,), 3)
+
+    def run():
+        return fit_loop(_objective(model), optimizers.sgd(0.05, momentum=0.9, nesterov=True),
+                        ArraySource(X, y, sw), model.init(np.random.default_rng(3), np.float64),
+                        max_epochs=4, batch_size=16, rng=np.random.default_rng(4)).params
+
+    first, second = run(), run()
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])
+
+
+def test_early_stopping_restores_best_epoch():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 20))
+    y = rng.integers(0, 3, size=60).astype(np.intp)     # noise: validation loss soon rises
+    Xv = rng.normal(size=(60, 20))
+    yv = rng.integers(0, 3, size=60).astype(np.intp)
+    model = MLP(20, (32,), 3)
+    seen = {}
+
+    def remember(record, params):
+        seen[record.epoch] = _tree.copy(params)
+
+    result = fit_loop(_objective(model, alpha=0.0), optimizers.adam(1e-2), ArraySource(X, y),
+                      model.init(rng, np.float64), max_epochs=200, batch_size=10, rng=rng,
+                      validation=ArraySource(Xv, yv), early_stopping=True, n_iter_no_change=5,
+                      tol=0.0, callbacks=[remember])
+    assert result.stop_reason == "early_stopping"
+    val_losses = [r.val_loss for r in result.history]
+    assert result.best_epoch == 1 + int(np.argmin(val_losses))
+    assert result.best_epoch < len(result.history)
+    for key, value in result.params.items():
+        np.testing.assert_array_equal(value, seen[result.best_epoch][key])
+
+
+def test_divergence_raises_with_epoch_batch_and_keeps_finite_params():
+    X, y, sw = _problem()
+    X = X * 1e150
+    model = Linear(6, 3)
+    params = model.init(np.random.default_rng(0), np.float64)
+    with pytest.raises(DivergenceError, match=r"epoch 1, batch \d+.*smaller learning rate") as info:
+        fit_loop(_objective(model), optimizers.sgd(1e10), ArraySource(X, y, sw), params,
+                 max_epochs=5, batch_size=50, rng=np.random.default_rng(0))
+    assert info.value.epoch == 1
+    assert _tree.all_finite(info.value.params)
+
+
+def test_callback_stops_and_tol_converges():
+    X, y, sw = _problem()
+    model = Linear(6, 3)
+    objective = _objective(model)
+    result = fit_loop(objective, optimizers.adam(1e-2), ArraySource(X, y, sw),
+                      model.init(np.random.default_rng(0), np.float64), max_epochs=50,
+                      batch_size=32, rng=np.random.default_rng(0),
+                      callbacks=[lambda record, params: record.epoch == 3])
+    assert result.stop_reason == "callback" and result.n_epochs == 3
+    result = fit_loop(objective, optimizers.lbfgs(), ArraySource(X, y, sw),
+                      model.init(np.random.default_rng(0), np.float64), max_epochs=200,
+                      batch_size=None, rng=np.random.default_rng(0), grad_tol=1e-8, tol=None)
+    assert result.stop_reason == "converged"
+    _, grads = objective.value_and_grad(result.params, ArraySource(X, y, sw).batches(None))
+    assert max(np.abs(g).max() for g in grads.values()) <= 1e-8
+
+
+def test_lbfgs_reaches_scipy_optimum_through_the_loop():
+    from scipy.optimize import minimize
+
+    X, y, sw = _problem(n=200)
+    model = Linear(6, 3)
+    objective = _objective(model, alpha=1e-2)
+    source = ArraySource(X, y, sw)
+    like = model.init(np.random.default_rng(0), np.float64)
+
+    def f(flat):
+        value, grads = objective.value_and_grad(_tree.unravel(flat, like), source.batches(None))
+        return value, _tree.ravel(grads)
+
+    reference = minimize(f, np.zeros(24), jac=True, method="L-BFGS-B",
+                         options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 1000})
+    result = fit_loop(objective, optimizers.lbfgs(), source, like, max_epochs=300,
+                      batch_size=None, rng=np.random.default_rng(0), grad_tol=1e-9, tol=None)
+    value, _ = f(_tree.ravel(result.params))
+    assert value == pytest.approx(reference.fun, abs=1e-10)
+    assert result.n_epochs < 60
