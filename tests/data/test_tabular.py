@@ -1,0 +1,213 @@
+"""TabularPreprocessor: streaming statistics, encodings, missing values, round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from xentlearn.data._tabular import MISSING_CATEGORY, TabularPreprocessor
+from xentlearn.exceptions import XentlearnInputError
+
+
+def _split(table: pa.Table, sizes) -> list[pa.RecordBatch]:
+    """Record batches of the given sizes (uneven, to exercise the merge)."""
+    out, start = [], 0
+    for size in sizes:
+        out.extend(table.slice(start, size).to_batches())
+        start += size
+    assert start == table.num_rows
+    return out
+
+
+def test_streaming_mean_std_match_numpy_on_the_full_data():
+    rng = np.random.default_rng(0)
+    n = 10_000
+    # A large offset with a small spread: the naive sum-of-squares formula
+    # loses about 8 digits here, the pairwise (Chan) merge does not.
+    big = 1e6 + rng.standard_normal(n)
+    small = rng.exponential(3.0, n)
+    ints = rng.integers(-50, 50, n)
+    table = pa.table({"big": big, "small": small, "ints": ints})
+    batches = _split(table, [1, 7, 992, 3000, 4999, 1001])
+    pre = TabularPreprocessor().fit(batches)
+    for name, x in (("big", big), ("small", small), ("ints", ints.astype(float))):
+        np.testing.assert_allclose(pre.means_[name], x.mean(), rtol=1e-12)
+        np.testing.assert_allclose(pre.stds_[name], x.std(), rtol=1e-12)
+    X = pre.transform(table)
+    np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(X.std(axis=0), 1.0, rtol=1e-9)
+
+
+def test_numeric_string_bool_encoding_and_feature_names():
+    table = pa.table({
+        "x": [1.0, 2.0, 3.0, 6.0],
+        "colour": ["red", "blue", "red", "green"],
+        "flag": [True, False, False, True],
+        "k": pa.array([5, 5, 5, 5], pa.int32()),     # constant: std 0 -> divided by 1
+    })
+    pre = TabularPreprocessor().fit(table.to_batches(max_chunksize=3))
+    assert pre.feature_names_out == ["x", "colour=blue", "colour=green", "colour=red", "flag", "k"]
+    assert pre.n_features_out == 6
+    X = pre.transform(table)
+    x = np.array([1.0, 2.0, 3.0, 6.0])
+    expected = np.column_stack([
+        (x - 3.0) / x.std(),
+        [0, 1, 0, 0], [0, 0, 0, 1], [1, 0, 1, 0],
+        [1, 0, 0, 1],                                 # booleans are 0/1, never standardised
+        [0, 0, 0, 0],
+    ])
+    np.testing.assert_allclose(X, expected, rtol=1e-15)
+    assert pre.stds_["k"] == 1.0 and pre.stds_["flag"] == 1.0
+
+
+def test_standardize_false_passes_numbers_through():
+    table = pa.table({"x": [1.5, -2.0, 7.0]})
+    pre = TabularPreprocessor(standardize=False).fit([table])
+    np.testing.assert_array_equal(pre.transform(table)[:, 0], [1.5, -2.0, 7.0])
+
+
+def test_categories_are_learned_across_batches_and_sorted():
+    b1 = pa.record_batch({"c": ["m", "z"]})
+    b2 = pa.record_batch({"c": pa.array(["a", "m"]).dictionary_encode()})   # dictionary type too
+    pre = TabularPreprocessor().fit([b1, b2])
+    assert pre.categories_["c"] == ["a", "m", "z"]
+
+
+def test_unknown_category_at_transform_is_all_zeros():
+    pre = TabularPreprocessor().fit([pa.record_batch({"c": ["a", "b"], "x": [0.0, 1.0]})])
+    X = pre.transform(pa.record_batch({"c": ["b", "never seen", "a"], "x": [0.0, 0.0, 0.0]}))
+    np.testing.assert_array_equal(X[:, :2], [[0, 1], [0, 0], [1, 0]])
+
+
+@pytest.mark.parametrize("column, values, count", [
+    ("x", [1.0, None, 3.0, None], 2),
+    ("x", [1.0, float("nan"), 3.0, 4.0], 1),          # NaN counts as missing
+    ("c", ["a", None, "b", "a"], 1),
+    ("f", [True, None, None, None], 3),
+])
+def test_missing_values_error_names_column_and_count(column, values, count):
+    table = pa.table({column: values})
+    pre = TabularPreprocessor()
+    with pytest.raises(XentlearnInputError, match=rf"column '{column}' has {count} missing value"):
+        pre.fit(table.to_batches(max_chunksize=2))
+
+
+def test_missing_count_is_the_total_over_all_batches():
+    batches = [pa.record_batch({"x": [None, 1.0]}), pa.record_batch({"x": [None, None, 2.0]})]
+    with pytest.raises(XentlearnInputError, match="'x' has 3 missing"):
+        TabularPreprocessor().fit(batches)
+
+
+def test_impute_mean_fills_with_the_mean_of_present_values():
+    table = pa.table({"x": [1.0, None, 5.0, float("nan")], "f": [True, None, True, False],
+                      "c": ["a", None, "b", "a"]})
+    pre = TabularPreprocessor(impute="mean", standardize=False).fit(table.to_batches(max_chunksize=3))
+    assert pre.means_["x"] == 3.0
+    assert pre.categories_["c"] == ["a", "b", MISSING_CATEGORY]
+    X = pre.transform(table)
+    np.testing.assert_allclose(X[:, 0], [1.0, 3.0, 5.0, 3.0])
+    np.testing.assert_allclose(X[:, 1], [1.0, 2 / 3, 1.0, 0.0])    # bool: mean = fraction True
+    np.testing.assert_array_equal(X[:, 2:5], [[1, 0, 0], [0, 0, 1], [0, 1, 0], [1, 0, 0]])
+
+
+def test_impute_mean_standardised_fill_is_zero():
+    table = pa.table({"x": [1.0, None, 2.0, 6.0]})
+    pre = TabularPreprocessor(impute="mean").fit([table])
+    x = np.array([1.0, 2.0, 6.0])
+    np.testing.assert_allclose(pre.stds_["x"], x.std(), rtol=1e-15)    # nulls ignored
+    assert pre.transform(table)[1, 0] == 0.0
+
+
+def test_missing_at_transform_without_impute_is_an_error():
+    pre = TabularPreprocessor().fit([pa.table({"x": [1.0, 2.0], "c": ["a", "b"]})])
+    with pytest.raises(XentlearnInputError, match="'x' has 1 missing"):
+        pre.transform(pa.table({"x": [None, 2.0], "c": ["a", "b"]}))
+    with pytest.raises(XentlearnInputError, match="'c' has 2 missing"):
+        pre.transform(pa.table({"x": [1.0, 2.0], "c": pa.array([None, None], pa.string())}))
+
+
+def test_missing_category_unseen_in_fit_maps_to_zeros_with_impute():
+    pre = TabularPreprocessor(impute="mean").fit([pa.table({"c": ["a", "b"]})])
+    assert pre.categories_["c"] == ["a", "b"]
+    X = pre.transform(pa.table({"c": ["b", None]}))
+    np.testing.assert_array_equal(X, [[0, 1], [0, 0]])
+
+
+def test_infinite_values_and_unsupported_types_are_errors():
+    with pytest.raises(XentlearnInputError, match="'x' has 1 infinite"):
+        TabularPreprocessor().fit([pa.table({"x": [1.0, float("inf")]})])
+    with pytest.raises(XentlearnInputError, match="'t'.*timestamp"):
+        TabularPreprocessor().fit([pa.table({"t": pa.array([0, 1], pa.timestamp("s"))})])
+
+
+def test_kind_change_between_batches_is_an_error():
+    pre = TabularPreprocessor().partial_fit(pa.record_batch({"x": [1.0]}))
+    with pytest.raises(XentlearnInputError, match="'x' changes type"):
+        pre.partial_fit(pa.record_batch({"x": ["a"]}))
+
+
+def test_identifier_like_column_is_rejected_by_max_categories():
+    with pytest.raises(XentlearnInputError, match="'id' has more than 5 distinct"):
+        TabularPreprocessor(max_categories=5).fit([pa.table({"id": [str(i) for i in range(6)]})])
+
+
+def test_columns_select_and_order_the_features():
+    table = pa.table({"a": [1.0, 2.0], "b": ["u", "v"], "y": [0, 1]})
+    pre = TabularPreprocessor(["b", "a"]).fit([table])
+    assert pre.feature_names_out == ["b=u", "b=v", "a"]
+    with pytest.raises(XentlearnInputError, match="column 'a' not found"):
+        pre.transform(pa.table({"b": ["u"]}))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transform_dtype_is_preserved(dtype):
+    table = pa.table({"x": [1.0, 2.0, 4.0], "c": ["a", "b", "a"], "f": [True, False, True]})
+    pre = TabularPreprocessor().fit([table])
+    X = pre.transform(table, dtype)
+    assert X.dtype == dtype
+    np.testing.assert_allclose(X, pre.transform(table, np.float64), rtol=1e-7)
+
+
+def test_to_dict_from_dict_round_trip_through_json():
+    rng = np.random.default_rng(1)
+    n = 500
+    table = pa.table({
+        "x": rng.standard_normal(n) * 3.3 + 1 / 7,
+        "c": rng.choice(["é", "b", "a b", "z"], n),
+        "f": rng.random(n) < 0.3,
+        "i": pa.array(rng.integers(0, 9, n), pa.int16()),
+    })
+    pre = TabularPreprocessor(impute="mean").fit(table.to_batches(max_chunksize=77))
+    state = json.loads(json.dumps(pre.to_dict()))
+    loaded = TabularPreprocessor.from_dict(state)
+    assert loaded.feature_names_out == pre.feature_names_out
+    assert loaded.to_dict() == pre.to_dict()
+    probe = pa.table({"x": [0.5, None], "c": ["a b", "unknown"], "f": [None, True],
+                      "i": pa.array([3, 4], pa.int16())})
+    np.testing.assert_array_equal(loaded.transform(table), pre.transform(table))   # bit-identical
+    np.testing.assert_array_equal(loaded.transform(probe), pre.transform(probe))
+    with pytest.raises(XentlearnInputError, match="cannot be refitted"):
+        loaded.partial_fit(table)
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda d: d.update(format="other"), "format"),
+    (lambda d: d.update(version=99), "version"),
+    (lambda d: d["columns"][0].update(kind="weird"), "unknown kind"),
+    (lambda d: d["columns"][0].pop("mean"), "mean"),
+])
+def test_from_dict_rejects_foreign_or_broken_state(mutate, match):
+    state = TabularPreprocessor().fit([pa.table({"x": [1.0, 2.0]})]).to_dict()
+    mutate(state)
+    with pytest.raises(XentlearnInputError, match=match):
+        TabularPreprocessor.from_dict(state)
+
+
+def test_unfitted_use_is_an_error():
+    with pytest.raises(XentlearnInputError, match="not fitted"):
+        TabularPreprocessor().transform(pa.table({"x": [1.0]}))
+    with pytest.raises(XentlearnInputError, match="impute"):
+        TabularPreprocessor(impute="median")
