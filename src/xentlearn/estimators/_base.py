@@ -265,12 +265,25 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         self._opt_state = opt_state
         self._rng = rng
         self._params_to_attributes(params)
+        self._set_history(records)
+
+    def _set_history(self, records: list[dict]) -> None:
         self.history_ = records
         self.n_iter_ = len(records)
         self.loss_curve_ = [r["train_loss"] for r in records]
         key = "val_accuracy" if self.validation_metric == "accuracy" else "val_loss"
         self.validation_scores_ = [r[key] for r in records if r[key] is not None] or None
-        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+
+    def save(self, path) -> None:
+        """Write the fitted model to one file: arrays (.npy) and JSON metadata, no pickle.
+
+        The write is atomic (a temporary file renamed over `path`), so a crash
+        never destroys an existing model. ``xentlearn.load(path)`` reads it back
+        and predicts bit-identically.
+        """
+        from xentlearn.estimators._persistence import save
+
+        save(self, path)
 
     # ---------------------------------------------------------------- predict
     def _logits(self, X) -> np.ndarray:
