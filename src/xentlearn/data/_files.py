@@ -479,20 +479,22 @@ class FileSource:
             return 1
         return -(-self.n_samples // batch_size)
 
-    def _chunks(self, rng) -> Iterator[Batch]:
-        """One Batch per record batch: features, encoded targets, weights."""
-        for path, batch in _iter_with_files(self.files, self.columns, rng=rng,
-                                            batch_rows=self.read_batch_rows,
-                                            csv_column_types=self._csv_types):
-            try:
-                X = self.preprocessor.transform(batch, self.dtype)
-            except XentlearnInputError as exc:
-                raise XentlearnInputError(f"{exc} (in {str(path)!r})") from None
-            targets = np.asarray(self.encode_target(_target_values(path, batch, self.target)))
-            if targets.shape[0] != batch.num_rows:
-                raise XentlearnInputError(
-                    f"encode_target returned {targets.shape[0]} targets for {batch.num_rows} rows")
-            yield Batch(X, targets, self._weights(path, batch))
+    def _records(self, rng) -> Iterator:
+        return _iter_with_files(self.files, self.columns, rng=rng, batch_rows=self.read_batch_rows,
+                                csv_column_types=self._csv_types)
+
+    def _encode(self, path: Path, record, out: np.ndarray | None = None) -> Batch:
+        """Features, encoded targets and weights of one record batch."""
+        try:
+            X = self.preprocessor.transform(record, self.dtype, out=out)
+        except XentlearnInputError as exc:
+            raise XentlearnInputError(f"{exc} (in {str(path)!r})") from None
+        targets = np.asarray(self.encode_target(_target_values(path, record, self.target)))
+        if targets.ndim == 0 or targets.shape[0] != record.num_rows:
+            raise XentlearnInputError(
+                f"encode_target returned targets of shape {targets.shape} for "
+                f"{record.num_rows} rows of {str(path)!r}")
+        return Batch(X, targets, self._weights(path, record))
 
     def _weights(self, path: Path, batch) -> np.ndarray | None:
         if self.sample_weight_column is None:
@@ -519,55 +521,75 @@ class FileSource:
 
     def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None
                 ) -> Iterator[Batch]:
-        """One pass over the data (one epoch); see the class Notes."""
+        """One pass over the data (one epoch); see the class Notes.
+
+        Each mini-batch owns its arrays (they are not views of the reused
+        shuffle buffer), so a consumer may keep them.
+        """
         if batch_size is None:
             step = block_rows(self.n_features, self.dtype.itemsize)
-            for chunk in self._chunks(None):
+            for path, record in self._records(None):
+                chunk = self._encode(path, record)
                 # Cache-sized row blocks (views), as ArraySource's full-batch pass.
                 for start in range(0, chunk.X.shape[0], step):
                     yield _slice(chunk, slice(start, start + step))
             return
-        if int(batch_size) < 1:
-            raise XentlearnInputError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise XentlearnInputError(
+                f"batch_size must be a positive integer or None, got {batch_size!r}")
         yield from self._minibatches(int(batch_size), rng)
 
     def _minibatches(self, batch_size: int, rng) -> Iterator[Batch]:
         capacity = max(self.shuffle_buffer_rows, batch_size)
-        pending: list[Batch] = []
-        n_pending = 0
-        for chunk in self._chunks(rng):
-            pending.append(chunk)
-            n_pending += chunk.X.shape[0]
-            if n_pending < capacity:
+        # One buffer, allocated once per pass and refilled in place: a record
+        # batch holds at most read_batch_rows rows, so it always fits on top of
+        # fewer than `capacity` pending rows. Reusing it (rather than
+        # concatenating and permuting copies) keeps the allocator from holding
+        # several buffers' worth of freed memory.
+        size = capacity + self.read_batch_rows
+        X_buf = np.empty((size, self.n_features), dtype=self.dtype)
+        t_buf = w_buf = None
+        n = 0
+        for path, record in self._records(rng):
+            m = record.num_rows
+            chunk = self._encode(path, record, out=X_buf[n:n + m])
+            if t_buf is None:
+                t_buf = np.empty((size,) + chunk.targets.shape[1:], dtype=chunk.targets.dtype)
+                if chunk.sample_weight is not None:
+                    w_buf = np.empty(size, dtype=self.dtype)
+            t_buf[n:n + m] = chunk.targets
+            if w_buf is not None:
+                w_buf[n:n + m] = chunk.sample_weight
+            n += m
+            if n < capacity:
                 continue
-            buffer = _concat(pending, rng)
-            n_full = n_pending - n_pending % batch_size
+            order = None if rng is None else rng.permutation(n)
+            n_full = n - n % batch_size
             for start in range(0, n_full, batch_size):
-                yield _slice(buffer, slice(start, start + batch_size))
-            # The remainder (< batch_size rows) is mixed into the next buffer.
-            pending = [_slice(buffer, slice(n_full, None))] if n_full < n_pending else []
-            n_pending -= n_full
-        if n_pending:
-            buffer = _concat(pending, rng)
-            for start in range(0, n_pending, batch_size):
-                yield _slice(buffer, slice(start, start + batch_size))
+                yield _take((X_buf, t_buf, w_buf), order, start, start + batch_size)
+            # The remainder (< batch_size rows) moves to the front of the buffer
+            # and is mixed into the next fill.
+            rest = slice(n_full, n) if order is None else order[n_full:]
+            for a in (X_buf, t_buf, w_buf):
+                if a is not None:
+                    a[:n - n_full] = a[rest]
+            n -= n_full
+        if n:
+            order = None if rng is None else rng.permutation(n)
+            for start in range(0, n, batch_size):
+                yield _take((X_buf, t_buf, w_buf), order, start, min(n, start + batch_size))
+
+
+def _take(buffers, order, start: int, stop: int) -> Batch:
+    """Rows start:stop of the buffers (through `order` if given), as new arrays."""
+    if order is None:
+        X, t, w = (None if a is None else a[start:stop].copy() for a in buffers)
+    else:
+        idx = order[start:stop]
+        X, t, w = (None if a is None else np.take(a, idx, axis=0) for a in buffers)
+    return Batch(X, t, w)
 
 
 def _slice(batch: Batch, rows) -> Batch:
     w = None if batch.sample_weight is None else batch.sample_weight[rows]
     return Batch(batch.X[rows], batch.targets[rows], w)
-
-
-def _concat(chunks: list[Batch], rng) -> Batch:
-    """Stack chunks into one buffer, row-permuted by `rng` if given."""
-    if len(chunks) == 1:
-        buffer = chunks[0]
-    else:
-        w = None if chunks[0].sample_weight is None else np.concatenate([c.sample_weight for c in chunks])
-        buffer = Batch(np.concatenate([c.X for c in chunks]),
-                       np.concatenate([c.targets for c in chunks]), w)
-    if rng is None:
-        return buffer
-    order = rng.permutation(buffer.X.shape[0])
-    w = None if buffer.sample_weight is None else buffer.sample_weight[order]
-    return Batch(buffer.X[order], buffer.targets[order], w)

@@ -256,7 +256,7 @@ class TabularPreprocessor:
 
     # ---------------------------------------------------------------- transform
 
-    def transform(self, data, dtype=np.float64) -> np.ndarray:
+    def transform(self, data, dtype=np.float64, *, out: np.ndarray | None = None) -> np.ndarray:
         """Features of one RecordBatch or Table.
 
         Parameters
@@ -264,14 +264,22 @@ class TabularPreprocessor:
         data : pyarrow.RecordBatch or pyarrow.Table
             Holds at least the fitted columns (others are ignored).
         dtype : float32 or float64
+        out : ndarray of shape (n_rows, n_features_out), optional
+            Written in place (its dtype wins over `dtype`): a streaming
+            reader fills its shuffle buffer without an intermediate copy.
 
         Returns
         -------
         ndarray of shape (n_rows, n_features_out) and dtype `dtype`
         """
         self._require_fitted()
-        dtype = np.dtype(dtype)
-        out = np.zeros((data.num_rows, self.n_features_out), dtype=dtype)
+        shape = (data.num_rows, self.n_features_out)
+        if out is None:
+            out = np.zeros(shape, dtype=np.dtype(dtype))
+        else:
+            if out.shape != shape:
+                raise XentlearnInputError(f"out has shape {out.shape}, expected {shape}")
+            out[...] = 0
         j = 0
         for name, kind in zip(self.columns_, self.kinds_):
             column = self._column(data, name)

@@ -1,0 +1,386 @@
+"""FileSource and the file helpers: CSV/Parquet streaming, order, shuffle, memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from xentlearn.data._arrays import ArraySource
+from xentlearn.data._files import (
+    FileSource,
+    iter_record_batches,
+    list_data_files,
+    scan_schema,
+    scan_target,
+)
+from xentlearn.data._tabular import TabularPreprocessor
+from xentlearn.exceptions import XentlearnInputError
+
+N_ROWS = 1000
+
+
+def make_table(n: int = N_ROWS, seed: int = 0) -> pa.Table:
+    """Numeric (float and int), string and bool features, a string label, weights, a row id."""
+    rng = np.random.default_rng(seed)
+    return pa.table({
+        "x": rng.standard_normal(n) * 2.0 + 5.0,
+        "count": rng.integers(0, 100, n),
+        "colour": rng.choice(["red", "green", "blue"], n),
+        "flag": rng.random(n) < 0.4,
+        "label": rng.choice(["cat", "dog", "eel"], n),
+        "w": rng.uniform(0.5, 2.0, n),
+        "row": np.arange(n),
+    })
+
+
+def write(table: pa.Table, path, *, row_group_size: int = 128):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        pacsv.write_csv(table, path)
+    else:
+        pq.write_table(table, path, row_group_size=row_group_size)
+    return path
+
+
+def write_layout(table: pa.Table, tmp_path, layout: str):
+    """The same rows as one CSV, one Parquet file, a Parquet folder, or a mixed folder."""
+    if layout == "csv":
+        return write(table, tmp_path / "data.csv")
+    if layout == "parquet":
+        return write(table, tmp_path / "data.parquet")
+    folder = tmp_path / "folder"
+    bounds = [0, 300, 301, 777, table.num_rows]          # uneven files, one of a single row
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        suffix = ".csv" if layout == "mixed" and i % 2 else ".parquet"
+        write(table.slice(a, b - a), folder / f"part-{i:02d}{suffix}", row_group_size=100)
+    return folder
+
+
+def label_encoder(path):
+    classes = scan_target(path, "label")
+    return lambda y: np.searchsorted(classes, y)
+
+
+def source(path, **kwargs) -> FileSource:
+    options = dict(target="label", features=["x", "count", "colour", "flag"],
+                   preprocessor=TabularPreprocessor(), encode_target=label_encoder(path))
+    options.update(kwargs)
+    return FileSource(path, **options)
+
+
+def in_memory(src: FileSource, table: pa.Table):
+    """What the same rows give in memory, with the source's fitted preprocessor."""
+    X = src.preprocessor.transform(table, src.dtype)
+    y = src.encode_target(table.column("label").to_numpy(zero_copy_only=False))
+    return X, y
+
+
+LAYOUTS = ["csv", "parquet", "folder", "mixed"]
+
+
+# ----------------------------------------------------------------- listing / schema
+
+
+def test_list_data_files_file_folder_and_skipped_names(tmp_path):
+    table = make_table(10)
+    f = write(table, tmp_path / "one.parquet")
+    assert list_data_files(f) == [f]
+    folder = tmp_path / "d"
+    for name in ["b.csv", "a.parquet", "c.pq"]:
+        write(table, folder / name)
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".hidden.csv").write_text("junk")
+    (folder / "sub").mkdir()
+    assert [p.name for p in list_data_files(folder)] == ["a.parquet", "b.csv", "c.pq"]
+    assert len(list_data_files([folder, f])) == 4
+
+
+def test_list_data_files_errors(tmp_path):
+    with pytest.raises(XentlearnInputError, match="nope.csv' does not exist"):
+        list_data_files(tmp_path / "nope.csv")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(XentlearnInputError, match="empty' holds no CSV or Parquet"):
+        list_data_files(tmp_path / "empty")
+    (tmp_path / "data.json").write_text("{}")
+    with pytest.raises(XentlearnInputError, match="data.json' has an unknown extension"):
+        list_data_files(tmp_path / "data.json")
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "notes.txt").write_text("x")
+    with pytest.raises(XentlearnInputError, match="notes.txt' in data folder"):
+        list_data_files(tmp_path / "mixed")
+
+
+def test_scan_schema_accepts_same_kinds_and_names_the_inconsistent_file(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    pq.write_table(pa.table({"a": pa.array([1, 2], pa.int32()), "s": ["u", "v"]}), folder / "0.parquet")
+    pq.write_table(pa.table({"s": ["w"], "a": [0.5]}), folder / "1.parquet")   # other order, float
+    schema = scan_schema(list_data_files(folder))
+    assert schema.names == ["a", "s"]
+    pq.write_table(pa.table({"a": ["oops"], "s": ["w"]}), folder / "2.parquet")
+    with pytest.raises(XentlearnInputError, match="column 'a' is string in .*2.parquet"):
+        scan_schema(list_data_files(folder))
+    pq.write_table(pa.table({"a": [1.0]}), folder / "2.parquet")
+    with pytest.raises(XentlearnInputError, match=r"2.parquet' has different columns.*missing \['s'\]"):
+        scan_schema(list_data_files(folder))
+
+
+def test_scan_target_sorted_unique_values_streaming(tmp_path):
+    table = make_table()
+    folder = write_layout(table, tmp_path, "mixed")
+    np.testing.assert_array_equal(scan_target(folder, "label"), ["cat", "dog", "eel"])
+    ints = write(pa.table({"y": [3, 1, 3, 2] * 50}), tmp_path / "ints.parquet", row_group_size=7)
+    classes = scan_target(ints, "y")
+    assert classes.tolist() == [1, 2, 3] and classes.dtype.kind == "i"
+    bools = write(pa.table({"y": [True, False, True]}), tmp_path / "b.csv")
+    assert scan_target(bools, "y").tolist() == [False, True]
+
+
+def test_scan_target_errors_name_file_columns_and_count(tmp_path):
+    path = write(pa.table({"a": [1.0, 2.0], "b": ["x", "y"]}), tmp_path / "t.parquet")
+    with pytest.raises(XentlearnInputError,
+                       match=r"target column 'y' not found in .*t.parquet'; available columns: a, b"):
+        scan_target(path, "y")
+    path = write(pa.table({"y": ["a", None, "b", None, None]}), tmp_path / "n.parquet", row_group_size=2)
+    with pytest.raises(XentlearnInputError, match=r"'y' has 3 missing value\(s\) \(first in .*n.parquet"):
+        scan_target(path, "y")
+
+
+def test_iter_record_batches_rng_permutes_files_and_row_groups(tmp_path):
+    folder = tmp_path / "d"
+    for i in range(3):
+        write(pa.table({"v": np.arange(i * 100, (i + 1) * 100)}), folder / f"{i}.parquet", row_group_size=10)
+    files = list_data_files(folder)
+    ordered = [b.column("v").to_numpy()[0] for b in iter_record_batches(files, ["v"])]
+    assert ordered == list(range(0, 300, 10))
+    rng = np.random.default_rng(0)
+    shuffled = [b.column("v").to_numpy()[0] for b in iter_record_batches(files, ["v"], rng=rng)]
+    assert sorted(shuffled) == ordered and shuffled != ordered
+    # Row groups are shuffled inside a file, but a file is read to its end before the next.
+    assert all(len({s // 100 for s in shuffled[k:k + 10]}) == 1 for k in range(0, 30, 10))
+    sizes = [b.num_rows for b in iter_record_batches(files, ["v"], batch_rows=4)]
+    assert max(sizes) == 4 and sum(sizes) == 300
+
+
+# ---------------------------------------------------------------- FileSource
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_fixed_order_equals_array_source(tmp_path, layout):
+    table = make_table()
+    src = source(write_layout(table, tmp_path, layout), sample_weight_column="w",
+                 read_batch_rows=64, shuffle_buffer_rows=100)
+    X, y = in_memory(src, table)
+    w = table.column("w").to_numpy()
+    assert (src.n_samples, src.n_features) == (N_ROWS, 6)
+    ref = ArraySource(X, y, w)
+    for k in (1, 7, 100, 256, 5000):
+        got, want = list(src.batches(k)), list(ref.batches(k))
+        assert len(got) == len(want) == src.n_batches(k) == ref.n_batches(k)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a.X, b.X)
+            np.testing.assert_array_equal(a.targets, b.targets)
+            np.testing.assert_array_equal(a.sample_weight, b.sample_weight)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_full_batch_chunks_concatenate_to_all_rows_in_order(tmp_path, layout):
+    table = make_table()
+    src = source(write_layout(table, tmp_path, layout), read_batch_rows=64)
+    X, y = in_memory(src, table)
+    chunks = list(src.batches(None))
+    assert src.n_batches(None) == 1 and len(chunks) > 1
+    np.testing.assert_array_equal(np.concatenate([c.X for c in chunks]), X)
+    np.testing.assert_array_equal(np.concatenate([c.targets for c in chunks]), y)
+    assert all(c.sample_weight is None for c in chunks)
+
+
+def test_streaming_fit_matches_in_memory_statistics(tmp_path):
+    table = make_table()
+    src = source(write_layout(table, tmp_path, "folder"), read_batch_rows=33)
+    pre = src.preprocessor
+    for name in ("x", "count"):
+        values = table.column(name).to_numpy().astype(float)
+        np.testing.assert_allclose(pre.means_[name], values.mean(), rtol=1e-12)
+        np.testing.assert_allclose(pre.stds_[name], values.std(), rtol=1e-12)
+    assert pre.categories_["colour"] == ["blue", "green", "red"]
+    assert src.feature_names == ["x", "count", "colour=blue", "colour=green", "colour=red", "flag"]
+
+
+@pytest.mark.parametrize("layout", ["parquet", "mixed"])
+def test_shuffled_epochs_are_permutations_and_differ(tmp_path, layout):
+    table = make_table()
+    # Targets are the row ids, so each batch says exactly which rows it holds.
+    src = source(write_layout(table, tmp_path, layout), target="row", sample_weight_column="w",
+                 encode_target=lambda v: v, read_batch_rows=50, shuffle_buffer_rows=200)
+    X, _ = in_memory(src, table)
+    w = table.column("w").to_numpy()
+    rng = np.random.default_rng(42)
+    epochs = []
+    for _ in range(2):
+        batches = list(src.batches(32, rng=rng))
+        assert len(batches) == src.n_batches(32)
+        assert [len(b.targets) for b in batches[:-1]] == [32] * (len(batches) - 1)
+        rows = np.concatenate([b.targets for b in batches])
+        np.testing.assert_array_equal(np.sort(rows), np.arange(N_ROWS))       # each row exactly once
+        for b in batches:                                    # features and weights stay with their row
+            np.testing.assert_array_equal(b.X, X[b.targets])
+            np.testing.assert_array_equal(b.sample_weight, w[b.targets])
+        epochs.append(rows)
+    assert not np.array_equal(epochs[0], epochs[1])
+    assert not np.array_equal(epochs[0], np.arange(N_ROWS))
+    # Same seed, same order: the shuffle is reproducible.
+    again = np.concatenate([b.targets for b in src.batches(32, rng=np.random.default_rng(42))])
+    np.testing.assert_array_equal(again, epochs[0])
+
+
+def test_shuffle_mixes_rows_across_record_batches(tmp_path):
+    table = make_table()
+    src = source(write(table, tmp_path / "d.parquet", row_group_size=100), target="row",
+                 encode_target=lambda v: v, read_batch_rows=100, shuffle_buffer_rows=400)
+    first = next(src.batches(64, rng=np.random.default_rng(0))).targets
+    assert len(set(first // 100)) > 1          # rows of several row groups in one mini-batch
+
+
+@pytest.mark.parametrize("layout", ["csv", "folder"])
+def test_float32_batches(tmp_path, layout):
+    table = make_table()
+    path = write_layout(table, tmp_path, layout)
+    src32 = source(path, dtype=np.float32, sample_weight_column="w")
+    src64 = source(path, dtype=np.float64, sample_weight_column="w")
+    assert src32.dtype == np.float32
+    for k in (None, 64):
+        for b32, b64 in zip(src32.batches(k, rng=None), src64.batches(k)):
+            assert b32.X.dtype == np.float32 and b32.sample_weight.dtype == np.float32
+            np.testing.assert_allclose(b32.X, b64.X, rtol=1e-6, atol=1e-6)
+    b = next(src32.batches(64, rng=np.random.default_rng(0)))
+    assert b.X.dtype == np.float32 and b.sample_weight.dtype == np.float32
+
+
+def test_csv_gz_and_default_features(tmp_path):
+    table = make_table(200)
+    path = tmp_path / "data.csv.gz"
+    with pa.CompressedOutputStream(str(path), "gzip") as out:
+        pacsv.write_csv(table, out)
+    src = FileSource(path, target="label", preprocessor=TabularPreprocessor(),
+                     encode_target=label_encoder(path), sample_weight_column="w")
+    # Every column but the target and the weights is a feature, in file order.
+    assert src.features == ["x", "count", "colour", "flag", "row"]
+    assert src.n_samples == 200
+    assert sum(b.X.shape[0] for b in src.batches(16)) == 200
+
+
+def test_fitted_preprocessor_is_reused_and_rows_counted(tmp_path):
+    table = make_table()
+    for layout in ("csv", "folder"):
+        path = write_layout(table, tmp_path / layout, layout)
+        fitted = source(path).preprocessor
+        loaded = TabularPreprocessor.from_dict(json.loads(json.dumps(fitted.to_dict())))
+        src = source(path, preprocessor=loaded)
+        assert src.n_samples == N_ROWS                       # metadata (Parquet) or a count (CSV)
+        assert src.preprocessor is loaded
+        X, _ = in_memory(src, table)
+        np.testing.assert_array_equal(np.concatenate([b.X for b in src.batches(None)]), X)
+
+
+def test_feature_missing_values_error_names_column_count_and_file(tmp_path):
+    table = pa.table({"x": [1.0, None, 3.0, None], "c": ["a", "b", None, "a"], "y": [0, 1, 0, 1]})
+    path = write(table, tmp_path / "m.parquet")
+    with pytest.raises(XentlearnInputError, match=r"column 'x' has 2 missing value\(s\).*m.parquet"):
+        FileSource(path, target="y", preprocessor=TabularPreprocessor(), encode_target=np.asarray)
+    src = FileSource(path, target="y", preprocessor=TabularPreprocessor(impute="mean"),
+                     encode_target=np.asarray)
+    X = next(src.batches(4)).X
+    assert X[1, 0] == X[3, 0] == 0.0                          # mean, standardised
+    assert src.feature_names[-1] == "c=<missing>" and X[2, -1] == 1.0
+
+
+def test_target_and_weight_errors(tmp_path):
+    path = write(pa.table({"x": [1.0, 2.0, 3.0], "y": [1, None, 0], "w": [1.0, -2.0, 1.0]}),
+                 tmp_path / "t.parquet")
+    with pytest.raises(XentlearnInputError,
+                       match=r"target column 'nope' not found in .*t.parquet'; available columns: x, y, w"):
+        FileSource(path, target="nope", preprocessor=TabularPreprocessor(), encode_target=np.asarray)
+    src = FileSource(path, target="y", features=["x"], preprocessor=TabularPreprocessor(),
+                     encode_target=np.asarray)
+    with pytest.raises(XentlearnInputError,
+                       match=r"target column 'y' has 1 missing value\(s\) in .*t.parquet"):
+        list(src.batches(2))
+    path = write(pa.table({"x": [1.0, 2.0, 3.0], "y": [1, 1, 0], "w": [1.0, -2.0, 1.0]}),
+                 tmp_path / "w.parquet")
+    src = FileSource(path, target="y", preprocessor=TabularPreprocessor(), encode_target=np.asarray,
+                     sample_weight_column="w")
+    with pytest.raises(XentlearnInputError, match=r"sample weight column 'w' has 1 negative.*w.parquet"):
+        list(src.batches(None))
+    with pytest.raises(XentlearnInputError, match="feature column 'y' is also the target"):
+        FileSource(path, target="y", features=["x", "y"], preprocessor=TabularPreprocessor(),
+                   encode_target=np.asarray)
+    with pytest.raises(XentlearnInputError, match="dtype must be float32 or float64"):
+        FileSource(path, target="y", preprocessor=TabularPreprocessor(), encode_target=np.asarray,
+                   dtype=np.int64)
+
+
+def test_unreadable_files_are_named(tmp_path):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet at all")
+    with pytest.raises(XentlearnInputError, match="cannot read .*bad.parquet"):
+        scan_schema([bad])
+    csv = tmp_path / "bad.csv"
+    csv.write_text("a,b\n1,2\n3\n")                       # a row with a missing field
+    with pytest.raises(XentlearnInputError, match="cannot read .*bad.csv"):
+        list(iter_record_batches([csv], ["a", "b"]))
+
+
+# ------------------------------------------------------------------- memory
+
+_CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np, pyarrow, pyarrow.compute, pyarrow.csv, pyarrow.parquet
+    from xentlearn.data._files import FileSource
+    from xentlearn.data._tabular import TabularPreprocessor
+    if sys.argv[1] == "run":
+        # The folder is listed `repeat` times: the source streams repeat * (folder size)
+        # bytes (fit pass, then one shuffled epoch) while only one copy sits on disk.
+        src = FileSource([sys.argv[2]] * int(sys.argv[3]), target="y",
+                         preprocessor=TabularPreprocessor(), encode_target=lambda v: v)
+        n = 0
+        for batch in src.batches(256, rng=np.random.default_rng(0)):
+            n += batch.X.shape[0]
+        assert n == src.n_samples, (n, src.n_samples)
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across fork+exec,
+    # so a child of a big pytest process would report the parent's peak.
+    with open("/proc/self/status") as status:
+        print(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+""")
+
+
+def _peak_rss_mb(*args) -> float:
+    """Peak RSS (VmHWM, KiB) of a fresh interpreter running _CHILD, in MiB."""
+    out = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True,
+                         check=True, timeout=120)
+    return int(out.stdout.split()[-1]) / 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_streaming_memory_is_bounded(tmp_path):
+    rng = np.random.default_rng(0)
+    n_files, rows, n_cols = 4, 65536, 32
+    for i in range(n_files):
+        columns = {f"x{j}": rng.standard_normal(rows) for j in range(n_cols - 1)}
+        columns["y"] = rng.integers(0, 3, rows)
+        pq.write_table(pa.table(columns), tmp_path / f"part-{i}.parquet",
+                       row_group_size=16384, compression="none")
+    repeat = 16
+    data_mb = repeat * n_files * rows * n_cols * 8 / 2**20           # 1 GiB of float64 streamed
+    baseline = _peak_rss_mb("baseline")
+    peak = _peak_rss_mb("run", str(tmp_path), str(repeat))
+    print(f"peak RSS {peak:.0f} MB, import baseline {baseline:.0f} MB, data {data_mb:.0f} MB")
+    assert peak < baseline + data_mb / 4, (peak, baseline, data_mb)
