@@ -384,3 +384,21 @@ def test_streaming_memory_is_bounded(tmp_path):
     peak = _peak_rss_mb("run", str(tmp_path), str(repeat))
     print(f"peak RSS {peak:.0f} MB, import baseline {baseline:.0f} MB, data {data_mb:.0f} MB")
     assert peak < baseline + data_mb / 4, (peak, baseline, data_mb)
+
+
+def test_csv_int_column_that_turns_float_in_a_later_block(tmp_path, monkeypatch):
+    import xentlearn.data._files as files_module
+
+    # Tiny blocks: types are inferred from rows that only hold integers.
+    monkeypatch.setattr(files_module, "_CSV_BLOCK_BYTES", 256)
+    lines = ["n,y"] + [f"{i},{i % 2}" for i in range(200)] + ["2.5,1"]
+    path = tmp_path / "late.csv"
+    path.write_text("\n".join(lines) + "\n")
+    src = FileSource(path, target="y", preprocessor=TabularPreprocessor(standardize=False),
+                     encode_target=np.asarray)
+    X = np.concatenate([b.X for b in src.batches(None)])
+    np.testing.assert_array_equal(X[:, 0], [*range(200), 2.5])
+    # A later string in a numeric column cannot be fixed up: the error names the file.
+    path.write_text("\n".join(lines[:-1] + ["abc,1"]) + "\n")
+    with pytest.raises(XentlearnInputError, match=r"cannot read .*late.csv.*inferred from the first"):
+        FileSource(path, target="y", preprocessor=TabularPreprocessor(), encode_target=np.asarray)
