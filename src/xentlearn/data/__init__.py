@@ -1,6 +1,15 @@
-"""Data sources: re-iterable batches for the training loop."""
+"""Data sources: re-iterable batches for the training loop.
+
+``ArraySource`` wraps in-memory arrays; ``FileSource`` streams CSV and Parquet
+files (or folders of them) in bounded memory through ``TabularPreprocessor``.
+"""
 
 from xentlearn.data._arrays import ArraySource
 from xentlearn.data._base import Batch, DataSource
+from xentlearn.data._files import (FileSource, iter_record_batches, list_data_files, scan_schema,
+                                   scan_target)
+from xentlearn.data._tabular import MISSING_CATEGORY, TabularPreprocessor
 
-__all__ = ["ArraySource", "Batch", "DataSource"]
+__all__ = ["ArraySource", "Batch", "DataSource", "FileSource", "TabularPreprocessor",
+           "MISSING_CATEGORY", "iter_record_batches", "list_data_files", "scan_schema",
+           "scan_target"]
