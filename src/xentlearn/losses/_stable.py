@@ -111,7 +111,13 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     [-0.6931471805599453, -0.6931471805599453]
     """
     x = as_float(x)
-    return x - logsumexp(x, axis=axis, keepdims=True)
+    if x.size == 0:
+        return x.copy()
+    # (x - m) - log sum exp(x - m): subtracting the full logsumexp from x would lose
+    # the small log-sum to rounding when |x| is large (x = -1e4 + log 5 ...).
+    out = x - _shift(x, axis)
+    out -= np.log(np.sum(np.exp(out), axis=axis, keepdims=True))
+    return out
 
 
 def softmax(x, axis: int = -1) -> np.ndarray:
@@ -160,10 +166,7 @@ def log_sigmoid(x) -> np.ndarray:
     -0.6931471805599453
     """
     x = as_float(x)
-    out = np.negative(np.abs(x))
-    np.exp(out, out=out)
-    np.log1p(out, out=out)
-    return np.minimum(x, 0) - out
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
 
 
 def sigmoid(x) -> np.ndarray:
@@ -187,9 +190,6 @@ def sigmoid(x) -> np.ndarray:
     [0.5, 1.0, 0.0]
     """
     x = as_float(x)
-    e = np.negative(np.abs(x))
-    np.exp(e, out=e)
-    r = np.add(e, 1)
-    np.reciprocal(r, out=r)       # r = 1/(1+e) = sigmoid(|x|)
-    e *= r                        # e = e/(1+e) = sigmoid(-|x|)
-    return np.where(x >= 0, r, e)
+    e = np.exp(-np.abs(x))
+    r = 1 / (1 + e)               # sigmoid(|x|); Python ints keep the dtype of x
+    return np.where(x >= 0, r, e * r)
