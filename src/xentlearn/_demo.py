@@ -28,7 +28,7 @@ def main() -> None:
             print(f"  step {record.epoch:4d}   loss {record.train_loss:.4f}")
 
     clf = LogisticRegression(solver="sgd", batch_size="full", learning_rate_init=0.1,
-                             max_iter=200, tol=0.0, alpha=1e-3, callbacks=[report])
+                             max_iter=200, n_iter_no_change=200, alpha=1e-3, callbacks=[report])
     clf.fit(X_train, y_train)
     print(f"  test accuracy {clf.score(X_test, y_test):.3f}\n")
 

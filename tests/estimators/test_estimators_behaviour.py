@@ -64,7 +64,8 @@ def test_full_batch_sgd_reaches_sklearn_optimum(classes):
     C = 0.5
     reference = sklm.LogisticRegression(C=C, tol=1e-12, max_iter=10_000).fit(X, y)
     ours = LogisticRegression(solver="sgd", batch_size="full", learning_rate_init=0.5,
-                              momentum=0.9, alpha=_sklearn_alpha(C, y), max_iter=3000, tol=0.0)
+                              momentum=0.9, alpha=_sklearn_alpha(C, y), max_iter=3000, tol=0.0,
+                              n_iter_no_change=3000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours.fit(X, y)
@@ -97,11 +98,12 @@ def test_soft_labels_equal_repeated_rows_with_probability_weights():
 def test_l1_matches_saga_zeros_and_objective():
     X, y = _standardised(n=200, d=10, classes=2, seed=5)
     C = 0.05
-    saga = sklm.LogisticRegression(penalty="l1", solver="saga", C=C, tol=1e-10,
+    saga = sklm.LogisticRegression(l1_ratio=1.0, solver="saga", C=C, tol=1e-10,
                                    max_iter=100_000).fit(X, y)
     alpha = 1.0 / (C * len(y))
     ours = LogisticRegression(penalty="l1", solver="sgd", batch_size="full", alpha=alpha,
-                              learning_rate_init=0.5, momentum=0.0, max_iter=5000, tol=0.0)
+                              learning_rate_init=0.5, momentum=0.0, max_iter=5000, tol=0.0,
+                              n_iter_no_change=5000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours.fit(X, y)

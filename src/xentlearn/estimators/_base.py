@@ -150,6 +150,10 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 f"solver='lbfgs' cannot minimise the non-smooth penalty {self.penalty!r}; "
                 "use solver='sgd' or 'adam' (proximal steps give exact zeros), or penalty='l2'.")
         continuing = partial and hasattr(self, "classes_")
+        if partial and not continuing and classes is None and np.ndim(y) == 1:
+            raise XentlearnInputError(
+                "classes must be given on the first call to partial_fit: every label that "
+                "will ever appear, e.g. partial_fit(X, y, classes=np.unique(y_all))")
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=dtype,
                              multi_output=True, reset=not continuing, y_numeric=False)
         _checks.check_finite("X", X)

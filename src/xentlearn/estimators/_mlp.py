@@ -31,6 +31,8 @@ class MLPClassifier(BaseXentClassifier):
     solver : {"adam", "sgd", "adamw", "adagrad", "rmsprop", "lbfgs"}, default="adam"
     max_iter : int, default=200
         Epochs (iterations for lbfgs).
+    tol : float, default=1e-4
+        As scikit-learn's MLPClassifier.
 
     Every other parameter is as in ``xentlearn.LogisticRegression`` (batch_size
     "auto" is min(256, n_samples) here; learning_rate_init None is adam's 0.001).

@@ -55,6 +55,10 @@ class _FullBatch:
         return result
 
 
+def _max_abs(grads: Grads) -> float:
+    return max(float(np.abs(g).max(initial=0.0)) for g in grads.values())
+
+
 def _divergence(epoch: int, batch: int, what: str, lr: float, params: Params) -> DivergenceError:
     return DivergenceError(
         f"training diverged at epoch {epoch}, batch {batch}: the {what} became NaN or inf. "
@@ -134,7 +138,6 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
             for batch_number, batch in enumerate(batches, 1):
                 if batch is None:
                     value, grads = full_batch(params)
-                    train_loss = value
                 else:
                     terms = objective.batch_terms(params, batch)
                     loss_sum += terms.loss_sum
@@ -144,9 +147,9 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
                 if not (math.isfinite(value) and math.isfinite(grad_norm)):
                     what = "loss" if not math.isfinite(value) else "gradient"
                     raise _divergence(epoch, batch_number, what, lr, params)
-                if grad_tol is not None and max(
-                        float(np.abs(g).max(initial=0.0)) for g in grads.values()) <= grad_tol:
-                    converged = True
+                if grad_tol is not None and _max_abs(grads) <= grad_tol:
+                    converged = True  # already optimal at the start: take no step
+                    train_loss = value
                     break
                 updates, opt_state = optimizer.update(
                     grads, opt_state, params, value=value, value_fn=full_batch)
@@ -160,6 +163,14 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
             if full_batch is None:
                 train_loss = loss_sum / weight_sum + objective.penalty.value(
                     params, objective.model.penalty_mask())
+            else:
+                # The objective at the new parameters: L-BFGS's line search already
+                # computed it (memo hit), and the next step reuses it.
+                train_loss, grads = full_batch(params)
+                if not math.isfinite(train_loss):
+                    raise _divergence(epoch, 1, "loss", lr, params)
+                if grad_tol is not None and _max_abs(grads) <= grad_tol:
+                    converged = True
             val_loss = val_accuracy = None
             if validation is not None:
                 val_loss, val_accuracy = objective.evaluate(params, validation.batches(None))
