@@ -5,6 +5,8 @@ Replaced by the command line (`xentlearn train`) once it lands.
 
 from __future__ import annotations
 
+import warnings
+
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -13,6 +15,8 @@ from xentlearn import LogisticRegression, MLPClassifier
 
 
 def main() -> None:
+    # The demo caps the epochs on purpose; the warning that says so would be noise here.
+    warnings.filterwarnings("ignore", message=".*reached max_iter")
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0,
                                                         stratify=y)

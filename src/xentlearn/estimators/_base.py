@@ -249,7 +249,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} reached max_iter={self.max_iter} before the "
                 f"{'gradient' if self.solver == 'lbfgs' else 'loss'} met tol={self.tol}; "
                 "increase max_iter, or scale the features (e.g. StandardScaler).",
-                ConvergenceWarning, stacklevel=3)
+                ConvergenceWarning, stacklevel=4)
         return self
 
     def _warm_start_compatible(self, encoded, n_features) -> bool:
