@@ -8,6 +8,7 @@ attributes. Nothing here does maths.
 from __future__ import annotations
 
 import copy
+import functools
 import numbers
 import warnings
 
@@ -21,7 +22,8 @@ from xentlearn import _checks, losses
 from xentlearn._types import Params
 from xentlearn.data import ArraySource
 from xentlearn.estimators import _build
-from xentlearn.estimators._labels import compute_class_weight, encode_targets
+from xentlearn.data import TableFiles
+from xentlearn.estimators._labels import EncodedTargets, compute_class_weight, encode_targets
 from xentlearn.exceptions import DivergenceError, XentlearnInputError
 from xentlearn.objective import Objective, make_loss
 from xentlearn.penalties import Penalty
@@ -82,7 +84,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     # ---------------------------------------------------------------- fit
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, *, validation_data=None):
         """Fit the model to X and y by minimising the regularised cross-entropy.
 
         Parameters
@@ -91,14 +93,21 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,) labels, or (n_samples, m) 0/1
             indicators (multilabel), or (n_samples, k) probabilities (soft labels).
         sample_weight : array-like of shape (n_samples,), default=None
+        validation_data : TableFiles, optional
+            With X a ``TableFiles``: held-out files scored after every epoch
+            (history, early stopping). Arrays are split by validation_fraction.
+
+        X may also be a ``xentlearn.data.TableFiles``: CSV or Parquet files
+        streamed in bounded memory, with y=None (the target is a column).
 
         Returns
         -------
         self
         """
-        return self._guarded(self._fit, X, y, sample_weight, partial=False, classes=None)
+        return self._guarded(self._fit, X, y, sample_weight, partial=False, classes=None,
+                             validation_data=validation_data)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing from the current parameters and optimizer state.
 
         `classes` (all labels that will ever appear) is required on the first call
@@ -142,14 +151,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 "Use batch_size='full' (or 'auto'), or a first-order solver such as 'adam'.")
         return min(int(self.batch_size), n_samples)
 
-    def _fit(self, X, y, sample_weight, *, partial: bool, classes):
-        self._validate_params()
-        dtype = self._resolved_dtype()
-        if self.solver == "lbfgs" and self.penalty in ("l1", "elasticnet") and self.alpha > 0:
-            raise XentlearnInputError(
-                f"solver='lbfgs' cannot minimise the non-smooth penalty {self.penalty!r}; "
-                "use solver='sgd' or 'adam' (proximal steps give exact zeros), or penalty='l2'.")
-        continuing = partial and hasattr(self, "classes_")
+    def _prepare_arrays(self, X, y, sample_weight, *, dtype, partial, continuing, classes, rng):
         if partial and not continuing and classes is None and np.ndim(y) == 1:
             raise XentlearnInputError(
                 "classes must be given on the first call to partial_fit: every label that "
@@ -157,7 +159,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=dtype,
                              multi_output=True, reset=not continuing, y_numeric=False)
         _checks.check_finite("X", X)
-        n_samples, n_features = X.shape
+        n_samples = X.shape[0]
         encoded = encode_targets(y, classes=self.classes_ if continuing else classes, dtype=dtype)
         if continuing and encoded.kind != self._task:
             raise XentlearnInputError(
@@ -173,15 +175,104 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             class_weight = compute_class_weight(self.class_weight, encoded.classes,
                                                 encoded.targets, encoded.kind,
                                                 sample_weight=sample_weight, dtype=dtype)
-        n_outputs = 1 if encoded.kind == "binary" else len(encoded.classes)
-        model = self._make_model(n_features, n_outputs)
-        rng = _as_generator(self.random_state) if not continuing else self._rng
-
         source = ArraySource(X, encoded.targets, sample_weight)
         validation = None
         if self.early_stopping and not partial:
             source, validation = _split_validation(source, self.validation_fraction, rng,
                                                    encoded)
+        return source, validation, encoded, class_weight
+
+    def _prepare_files(self, table, y, sample_weight, validation_data, *, dtype, continuing,
+                       classes):
+        from xentlearn.data import FileSource, TabularPreprocessor, scan_target
+
+        if y is not None or sample_weight is not None:
+            raise XentlearnInputError(
+                "with TableFiles, y and sample_weight come from the files: pass "
+                "TableFiles(..., target=<column>, sample_weight=<column>) and y=None")
+        if table.target is None:
+            raise XentlearnInputError("TableFiles needs target=<column> to fit")
+        if continuing:
+            labels, preprocessor = self.classes_, self._preprocessor
+        else:
+            labels = np.asarray(classes) if classes is not None else scan_target(
+                table.files(), table.target, batch_rows=table.batch_rows)
+            if len(labels) < 2:
+                raise XentlearnInputError(
+                    f"target column {table.target!r} has only one class ({labels[0]!r}); "
+                    "a classifier needs at least 2")
+            preprocessor = TabularPreprocessor(table.features, standardize=table.standardize,
+                                               impute=table.impute,
+                                               max_categories=table.max_categories)
+        kind = "binary" if len(labels) == 2 else "multiclass"
+        encode = functools.partial(_encode_labels, classes=labels, kind=kind, dtype=dtype,
+                                   column=table.target)
+
+        def source_for(t):
+            return FileSource(t.path, target=t.target, features=table.features,
+                              preprocessor=preprocessor, dtype=dtype, encode_target=encode,
+                              sample_weight_column=t.sample_weight, read_batch_rows=t.batch_rows,
+                              shuffle_buffer_rows=t.shuffle_buffer_rows)
+
+        source = source_for(table)
+        validation = None
+        if validation_data is not None:
+            if not isinstance(validation_data, TableFiles):
+                raise XentlearnInputError("validation_data must be TableFiles when X is")
+            validation = source_for(validation_data)
+        elif self.early_stopping and not continuing:
+            raise XentlearnInputError(
+                "early_stopping on files needs held-out files: "
+                "fit(TableFiles(train), validation_data=TableFiles(valid))")
+        if continuing:
+            class_weight = self._class_weight
+        else:
+            class_weight = self._file_class_weight(source, labels, kind, dtype)
+        self._preprocessor = preprocessor
+        self.preprocessing_ = preprocessor.to_dict()
+        self.feature_columns_ = list(source.features)
+        self.n_features_in_ = source.n_features
+        encoded = EncodedTargets(kind, labels, None)
+        return source, validation, encoded, class_weight
+
+    def _file_class_weight(self, source, labels, kind, dtype):
+        if self.class_weight is None:
+            return None
+        counts = np.zeros(len(labels))
+        if self.class_weight == "balanced":
+            for batch in source.batches(None):   # one streaming pass over the labels
+                index = (batch.targets > 0.5).astype(np.intp) if kind == "binary" else batch.targets
+                weights = None if batch.sample_weight is None else batch.sample_weight
+                counts += np.bincount(index, weights=weights, minlength=len(labels))
+        targets = np.arange(len(labels)) if kind != "binary" else np.array([0.0, 1.0])
+        if self.class_weight == "balanced":
+            absent = np.flatnonzero(counts == 0)
+            if absent.size:
+                raise XentlearnInputError(
+                    f"class_weight='balanced' needs every class in the data; {labels[absent[0]]!r} "
+                    "has no rows")
+            return (counts.sum() / (len(labels) * counts)).astype(dtype)
+        return compute_class_weight(self.class_weight, labels, targets, kind, dtype=dtype)
+
+    def _fit(self, X, y, sample_weight, *, partial: bool, classes, validation_data=None):
+        self._validate_params()
+        dtype = self._resolved_dtype()
+        if self.solver == "lbfgs" and self.penalty in ("l1", "elasticnet") and self.alpha > 0:
+            raise XentlearnInputError(
+                f"solver='lbfgs' cannot minimise the non-smooth penalty {self.penalty!r}; "
+                "use solver='sgd' or 'adam' (proximal steps give exact zeros), or penalty='l2'.")
+        continuing = partial and hasattr(self, "classes_")
+        rng = _as_generator(self.random_state) if not continuing else self._rng
+        if isinstance(X, TableFiles):
+            prepared = self._prepare_files(X, y, sample_weight, validation_data, dtype=dtype,
+                                           continuing=continuing, classes=classes)
+        else:
+            prepared = self._prepare_arrays(X, y, sample_weight, dtype=dtype, partial=partial,
+                                            continuing=continuing, classes=classes, rng=rng)
+        source, validation, encoded, class_weight = prepared
+        n_outputs = 1 if encoded.kind == "binary" else len(encoded.classes)
+        model = self._make_model(source.n_features, n_outputs)
+        n_features = source.n_features
         batch_size = self._batch_size(source.n_samples)
         steps_per_epoch = source.n_batches(batch_size)
 
@@ -292,10 +383,52 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
     # ---------------------------------------------------------------- predict
     def _logits(self, X) -> np.ndarray:
         check_is_fitted(self, "classes_")
+        if isinstance(X, TableFiles):
+            parts = [logits for logits, _ in self._iter_file_logits(X, with_target=False)]
+            return np.concatenate(parts) if parts else np.empty((0, self._model.n_outputs))
         X = validate_data(self, X, accept_sparse=("csr", "csc"),
                           dtype=self._resolved_dtype(), reset=False)
         _checks.check_finite("X", X)
         return self._model.predict_logits(self._attributes_to_params(), X)
+
+    def _iter_file_logits(self, table, *, with_target: bool):
+        if not hasattr(self, "_preprocessor"):
+            raise XentlearnInputError(
+                "this model was trained on arrays, not files: pass arrays to predict")
+        params = self._attributes_to_params()
+        dtype = self._resolved_dtype()
+        for batch, y in table.iter_batches(self.feature_columns_, with_target=with_target):
+            X = self._preprocessor.transform(batch, dtype)
+            yield self._model.predict_logits(params, X), y
+
+    def iter_predictions(self, table, *, proba: bool = False):
+        """Predictions for files, one record batch at a time, in file order (bounded memory).
+
+        Parameters
+        ----------
+        table : TableFiles
+        proba : bool
+            Also yield the class probabilities.
+
+        Yields
+        ------
+        (labels, probabilities or None, true labels or None)
+            true labels when ``table.target`` is set.
+        """
+        check_is_fitted(self, "classes_")
+        for logits, y in self._iter_file_logits(table, with_target=table.target is not None):
+            yield (self._labels_from_logits(logits),
+                   self._proba_from_logits(logits) if proba else None, y)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean accuracy on (X, y), or on TableFiles with a target column."""
+        if isinstance(X, TableFiles):
+            correct = total = 0
+            for labels, _, truth in self.iter_predictions(X):
+                correct += int(np.count_nonzero(labels == truth))
+                total += len(truth)
+            return correct / total
+        return super().score(X, y, sample_weight=sample_weight)
 
     def decision_function(self, X):
         """Raw logits: shape (n_samples,) for binary, (n_samples, n_outputs) otherwise."""
@@ -308,7 +441,9 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         Binary: [1 - s(z), s(z)]; multiclass and soft: softmax(z); multilabel:
         the independent sigmoids s(z_j), one column per label.
         """
-        logits = self._logits(X)
+        return self._proba_from_logits(self._logits(X))
+
+    def _proba_from_logits(self, logits):
         if self._task == "binary":
             p = losses.sigmoid(logits[:, 0])
             return np.column_stack([1 - p, p])
@@ -328,7 +463,9 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Labels: classes_[argmax] (binary: logit > 0); multilabel: 0/1 indicators."""
-        logits = self._logits(X)
+        return self._labels_from_logits(self._logits(X))
+
+    def _labels_from_logits(self, logits):
         if self._task == "binary":
             return self.classes_[(logits[:, 0] > 0).astype(np.intp)]
         if self._task == "multilabel":
@@ -374,3 +511,15 @@ def _split_validation(source: ArraySource, fraction: float, rng: np.random.Gener
     train_rows.sort()
     val_rows.sort()
     return source.take(train_rows), source.take(val_rows)
+
+
+def _encode_labels(raw: np.ndarray, *, classes: np.ndarray, kind: str, dtype, column: str):
+    """Raw labels from a file -> class indices (binary: 0/1 floats), refusing unknown labels."""
+    index = np.searchsorted(classes, raw)
+    index = np.minimum(index, len(classes) - 1)
+    unknown = np.flatnonzero(classes[index] != raw)
+    if unknown.size:
+        raise XentlearnInputError(
+            f"target column {column!r} holds the label {raw[unknown[0]]!r}, which is not among "
+            f"the classes {list(classes)}")
+    return index.astype(dtype) if kind == "binary" else index

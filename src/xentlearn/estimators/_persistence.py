@@ -75,6 +75,7 @@ def save(estimator, path) -> None:
         "param_keys": list(params),
         "history": estimator.history_,
         "preprocessing": getattr(estimator, "preprocessing_", None),
+        "feature_columns": getattr(estimator, "feature_columns_", None),
     }
     io.write(path, arrays, meta)
 
@@ -114,7 +115,11 @@ def load(path):
         estimator._params_to_attributes(model_params)
         estimator._set_history(meta["history"])
         if meta.get("preprocessing") is not None:
+            from xentlearn.data import TabularPreprocessor
+
             estimator.preprocessing_ = meta["preprocessing"]
+            estimator._preprocessor = TabularPreprocessor.from_dict(meta["preprocessing"])
+            estimator.feature_columns_ = list(meta["feature_columns"])
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as error:
