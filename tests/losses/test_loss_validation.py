@@ -114,3 +114,12 @@ def test_inputs_are_not_modified():
                           focal_alpha=0.3, label_smoothing=0.1)
     for before, after in zip(copies, (logits, targets, sw, cw)):
         np.testing.assert_array_equal(before, after)
+
+
+def test_lists_and_integer_logits_are_computed_in_float64():
+    value, grad = softmax_cross_entropy([[1, 2], [0, 0]], [1, 0])
+    assert grad.dtype == np.float64 and isinstance(value, float)
+    assert value == pytest.approx((np.log1p(np.exp(-1.0)) + np.log(2.0)) / 2, rel=1e-15)
+    value, grad = sigmoid_cross_entropy([0, 0], [1, 0], reduction="none")
+    assert grad.dtype == np.float64 and value.dtype == np.float64
+    np.testing.assert_allclose(value, [np.log(2.0)] * 2, rtol=1e-15)

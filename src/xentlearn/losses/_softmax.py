@@ -75,13 +75,12 @@ def _softmax_core(logits, targets, sample_weight, class_weight, label_smoothing,
     # a (n, k) @ (k,) product for soft labels with class weights.
     if hard:
         cw_y = None if cw is None else cw[targets]
-        w = cw_y if cw is not None else sw
-        if w is None:
-            weight_sum = float(n)
-        elif cw is not None and sw is not None:
+        if cw_y is not None and sw is not None:
             weight_sum = float(np.einsum("i,i->", sw, cw_y))
+        elif cw_y is not None or sw is not None:
+            weight_sum = float((cw_y if cw_y is not None else sw).sum())
         else:
-            weight_sum = float(w.sum())
+            weight_sum = float(n)
     else:
         t0 = targets.astype(dtype, copy=False)
         if cw is None:
