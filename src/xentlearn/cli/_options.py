@@ -1,0 +1,412 @@
+"""Command-line grammar: argparse parsers and the TOML config of ``train``.
+
+Every estimator option defaults to None ("not given"), so the estimator's own
+defaults stay the single source of truth; the CLI passes on only what the user
+set, on the command line or in ``--config``. Usage errors raise ``UsageError``
+instead of argparse's print-usage-and-exit, so ``main`` prints one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+SOLVERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop", "lbfgs")
+LEARNING_RATES = ("constant", "invscaling", "step", "exponential", "cosine", "adaptive")
+ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
+
+
+class UsageError(Exception):
+    """Bad command line or config file; ``main`` prints it as one line and exits 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing the usage block and exiting."""
+
+    def error(self, message: str):  # noqa: D102 (argparse hook)
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+# ----------------------------------------------------------------- value types
+# Each converter takes the string a user typed and raises ArgumentTypeError
+# with a message that names the accepted values; argparse adds the flag name.
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _batch_size(text: str) -> str | int:
+    if text in ("auto", "full"):
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto', 'full' or a positive integer, got {text!r}") from None
+
+
+def _penalty(text: str) -> str:
+    if text not in ("l2", "l1", "elasticnet", "none"):
+        raise argparse.ArgumentTypeError(
+            f"expected one of l2, l1, elasticnet, none, got {text!r}")
+    return text
+
+
+def _class_weight(text: str) -> str | dict[str, float]:
+    """'balanced' or 'label=weight,label=weight' (labels kept as text until the classes are known)."""
+    if text == "balanced":
+        return text
+    weights: dict[str, float] = {}
+    for item in text.split(","):
+        label, sep, weight = item.partition("=")
+        if not sep or not label.strip():
+            raise argparse.ArgumentTypeError(
+                f"expected 'balanced' or LABEL=WEIGHT pairs such as 'a=2,b=1', got {text!r}")
+        try:
+            value = float(weight)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"weight of class {label.strip()!r} is not a number: {weight!r}") from None
+        if not (math.isfinite(value) and value >= 0):
+            raise argparse.ArgumentTypeError(
+                f"weight of class {label.strip()!r} must be a finite number >= 0, got {weight!r}")
+        weights[label.strip()] = value
+    return weights
+
+
+def _layer_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 64,32, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 64,32, got {text!r}")
+    return sizes
+
+
+def _columns(text: str) -> list[str]:
+    columns = [c.strip() for c in text.split(",")]
+    if not all(columns):
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return columns
+
+
+def _dtype(text: str) -> str:
+    if text not in ("float32", "float64"):
+        raise argparse.ArgumentTypeError(f"expected float32 or float64, got {text!r}")
+    return text
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(
+                f"expected one of {', '.join(choices)}, got {text!r}")
+        return text
+    return convert
+
+
+# ----------------------------------------------------------------- estimator options
+@dataclass(frozen=True)
+class EstimatorOption:
+    """One ``train`` flag that maps onto an estimator parameter."""
+
+    param: str
+    convert: Callable[[str], Any] | None    # None: a --flag/--no-flag boolean
+    help: str
+    models: tuple[str, ...] = ("linear", "mlp")
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.param.replace("_", "-")
+
+
+ESTIMATOR_OPTIONS = (
+    EstimatorOption("solver", _choice(*SOLVERS), "optimizer (linear default lbfgs, mlp adam)",
+                    metavar="{" + ",".join(SOLVERS) + "}"),
+    EstimatorOption("batch_size", _batch_size, "'full', 'auto' (256; full for lbfgs) or rows per step",
+                    metavar="N|auto|full"),
+    EstimatorOption("learning_rate", _choice(*LEARNING_RATES), "step-size schedule over epochs",
+                    metavar="{" + ",".join(LEARNING_RATES) + "}"),
+    EstimatorOption("learning_rate_init", _float, "initial step size (default: the solver's)",
+                    metavar="LR"),
+    EstimatorOption("power_t", _float, "invscaling exponent", metavar="P"),
+    EstimatorOption("warmup_epochs", _non_negative_int, "epochs of linear warm-up", metavar="N"),
+    EstimatorOption("decay_rate", _float, "step/exponential decay factor", metavar="R"),
+    EstimatorOption("decay_epochs", _positive_int, "epochs per step/exponential decay",
+                    metavar="N"),
+    EstimatorOption("momentum", _float, "sgd momentum (0: plain gradient steps)", metavar="M"),
+    EstimatorOption("nesterov", None, "Nesterov momentum for sgd"),
+    EstimatorOption("beta_1", _float, "Adam first-moment decay", metavar="B"),
+    EstimatorOption("beta_2", _float, "Adam second-moment decay", metavar="B"),
+    EstimatorOption("epsilon", _float, "Adam/RMSprop denominator epsilon", metavar="EPS"),
+    EstimatorOption("max_grad_norm", _float, "clip each gradient to this global norm",
+                    metavar="NORM"),
+    EstimatorOption("penalty", _penalty, "regulariser: l2, l1, elasticnet or none",
+                    metavar="{l2,l1,elasticnet,none}"),
+    EstimatorOption("alpha", _float, "regularisation strength", metavar="A"),
+    EstimatorOption("l1_ratio", _float, "L1 share of elasticnet", metavar="R"),
+    EstimatorOption("fit_intercept", None, "learn an intercept (linear only)", models=("linear",)),
+    EstimatorOption("class_weight", _class_weight, "'balanced' or LABEL=WEIGHT pairs: a=2,b=1",
+                    metavar="balanced|A=W,..."),
+    EstimatorOption("label_smoothing", _float, "label smoothing in [0, 1)", metavar="EPS"),
+    EstimatorOption("focal_gamma", _float, "focal-loss exponent (0: cross-entropy)",
+                    metavar="G"),
+    EstimatorOption("max_iter", _positive_int, "epochs (iterations for lbfgs)", metavar="N"),
+    EstimatorOption("tol", _float, "improvement (lbfgs: gradient) tolerance to stop",
+                    metavar="TOL"),
+    EstimatorOption("n_iter_no_change", _positive_int, "epochs without improvement before stopping",
+                    metavar="N"),
+    EstimatorOption("early_stopping", None, "stop when the --validation metric stops improving"),
+    EstimatorOption("validation_metric", _choice("log_loss", "accuracy"),
+                    "metric for early stopping", metavar="{log_loss,accuracy}"),
+    EstimatorOption("restore_best_weights", None, "keep the best validation epoch's weights"),
+    EstimatorOption("shuffle", None, "shuffle rows every epoch"),
+    EstimatorOption("random_state", _non_negative_int, "seed for initialisation and shuffling",
+                    metavar="SEED"),
+    EstimatorOption("dtype", _dtype, "precision of the computation", metavar="{float32,float64}"),
+    EstimatorOption("hidden_layer_sizes", _layer_sizes, "hidden layer widths, e.g. 64,32 (mlp only)",
+                    models=("mlp",), metavar="N,N,..."),
+    EstimatorOption("activation", _choice(*ACTIVATIONS), "hidden activation (mlp only)",
+                    models=("mlp",), metavar="{" + ",".join(ACTIVATIONS) + "}"),
+)
+
+# Options of ``train`` that are not estimator parameters; with the estimator
+# options they are the keys a --config file may hold.
+_DATA_OPTIONS = {
+    "data": "DATA", "target": "--target", "validation": "--validation",
+    "features": "--features", "sample_weight": "--sample-weight", "impute": "--impute",
+    "standardize": "--standardize", "max_categories": "--max-categories",
+    "batch_rows": "--batch-rows", "shuffle_buffer_rows": "--shuffle-buffer-rows",
+    "model": "--model", "out": "--out", "history": "--history", "plot": "--plot",
+    "quiet": "--quiet",
+}
+
+
+# ----------------------------------------------------------------- parsers
+def build_parser() -> argparse.ArgumentParser:
+    """The ``xentlearn`` parser with its four subcommands."""
+    from xentlearn import __version__
+
+    parser = _Parser(
+        prog="xentlearn",
+        description="Train, apply and inspect cross-entropy classifiers on CSV and Parquet files.",
+        epilog="Run 'xentlearn COMMAND --help' for the options of a command. "
+               "Exit status: 0 success, 2 bad usage or bad input, 1 unexpected error.")
+    parser.add_argument("--version", action="version", version=f"xentlearn {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_train(commands)
+    _add_predict(commands)
+    _add_evaluate(commands)
+    _add_info(commands)
+    return parser
+
+
+def _add_data_reading(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-rows", type=_positive_int, metavar="N",
+                        help="rows read per record batch (default 65536)")
+
+
+def _add_train(commands) -> None:
+    p = commands.add_parser(
+        "train", help="train a model on CSV/Parquet files (or the bundled digits)",
+        description="Train a classifier on CSV or Parquet files (or folders of them), streamed "
+                    "in batches. Without DATA it trains on scikit-learn's digits, written as "
+                    "CSV next to the model. Estimator options default to the estimator's "
+                    "defaults (see the LogisticRegression / MLPClassifier docstrings).")
+    p.add_argument("data", nargs="*", metavar="DATA", default=None,
+                   help="CSV or Parquet files or folders (default: the bundled digits)")
+    p.add_argument("--config", type=Path, metavar="FILE.toml",
+                   help="TOML file whose keys are these options (max_iter = 50, "
+                        "hidden_layer_sizes = [64, 32], ...); command-line flags override it")
+    d = p.add_argument_group("data")
+    d.add_argument("--target", metavar="COL", help="label column (required with DATA)")
+    d.add_argument("--validation", action="append", metavar="DATA",
+                   help="held-out files scored every epoch (repeat for several)")
+    d.add_argument("--features", type=_columns, metavar="A,B,...",
+                   help="feature columns (default: all but target and weights)")
+    d.add_argument("--sample-weight", metavar="COL", help="column of non-negative row weights")
+    d.add_argument("--impute", choices=("none", "mean"),
+                   help="missing values: none (an error) or mean (numeric mean, "
+                        "'<missing>' category)")
+    d.add_argument("--standardize", action=argparse.BooleanOptionalAction,
+                   help="standardise numeric features (default: yes)")
+    d.add_argument("--max-categories", type=_positive_int, metavar="N",
+                   help="refuse string columns with more distinct values (default 1000)")
+    _add_data_reading(d)
+    d.add_argument("--shuffle-buffer-rows", type=_positive_int, metavar="N",
+                   help="rows held in the per-epoch shuffle buffer (default 65536)")
+    m = p.add_argument_group("estimator")
+    m.add_argument("--model", type=_choice("linear", "mlp"), metavar="{linear,mlp}",
+                   help="LogisticRegression (default) or MLPClassifier")
+    for option in ESTIMATOR_OPTIONS:
+        if option.convert is None:
+            m.add_argument(option.flag, dest=option.param, action=argparse.BooleanOptionalAction,
+                           help=option.help)
+        else:
+            m.add_argument(option.flag, dest=option.param, type=option.convert,
+                           metavar=option.metavar, help=option.help)
+    o = p.add_argument_group("output")
+    o.add_argument("--out", type=Path, metavar="MODEL", help="model file (default model.xent)")
+    o.add_argument("--history", type=Path, metavar="FILE.csv",
+                   help="per-epoch history CSV (default: MODEL with .history.csv)")
+    o.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="draw loss curves and learning rate (needs matplotlib)")
+    o.add_argument("--quiet", action=argparse.BooleanOptionalAction,
+                   help="no progress bar and no report")
+
+
+def _add_predict(commands) -> None:
+    p = commands.add_parser(
+        "predict", help="write predictions for CSV/Parquet files",
+        description="Predict one row per input row, in order: a column 'prediction' and, "
+                    "with --proba, one column proba_<class> per class.")
+    p.add_argument("model", type=Path, metavar="MODEL")
+    p.add_argument("data", nargs="+", metavar="DATA")
+    p.add_argument("--out", metavar="FILE",
+                   help="output .csv, .csv.gz, .parquet or .pq (default: CSV on stdout)")
+    p.add_argument("--proba", action="store_true", help="add the class probabilities")
+    _add_data_reading(p)
+
+
+def _add_evaluate(commands) -> None:
+    p = commands.add_parser(
+        "evaluate", help="log-loss, accuracy, per-class metrics and confusion matrix",
+        description="Score a model on labelled files.")
+    p.add_argument("model", type=Path, metavar="MODEL")
+    p.add_argument("data", nargs="+", metavar="DATA")
+    p.add_argument("--target", required=True, metavar="COL", help="label column")
+    _add_data_reading(p)
+
+
+def _add_info(commands) -> None:
+    p = commands.add_parser("info", help="what a model file holds",
+                            description="Print the model, its classes, features, "
+                                        "parameters and training summary.")
+    p.add_argument("model", type=Path, metavar="MODEL")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+# ----------------------------------------------------------------- config file
+def config_keys() -> dict[str, str]:
+    """Config key -> the flag it stands for."""
+    keys = dict(_DATA_OPTIONS)
+    keys.update({o.param: o.flag for o in ESTIMATOR_OPTIONS})
+    return keys
+
+
+def read_config(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """Values of a ``train --config`` TOML file, converted as their flags would be.
+
+    Keys are option names with ``_`` or ``-`` (``max_iter`` or ``max-iter``);
+    a ``[train]`` table may hold them instead of the top level. Values are TOML
+    types: ``max_iter = 50``, ``hidden_layer_sizes = [64, 32]``,
+    ``class_weight = {a = 2, b = 1}``, ``early_stopping = true``,
+    ``data = ["train.csv"]``. Relative paths are relative to the config file.
+    """
+    try:
+        with open(path, "rb") as file:
+            table = tomllib.load(file)
+    except FileNotFoundError:
+        raise UsageError(f"config file {str(path)!r} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(f"cannot read config file {str(path)!r}: {error}") from None
+    if isinstance(table.get("train"), dict):
+        table = table["train"]
+    known = config_keys()
+    actions = {a.dest: a for a in parser._actions}
+    values: dict[str, Any] = {}
+    for raw_key, value in table.items():
+        key = raw_key.replace("-", "_")
+        if key not in known:
+            raise UsageError(
+                f"config file {str(path)!r}: unknown key {raw_key!r}; keys are the train "
+                f"options: {', '.join(sorted(known))}")
+        where = f"config file {str(path)!r}, key {raw_key!r}"
+        values[key] = _config_value(key, value, actions[key], where, path.parent)
+    return values
+
+
+def _config_value(key: str, value: Any, action: argparse.Action, where: str, base: Path) -> Any:
+    if key in ("data", "validation"):
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(v, str) for v in items):
+            raise UsageError(f"{where}: expected a path or a list of paths")
+        return [str(base / v) for v in items]
+    if key in ("out", "history", "plot"):
+        if not isinstance(value, str):
+            raise UsageError(f"{where}: expected a path (a string)")
+        return base / value
+    if isinstance(action, argparse.BooleanOptionalAction):
+        if not isinstance(value, bool):
+            raise UsageError(f"{where}: expected true or false")
+        return value
+    if key == "class_weight" and isinstance(value, dict):
+        text = ",".join(f"{k}={v}" for k, v in value.items())
+    elif key in ("hidden_layer_sizes", "features") and isinstance(value, list):
+        text = ",".join(str(v) for v in value)
+    elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UsageError(f"{where}: expected {action.metavar or 'a string or number'}, "
+                         f"got {value!r}")
+    else:
+        text = str(value)
+    if action.type is None:
+        if action.choices is not None and text not in action.choices:
+            raise UsageError(f"{where}: expected one of {', '.join(action.choices)}, got {text!r}")
+        return text
+    try:
+        return action.type(text)
+    except argparse.ArgumentTypeError as error:
+        raise UsageError(f"{where}: {error}") from None
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse `argv`; for ``train``, values of ``--config`` fill what the flags leave unset."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        raise UsageError("xentlearn: a command is required: train, predict, evaluate or info "
+                         "(see xentlearn --help)")
+    if args.command == "train" and args.config is not None:
+        train_parser = parser._subparsers._group_actions[0].choices["train"]
+        config = read_config(args.config, train_parser)
+        for key, value in config.items():
+            current = getattr(args, key, None)
+            # A flag given on the command line wins; argparse leaves the rest None
+            # (nargs="*" DATA gives [] when absent).
+            if current is None or (key == "data" and current == []):
+                setattr(args, key, value)
+    return args
