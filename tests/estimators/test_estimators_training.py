@@ -1,0 +1,116 @@
+"""Every solver and schedule through the estimators; files equal arrays; verbose bar."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.datasets import load_digits, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+from xentlearn import LogisticRegression, MLPClassifier
+from xentlearn.data import TableFiles
+
+
+def _data():
+    X, y = make_classification(n_samples=300, n_features=8, n_informative=5, n_redundant=0,
+                               n_classes=3, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+# lbfgs refuses the non-smooth penalties (tested in test_estimators_behaviour).
+SOLVER_PENALTY = [(solver, penalty) for solver in ["sgd", "adam", "adamw", "adagrad", "rmsprop", "lbfgs"]
+                  for penalty in ["l2", "l1", "elasticnet"] if solver != "lbfgs" or penalty == "l2"]
+
+
+@pytest.mark.parametrize("solver, penalty", SOLVER_PENALTY)
+def test_every_solver_and_penalty_lowers_the_loss(solver, penalty):
+    X, y = _data()
+    clf = LogisticRegression(solver=solver, penalty=penalty, alpha=3e-2, max_iter=30,
+                             learning_rate_init=0.05, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.loss_curve_[-1] < 0.8 * np.log(3)
+    assert clf.score(X, y) > 0.7
+    if penalty == "l1":
+        assert (clf.coef_ == 0).any()    # the proximal step gives exact zeros
+
+
+@pytest.mark.parametrize("schedule", ["constant", "invscaling", "step", "exponential", "cosine",
+                                      "adaptive"])
+def test_every_schedule_runs_and_reports_its_learning_rate(schedule):
+    X, y = _data()
+    clf = MLPClassifier(hidden_layer_sizes=(8,), solver="sgd", learning_rate=schedule,
+                        learning_rate_init=0.1, warmup_epochs=2, decay_epochs=3, max_iter=12,
+                        batch_size=50, random_state=0, tol=0.0, n_iter_no_change=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    lrs = [r["learning_rate"] for r in clf.history_]
+    assert lrs[0] < 0.1                               # warming up
+    if schedule == "constant":
+        assert lrs[-1] == pytest.approx(0.1)
+    elif schedule != "adaptive":
+        assert lrs[-1] < 0.1                          # decayed
+    assert all(isinstance(lr, float) for lr in lrs)
+
+
+def test_adaptive_divides_by_five_on_plateau():
+    X, y = _data()
+    clf = LogisticRegression(solver="sgd", learning_rate="adaptive", learning_rate_init=0.5,
+                             batch_size=10, n_iter_no_change=2, tol=10.0, max_iter=20,
+                             random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    lrs = np.array([r["learning_rate"] for r in clf.history_])
+    ratios = lrs[1:] / lrs[:-1]
+    assert np.all(np.isclose(ratios, 1.0) | np.isclose(ratios, 0.2))
+    assert np.isclose(ratios, 0.2).any()
+
+
+def test_verbose_draws_a_progress_bar_on_stderr(capsys):
+    X, y = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        LogisticRegression(solver="adam", max_iter=2, verbose=True, tol=0.0).fit(X, y)
+    err = capsys.readouterr().err
+    assert "epoch" in err and "loss" in err
+
+
+def test_unstandardised_data_converges_or_warns():
+    X, y = load_digits(return_X_y=True)            # pixel values 0..16
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = LogisticRegression(max_iter=100).fit(X, y)
+    warned = any(issubclass(w.category, ConvergenceWarning) and "scale the features" in str(w.message)
+                 for w in caught)
+    assert warned or clf.n_iter_ < 100
+    assert clf.score(X, y) > 0.95
+
+
+def test_training_from_parquet_equals_training_in_memory(tmp_path):
+    X, y = _data()
+    labels = np.array(["ant", "bee", "cat"])[y]
+    table = pa.table({**{f"x{j}": X[:, j] for j in range(X.shape[1])}, "label": labels})
+    pq.write_table(table, tmp_path / "train.parquet", row_group_size=64)
+    kwargs = dict(solver="sgd", batch_size=32, shuffle=False, max_iter=3, random_state=0,
+                  learning_rate_init=0.05, hidden_layer_sizes=(6,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        memory = MLPClassifier(**kwargs).fit(X, labels)
+        files = MLPClassifier(**kwargs).fit(
+            TableFiles(tmp_path / "train.parquet", target="label", standardize=False,
+                       batch_rows=50))
+    np.testing.assert_array_equal(files.classes_, memory.classes_)
+    for a, b in zip(files.coefs_, memory.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(files.predict_proba(TableFiles(tmp_path / "train.parquet")),
+                               memory.predict_proba(X), rtol=1e-10)
+    assert files.score(TableFiles(tmp_path / "train.parquet", target="label")) == pytest.approx(
+        memory.score(X, labels))
