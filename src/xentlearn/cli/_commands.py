@@ -57,6 +57,9 @@ def train(args, out: TextIO) -> None:
             raise UsageError("train: --target COL is required with DATA (the label column)")
         data, validation, target = args.data, args.validation, args.target
 
+    if args.early_stopping and not validation:
+        # The estimator's own message speaks Python (validation_data=TableFiles(...)).
+        raise UsageError("train: --early-stopping needs held-out files: --validation DATA")
     table_options = _table_options(args)
     train_table = TableFiles(_one_or_many(data), target=target, features=args.features,
                              sample_weight=args.sample_weight, **table_options)
@@ -279,6 +282,11 @@ class _PredictionWriter:
 def evaluate(args, out: TextIO) -> None:
     """Log-loss, accuracy, per-class metrics and the confusion matrix on labelled files."""
     estimator = xentlearn.load(args.model)
+    if args.target in (getattr(estimator, "feature_columns_", None) or ()):
+        # TableFiles would read the column twice (a pyarrow KeyError), and a
+        # model scored on one of its own inputs is a mistake anyway.
+        raise UsageError(f"evaluate: --target {args.target!r} is one of the model's feature "
+                         "columns; give the label column")
     table = TableFiles(_one_or_many(args.data), target=args.target,
                        batch_rows=args.batch_rows or 65536)
     metrics = _score(estimator, table)
