@@ -80,10 +80,22 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# Estimator parameters that library messages may suggest as name=value; on the
+# command line they are spelled --name value.
+_SPOKEN_PARAMS = ("impute", "solver", "batch_size", "penalty", "learning_rate", "class_weight",
+                  "max_iter", "early_stopping")
+
+
 def _flag_names(message: str) -> str:
-    """scikit-learn's "The 'max_iter' parameter of X must be ..." -> "--max-iter must be ..."."""
-    return re.sub(r"The '(\w+)' parameter of \w+",
-                  lambda m: "--" + m.group(1).replace("_", "-"), message)
+    """Library messages in command-line words.
+
+    scikit-learn's "The 'max_iter' parameter of X must be ..." becomes "--max-iter
+    must be ...", and a suggestion such as "impute='mean'" becomes "--impute mean".
+    """
+    message = re.sub(r"The '(\w+)' parameter of \w+",
+                     lambda m: "--" + m.group(1).replace("_", "-"), message)
+    return re.sub(rf"\b({'|'.join(_SPOKEN_PARAMS)})=('?)([\w.-]+)\2",
+                  lambda m: f"--{m.group(1).replace('_', '-')} {m.group(3)}", message)
 
 
 def _os_message(error: OSError) -> str:

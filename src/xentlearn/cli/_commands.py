@@ -234,19 +234,24 @@ class _PredictionWriter:
 
     Writing to a temporary file in the same folder and renaming it at the end
     means an error half-way (a bad row in the 10th file) never leaves a
-    truncated predictions file that looks complete.
+    truncated predictions file that looks complete. The sink opens on the
+    first batch, so an error in the first batch (a missing column) writes
+    nothing, not even a CSV header on stdout.
     """
 
     def __init__(self, path: Path | None, file_format: str, schema) -> None:
         self.path, self.format, self.schema = path, file_format, schema
+        self.writer = self.sink = self.tmp = None
 
     def __enter__(self):
+        return self
+
+    def _open(self) -> None:
         import pyarrow as pa
         import pyarrow.csv as pa_csv
         import pyarrow.parquet as pq
 
         if self.path is None:
-            self.tmp = None
             self.sink = sys.stdout.buffer
         else:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
@@ -258,12 +263,17 @@ class _PredictionWriter:
             self.writer = pq.ParquetWriter(self.sink, self.schema)
         else:
             self.writer = pa_csv.CSVWriter(self.sink, self.schema)
-        return self
 
     def write(self, batch) -> None:
+        if self.writer is None:
+            self._open()
         self.writer.write(batch) if self.format == "csv" else self.writer.write_batch(batch)
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None and self.writer is None:
+            self._open()        # no rows: still write the header / the schema
+        if self.writer is None:
+            return
         try:
             self.writer.close()
             if self.tmp is not None:

@@ -1,0 +1,178 @@
+"""Bad usage and bad input: exit status 2 and one clear line on stderr, never a traceback.
+
+Every case runs through ``xentlearn.cli.main`` in-process (fast: the imports
+are paid once), and a representative subset also runs the installed command
+in a subprocess, as a user would; those are started together, since each
+spends most of its second importing scikit-learn.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import xentlearn
+from xentlearn.cli import main
+from xentlearn.data import TableFiles
+from tests.cli import make_table, run_cli, write_csv
+
+# (id, arguments, a fragment the one line must contain); paths are relative to
+# the fixture's folder. `model.xent` is a real model trained on train.csv.
+CASES = [
+    # usage
+    ("no-command", [], "a command is required"),
+    ("unknown-flag", ["train", "--bogus"], "unrecognized arguments: --bogus"),
+    ("bad-int", ["train", "--max-iter", "many"], "--max-iter: expected a positive integer"),
+    ("zero-int", ["train", "--max-iter", "0"], "expected a positive integer"),
+    ("bad-batch-size", ["train", "--batch-size", "big"], "'auto', 'full' or a positive integer"),
+    ("bad-choice", ["train", "--solver", "newton"], "expected one of sgd, adam"),
+    ("out-of-range", ["train", "train.csv", "--target", "species", "--alpha", "-1"],
+     "--alpha must be a float in the range"),
+    ("smoothing-range", ["train", "train.csv", "--target", "species", "--label-smoothing", "1.5"],
+     "--label-smoothing"),
+    ("data-without-target", ["train", "train.csv"], "--target COL is required"),
+    ("target-without-data", ["train", "--target", "species"], "--target needs DATA"),
+    ("mlp-option-on-linear", ["train", "train.csv", "--target", "species",
+                              "--hidden-layer-sizes", "8"], "applies to --model mlp only"),
+    ("linear-option-on-mlp", ["train", "train.csv", "--target", "species", "--model", "mlp",
+                              "--no-fit-intercept"], "--fit-intercept applies to --model linear"),
+    ("bad-layer-sizes", ["train", "--hidden-layer-sizes", "8,x"], "comma-separated positive"),
+    ("class-weight-syntax", ["train", "--class-weight", "ant"], "LABEL=WEIGHT"),
+    ("class-weight-label", ["train", "train.csv", "--target", "species", "--class-weight",
+                            "dog=2"], "'dog', which is not a label of column 'species'"),
+    ("early-stopping-alone", ["train", "train.csv", "--target", "species", "--early-stopping"],
+     "--early-stopping needs held-out files: --validation DATA"),
+    ("lbfgs-minibatch", ["train", "train.csv", "--target", "species", "--batch-size", "10"],
+     "--solver lbfgs needs the full batch; got --batch-size 10"),
+    ("plot-format", ["train", "train.csv", "--target", "species", "--plot", "c.jpg"],
+     ".png, .svg or .pdf"),
+    ("out-folder-missing", ["train", "train.csv", "--target", "species", "--out", "no/m.xent"],
+     "folder 'no' does not exist"),
+    ("predict-out-format", ["predict", "model.xent", "new.csv", "--out", "p.txt"],
+     "expected a .csv, .csv.gz, .parquet or .pq file"),
+    ("evaluate-no-target", ["evaluate", "model.xent", "new.csv"], "required: --target"),
+    ("evaluate-target-is-feature", ["evaluate", "model.xent", "new.csv", "--target", "x1"],
+     "one of the model's feature columns"),
+    # config files
+    ("config-missing", ["train", "--config", "none.toml"], "does not exist"),
+    ("config-syntax", ["train", "--config", "syntax.toml"], "cannot read config file"),
+    ("config-unknown-key", ["train", "--config", "unknown.toml"], "unknown key 'epochs'"),
+    ("config-wrong-type", ["train", "--config", "wrongtype.toml"],
+     "key 'max_iter': expected a positive integer"),
+    ("config-bool-type", ["train", "--config", "booltype.toml"], "expected true or false"),
+    # data
+    ("data-missing", ["train", "nothing.csv", "--target", "species"], "does not exist"),
+    ("data-extension", ["train", "notes.txt", "--target", "species"], "notes.txt"),
+    ("target-column-missing", ["train", "train.csv", "--target", "kind"], "'kind'"),
+    ("one-class", ["train", "oneclass.csv", "--target", "species"], "only one class"),
+    ("missing-values", ["train", "gaps.csv", "--target", "species"],
+     "column 'x1' has 1 missing value(s)"),
+    ("empty-csv", ["train", "empty.csv", "--target", "species"], "empty.csv"),
+    ("predict-missing-feature", ["predict", "model.xent", "nocolor.csv"], "color"),
+    ("evaluate-unknown-label", ["evaluate", "model.xent", "dog.csv", "--target", "species"],
+     "'dog', which is not among"),
+    ("evaluate-label-type", ["evaluate", "model.xent", "numlabel.csv", "--target", "code"],
+     "column 'code' holds the label 3, which is not among the model's classes [ant, bee, cat]"),
+    # model files
+    ("model-missing", ["info", "nothing.xent"], "does not exist"),
+    ("model-corrupt", ["info", "corrupt.xent"], "corrupt.xent"),
+    ("model-truncated", ["predict", "truncated.xent", "new.csv"], "truncated.xent"),
+    ("model-foreign-zip", ["evaluate", "foreign.xent", "new.csv", "--target", "species"],
+     "foreign.xent"),
+    ("model-is-csv", ["info", "train.csv"], "not a xentlearn model file"),
+    ("model-empty", ["info", "empty.xent"], "empty.xent"),
+    ("model-is-folder", ["info", "."], "."),
+]
+
+
+# Cases also run as a real subprocess: one or more of each kind of failure.
+SUBPROCESS_CASES = ("no-command", "bad-int", "out-of-range", "config-unknown-key",
+                    "missing-values", "predict-missing-feature", "evaluate-unknown-label",
+                    "model-corrupt", "model-truncated", "model-foreign-zip", "model-is-csv")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("errors")
+    train = make_table(120, seed=0)
+    write_csv(train, folder / "train.csv")
+    write_csv(make_table(40, seed=1), folder / "new.csv")
+    write_csv(train.drop_columns(["color"]), folder / "nocolor.csv")
+    (folder / "notes.txt").write_text("x1,species\n1,ant\n")
+    (folder / "oneclass.csv").write_text("x1,species\n1,ant\n2,ant\n")
+    (folder / "gaps.csv").write_text("x1,species\n1,ant\n,bee\n3,cat\n")
+    (folder / "empty.csv").write_text("x1,x2,color,species\n")
+    (folder / "numlabel.csv").write_text("x1,x2,color,code\n0.1,100,red,3\n")
+    (folder / "dog.csv").write_text("x1,x2,color,species\n0.1,100,red,dog\n")
+    (folder / "syntax.toml").write_text("max_iter = = 3\n")
+    (folder / "unknown.toml").write_text("epochs = 3\n")
+    (folder / "wrongtype.toml").write_text('max_iter = "many"\n')
+    (folder / "booltype.toml").write_text('early_stopping = "yes"\n')
+
+    model = xentlearn.LogisticRegression(max_iter=3, solver="adam")
+    with pytest.warns(Warning):      # ConvergenceWarning after 3 epochs: expected
+        model.fit(TableFiles(folder / "train.csv", target="species"))
+    model.save(folder / "model.xent")
+    blob = (folder / "model.xent").read_bytes()
+    (folder / "truncated.xent").write_bytes(blob[: len(blob) // 2])
+    (folder / "corrupt.xent").write_bytes(np.random.default_rng(0).bytes(len(blob)))
+    (folder / "empty.xent").write_bytes(b"")
+    with zipfile.ZipFile(folder / "foreign.xent", "w") as archive:
+        archive.writestr("hello.txt", "not a model")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def subprocess_results(folder):
+    arguments = {case_id: args for case_id, args, _ in CASES}
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        futures = {case_id: pool.submit(run_cli, *arguments[case_id], cwd=folder, check=False)
+                   for case_id in SUBPROCESS_CASES}
+        return {case_id: future.result() for case_id, future in futures.items()}
+
+
+def check_one_line_error(status: int, stdout: str, stderr: str, fragment: str) -> None:
+    assert status == 2, (status, stderr)
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    assert lines[0].startswith("xentlearn"), lines[0]
+    assert fragment in lines[0], lines[0]
+    assert stdout == ""
+
+
+@pytest.mark.parametrize(("args", "fragment"), [(c[1], c[2]) for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_bad_input_exits_2_with_one_clear_line(folder, monkeypatch, capsys, args, fragment):
+    monkeypatch.chdir(folder)
+    status = main(args)
+    captured = capsys.readouterr()
+    check_one_line_error(status, captured.out, captured.err, fragment)
+
+
+@pytest.mark.parametrize("case_id", SUBPROCESS_CASES)
+def test_installed_command_exits_2_with_one_clear_line(subprocess_results, case_id):
+    result = subprocess_results[case_id]
+    fragment = {c[0]: c[2] for c in CASES}[case_id]
+    check_one_line_error(result.returncode, result.stdout, result.stderr, fragment)
+
+
+def test_impute_mean_accepts_missing_values(tmp_path):
+    (tmp_path / "gaps.csv").write_text("x1,species\n1,ant\n,bee\n3,cat\n4,ant\n")
+    result = run_cli("train", "gaps.csv", "--target", "species", "--impute", "mean",
+                     "--max-iter", "3", "--solver", "adam", "--quiet", cwd=tmp_path)
+    assert (tmp_path / "model.xent").is_file()
+    # max_iter=3 is too few to converge: the warning is one tidy line, not Python's format.
+    assert result.stderr.startswith("xentlearn: warning: LogisticRegression reached max_iter=3")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_help_and_version_exit_0():
+    for args in (["--help"], ["train", "--help"], ["--version"]):
+        result = run_cli(*args, cwd=".")
+        assert result.stderr == "" and result.stdout
+    assert "--learning-rate-init" in run_cli("train", "--help", cwd=".").stdout
