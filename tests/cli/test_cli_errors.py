@@ -176,3 +176,23 @@ def test_help_and_version_exit_0():
         result = run_cli(*args, cwd=".")
         assert result.stderr == "" and result.stdout
     assert "--learning-rate-init" in run_cli("train", "--help", cwd=".").stdout
+
+
+def test_unexpected_error_exits_1_with_one_line(folder, monkeypatch, capsys):
+    from xentlearn.cli import _commands
+
+    def broken(args, out):
+        raise RuntimeError("something inside\nbroke")
+
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(_commands, "info", broken)
+    monkeypatch.delenv("XENTLEARN_DEBUG", raising=False)
+    assert main(["info", "model.xent"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "xentlearn: unexpected error: RuntimeError: something inside broke (set "
+        "XENTLEARN_DEBUG=1 for the traceback; please report it)"]
+
+    monkeypatch.setenv("XENTLEARN_DEBUG", "1")
+    assert main(["info", "model.xent"]) == 1
+    assert "Traceback" in capsys.readouterr().err

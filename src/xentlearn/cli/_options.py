@@ -218,7 +218,11 @@ _DATA_OPTIONS = {
 
 # ----------------------------------------------------------------- parsers
 def build_parser() -> argparse.ArgumentParser:
-    """The ``xentlearn`` parser with its four subcommands."""
+    """The ``xentlearn`` parser with its four subcommands.
+
+    The ``train`` subparser is kept as ``parser.train_parser``: its actions
+    describe the keys of a ``--config`` file.
+    """
     from xentlearn import __version__
 
     parser = _Parser(
@@ -228,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
                "Exit status: 0 success, 2 bad usage or bad input, 1 unexpected error.")
     parser.add_argument("--version", action="version", version=f"xentlearn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    _add_train(commands)
+    parser.train_parser = _add_train(commands)
     _add_predict(commands)
     _add_evaluate(commands)
     _add_info(commands)
@@ -240,7 +244,7 @@ def _add_data_reading(parser: argparse.ArgumentParser) -> None:
                         help="rows read per record batch (default 65536)")
 
 
-def _add_train(commands) -> None:
+def _add_train(commands) -> argparse.ArgumentParser:
     p = commands.add_parser(
         "train", help="train a model on CSV/Parquet files (or the bundled digits)",
         description="Train a classifier on CSV or Parquet files (or folders of them), streamed "
@@ -287,6 +291,7 @@ def _add_train(commands) -> None:
                    help="draw loss curves and learning rate (needs matplotlib)")
     o.add_argument("--quiet", action=argparse.BooleanOptionalAction,
                    help="no progress bar and no report")
+    return p
 
 
 def _add_predict(commands) -> None:
@@ -401,8 +406,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise UsageError("xentlearn: a command is required: train, predict, evaluate or info "
                          "(see xentlearn --help)")
     if args.command == "train" and args.config is not None:
-        train_parser = parser._subparsers._group_actions[0].choices["train"]
-        config = read_config(args.config, train_parser)
+        config = read_config(args.config, parser.train_parser)
         for key, value in config.items():
             current = getattr(args, key, None)
             # A flag given on the command line wins; argparse leaves the rest None
