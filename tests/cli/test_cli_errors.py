@@ -86,6 +86,7 @@ CASES = [
     ("model-is-csv", ["info", "train.csv"], "not a xentlearn model file"),
     ("model-empty", ["info", "empty.xent"], "empty.xent"),
     ("model-is-folder", ["info", "."], "."),
+    ("model-from-arrays", ["predict", "arrays.xent", "new.csv"], "trained in Python on arrays"),
 ]
 
 
@@ -117,6 +118,7 @@ def folder(tmp_path_factory):
     with pytest.warns(Warning):      # ConvergenceWarning after 3 epochs: expected
         model.fit(TableFiles(folder / "train.csv", target="species"))
     model.save(folder / "model.xent")
+    xentlearn.LogisticRegression().fit(np.eye(4), [0, 1, 0, 1]).save(folder / "arrays.xent")
     blob = (folder / "model.xent").read_bytes()
     (folder / "truncated.xent").write_bytes(blob[: len(blob) // 2])
     (folder / "corrupt.xent").write_bytes(np.random.default_rng(0).bytes(len(blob)))

@@ -197,7 +197,7 @@ def predict(args, out: TextIO) -> None:
         _check_writable_file(out_path, "--out")
     else:
         file_format = "csv"
-    estimator = xentlearn.load(args.model)
+    estimator = _load_file_model(args.model)
     table = TableFiles(_one_or_many(args.data), batch_rows=args.batch_rows or 65536)
     classes = estimator.classes_
     float_type = pa.from_numpy_dtype(np.dtype(estimator.get_params()["dtype"]))
@@ -291,7 +291,7 @@ class _PredictionWriter:
 # ================================================================= evaluate
 def evaluate(args, out: TextIO) -> None:
     """Log-loss, accuracy, per-class metrics and the confusion matrix on labelled files."""
-    estimator = xentlearn.load(args.model)
+    estimator = _load_file_model(args.model)
     if args.target in (getattr(estimator, "feature_columns_", None) or ()):
         # TableFiles would read the column twice (a pyarrow KeyError), and a
         # model scored on one of its own inputs is a mistake anyway.
@@ -389,6 +389,17 @@ def _describe_model(estimator) -> dict[str, Any]:
 
 
 # ================================================================= helpers
+def _load_file_model(path: Path):
+    """A model that can read tables: trained on files, so it knows its feature columns."""
+    estimator = xentlearn.load(path)
+    if getattr(estimator, "feature_columns_", None) is None:
+        raise UsageError(
+            f"{str(path)!r} was trained in Python on arrays, so it has no column "
+            "preprocessing; the command line applies models trained on files "
+            "(xentlearn train, or fit(TableFiles(...)))")
+    return estimator
+
+
 def _check_writable_file(path: Path, flag: str) -> None:
     """Refuse early (before minutes of training) an output path that cannot be written."""
     if path.is_dir():
