@@ -25,7 +25,7 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(VENV)/.installed-test
-	$(PY) bench/losses.py
+	$(PY) bench/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
