@@ -54,7 +54,6 @@ CASES = [
      "folder 'no' does not exist"),
     ("predict-out-format", ["predict", "model.xent", "new.csv", "--out", "p.txt"],
      "expected a .csv, .csv.gz, .parquet or .pq file"),
-    ("evaluate-no-target", ["evaluate", "model.xent", "new.csv"], "required: --target"),
     ("evaluate-target-is-feature", ["evaluate", "model.xent", "new.csv", "--target", "x1"],
      "one of the model's feature columns"),
     # config files

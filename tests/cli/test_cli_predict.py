@@ -75,7 +75,8 @@ def test_predict_failure_leaves_no_partial_output(trained, tmp_path):
 
 def test_evaluate_matches_sklearn_metrics(trained):
     folder = trained["folder"]
-    result = run_cli("evaluate", "model.xent", "parts", "--target", "species", cwd=folder)
+    # No --target: the model remembers the label column it was trained on.
+    result = run_cli("evaluate", "model.xent", "parts", cwd=folder)
     truth = trained["new"]["species"].to_numpy(zero_copy_only=False)
     loss, accuracy, rows = summary_row(result.stdout, "data")
     assert rows == 130

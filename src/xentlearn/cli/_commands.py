@@ -292,6 +292,9 @@ class _PredictionWriter:
 def evaluate(args, out: TextIO) -> None:
     """Log-loss, accuracy, per-class metrics and the confusion matrix on labelled files."""
     estimator = _load_file_model(args.model)
+    args.target = args.target or getattr(estimator, "target_column_", None)
+    if args.target is None:
+        raise UsageError("evaluate: --target COL is required (the label column)")
     if args.target in (getattr(estimator, "feature_columns_", None) or ()):
         # TableFiles would read the column twice (a pyarrow KeyError), and a
         # model scored on one of its own inputs is a mistake anyway.

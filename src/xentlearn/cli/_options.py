@@ -313,7 +313,8 @@ def _add_evaluate(commands) -> None:
         description="Score a model on labelled files.")
     p.add_argument("model", type=Path, metavar="MODEL")
     p.add_argument("data", nargs="+", metavar="DATA")
-    p.add_argument("--target", required=True, metavar="COL", help="label column")
+    p.add_argument("--target", metavar="COL",
+                   help="label column (default: the one the model was trained on)")
     _add_data_reading(p)
 
 

@@ -75,7 +75,7 @@ class TableFiles:
                 f"{str(files[0])!r} lacks the feature column(s) {missing} the model was "
                 f"trained on; it has {', '.join(schema.names)}")
         columns = list(features)
-        if with_target:
+        if with_target and self.target not in columns:
             if self.target is None:
                 raise XentlearnInputError("TableFiles needs target=<column> here")
             if self.target not in schema.names:

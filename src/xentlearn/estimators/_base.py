@@ -192,6 +192,9 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 "TableFiles(..., target=<column>, sample_weight=<column>) and y=None")
         if table.target is None:
             raise XentlearnInputError("TableFiles needs target=<column> to fit")
+        if table.sample_weight is not None and table.sample_weight == table.target:
+            raise XentlearnInputError(
+                f"the sample weight column {table.sample_weight!r} is also the target column")
         if continuing:
             labels, preprocessor = self.classes_, self._preprocessor
         else:
@@ -231,6 +234,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         self._preprocessor = preprocessor
         self.preprocessing_ = preprocessor.to_dict()
         self.feature_columns_ = list(source.features)
+        self.target_column_ = table.target
         self.n_features_in_ = source.n_features
         encoded = EncodedTargets(kind, labels, None)
         return source, validation, encoded, class_weight

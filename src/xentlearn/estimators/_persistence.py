@@ -76,6 +76,7 @@ def save(estimator, path) -> None:
         "history": estimator.history_,
         "preprocessing": getattr(estimator, "preprocessing_", None),
         "feature_columns": getattr(estimator, "feature_columns_", None),
+        "target_column": getattr(estimator, "target_column_", None),
     }
     io.write(path, arrays, meta)
 
@@ -120,6 +121,7 @@ def load(path):
             estimator.preprocessing_ = meta["preprocessing"]
             estimator._preprocessor = TabularPreprocessor.from_dict(meta["preprocessing"])
             estimator.feature_columns_ = list(meta["feature_columns"])
+            estimator.target_column_ = meta.get("target_column")
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as error:

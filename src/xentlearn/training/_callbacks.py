@@ -41,12 +41,13 @@ def call_callbacks(callbacks: Sequence, record: EpochRecord, params: Params) -> 
 class ProgressBar:
     """A tqdm bar on stderr: epochs, batches, loss, validation loss, learning rate."""
 
-    def __init__(self, total_epochs: int, batches_per_epoch: int, enabled: bool):
+    def __init__(self, total_epochs: int, batches_per_epoch: int, enabled: bool,
+                 unit: str = "batch"):
         self._bar = None
         if enabled:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total_epochs * batches_per_epoch, unit="batch",
+            self._bar = tqdm(total=total_epochs * batches_per_epoch, unit=unit,
                              file=sys.stderr, dynamic_ncols=True, leave=True)
             self._bar.set_description("epoch 1")
 

@@ -123,7 +123,7 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
     best_score, best_params, best_epoch, no_improvement = math.inf, params, None, 0
     stop_reason: StopReason = "max_iter"
     progress = ProgressBar(max_epochs, train.n_batches(batch_size) if full_batch is None else 1,
-                           verbose)
+                           verbose, unit="batch" if full_batch is None else "iteration")
     epoch = first_epoch - 1
     try:
         for epoch in range(first_epoch, first_epoch + max_epochs):
