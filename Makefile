@@ -17,8 +17,12 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# The README's first commands: train on the bundled digits (written as CSV files
+# next to the model), then evaluate the model on the held-out file.
 demo: $(VENV)/.installed
-	$(PY) -m xentlearn._demo
+	mkdir -p demo
+	cd demo && ../$(VENV)/bin/xentlearn train
+	cd demo && ../$(VENV)/bin/xentlearn evaluate model.xent model-digits/valid.csv
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/lint-imports
@@ -28,4 +32,4 @@ bench: $(VENV)/.installed-test
 	$(PY) bench/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) demo build *.egg-info src/*.egg-info .pytest_cache .hypothesis

@@ -61,7 +61,7 @@ class ProgressBar:
         postfix = {"loss": f"{record.train_loss:.4g}", "lr": f"{record.learning_rate:.3g}"}
         if record.val_loss is not None:
             postfix["val_loss"] = f"{record.val_loss:.4g}"
-        self._bar.set_description(f"epoch {record.epoch}")
+        self._bar.set_description(f"epoch {record.epoch}", refresh=False)
         self._bar.set_postfix(postfix, refresh=False)
 
     def close(self) -> None:
