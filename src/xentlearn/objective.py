@@ -140,10 +140,16 @@ class Objective:
         value = terms.loss_sum * inv + self.penalty.value(params, mask)
         return value, grads
 
-    def value_and_grad(self, params: Params, batches: Iterable[Batch]) -> tuple[float, Grads]:
-        """F and its gradient over all `batches` (one mini-batch, or every block of the data)."""
-        total = functools.reduce(add_terms, (self.batch_terms(params, b) for b in batches))
-        return self.finish(total, params)
+    def value_and_grad(self, params: Params, batches: Iterable[Batch], *,
+                       map_fn: Callable = map) -> tuple[float, Grads]:
+        """F and its gradient over all `batches` (one mini-batch, or every block of the data).
+
+        `map_fn(fn, iterable)` computes the per-batch terms; it must yield results in
+        input order (the builtin ``map``, a bounded thread pool, or partitions on Dask
+        workers), so the sum, and with it the result, is deterministic.
+        """
+        terms = map_fn(functools.partial(self.batch_terms, params), batches)
+        return self.finish(functools.reduce(add_terms, terms), params)
 
     def evaluate(self, params: Params, batches: Iterable[Batch]) -> tuple[float, float]:
         """(mean eval loss, weighted accuracy) over `batches`, without the penalty."""
