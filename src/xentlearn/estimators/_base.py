@@ -158,7 +158,6 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 "will ever appear, e.g. partial_fit(X, y, classes=np.unique(y_all))")
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=dtype,
                              multi_output=True, reset=not continuing, y_numeric=False)
-        _checks.check_finite("X", X)
         n_samples = X.shape[0]
         encoded = encode_targets(y, classes=self.classes_ if continuing else classes, dtype=dtype)
         if continuing and encoded.kind != self._task:
@@ -392,7 +391,6 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             return np.concatenate(parts) if parts else np.empty((0, self._model.n_outputs))
         X = validate_data(self, X, accept_sparse=("csr", "csc"),
                           dtype=self._resolved_dtype(), reset=False)
-        _checks.check_finite("X", X)
         return self._model.predict_logits(self._attributes_to_params(), X)
 
     def _iter_file_logits(self, table, *, with_target: bool):
