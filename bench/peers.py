@@ -395,6 +395,7 @@ def grad_vs_read(w, spec):
     from xentlearn.data import ArraySource
     from xentlearn.models import Linear
     from xentlearn.objective import Objective, make_loss
+    from xentlearn.training import parallel_map
     from xentlearn.penalties import Penalty
 
     binary = w.n_classes == 2
@@ -406,7 +407,9 @@ def grad_vs_read(w, spec):
     v = np.ones(w.X.shape[1])
 
     def grad():
-        objective.value_and_grad(params, source.batches(None))
+        # The training loop's own path: row blocks on both cores, BLAS on one thread.
+        with parallel_map() as map_fn:
+            objective.value_and_grad(params, source.batches(None), map_fn=map_fn)
 
     def read():
         w.X.sum(axis=0)

@@ -152,7 +152,7 @@ def make_rows(raw: dict) -> list[dict]:
     def add(measure, workload, ours, theirs, peer, unit, target_key, note=""):
         ratio = (ours / theirs) if (ours is not None and theirs) else None
         by = TARGETS.get(target_key, {}) if target_key else {}
-        target = by.get(peer, by.get(workload))
+        target = by.get(peer.removesuffix(" loop"), by.get(workload))
         rows.append({"measure": measure, "workload": workload, "xentlearn": ours,
                      "peer_value": theirs, "peer": peer, "unit": unit, "ratio": ratio,
                      "target": target, "ok": (ratio is not None and target is not None

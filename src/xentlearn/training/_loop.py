@@ -7,17 +7,12 @@ L-BFGS runs: its line search calls back into the same full-batch objective).
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 import time
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, NamedTuple
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from xentlearn import _tree
 from xentlearn._types import DataSource, Grads, OptState, Params
@@ -25,6 +20,7 @@ from xentlearn.exceptions import DivergenceError
 from xentlearn.objective import Objective
 from xentlearn.optimizers import GradientTransformation, apply_updates, current_learning_rate
 from xentlearn.training._callbacks import EpochRecord, ProgressBar, call_callbacks
+from xentlearn.training._parallel import parallel_map
 
 StopReason = Literal["converged", "max_iter", "early_stopping", "callback"]
 
@@ -59,34 +55,6 @@ class _FullBatch:
                                                 map_fn=self._map)
         self._params, self._result = params, result
         return result
-
-
-# Threads, not BLAS threads, share out the work: each worker takes whole row blocks
-# (forward and backward product while the block is in its core's cache) with a
-# single-threaded BLAS. OpenBLAS's own threads cost more than they give on the
-# small products of mini-batches and blocks, and they spin, which on a busy
-# 2-core machine made an MLP epoch 10x slower in our measurements.
-_N_WORKERS = max(1, min(2, os.cpu_count() or 1))
-
-
-def _one_blas_thread():
-    # Built per fit: BLAS libraries loaded after import (scipy's) are seen too.
-    return ThreadpoolController().limit(limits=1, user_api="blas")
-
-
-def _ordered_map(pool: ThreadPoolExecutor, fn, iterable):
-    """map(fn, iterable) on `pool`, in input order, with at most 2 * workers in flight.
-
-    Bounded so that a streaming source is never read ahead by more than a few
-    chunks (the builtin Executor.map would submit the whole iterable at once).
-    """
-    pending: deque = deque()
-    for item in iterable:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= 2 * _N_WORKERS:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 def _max_abs(grads: Grads) -> float:
@@ -150,7 +118,7 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
     DivergenceError
         A NaN or inf loss, gradient or update; carries the last finite params.
     """
-    with _one_blas_thread(), ThreadPoolExecutor(_N_WORKERS) as pool:
+    with parallel_map() as map_fn:
         return _fit_loop(objective, optimizer, train, params, max_epochs=max_epochs,
                          batch_size=batch_size, rng=rng, opt_state=opt_state, shuffle=shuffle,
                          validation=validation, tol=tol, n_iter_no_change=n_iter_no_change,
@@ -159,7 +127,7 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
                          restore_best_weights=restore_best_weights,
                          min_learning_rate=min_learning_rate, callbacks=callbacks,
                          verbose=verbose, first_epoch=first_epoch,
-                         map_fn=functools.partial(_ordered_map, pool))
+                         map_fn=map_fn)
 
 
 def _fit_loop(objective, optimizer, train, params, *, max_epochs, batch_size, rng, opt_state,

@@ -1,0 +1,60 @@
+"""Both cores for full-batch passes: row blocks mapped over worker threads, in order.
+
+Threads, not BLAS threads, share out the work: each worker takes whole row
+blocks (the forward and the backward product run while the block is in its
+core's cache) with a single-threaded BLAS. OpenBLAS's own threads cost more
+than they give on the small products of mini-batches and row blocks, and they
+spin while waiting: on a busy 2-core machine an MLP epoch ran 10x slower with
+them (2457 ms against 178 ms, 100k x 100, 10 classes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from threadpoolctl import ThreadpoolController
+
+N_WORKERS = max(1, min(2, os.cpu_count() or 1))
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    # Built on first use, not at import, so that BLAS libraries loaded by then
+    # (scipy's, through scikit-learn) are controlled too; building one costs ~2 ms.
+    return ThreadpoolController()
+
+
+def _ordered_map(pool: ThreadPoolExecutor, n_workers: int, fn: Callable, iterable: Iterable
+                 ) -> Iterator:
+    """map(fn, iterable) on `pool`, in input order, with at most 2 * n_workers in flight.
+
+    Bounded so that a streaming source is never read ahead by more than a few
+    chunks (``Executor.map`` would submit the whole iterable at once).
+    """
+    pending: deque = deque()
+    for item in iterable:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= 2 * n_workers:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+@contextlib.contextmanager
+def parallel_map(n_workers: int = N_WORKERS):
+    """Yield an ordered ``map_fn`` for ``Objective.value_and_grad``, BLAS on one thread.
+
+    Examples
+    --------
+    >>> with parallel_map() as map_fn:                                  # doctest: +SKIP
+    ...     value, grads = objective.value_and_grad(params, source.batches(None),
+    ...                                             map_fn=map_fn)
+    """
+    with _blas_controller().limit(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(n_workers) as pool:
+        yield functools.partial(_ordered_map, pool, n_workers)
