@@ -406,10 +406,13 @@ def grad_vs_read(w, spec):
     source = ArraySource(w.X, w.y.astype(np.float64) if binary else w.y)
     v = np.ones(w.X.shape[1])
 
+    # The training loop's own path: row blocks on both cores, BLAS on one thread; the
+    # pool is made once per fit there, so once here (read and gemv run inside it too).
+    parallel = parallel_map()
+    map_fn = parallel.__enter__()
+
     def grad():
-        # The training loop's own path: row blocks on both cores, BLAS on one thread.
-        with parallel_map() as map_fn:
-            objective.value_and_grad(params, source.batches(None), map_fn=map_fn)
+        objective.value_and_grad(params, source.batches(None), map_fn=map_fn)
 
     def read():
         w.X.sum(axis=0)
@@ -427,6 +430,7 @@ def grad_vs_read(w, spec):
             t0 = PERF()
             fns[name]()
             times[name].append(PERF() - t0)
+    parallel.__exit__(None, None, None)
     med = {name: statistics.median(ts) for name, ts in times.items()}
     return {"seconds": med["grad"], "read_seconds": med["read"], "gemv_seconds": med["gemv"],
             "times": times}
