@@ -114,3 +114,31 @@ def test_training_from_parquet_equals_training_in_memory(tmp_path):
                                memory.predict_proba(X), rtol=1e-10)
     assert files.score(TableFiles(tmp_path / "train.parquet", target="label")) == pytest.approx(
         memory.score(X, labels))
+
+
+def test_early_stopping_on_validation_accuracy_restores_the_most_accurate_epoch():
+    X, y = load_digits(return_X_y=True)
+    seen = {}
+
+    def remember(record, params):
+        seen[record.epoch] = {k: v.copy() for k, v in params.items()}
+
+    clf = MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True,
+                        validation_metric="accuracy", n_iter_no_change=3, max_iter=300,
+                        learning_rate_init=0.01, random_state=0, callbacks=[remember])
+    clf.fit(X / 16, y)
+    accuracies = [r["val_accuracy"] for r in clf.history_]
+    assert clf.validation_scores_ == accuracies
+    best = 1 + int(np.argmax(accuracies))
+    assert best < clf.n_iter_
+    np.testing.assert_array_equal(clf.coefs_[0], seen[best]["W0"])
+
+
+def test_polars_input_gives_feature_names():
+    import polars as pl
+
+    X, y = _data()
+    frame = pl.DataFrame({f"f{j}": X[:, j] for j in range(X.shape[1])})
+    clf = LogisticRegression().fit(frame, y)
+    assert list(clf.feature_names_in_) == [f"f{j}" for j in range(X.shape[1])]
+    np.testing.assert_array_equal(clf.predict(frame), clf.predict(X))

@@ -43,11 +43,18 @@ class TableFiles:
 
     Examples
     --------
+    >>> import os, tempfile
+    >>> import pyarrow as pa, pyarrow.parquet as pq
     >>> from xentlearn import LogisticRegression
     >>> from xentlearn.data import TableFiles
-    >>> clf = LogisticRegression()                               # doctest: +SKIP
-    >>> clf.fit(TableFiles("train.parquet", target="label"))      # doctest: +SKIP
-    >>> clf.predict(TableFiles("new.csv"))                        # doctest: +SKIP
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.parquet")
+    >>> pq.write_table(pa.table({"size": [1.0, 2.0, 8.0, 9.0], "colour": ["red", "red", "blue", "red"],
+    ...                          "label": ["small", "small", "big", "big"]}), path)
+    >>> clf = LogisticRegression(alpha=0.1).fit(TableFiles(path, target="label"))
+    >>> clf.classes_.tolist(), clf.feature_columns_
+    (['big', 'small'], ['size', 'colour'])
+    >>> clf.predict(TableFiles(path)).tolist()
+    ['small', 'small', 'big', 'big']
     """
 
     path: object

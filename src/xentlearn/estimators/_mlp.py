@@ -50,7 +50,8 @@ class MLPClassifier(BaseXentClassifier):
     >>> from sklearn.datasets import load_digits
     >>> from xentlearn import MLPClassifier
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=30, random_state=0)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=50,
+    ...                     random_state=0)
     >>> clf = clf.fit(X / 16, y)
     >>> [w.shape for w in clf.coefs_]
     [(64, 32), (32, 10)]
