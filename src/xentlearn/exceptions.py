@@ -28,10 +28,14 @@ class DivergenceError(ArithmeticError, ValueError):
         1-based batch within that epoch.
     params : dict of str to ndarray
         The last finite parameters, kept so the caller can inspect or resume.
+    history : list
+        The epochs completed before the failure (``EpochRecord`` tuples).
     """
 
-    def __init__(self, message: str, *, epoch: int, batch: int, params: Any) -> None:
+    def __init__(self, message: str, *, epoch: int, batch: int, params: Any,
+                 history: list | None = None) -> None:
         super().__init__(message)
         self.epoch = epoch
         self.batch = batch
         self.params = params
+        self.history = [] if history is None else history

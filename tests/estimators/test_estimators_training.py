@@ -142,3 +142,45 @@ def test_polars_input_gives_feature_names():
     clf = LogisticRegression().fit(frame, y)
     assert list(clf.feature_names_in_) == [f"f{j}" for j in range(X.shape[1])]
     np.testing.assert_array_equal(clf.predict(frame), clf.predict(X))
+
+
+def test_callbacks_see_the_last_epoch_when_a_stopping_rule_fires():
+    X, y = _data()
+    seen = []
+    clf = LogisticRegression(solver="adam", max_iter=500, tol=1e-2, n_iter_no_change=2,
+                             callbacks=[lambda record, params: seen.append(record.epoch)])
+    clf.fit(X, y)
+    assert clf.n_iter_ < 500
+    assert seen == list(range(1, clf.n_iter_ + 1))
+
+
+def test_early_stopping_with_adaptive_learning_rate_stops_and_restores():
+    X, y = load_digits(return_X_y=True)
+    seen = {}
+
+    def remember(record, params):
+        seen[record.epoch] = params["W0"].copy()
+
+    clf = MLPClassifier(hidden_layer_sizes=(32,), solver="sgd", learning_rate="adaptive",
+                        learning_rate_init=0.1, early_stopping=True, n_iter_no_change=3,
+                        max_iter=300, alpha=0.0, random_state=0, callbacks=[remember])
+    clf.fit(X / 16, y)
+    val = [r["val_loss"] for r in clf.history_]
+    best = 1 + int(np.argmin(val))
+    assert clf.n_iter_ < 300 and best < clf.n_iter_
+    np.testing.assert_array_equal(clf.coefs_[0], seen[best])
+
+
+def test_divergence_keeps_the_history_up_to_the_failure():
+    from xentlearn.exceptions import DivergenceError
+
+    X, y = _data()
+
+    def explode(record, params):          # blow the parameters up after epoch 3
+        if record.epoch == 3:
+            params["W0"][...] = 1e308
+
+    clf = LogisticRegression(solver="sgd", max_iter=10, callbacks=[explode], tol=0.0)
+    with pytest.raises(DivergenceError, match="epoch 4"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3

@@ -323,7 +323,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 objective, optimizer, source, params, opt_state=opt_state,
                 max_epochs=max_epochs, batch_size=batch_size, rng=rng, shuffle=self.shuffle,
                 validation=validation,
-                tol=None if (partial or adaptive or self.solver == "lbfgs") else float(self.tol),
+                tol=float(self.tol),
+                stop_on_plateau=not (partial or adaptive or self.solver == "lbfgs"),
                 n_iter_no_change=int(self.n_iter_no_change),
                 grad_tol=float(self.tol) if self.solver == "lbfgs" else None,
                 early_stopping=bool(self.early_stopping) and validation is not None,
@@ -333,8 +334,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 callbacks=tuple(self.callbacks or ()), verbose=bool(self.verbose),
                 first_epoch=(self.n_iter_ + 1) if continuing else 1)
         except DivergenceError as error:
-            self._set_fitted(encoded, class_weight, model, error.params, None, [], rng,
-                             continuing)
+            self._set_fitted(encoded, class_weight, model, error.params, None, error.history,
+                             rng, continuing)
             raise
         self._set_fitted(encoded, class_weight, model, result.params, result.opt_state,
                          result.history, rng, continuing)

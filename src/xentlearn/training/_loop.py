@@ -20,7 +20,7 @@ from xentlearn.exceptions import DivergenceError
 from xentlearn.objective import Objective
 from xentlearn.optimizers import GradientTransformation, apply_updates, current_learning_rate
 from xentlearn.training._callbacks import EpochRecord, ProgressBar, call_callbacks
-from xentlearn.training._parallel import parallel_map
+from xentlearn.training._parallel import parallel_map, quiet_floating_point
 
 StopReason = Literal["converged", "max_iter", "early_stopping", "callback"]
 
@@ -76,7 +76,8 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
              n_iter_no_change: int = 10, grad_tol: float | None = None,
              early_stopping: bool = False, validation_metric: str = "log_loss",
              restore_best_weights: bool = True, min_learning_rate: float = 0.0,
-             callbacks: Sequence = (), verbose: bool = False, first_epoch: int = 1) -> FitResult:
+             stop_on_plateau: bool = True, callbacks: Sequence = (), verbose: bool = False,
+             first_epoch: int = 1) -> FitResult:
     """Train `params` to minimise `objective` on `train`.
 
     Parameters
@@ -93,16 +94,20 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
     opt_state : optimizer state, or None for ``optimizer.init(params)``.
     validation : data scored after every epoch (history, early stopping).
     tol, n_iter_no_change :
-        scikit-learn's rule: stop ("converged") once more than
-        `n_iter_no_change` consecutive epochs fail to improve the best loss
-        by `tol`; the training loss, or the validation metric if
-        `early_stopping`. tol None disables it.
+        scikit-learn's rule: stop once more than `n_iter_no_change`
+        consecutive epochs fail to improve the best score by `tol`: the
+        validation metric if `early_stopping` ("early_stopping"), else the
+        training loss ("converged", only if `stop_on_plateau`). tol None
+        disables the training-loss rule (early stopping then uses tol 0).
     grad_tol : float or None
         For full batch: stop once max |gradient| <= grad_tol (L-BFGS's gtol).
     validation_metric : "log_loss" (lower is better) or "accuracy".
     restore_best_weights : with early stopping, return the best epoch's params.
     min_learning_rate : stop once the effective learning rate falls below it
         (scikit-learn's "adaptive" schedule ends training at 1e-6).
+    stop_on_plateau : bool
+        Whether the training-loss plateau ends training (False where the
+        step size reacts to plateaus instead, as with "adaptive").
     callbacks : called as cb(record, params) after each epoch; True stops.
     verbose : a progress bar on stderr.
     first_epoch : number of the first epoch (partial_fit continues counting).
@@ -118,22 +123,23 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
     DivergenceError
         A NaN or inf loss, gradient or update; carries the last finite params.
     """
-    with parallel_map() as map_fn:
+    with parallel_map() as map_fn, quiet_floating_point():
         return _fit_loop(objective, optimizer, train, params, max_epochs=max_epochs,
                          batch_size=batch_size, rng=rng, opt_state=opt_state, shuffle=shuffle,
                          validation=validation, tol=tol, n_iter_no_change=n_iter_no_change,
                          grad_tol=grad_tol, early_stopping=early_stopping,
                          validation_metric=validation_metric,
                          restore_best_weights=restore_best_weights,
-                         min_learning_rate=min_learning_rate, callbacks=callbacks,
+                         min_learning_rate=min_learning_rate,
+                         stop_on_plateau=stop_on_plateau, callbacks=callbacks,
                          verbose=verbose, first_epoch=first_epoch,
                          map_fn=map_fn)
 
 
 def _fit_loop(objective, optimizer, train, params, *, max_epochs, batch_size, rng, opt_state,
               shuffle, validation, tol, n_iter_no_change, grad_tol, early_stopping,
-              validation_metric, restore_best_weights, min_learning_rate, callbacks, verbose,
-              first_epoch, map_fn) -> FitResult:
+              validation_metric, restore_best_weights, min_learning_rate, stop_on_plateau,
+              callbacks, verbose, first_epoch, map_fn) -> FitResult:
     opt_state = optimizer.init(params) if opt_state is None else opt_state
     full_batch = _FullBatch(objective, train, map_fn) if batch_size is None else None
     history: list[EpochRecord] = []
@@ -175,7 +181,10 @@ def _fit_loop(objective, optimizer, train, params, *, max_epochs, batch_size, rn
                     raise _divergence(epoch, batch_number, "update", lr, params)
                 if full_batch is not None and all(not u.any() for u in updates.values()):
                     converged = True  # the line search found no decrease: nothing left to gain
-                params = apply_updates(params, updates)
+                new_params = apply_updates(params, updates)
+                if not _tree.all_finite(new_params):   # finite steps can still overflow
+                    raise _divergence(epoch, batch_number, "parameters", lr, params)
+                params = new_params
                 lr = current_learning_rate(opt_state)
                 progress.batch_done()
             if full_batch is None:
@@ -196,28 +205,38 @@ def _fit_loop(objective, optimizer, train, params, *, max_epochs, batch_size, rn
                                  time.perf_counter() - start)
             history.append(record)
             progress.epoch_done(record)
-            if converged:
-                stop_reason = "converged"
-                break
-            if tol is not None:
-                score = train_loss
-                if early_stopping:
-                    score = -val_accuracy if higher_is_better else val_loss
-                if score > best_score - tol:
+            # Callbacks see every epoch, the last one included, before any stopping rule.
+            stop_requested = call_callbacks(callbacks, record, params)
+            if early_stopping:
+                # Judged on validation, with tol and n_iter_no_change as scikit-learn's
+                # MLP; whatever decides the step size (adaptive, L-BFGS) is not involved.
+                score = -val_accuracy if higher_is_better else val_loss
+                plateau_tol = 0.0 if tol is None else tol
+            else:
+                score, plateau_tol = train_loss, tol
+            if plateau_tol is not None:
+                if score > best_score - plateau_tol:
                     no_improvement += 1
                 else:
                     no_improvement = 0
                 if score < best_score:
                     best_score, best_params, best_epoch = score, params, epoch
-                if no_improvement > n_iter_no_change:
-                    stop_reason = "early_stopping" if early_stopping else "converged"
-                    break
-            if call_callbacks(callbacks, record, params):
+            if converged:
+                stop_reason = "converged"
+                break
+            if plateau_tol is not None and no_improvement > n_iter_no_change and (
+                    early_stopping or stop_on_plateau):
+                stop_reason = "early_stopping" if early_stopping else "converged"
+                break
+            if stop_requested:
                 stop_reason = "callback"
                 break
             if min_learning_rate and lr < min_learning_rate:
                 stop_reason = "converged"
                 break
+    except DivergenceError as error:
+        error.history = history        # the curve up to the failure, to diagnose it
+        raise
     finally:
         progress.close()
     if early_stopping and restore_best_weights and best_epoch is not None:

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from threadpoolctl import ThreadpoolController
 
 N_WORKERS = max(1, min(2, os.cpu_count() or 1))
@@ -38,11 +39,24 @@ def _ordered_map(pool: ThreadPoolExecutor, n_workers: int, fn: Callable, iterabl
     """
     pending: deque = deque()
     for item in iterable:
-        pending.append(pool.submit(fn, item))
+        pending.append(pool.submit(_quietly, fn, item))
         if len(pending) >= 2 * n_workers:
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
+
+
+def _quietly(fn: Callable, item):
+    # numpy's error state is per thread: the loop's "overflow is divergence, which
+    # we detect ourselves" policy has to be set again in each worker.
+    with quiet_floating_point():
+        return fn(item)
+
+
+def quiet_floating_point():
+    """No RuntimeWarning for overflow, invalid or divide: the loop checks finiteness itself
+    and raises DivergenceError, which says more than a warning from inside a kernel."""
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
 
 @contextlib.contextmanager
