@@ -52,7 +52,7 @@ def check_sample_weight(name: str, sample_weight, n_samples: int, dtype) -> np.n
     negative = np.flatnonzero(w < 0)
     if negative.size:
         raise XentlearnInputError(
-            f"{name} must be non-negative; row {negative[0]} has weight {w[negative[0]]!r}")
+            f"{name} must be non-negative; row {negative[0]} has weight {float(w[negative[0]]):g}")
     return w
 
 
@@ -63,7 +63,7 @@ def check_nonnegative(name: str, values) -> np.ndarray:
     negative = np.flatnonzero(v.ravel() < 0)
     if negative.size:
         raise XentlearnInputError(
-            f"{name} must be non-negative; entry {negative[0]} is {v.ravel()[negative[0]]!r}")
+            f"{name} must be non-negative; entry {negative[0]} is {float(v.ravel()[negative[0]]):g}")
     return v
 
 

@@ -289,3 +289,18 @@ def test_mlp_defaults_match_sklearn_on_digits():
         ours = MLPClassifier(random_state=0).fit(X_train, y_train).score(X_test, y_test)
         theirs = SkMLP(random_state=0).fit(X_train, y_train).score(X_test, y_test)
     assert ours >= theirs - 0.01
+
+
+def test_warm_start_with_wrongly_shaped_coefficients_names_them():
+    X, y = _standardised(classes=3)
+    clf = LogisticRegression(warm_start=True).fit(X, y)
+    clf.coef_ = clf.coef_[:, :2]
+    with pytest.raises(ValueError, match=r"coef_.*shape"):
+        clf.fit(X, y)
+
+
+def test_partial_fit_refuses_other_classes_later():
+    X, y = _standardised(classes=3)
+    clf = LogisticRegression(solver="adam").partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="differs from the classes"):
+        clf.partial_fit(X, y, classes=[0, 1, 2, 3])

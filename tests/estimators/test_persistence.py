@@ -88,3 +88,21 @@ def test_pickle_still_works():
     est = MLPClassifier(max_iter=3, random_state=0).fit(X, y)
     clone = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(clone.predict_proba(X), est.predict_proba(X))
+
+
+def test_a_well_formed_file_describing_an_inconsistent_model_is_refused(tmp_path):
+    from xentlearn import io
+
+    X, y = _data()
+    path = tmp_path / "model.xent"
+    LogisticRegression().fit(X, y).save(path)
+    arrays, meta = io.read(path)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "format_version")}
+    for name, change in [("shape", lambda a, m: a.update({"param.W0": a["param.W0"][:2]})),
+                         ("task", lambda a, m: m.update({"task": "evil"})),
+                         ("solver", lambda a, m: m["params"].update({"solver": "evil"}))]:
+        bad_arrays, bad_meta = dict(arrays), {**meta, "params": dict(meta["params"])}
+        change(bad_arrays, bad_meta)
+        io.write(tmp_path / f"{name}.xent", bad_arrays, bad_meta)
+        with pytest.raises(ModelFileError, match="does not describe a model"):
+            xentlearn.load(tmp_path / f"{name}.xent")

@@ -51,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # (XentlearnInputError, ModelFileError, DivergenceError, and
             # scikit-learn's InvalidParameterError for an out-of-range option).
             status = _fail(_flag_names(str(error)))
+        except BrokenPipeError:
+            # `xentlearn info m.xent | head`: the reader left; that is not an error.
+            # Point stdout at devnull so the interpreter's final flush stays quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            status = 0
         except OSError as error:
             status = _fail(_os_message(error))
         except KeyboardInterrupt:

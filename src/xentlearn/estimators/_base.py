@@ -20,9 +20,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from xentlearn import _checks, losses
 from xentlearn._types import Params
-from xentlearn.data import ArraySource
+from xentlearn.data import ArraySource, TableFiles
 from xentlearn.estimators import _build
-from xentlearn.data import TableFiles
 from xentlearn.estimators._labels import EncodedTargets, compute_class_weight, encode_targets
 from xentlearn.exceptions import DivergenceError, XentlearnInputError
 from xentlearn.objective import Objective, make_loss
@@ -265,6 +264,11 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 f"solver='lbfgs' cannot minimise the non-smooth penalty {self.penalty!r}; "
                 "use solver='sgd' or 'adam' (proximal steps give exact zeros), or penalty='l2'.")
         continuing = partial and hasattr(self, "classes_")
+        if continuing and classes is not None and not np.array_equal(
+                np.sort(np.asarray(classes)), self.classes_):
+            raise XentlearnInputError(
+                f"classes={list(classes)!r} differs from the classes of the first partial_fit "
+                f"call, {list(self.classes_)!r}")
         rng = _as_generator(self.random_state) if not continuing else self._rng
         if isinstance(X, TableFiles):
             prepared = self._prepare_files(X, y, sample_weight, validation_data, dtype=dtype,
@@ -285,6 +289,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         elif self.warm_start and hasattr(self, "classes_") and self._warm_start_compatible(
                 encoded, n_features):
             params = self._attributes_to_params()
+            _check_shapes(params, model.init(rng, dtype))
             opt_state = None
         else:
             params = model.init(rng, dtype)
@@ -526,3 +531,14 @@ def _encode_labels(raw: np.ndarray, *, classes: np.ndarray, kind: str, dtype, co
             f"target column {column!r} holds the label {raw[unknown[0]]!r}, which is not among "
             f"the classes {list(classes)}")
     return index.astype(dtype) if kind == "binary" else index
+
+
+def _check_shapes(params, expected) -> None:
+    """Warm-start parameters (possibly assigned by the user) must fit the model."""
+    names = {"W0": "coef_ (transposed) / coefs_[0]", "b0": "intercept_ / intercepts_[0]"}
+    for key, value in expected.items():
+        got = params.get(key)
+        if got is None or got.shape != value.shape:
+            raise XentlearnInputError(
+                f"warm_start: {names.get(key, key)} has shape "
+                f"{None if got is None else got.shape}, expected {value.shape}")

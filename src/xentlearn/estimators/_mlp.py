@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from xentlearn._types import Params
 from xentlearn.estimators._base import BaseXentClassifier
+from xentlearn.exceptions import XentlearnInputError
 from xentlearn.models import MLP
 
 
@@ -60,7 +61,8 @@ class MLPClassifier(BaseXentClassifier):
     """
 
     _parameter_constraints = {
-        **{k: v for k, v in BaseXentClassifier._parameter_constraints.items() if k != "fit_intercept"},
+        **{k: v for k, v in BaseXentClassifier._parameter_constraints.items()
+           if k != "fit_intercept"},
         "hidden_layer_sizes": [tuple, list, numbers.Integral],
         "activation": [StrOptions({"relu", "tanh", "logistic", "identity"})],
     }
@@ -115,7 +117,8 @@ class MLPClassifier(BaseXentClassifier):
         sizes = (sizes,) if isinstance(sizes, numbers.Integral) else tuple(sizes)
         for size in sizes:
             if not isinstance(size, numbers.Integral) or size < 1:
-                raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
+                raise XentlearnInputError(
+                    f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
         return tuple(int(s) for s in sizes)
 
     def _make_model(self, n_features, n_outputs):

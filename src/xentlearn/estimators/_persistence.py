@@ -113,6 +113,14 @@ def load(path):
         estimator._rng = np.random.default_rng(params.get("random_state")
                                                if isinstance(params.get("random_state"), int)
                                                else None)
+        if estimator._task not in ("binary", "multiclass", "multilabel", "soft"):
+            raise ValueError(f"unknown task {estimator._task!r}")
+        expected = estimator._model.init(np.random.default_rng(0), np.dtype(params["dtype"]))
+        if list(model_params) != list(expected) or any(
+                model_params[k].shape != expected[k].shape
+                or model_params[k].dtype != expected[k].dtype for k in expected):
+            raise ValueError("its parameter arrays do not fit the model it describes")
+        estimator._validate_params()
         estimator._params_to_attributes(model_params)
         estimator._set_history(meta["history"])
         if meta.get("preprocessing") is not None:
@@ -124,7 +132,7 @@ def load(path):
             estimator.target_column_ = meta.get("target_column")
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ModelFileError(
             f"{path} is a xentlearn file but does not describe a model this version can load "
             f"({type(error).__name__}: {error})") from None

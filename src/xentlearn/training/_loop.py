@@ -26,6 +26,10 @@ StopReason = Literal["converged", "max_iter", "early_stopping", "callback"]
 
 
 class FitResult(NamedTuple):
+    """What ``fit_loop`` returns: the trained params, the optimizer state (to continue
+    training), one EpochRecord per epoch, the number of epochs run, why training
+    stopped, and the best validation epoch when early stopping was on."""
+
     params: Params
     opt_state: OptState
     history: list[EpochRecord]
