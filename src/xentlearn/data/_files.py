@@ -113,7 +113,8 @@ def _file_schema(path: Path):
         if _file_format(path) == "parquet":
             return pq.ParquetFile(path).schema_arrow
         # Opening the streaming reader parses the first block only.
-        with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES)) as r:
+        with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+                            convert_options=pacsv.ConvertOptions(strings_can_be_null=True)) as r:
             return r.schema
     except (pa.ArrowException, OSError) as exc:
         raise _read_error(path, exc) from None
@@ -192,8 +193,11 @@ def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
                 yield from pf.iter_batches(batch_size=batch_rows, row_groups=[int(group)],
                                            columns=columns)
             return
+        # An empty field is a missing value, for text columns too (pyarrow's default
+        # reads it as the category ""), so it is reported or imputed like any other.
         convert = pacsv.ConvertOptions(include_columns=columns,
-                                       column_types=csv_column_types or {})
+                                       column_types=csv_column_types or {},
+                                       strings_can_be_null=True)
         with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
                             convert_options=convert) as reader:
             for batch in reader:
