@@ -28,7 +28,10 @@ class LogisticRegression(BaseXentClassifier):
     ----------
     solver : {"lbfgs", "sgd", "adam", "adamw", "adagrad", "rmsprop"}, default="lbfgs"
         lbfgs is full batch (stops when max |gradient| <= tol); the others take
-        steps on mini-batches of `batch_size`.
+        steps on mini-batches of `batch_size`. adamw applies the L2 part of the
+        penalty as decoupled weight decay (torch's AdamW with weight_decay =
+        alpha * (1 - l1_ratio)), not through the gradient: it then minimises no
+        fixed objective, and its loss_curve_ leaves that term out.
     batch_size : "auto", "full" or int, default="auto"
         "full" is batch gradient descent, 1 is SGD, k mini-batches. "auto":
         "full" for lbfgs, else min(256, n_samples).
