@@ -304,3 +304,13 @@ def test_partial_fit_refuses_other_classes_later():
     clf = LogisticRegression(solver="adam").partial_fit(X, y, classes=[0, 1, 2])
     with pytest.raises(ValueError, match="differs from the classes"):
         clf.partial_fit(X, y, classes=[0, 1, 2, 3])
+
+
+def test_dataframe_with_a_text_column_names_it():
+    import pandas as pd
+
+    frame = pd.DataFrame({"size": [1.0, 2.0, 3.0, 4.0], "colour": ["r", "g", "r", "g"],
+                          "ok": [True, False, True, False]})
+    with pytest.raises(ValueError, match=r"non-numeric column\(s\) \['colour'\].*TableFiles"):
+        LogisticRegression().fit(frame, [0, 1, 0, 1])
+    LogisticRegression().fit(frame[["size", "ok"]], [0, 1, 0, 1])   # bool columns are numbers

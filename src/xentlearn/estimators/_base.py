@@ -155,6 +155,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             raise XentlearnInputError(
                 "classes must be given on the first call to partial_fit: every label that "
                 "will ever appear, e.g. partial_fit(X, y, classes=np.unique(y_all))")
+        _check_numeric_frame(X)
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=dtype,
                              multi_output=True, reset=not continuing, y_numeric=False)
         n_samples = X.shape[0]
@@ -542,3 +543,21 @@ def _check_shapes(params, expected) -> None:
             raise XentlearnInputError(
                 f"warm_start: {names.get(key, key)} has shape "
                 f"{None if got is None else got.shape}, expected {value.shape}")
+
+
+def _check_numeric_frame(X) -> None:
+    """A DataFrame with text or categorical columns: say which, and what to do instead."""
+    module = type(X).__module__.split(".")[0]
+    if module == "pandas":
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        bad = [str(c) for c, d in X.dtypes.items() if not (is_numeric_dtype(d) or is_bool_dtype(d))]
+    elif module == "polars":
+        bad = [name for name, d in X.schema.items() if not (d.is_numeric() or str(d) == "Boolean")]
+    else:
+        return
+    if bad:
+        raise XentlearnInputError(
+            f"X has non-numeric column(s) {bad}: encode them first (e.g. sklearn's "
+            "OneHotEncoder in a pipeline), or train from files with xentlearn.data.TableFiles, "
+            "which one-hot encodes string columns")
