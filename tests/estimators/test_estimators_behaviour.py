@@ -314,3 +314,11 @@ def test_dataframe_with_a_text_column_names_it():
     with pytest.raises(ValueError, match=r"non-numeric column\(s\) \['colour'\].*TableFiles"):
         LogisticRegression().fit(frame, [0, 1, 0, 1])
     LogisticRegression().fit(frame[["size", "ok"]], [0, 1, 0, 1])   # bool columns are numbers
+
+
+def test_pandas_nullable_labels_keep_their_type():
+    import pandas as pd
+
+    X, y = _standardised(n=60, classes=3)
+    clf = LogisticRegression().fit(X, pd.Series(y, dtype="Int64"))
+    assert clf.classes_.dtype.kind == "i" and clf.predict(X).dtype.kind == "i"

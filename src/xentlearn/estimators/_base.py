@@ -156,6 +156,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 "classes must be given on the first call to partial_fit: every label that "
                 "will ever appear, e.g. partial_fit(X, y, classes=np.unique(y_all))")
         _check_numeric_frame(X)
+        y = _nullable_labels_as_numpy(y)
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=dtype,
                              multi_output=True, reset=not continuing, y_numeric=False)
         n_samples = X.shape[0]
@@ -561,3 +562,15 @@ def _check_numeric_frame(X) -> None:
             f"X has non-numeric column(s) {bad}: encode them first (e.g. sklearn's "
             "OneHotEncoder in a pipeline), or train from files with xentlearn.data.TableFiles, "
             "which one-hot encodes string columns")
+
+
+def _nullable_labels_as_numpy(y):
+    """pandas' nullable Int64 / boolean labels keep their type (scikit-learn makes them float)."""
+    dtype = getattr(y, "dtype", None)
+    if type(y).__module__.split(".")[0] != "pandas" or getattr(y, "ndim", 0) != 1:
+        return y
+    kind = getattr(dtype, "kind", None)
+    if getattr(dtype, "na_value", None) is not None and kind in ("i", "u", "b") \
+            and not y.isna().any():
+        return y.to_numpy(dtype=dtype.numpy_dtype)
+    return y
