@@ -372,3 +372,18 @@ def test_normalised_rows_are_soft_and_kept(P):
     assert encoded.kind == "soft"   # every entry > 0 and k >= 2, so not all 0/1
     np.testing.assert_array_equal(encoded.targets, P)
     np.testing.assert_array_equal(encoded.classes, np.arange(P.shape[1]))
+
+
+@pytest.mark.parametrize("y", [
+    np.array([5, -3, 5, 0, -3], dtype=np.int8), np.array([True, False, True]),
+    np.arange(10, dtype=np.uint16)[::-1], np.array([3, 100_000, 3]),      # range too wide: sort
+    np.random.default_rng(0).integers(0, 7, 1000),
+])
+def test_counting_unique_equals_numpy_unique(y):
+    from xentlearn.estimators._labels import _unique_inverse
+
+    classes, indices = _unique_inverse(y)
+    expected_classes, expected_indices = np.unique(y, return_inverse=True)
+    np.testing.assert_array_equal(classes, expected_classes)
+    assert classes.dtype == expected_classes.dtype
+    np.testing.assert_array_equal(indices, expected_indices.ravel())
