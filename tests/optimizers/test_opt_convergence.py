@@ -123,7 +123,7 @@ def test_lbfgs_float32_stays_float32_and_converges():
     problem = PROBLEMS["logistic"]
     params, state, _, _ = run_lbfgs(problem, 100, dtype=np.float32, gtol=1e-5)
     assert all(p.dtype == np.float32 for p in params.values())
-    assert state.s_history.dtype == np.float32
+    assert all(v.dtype == np.float32 for v in state.s_history + state.y_history)
     assert max_distance(params, problem.optimum) < 1e-3
 
 

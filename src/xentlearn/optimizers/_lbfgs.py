@@ -37,8 +37,11 @@ ValueFn = Callable[[Params], tuple[float, Params]]
 
 
 class LbfgsState(NamedTuple):
-    s_history: np.ndarray   # (memory_size, n_params): steps s_k = x_{k+1} - x_k, ring buffer
-    y_history: np.ndarray   # (memory_size, n_params): y_k = g_{k+1} - g_k
+    # Ring buffers as tuples of memory_size vectors of n_params: an update replaces one
+    # slot and shares the others, so the state stays immutable without copying the
+    # whole memory each step (2 x 40 MB on a 2**18-feature model).
+    s_history: tuple        # steps s_k = x_{k+1} - x_k
+    y_history: tuple        # y_k = g_{k+1} - g_k
     rho: np.ndarray         # (memory_size,): 1 / (y_k . s_k)
     n_pairs: int            # valid pairs in the buffer (<= memory_size)
     head: int               # slot the next pair is written to
@@ -214,8 +217,11 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
 
     def init(params: Params) -> LbfgsState:
         flat = _tree.ravel(params)
-        history = np.zeros((memory_size, flat.size), dtype=flat.dtype)
-        return LbfgsState(history, history.copy(), np.zeros(memory_size, dtype=flat.dtype),
+        # np.zeros is calloc'd: slots that are never written cost no memory.
+        def empty():
+            return tuple(np.zeros(flat.size, dtype=flat.dtype) for _ in range(memory_size))
+
+        return LbfgsState(empty(), empty(), np.zeros(memory_size, dtype=flat.dtype),
                           0, 0, 0, 0, 1.0, math.nan, 0)
 
     def direction(g: np.ndarray, state: LbfgsState) -> np.ndarray:
@@ -243,10 +249,10 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
                 "value_fn=fn) with fn(params) -> (value, grads)")
         x = _tree.ravel(params)
         g = _tree.ravel(grads).astype(x.dtype, copy=False)
-        if g.size != state.s_history.shape[1]:
+        if g.size != state.s_history[0].size:
             raise XentlearnInputError(
                 f"params have {g.size} entries but the lbfgs state was made for "
-                f"{state.s_history.shape[1]}")
+                f"{state.s_history[0].size}")
         f0 = float(value) if value is not None else float(value_fn(params)[0])
         zeros = _tree.zeros_like(params)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -285,9 +291,11 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
         s_history, y_history, rho = state.s_history, state.y_history, state.rho
         n_pairs, head = state.n_pairs, state.head
         if math.isfinite(sy) and sy > np.finfo(x.dtype).eps * yy and sy > 0.0:
-            # Copy-on-write: the caller's state is never mutated.
-            s_history, y_history, rho = s_history.copy(), y_history.copy(), rho.copy()
-            s_history[head], y_history[head], rho[head] = s, y, 1.0 / sy
+            # New tuples sharing the other slots: the caller's state is never mutated.
+            s_history = s_history[:head] + (s,) + s_history[head + 1:]
+            y_history = y_history[:head] + (y,) + y_history[head + 1:]
+            rho = rho.copy()
+            rho[head] = 1.0 / sy
             head, n_pairs = (head + 1) % memory_size, min(n_pairs + 1, memory_size)
         return best.updates, LbfgsState(
             s_history, y_history, rho, n_pairs, head, state.iteration + 1, n_evaluations,
