@@ -11,8 +11,10 @@ from xentlearn._types import Batch, Matrix
 
 # Full-batch passes walk X in row blocks of about this many bytes, so that each
 # block is still in cache when the backward product X_block.T @ dlogits reads it
-# again after the forward product X_block @ W.
-_BLOCK_BYTES = 2 << 20
+# again after the forward product X_block @ W. Measured on W1 (1M x 100, binary)
+# with two workers: 1 MB blocks 3.46x one read of X, 2 MB 1.86x, 4 MB 1.69x, 8 MB
+# 1.85x (W2, 10 classes: 6.38x, 5.39x, 5.42x, 5.92x).
+_BLOCK_BYTES = 4 << 20
 _MIN_BLOCK_ROWS, _MAX_BLOCK_ROWS = 512, 16384
 
 
