@@ -17,7 +17,7 @@ _CHILD = textwrap.dedent("""
     from xentlearn.data import TableFiles
     warnings.simplefilter("ignore")
     clf = LogisticRegression(solver="sgd", batch_size=256, max_iter=1, random_state=0)
-    clf.fit(TableFiles(sys.argv[1], target="y"))
+    clf.fit(TableFiles(sys.argv[1], target="y", batch_rows=32768, shuffle_buffer_rows=32768))
     assert clf.n_iter_ == 1 and len(clf.classes_) == 3
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec from pytest.
     with open("/proc/self/status") as status:
@@ -28,7 +28,7 @@ _CHILD = textwrap.dedent("""
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_parquet_folder_four_times_the_peak_rss_trains_one_epoch(tmp_path):
     rng = np.random.default_rng(0)
-    rows, n_features, n_files = 131072, 31, 40
+    rows, n_features, n_files = 131072, 31, 48
     columns = {f"x{j}": rng.standard_normal(rows) for j in range(n_features)}
     columns["y"] = rng.integers(0, 3, rows)
     table = pa.table(columns)

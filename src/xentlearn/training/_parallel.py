@@ -65,9 +65,19 @@ def parallel_map(n_workers: int = N_WORKERS):
 
     Examples
     --------
-    >>> with parallel_map() as map_fn:                                  # doctest: +SKIP
-    ...     value, grads = objective.value_and_grad(params, source.batches(None),
-    ...                                             map_fn=map_fn)
+    >>> import numpy as np
+    >>> from xentlearn.data import ArraySource
+    >>> from xentlearn.models import Linear
+    >>> from xentlearn.objective import Objective, make_loss
+    >>> from xentlearn.penalties import Penalty
+    >>> X, y = np.random.default_rng(0).normal(size=(1000, 3)), np.arange(1000) % 2
+    >>> objective = Objective(Linear(3, 1), make_loss("binary"), Penalty(0.0), "binary")
+    >>> params = {"W0": np.zeros((3, 1)), "b0": np.zeros(1)}
+    >>> with parallel_map() as map_fn:
+    ...     value, grads = objective.value_and_grad(
+    ...         params, ArraySource(X, y.astype(float)).batches(None), map_fn=map_fn)
+    >>> round(value, 6)                     # log(2) at zero weights
+    0.693147
     """
     with _blas_controller().limit(limits=1, user_api="blas"), \
             ThreadPoolExecutor(n_workers) as pool:
