@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from xentlearn._types import Grads, Matrix, Params
 from xentlearn.exceptions import XentlearnInputError
+from xentlearn.models._sparse import transpose
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class Linear:
         X = cache
         # (d, n) @ (n, k) -> (d, k), O(nnz * k) for sparse X; for dense X, BLAS
         # reads X transposed in place.
-        grads = {"W0": np.asarray(_transpose(X) @ dlogits)}
+        grads = {"W0": np.asarray(transpose(X) @ dlogits)}
         if "b0" in params:
             grads["b0"] = dlogits.sum(axis=0)
         return grads
@@ -146,18 +146,3 @@ class Linear:
         if self.fit_intercept:
             mask["b0"] = False
         return mask
-
-
-def _transpose(X: Matrix) -> Matrix:
-    """X.T without copying X's arrays, also for CSR row blocks that are views.
-
-    scipy's ``csr.T`` builds a CSC matrix through the ``(data, indices, indptr)``
-    constructor, which copies arrays that are views of much larger ones (the row
-    blocks of ``ArraySource``), so for CSR the CSC matrix is given X's arrays directly.
-    """
-    if not (sp.issparse(X) and X.format == "csr"):
-        return X.T
-    csc = sp.csc_array if isinstance(X, sp.sparray) else sp.csc_matrix
-    XT = csc((X.shape[1], X.shape[0]), dtype=X.dtype)
-    XT.indptr, XT.indices, XT.data = X.indptr, X.indices, X.data
-    return XT

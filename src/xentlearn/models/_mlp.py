@@ -26,6 +26,7 @@ import numpy as np
 from xentlearn._types import Grads, Matrix, Params
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.models._activations import ACTIVATIONS, DERIVATIVES
+from xentlearn.models._sparse import transpose
 
 Activation = Literal["relu", "tanh", "logistic", "identity"]
 
@@ -195,7 +196,7 @@ class MLP:
             A_prev = cache[layer]                     # (n, fan_in): X for layer 0
             # (fan_in, n) @ (n, fan_out); for sparse X (layer 0) a CSC/CSR view
             # times dense, O(nnz * fan_out), never densified.
-            grads[f"W{layer}"] = np.asarray(A_prev.T @ delta)
+            grads[f"W{layer}"] = np.asarray(transpose(A_prev) @ delta)
             if f"b{layer}" in params:
                 grads[f"b{layer}"] = delta.sum(axis=0)
             if layer > 0:
