@@ -8,7 +8,6 @@ attributes. Nothing here does maths.
 from __future__ import annotations
 
 import copy
-import functools
 import numbers
 import warnings
 
@@ -21,8 +20,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from xentlearn import _checks, losses
 from xentlearn._types import Params
 from xentlearn.data import ArraySource, TableFiles
-from xentlearn.estimators import _build
-from xentlearn.estimators._labels import EncodedTargets, compute_class_weight, encode_targets
+from xentlearn.estimators import _build, _files
+from xentlearn.estimators._labels import compute_class_weight, encode_targets
 from xentlearn.exceptions import DivergenceError, XentlearnInputError
 from xentlearn.objective import Objective, make_loss
 from xentlearn.penalties import Penalty
@@ -182,82 +181,6 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                                                    encoded)
         return source, validation, encoded, class_weight
 
-    def _prepare_files(self, table, y, sample_weight, validation_data, *, dtype, continuing,
-                       classes):
-        from xentlearn.data import FileSource, TabularPreprocessor, scan_target
-
-        if y is not None or sample_weight is not None:
-            raise XentlearnInputError(
-                "with TableFiles, y and sample_weight come from the files: pass "
-                "TableFiles(..., target=<column>, sample_weight=<column>) and y=None")
-        if table.target is None:
-            raise XentlearnInputError("TableFiles needs target=<column> to fit")
-        if table.sample_weight is not None and table.sample_weight == table.target:
-            raise XentlearnInputError(
-                f"the sample weight column {table.sample_weight!r} is also the target column")
-        if continuing:
-            labels, preprocessor = self.classes_, self._preprocessor
-        else:
-            labels = np.asarray(classes) if classes is not None else scan_target(
-                table.files(), table.target, batch_rows=table.batch_rows)
-            if len(labels) < 2:
-                raise XentlearnInputError(
-                    f"target column {table.target!r} has only one class ({labels[0]!r}); "
-                    "a classifier needs at least 2")
-            preprocessor = TabularPreprocessor(table.features, standardize=table.standardize,
-                                               impute=table.impute,
-                                               max_categories=table.max_categories)
-        kind = "binary" if len(labels) == 2 else "multiclass"
-        encode = functools.partial(_encode_labels, classes=labels, kind=kind, dtype=dtype,
-                                   column=table.target)
-
-        def source_for(t):
-            return FileSource(t.path, target=t.target, features=table.features,
-                              preprocessor=preprocessor, dtype=dtype, encode_target=encode,
-                              sample_weight_column=t.sample_weight, read_batch_rows=t.batch_rows,
-                              shuffle_buffer_rows=t.shuffle_buffer_rows)
-
-        source = source_for(table)
-        validation = None
-        if validation_data is not None:
-            if not isinstance(validation_data, TableFiles):
-                raise XentlearnInputError("validation_data must be TableFiles when X is")
-            validation = source_for(validation_data)
-        elif self.early_stopping and not continuing:
-            raise XentlearnInputError(
-                "early_stopping on files needs held-out files: "
-                "fit(TableFiles(train), validation_data=TableFiles(valid))")
-        if continuing:
-            class_weight = self._class_weight
-        else:
-            class_weight = self._file_class_weight(source, labels, kind, dtype)
-        self._preprocessor = preprocessor
-        self.preprocessing_ = preprocessor.to_dict()
-        self.feature_columns_ = list(source.features)
-        self.target_column_ = table.target
-        self.n_features_in_ = source.n_features
-        encoded = EncodedTargets(kind, labels, None)
-        return source, validation, encoded, class_weight
-
-    def _file_class_weight(self, source, labels, kind, dtype):
-        if self.class_weight is None:
-            return None
-        counts = np.zeros(len(labels))
-        if self.class_weight == "balanced":
-            for batch in source.batches(None):   # one streaming pass over the labels
-                index = (batch.targets > 0.5).astype(np.intp) if kind == "binary" else batch.targets
-                weights = None if batch.sample_weight is None else batch.sample_weight
-                counts += np.bincount(index, weights=weights, minlength=len(labels))
-        targets = np.arange(len(labels)) if kind != "binary" else np.array([0.0, 1.0])
-        if self.class_weight == "balanced":
-            absent = np.flatnonzero(counts == 0)
-            if absent.size:
-                raise XentlearnInputError(
-                    f"class_weight='balanced' needs every class in the data; {labels[absent[0]]!r} "
-                    "has no rows")
-            return (counts.sum() / (len(labels) * counts)).astype(dtype)
-        return compute_class_weight(self.class_weight, labels, targets, kind, dtype=dtype)
-
     def _fit(self, X, y, sample_weight, *, partial: bool, classes, validation_data=None):
         self._validate_params()
         dtype = self._resolved_dtype()
@@ -273,8 +196,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 f"call, {list(self.classes_)!r}")
         rng = _as_generator(self.random_state) if not continuing else self._rng
         if isinstance(X, TableFiles):
-            prepared = self._prepare_files(X, y, sample_weight, validation_data, dtype=dtype,
-                                           continuing=continuing, classes=classes)
+            prepared = _files.prepare_files(self, X, y, sample_weight, validation_data,
+                                            dtype=dtype, continuing=continuing, classes=classes)
         else:
             prepared = self._prepare_arrays(X, y, sample_weight, dtype=dtype, partial=partial,
                                             continuing=continuing, classes=classes, rng=rng)
@@ -395,21 +318,11 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
     def _logits(self, X) -> np.ndarray:
         check_is_fitted(self, "classes_")
         if isinstance(X, TableFiles):
-            parts = [logits for logits, _ in self._iter_file_logits(X, with_target=False)]
+            parts = [logits for logits, _ in _files.iter_file_logits(self, X, with_target=False)]
             return np.concatenate(parts) if parts else np.empty((0, self._model.n_outputs))
         X = validate_data(self, X, accept_sparse=("csr", "csc"),
                           dtype=self._resolved_dtype(), reset=False)
         return self._model.predict_logits(self._attributes_to_params(), X)
-
-    def _iter_file_logits(self, table, *, with_target: bool):
-        if not hasattr(self, "_preprocessor"):
-            raise XentlearnInputError(
-                "this model was trained on arrays, not files: pass arrays to predict")
-        params = self._attributes_to_params()
-        dtype = self._resolved_dtype()
-        for batch, y in table.iter_batches(self.feature_columns_, with_target=with_target):
-            X = self._preprocessor.transform(batch, dtype)
-            yield self._model.predict_logits(params, X), y
 
     def iter_predictions(self, table, *, proba: bool = False):
         """Predictions for files, one record batch at a time, in file order (bounded memory).
@@ -426,7 +339,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             true labels when ``table.target`` is set.
         """
         check_is_fitted(self, "classes_")
-        for logits, y in self._iter_file_logits(table, with_target=table.target is not None):
+        for logits, y in _files.iter_file_logits(self, table, with_target=table.target is not None):
             yield (self._labels_from_logits(logits),
                    self._proba_from_logits(logits) if proba else None, y)
 
@@ -521,18 +434,6 @@ def _split_validation(source: ArraySource, fraction: float, rng: np.random.Gener
     train_rows.sort()
     val_rows.sort()
     return source.take(train_rows), source.take(val_rows)
-
-
-def _encode_labels(raw: np.ndarray, *, classes: np.ndarray, kind: str, dtype, column: str):
-    """Raw labels from a file -> class indices (binary: 0/1 floats), refusing unknown labels."""
-    index = np.searchsorted(classes, raw)
-    index = np.minimum(index, len(classes) - 1)
-    unknown = np.flatnonzero(classes[index] != raw)
-    if unknown.size:
-        raise XentlearnInputError(
-            f"target column {column!r} holds the label {raw[unknown[0]]!r}, which is not among "
-            f"the classes {list(classes)}")
-    return index.astype(dtype) if kind == "binary" else index
 
 
 def _check_shapes(params, expected) -> None:

@@ -1,0 +1,116 @@
+"""Fitting on and predicting for CSV/Parquet files (``TableFiles``): the file branch
+of the estimator facade. Streaming itself lives in ``xentlearn.data``."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from xentlearn.data import FileSource, TableFiles, TabularPreprocessor, scan_target
+from xentlearn.estimators._labels import EncodedTargets, compute_class_weight
+from xentlearn.exceptions import XentlearnInputError
+
+
+def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype, continuing,
+                  classes):
+    """(source, validation, encoded targets, class weights) for TableFiles; records the
+    preprocessing, feature and target columns on `estimator` (the facade restores them
+    if the fit fails)."""
+    if y is not None or sample_weight is not None:
+        raise XentlearnInputError(
+            "with TableFiles, y and sample_weight come from the files: pass "
+            "TableFiles(..., target=<column>, sample_weight=<column>) and y=None")
+    if table.target is None:
+        raise XentlearnInputError("TableFiles needs target=<column> to fit")
+    if table.sample_weight is not None and table.sample_weight == table.target:
+        raise XentlearnInputError(
+            f"the sample weight column {table.sample_weight!r} is also the target column")
+    if continuing:
+        labels, preprocessor = estimator.classes_, estimator._preprocessor
+    else:
+        labels = np.asarray(classes) if classes is not None else scan_target(
+            table.files(), table.target, batch_rows=table.batch_rows)
+        if len(labels) < 2:
+            raise XentlearnInputError(
+                f"target column {table.target!r} has only one class ({labels[0]!r}); "
+                "a classifier needs at least 2")
+        preprocessor = TabularPreprocessor(table.features, standardize=table.standardize,
+                                           impute=table.impute,
+                                           max_categories=table.max_categories)
+    kind = "binary" if len(labels) == 2 else "multiclass"
+    encode = functools.partial(encode_labels, classes=labels, kind=kind, dtype=dtype,
+                               column=table.target)
+
+    def source_for(t):
+        return FileSource(t.path, target=t.target, features=table.features,
+                          preprocessor=preprocessor, dtype=dtype, encode_target=encode,
+                          sample_weight_column=t.sample_weight, read_batch_rows=t.batch_rows,
+                          shuffle_buffer_rows=t.shuffle_buffer_rows)
+
+    source = source_for(table)
+    validation = None
+    if validation_data is not None:
+        if not isinstance(validation_data, TableFiles):
+            raise XentlearnInputError("validation_data must be TableFiles when X is")
+        validation = source_for(validation_data)
+    elif estimator.early_stopping and not continuing:
+        raise XentlearnInputError(
+            "early_stopping on files needs held-out files: "
+            "fit(TableFiles(train), validation_data=TableFiles(valid))")
+    if continuing:
+        class_weight = estimator._class_weight
+    else:
+        class_weight = file_class_weight(estimator.class_weight, source, labels, kind, dtype)
+    estimator._preprocessor = preprocessor
+    estimator.preprocessing_ = preprocessor.to_dict()
+    estimator.feature_columns_ = list(source.features)
+    estimator.target_column_ = table.target
+    estimator.n_features_in_ = source.n_features
+    encoded = EncodedTargets(kind, labels, None)
+    return source, validation, encoded, class_weight
+
+
+def file_class_weight(class_weight, source, labels, kind, dtype):
+    """class_weight for file data; "balanced" counts the labels in one streaming pass."""
+    if class_weight is None:
+        return None
+    counts = np.zeros(len(labels))
+    if class_weight == "balanced":
+        for batch in source.batches(None):   # one streaming pass over the labels
+            index = (batch.targets > 0.5).astype(np.intp) if kind == "binary" else batch.targets
+            weights = None if batch.sample_weight is None else batch.sample_weight
+            counts += np.bincount(index, weights=weights, minlength=len(labels))
+    targets = np.arange(len(labels)) if kind != "binary" else np.array([0.0, 1.0])
+    if class_weight == "balanced":
+        absent = np.flatnonzero(counts == 0)
+        if absent.size:
+            raise XentlearnInputError(
+                f"class_weight='balanced' needs every class in the data; {labels[absent[0]]!r} "
+                "has no rows")
+        return (counts.sum() / (len(labels) * counts)).astype(dtype)
+    return compute_class_weight(class_weight, labels, targets, kind, dtype=dtype)
+
+
+def iter_file_logits(estimator, table, *, with_target: bool):
+    """(logits, raw target or None) per record batch of `table`, through the stored preprocessing."""
+    if not hasattr(estimator, "_preprocessor"):
+        raise XentlearnInputError(
+            "this model was trained on arrays, not files: pass arrays to predict")
+    params = estimator._attributes_to_params()
+    dtype = estimator._resolved_dtype()
+    for batch, y in table.iter_batches(estimator.feature_columns_, with_target=with_target):
+        X = estimator._preprocessor.transform(batch, dtype)
+        yield estimator._model.predict_logits(params, X), y
+
+
+def encode_labels(raw: np.ndarray, *, classes: np.ndarray, kind: str, dtype, column: str):
+    """Raw labels from a file -> class indices (binary: 0/1 floats), refusing unknown labels."""
+    index = np.searchsorted(classes, raw)
+    index = np.minimum(index, len(classes) - 1)
+    unknown = np.flatnonzero(classes[index] != raw)
+    if unknown.size:
+        raise XentlearnInputError(
+            f"target column {column!r} holds the label {raw[unknown[0]]!r}, which is not among "
+            f"the classes {list(classes)}")
+    return index.astype(dtype) if kind == "binary" else index
