@@ -122,6 +122,11 @@ class Objective:
     task: Task
     eval_loss: LossFn | None = None
 
+    @functools.cached_property
+    def _penalty_mask(self) -> dict[str, bool]:
+        # Asked for on every step; the model's answer never changes.
+        return self.model.penalty_mask()
+
     def batch_terms(self, params: Params, batch: Batch) -> BatchTerms:
         """Sums of loss, normaliser and gradient over one batch (no division)."""
         logits, cache = self.model.forward(params, batch.X)
@@ -135,7 +140,7 @@ class Objective:
         inv = 1.0 / terms.weight_sum
         for value in grads.values():
             value *= inv
-        mask = self.model.penalty_mask()
+        mask = self._penalty_mask
         self.penalty.add_smooth_grad(grads, params, mask)
         value = terms.loss_sum * inv + self.penalty.value(params, mask)
         return value, grads

@@ -137,9 +137,22 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
         count = state.count + 1
         bias1 = 1.0 - b1 ** count
         bias2_sqrt = math.sqrt(1.0 - b2 ** count)
-        mu = {k: b1 * state.mu[k] + (1.0 - b1) * g for k, g in grads.items()}
-        nu = {k: b2 * state.nu[k] + (1.0 - b2) * (g * g) for k, g in grads.items()}
-        updates = {k: (mu[k] / bias1) / (np.sqrt(nu[k]) / bias2_sqrt + eps) for k in grads}
+        mu, nu, updates = {}, {}, {}
+        # Each result is a fresh array updated in place (one allocation per leaf
+        # instead of one per operation); the state's arrays are only read.
+        for k, g in grads.items():
+            m = g - state.mu[k]             # m_{t-1} + (1 - b1)(g - m_{t-1}): torch's lerp
+            m *= 1.0 - b1
+            m += state.mu[k]
+            v = g * g
+            v *= 1.0 - b2
+            v += b2 * state.nu[k]
+            u = np.sqrt(v)
+            u /= bias2_sqrt
+            u += eps
+            np.divide(m, u, out=u)
+            u *= 1.0 / bias1
+            mu[k], nu[k], updates[k] = m, v, u
         return updates, ScaleByAdamState(count, mu, nu)
 
     def preconditioner(state: ScaleByAdamState) -> dict[str, np.ndarray]:

@@ -65,7 +65,9 @@ def _max_abs(grads: Grads) -> float:
     return max(float(np.abs(g).max(initial=0.0)) for g in grads.values())
 
 
-def _divergence(epoch: int, batch: int, what: str, lr: float, params: Params) -> DivergenceError:
+def _divergence(epoch: int, batch: int, what: str, opt_state: OptState, params: Params
+                ) -> DivergenceError:
+    lr = current_learning_rate(opt_state)
     return DivergenceError(
         f"training diverged at epoch {epoch}, batch {batch}: the {what} became NaN or inf. "
         f"Training stopped and kept the last finite parameters. Try a smaller learning rate "
@@ -156,7 +158,6 @@ def _fit_loop(objective, optimizer, train, params, *, max_epochs, batch_size, rn
     try:
         for epoch in range(first_epoch, first_epoch + max_epochs):
             start = time.perf_counter()
-            lr = current_learning_rate(opt_state)
             if full_batch is not None:
                 batches = [None]
             else:
@@ -171,26 +172,25 @@ def _fit_loop(objective, optimizer, train, params, *, max_epochs, batch_size, rn
                     loss_sum += terms.loss_sum
                     weight_sum += terms.weight_sum
                     value, grads = objective.finish(terms, params)
-                grad_norm = _tree.global_norm(grads)
-                if not (math.isfinite(value) and math.isfinite(grad_norm)):
-                    what = "loss" if not math.isfinite(value) else "gradient"
-                    raise _divergence(epoch, batch_number, what, lr, params)
+                if not math.isfinite(value):
+                    raise _divergence(epoch, batch_number, "loss", opt_state, params)
+                if not _tree.all_finite(grads):
+                    raise _divergence(epoch, batch_number, "gradient", opt_state, params)
                 if grad_tol is not None and _max_abs(grads) <= grad_tol:
                     converged = True  # already optimal at the start: take no step
                     train_loss = value
                     break
                 updates, opt_state = optimizer.update(
                     grads, opt_state, params, value=value, value_fn=full_batch)
-                if not math.isfinite(_tree.global_norm(updates)):
-                    raise _divergence(epoch, batch_number, "update", lr, params)
                 if full_batch is not None and all(not u.any() for u in updates.values()):
                     converged = True  # the line search found no decrease: nothing left to gain
                 new_params = apply_updates(params, updates)
-                if not _tree.all_finite(new_params):   # finite steps can still overflow
-                    raise _divergence(epoch, batch_number, "parameters", lr, params)
+                # One check covers a NaN or inf update and a finite step that overflowed.
+                if not _tree.all_finite(new_params):
+                    raise _divergence(epoch, batch_number, "update", opt_state, params)
                 params = new_params
-                lr = current_learning_rate(opt_state)
                 progress.batch_done()
+            lr = current_learning_rate(opt_state)
             if full_batch is None:
                 train_loss = loss_sum / weight_sum + objective.penalty.value(
                     params, objective.model.penalty_mask())
@@ -199,7 +199,7 @@ def _fit_loop(objective, optimizer, train, params, *, max_epochs, batch_size, rn
                 # computed it (memo hit), and the next step reuses it.
                 train_loss, grads = full_batch(params)
                 if not math.isfinite(train_loss):
-                    raise _divergence(epoch, 1, "loss", lr, params)
+                    raise _divergence(epoch, 1, "loss", opt_state, params)
                 if grad_tol is not None and _max_abs(grads) <= grad_tol:
                     converged = True
             val_loss = val_accuracy = None
