@@ -16,7 +16,9 @@ Measures (objective: mean cross-entropy + ||W||^2 / (2n), float64 everywhere):
                 (per-sample SGD, for reference)
   mlp           MLP (64 relu, adam 1e-3, batch 256): time to the test log-loss
                 the PyTorch loop reaches in 5 epochs, vs PyTorch and vs
-                scikit-learn MLPClassifier (W2)
+                scikit-learn MLPClassifier (W2); also the same training
+                hand-written as lean as numpy allows ("numpy floor"), against
+                which both xentlearn and the peers are shown
   grad/read     full-batch loss + gradient of the linear model over one read
                 of X (X.sum(axis=0)) (W1, W2; W4 for reference)
   digits        W3 fitted to tol=1e-4 (scikit-learn's default), vs sklearn lbfgs
@@ -67,7 +69,7 @@ TASKS = {   # task -> [(workload, contenders)]
               ("W4", ["xentlearn", "sklearn-lbfgs", "sklearn-saga"])],
     "epoch": [("W1", ["xentlearn", "torch", "sklearn-sgd"]),
               ("W2", ["xentlearn", "torch", "sklearn-sgd"])],
-    "mlp": [("W2", ["xentlearn", "torch", "sklearn-mlp"])],
+    "mlp": [("W2", ["xentlearn", "torch", "sklearn-mlp", "numpy-floor"])],
     "grad": [("W1", ["xentlearn"]), ("W2", ["xentlearn"]), ("W4", ["xentlearn"])],
     "digits": [("W3", ["xentlearn"])],
 }
@@ -182,6 +184,18 @@ def make_rows(raw: dict) -> list[dict]:
                     note = "" if _reached(mine) and _reached(res[peer]) else "target not reached"
                     add("MLP to torch 5-epoch test loss", workload, _median(mine, "seconds"),
                         _median(res[peer], "seconds"), peer, "s", "mlp", note)
+            floor = res.get("numpy-floor")
+            if floor:
+                # What the leanest numpy code of the same training reaches: the
+                # first column here is that floor, not xentlearn.
+                add("MLP to target: xentlearn / floor", workload, _median(mine, "seconds"),
+                    _median(floor, "seconds"), "numpy-floor", "s", None,
+                    "library overhead, reference only")
+                for peer in ("torch", "sklearn-mlp"):
+                    if peer in res:
+                        add("MLP to target: numpy floor", workload, _median(floor, "seconds"),
+                            _median(res[peer], "seconds"), peer, "s", None,
+                            "best a numpy implementation reaches, reference only")
         elif task == "grad":
             add("full-batch loss+grad / read X", workload, _median(mine, "seconds"),
                 _median(mine, "read_seconds"), "X.sum(axis=0)", "s",
