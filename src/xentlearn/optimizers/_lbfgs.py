@@ -247,8 +247,8 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
             raise XentlearnInputError(
                 "lbfgs needs params and value_fn: update(grads, state, params, value=f, "
                 "value_fn=fn) with fn(params) -> (value, grads)")
-        x = _tree.ravel(params)
-        g = _tree.ravel(grads).astype(x.dtype, copy=False)
+        dtype = state.s_history[0].dtype     # the params' dtype; no copy of the params needed
+        g = _tree.ravel(grads).astype(dtype, copy=False)
         if g.size != state.s_history[0].size:
             raise XentlearnInputError(
                 f"params have {g.size} entries but the lbfgs state was made for "
@@ -271,7 +271,7 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
                 trial_updates = _tree.unravel(t * d, params)
                 f, trial_grads = value_fn(apply_updates(params, trial_updates))
                 f = float(f)
-                flat = _tree.ravel(trial_grads).astype(x.dtype, copy=False)
+                flat = _tree.ravel(trial_grads).astype(dtype, copy=False)
                 slope = float(flat @ d)
                 if not (math.isfinite(f) and math.isfinite(slope)):
                     f, slope = math.inf, math.nan   # overflowed: treat as far too long
@@ -285,12 +285,12 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
             if best.updates is None or not best.f < f0:
                 return zeros, state._replace(iteration=state.iteration + 1,
                                              n_evaluations=n_evaluations, failed=1)
-            s = _tree.ravel(best.updates).astype(x.dtype, copy=False)
+            s = _tree.ravel(best.updates).astype(dtype, copy=False)
             y = best.g - g
             sy, yy = float(s @ y), float(y @ y)
         s_history, y_history, rho = state.s_history, state.y_history, state.rho
         n_pairs, head = state.n_pairs, state.head
-        if math.isfinite(sy) and sy > np.finfo(x.dtype).eps * yy and sy > 0.0:
+        if math.isfinite(sy) and sy > np.finfo(dtype).eps * yy and sy > 0.0:
             # New tuples sharing the other slots: the caller's state is never mutated.
             s_history = s_history[:head] + (s,) + s_history[head + 1:]
             y_history = y_history[:head] + (y,) + y_history[head + 1:]
