@@ -8,9 +8,10 @@ from xentlearn.data._arrays import ArraySource
 from xentlearn.data._base import Batch, DataSource
 from xentlearn.data._files import (FileSource, iter_record_batches, list_data_files, scan_schema,
                                    scan_target)
+from xentlearn.data._stats import ColumnMoments, column_moments
 from xentlearn.data._table import TableFiles
 from xentlearn.data._tabular import MISSING_CATEGORY, TabularPreprocessor
 
 __all__ = ["ArraySource", "TableFiles", "Batch", "DataSource", "FileSource", "TabularPreprocessor",
            "MISSING_CATEGORY", "iter_record_batches", "list_data_files", "scan_schema",
-           "scan_target"]
+           "scan_target", "column_moments", "ColumnMoments"]

@@ -241,13 +241,17 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             warmup_epochs=int(self.warmup_epochs), decay_rate=float(self.decay_rate),
             decay_epochs=int(self.decay_epochs))
         adaptive = self.learning_rate == "adaptive" and self.solver != "lbfgs"
+        # In-memory data only: files are standardised by their preprocessing already.
+        preconditioner = (_build.input_preconditioner(source, params, penalty.l2_strength)
+                          if self.solver == "lbfgs" and not partial
+                          and not isinstance(X, TableFiles) else None)
         optimizer = _build.make_optimizer(
             self.solver, learning_rate, penalty=penalty, penalty_mask=mask,
             momentum=float(self.momentum), nesterov=bool(self.nesterov),
             beta_1=float(self.beta_1), beta_2=float(self.beta_2), epsilon=float(self.epsilon),
             max_grad_norm=self.max_grad_norm, adaptive=adaptive,
             steps_per_epoch=steps_per_epoch, n_iter_no_change=int(self.n_iter_no_change),
-            tol=float(self.tol))
+            tol=float(self.tol), preconditioner=preconditioner)
         try:
             result = fit_loop(
                 objective, optimizer, source, params, opt_state=opt_state,

@@ -29,6 +29,7 @@ from xentlearn import _tree
 from xentlearn._types import Params
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.optimizers._base import GradientTransformation, apply_updates
+from xentlearn.optimizers._precondition import Preconditioner
 from xentlearn.schedules import _count, _number
 
 __all__ = ["lbfgs", "LbfgsState"]
@@ -159,22 +160,25 @@ def _strong_wolfe(phi: Callable[[float], _Point], start: _Point, t: float, d_nor
 
 
 def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
-          c2: float = 0.9, tolerance_change: float = 1e-9) -> GradientTransformation:
+          c2: float = 0.9, tolerance_change: float = 1e-9,
+          preconditioner: Preconditioner | None = None) -> GradientTransformation:
     r"""Limited-memory BFGS for full-batch objectives; one ``update`` is one iteration.
 
     With the last :math:`m` pairs :math:`s_i = x_{i+1} - x_i`,
     :math:`y_i = g_{i+1} - g_i`, the two-loop recursion computes
-    :math:`d = -H g` with :math:`H_0 = \gamma I`,
-    :math:`\gamma = s^\top y / y^\top y` of the newest pair. A strong Wolfe
-    line search then picks :math:`t` with
+    :math:`d = -H g` with :math:`H_0 = \gamma P`,
+    :math:`\gamma = s^\top y / y^\top P y` of the newest pair (1 before the
+    first pair), where :math:`P` is the `preconditioner` (the identity by
+    default). A strong Wolfe line search then picks :math:`t` with
 
     .. math::
         f(x + t d) \le f(x) + c_1 t\, g^\top d, \qquad
         |\nabla f(x + t d)^\top d| \le c_2 |g^\top d|,
 
     and the update is :math:`t d`. The first iteration (no pairs yet) tries
-    :math:`t = \min(1, 1/\lVert g\rVert_2)`, a step of length at most one,
-    as scipy's L-BFGS-B does; later iterations try :math:`t = 1`.
+    :math:`t = \min(1, 1/\sqrt{g^\top P g})`, a step of length at most one
+    (in the metric of :math:`P^{-1}`), as scipy's L-BFGS-B does; later
+    iterations try :math:`t = 1`.
 
     ``update(grads, state, params, *, value, value_fn)`` needs `params`, the
     objective `value` at `params` (computed with `value_fn` if omitted) and
@@ -191,6 +195,13 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
     tolerance_change : float, default 1e-9
         The zoom stops once the bracket moves the parameters by less than
         this (in the max norm), as torch's ``tolerance_change``.
+    preconditioner : callable (n_params,) -> (n_params,), optional
+        A symmetric positive definite :math:`P` applied to flat vectors laid
+        out as ``_tree.ravel(params)``, e.g. ``standardizing_preconditioner``.
+        L-BFGS with :math:`H_0 = \gamma P` takes the steps that plain L-BFGS
+        would take in the variables :math:`\varphi` with :math:`x = A\varphi`,
+        :math:`P = A A^\top`: the objective and its minimiser do not change,
+        only how fast they are reached.
 
     Notes
     -----
@@ -233,10 +244,13 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
             alpha = float(state.rho[i]) * float(state.s_history[i] @ q)
             q -= alpha * state.y_history[i]
             alphas.append(alpha)
+        if preconditioner is not None:
+            q = preconditioner(q)
         if order:
             newest = order[-1]
             y = state.y_history[newest]
-            q *= float(state.s_history[newest] @ y) / float(y @ y)
+            py = y if preconditioner is None else preconditioner(y)
+            q *= float(state.s_history[newest] @ y) / float(y @ py)
         for i, alpha in zip(order, reversed(alphas)):  # oldest to newest
             beta = float(state.rho[i]) * float(state.y_history[i] @ q)
             q += (alpha - beta) * state.s_history[i]
@@ -261,7 +275,8 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
             if state.n_pairs and not gtd < 0.0:
                 # Rounding made H g a non-descent direction: drop the memory, restart.
                 state = state._replace(n_pairs=0, head=0)
-                d, gtd = -g, -float(g @ g)
+                d = direction(g, state)
+                gtd = float(g @ d)
             if not gtd < 0.0:   # g == 0 (or not finite): nothing to do.
                 return zeros, state._replace(iteration=state.iteration + 1, failed=0)
             t0 = min(1.0, 1.0 / math.sqrt(-gtd)) if state.n_pairs == 0 else 1.0

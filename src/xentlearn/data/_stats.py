@@ -1,0 +1,125 @@
+"""Column means and variances in one pass over a source's batches.
+
+Each batch contributes its own count, mean and sum of squared deviations, and
+the batches are merged with Chan, Golub & LeVeque's pairwise update
+
+    n = n_a + n_b,  delta = mean_b - mean_a,
+    mean = mean_a + delta * n_b / n,
+    M2 = M2_a + M2_b + delta^2 * n_a * n_b / n,
+
+which, unlike E[x^2] - E[x]^2 over the whole data, stays accurate for a
+column whose mean is far larger than its spread. With sample weights, n is the
+sum of the weights and every sum is weighted, so a row of weight 2 counts as
+that row twice. Sums are float64 whatever the data's dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from xentlearn._types import Batch
+from xentlearn.exceptions import XentlearnInputError
+
+
+class ColumnMoments(NamedTuple):
+    """Per-column statistics, float64 arrays of shape (n_features,)."""
+
+    weight_sum: float      # number of rows, or the sum of their sample weights
+    mean: np.ndarray
+    var: np.ndarray        # population variance (divided by weight_sum)
+
+
+# Sparse blocks are read in pieces of at most this many non-zeros: the squares
+# of a piece's values are a temporary (a full-batch sparse block can hold 4M).
+_PIECE_NNZ = 1 << 17
+
+
+def _sparse_sums(X, w) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted column sums of X and of X**2 (float64), O(nnz), no nnz-sized temporary."""
+    X = X.tocsr()
+    d = X.shape[1]
+    sums, squares = np.zeros(d), np.zeros(d)
+    starts = np.searchsorted(X.indptr, np.arange(0, X.nnz, _PIECE_NNZ), side="right") - 1
+    for first, last in zip(starts, np.r_[starts[1:], X.shape[0]]):
+        lo, hi = X.indptr[first], X.indptr[last]
+        values = X.data[lo:hi].astype(np.float64)
+        if w is not None:
+            values *= np.repeat(w[first:last].astype(np.float64),
+                                np.diff(X.indptr[first:last + 1]))
+        indices = X.indices[lo:hi]
+        sums += np.bincount(indices, weights=values, minlength=d)
+        values *= X.data[lo:hi]
+        squares += np.bincount(indices, weights=values, minlength=d)
+    return sums, squares
+
+
+def _block_moments(X, w) -> tuple[float, np.ndarray, np.ndarray]:
+    """(weight, mean, sum of weighted squared deviations) of one block."""
+    total = float(X.shape[0]) if w is None else float(np.sum(w, dtype=np.float64))
+    if total == 0.0:
+        return 0.0, None, None
+    if sp.issparse(X):
+        sums, squares = _sparse_sums(X, w)
+        mean = sums / total
+        # Sparse columns: the within-block cancellation is harmless in practice.
+        sums *= mean
+        squares -= sums
+        return total, mean, np.maximum(squares, 0.0, out=squares)
+    if w is None:
+        mean = np.add.reduce(X, axis=0, dtype=np.float64) / total
+    else:
+        mean = (w.astype(np.float64, copy=False) @ X) / total
+    centred = X - mean                                 # one block-sized temporary
+    if w is None:
+        return total, mean, np.einsum("ij,ij->j", centred, centred)
+    return total, mean, np.einsum("i,ij,ij->j", w, centred, centred)
+
+
+def column_moments(batches: Iterable[Batch]) -> ColumnMoments:
+    """Mean and variance of every column of X over all `batches` (one pass).
+
+    Parameters
+    ----------
+    batches : iterable of Batch
+        Typically ``source.batches(None)`` (cache-sized row blocks); dense or
+        sparse X, float32 or float64; a batch's sample weights weigh its rows.
+
+    Returns
+    -------
+    ColumnMoments
+        ``weight_sum``, ``mean`` and ``var`` (float64, population variance).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xentlearn.data import ArraySource
+    >>> X = np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 10.0]])
+    >>> moments = column_moments(ArraySource(X, np.zeros(3)).batches(None))
+    >>> moments.mean, moments.var
+    (array([ 3., 10.]), array([2.66666667, 0.        ]))
+    """
+    n_total, mean_total, m2_total = 0.0, None, None
+    for batch in batches:
+        n, mean, m2 = _block_moments(batch.X, batch.sample_weight)
+        if n == 0.0:
+            continue
+        if mean_total is None:
+            n_total, mean_total, m2_total = n, mean, m2
+            continue
+        merged = n_total + n
+        # In place: with 2**18 features every temporary here is 2 MiB.
+        m2_total += m2
+        delta = np.subtract(mean, mean_total, out=mean)
+        np.multiply(delta, delta, out=m2)
+        m2 *= n_total * n / merged
+        m2_total += m2
+        delta *= n / merged
+        mean_total += delta
+        n_total = merged
+    if mean_total is None:
+        raise XentlearnInputError("column_moments needs at least one row of positive weight")
+    return ColumnMoments(n_total, mean_total, m2_total / n_total)

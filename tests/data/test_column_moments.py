@@ -1,0 +1,68 @@
+"""column_moments: one pass, blocks merged exactly, weights as repeated rows, sparse = dense."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from xentlearn.data import ArraySource, Batch, column_moments
+from xentlearn.exceptions import XentlearnInputError
+
+
+def _blocks(X, w=None, sizes=(7, 1, 30, 62)):
+    bounds = np.cumsum((0,) + sizes)
+    return [Batch(X[a:b], np.zeros(b - a), None if w is None else w[a:b])
+            for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_moments_over_uneven_blocks_equal_numpy(dtype, sparse):
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(100, 5)) * [1, 10, 0.1, 3, 0] + [0, 5, -2, 0, 0]).astype(dtype)
+    X[rng.random(X.shape) < 0.5] = 0.0
+    moments = column_moments(_blocks(sp.csr_matrix(X) if sparse else X))
+    reference = X.astype(np.float64)
+    assert moments.weight_sum == 100
+    assert moments.mean.dtype == np.float64 and moments.var.dtype == np.float64
+    np.testing.assert_allclose(moments.mean, reference.mean(axis=0), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(moments.var, reference.var(axis=0), rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_weights_count_as_repeated_rows(sparse):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(100, 3)) + [0.0, 4.0, -1.0]
+    w = rng.integers(0, 4, size=100).astype(np.float64)
+    repeated = np.repeat(X, w.astype(int), axis=0)
+    convert = sp.csr_matrix if sparse else np.asarray
+    weighted = column_moments(_blocks(convert(X), w))
+    assert weighted.weight_sum == w.sum()
+    np.testing.assert_allclose(weighted.mean, repeated.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(weighted.var, repeated.var(axis=0), rtol=1e-10)
+
+
+def test_a_large_mean_does_not_swamp_the_variance():
+    rng = np.random.default_rng(2)
+    X = 1e8 + rng.normal(size=(3000, 2))         # E[x^2] - E[x]^2 would lose every digit
+    moments = column_moments(ArraySource(X, np.zeros(3000)).batches(None))
+    np.testing.assert_allclose(moments.var, X.var(axis=0), rtol=1e-6)
+
+
+def test_large_sparse_blocks_are_read_in_pieces():
+    X = sp.random(2000, 50, density=0.2, random_state=0, format="csr") * 3.0   # 20k non-zeros
+    import xentlearn.data._stats as stats
+    original, stats._PIECE_NNZ = stats._PIECE_NNZ, 1000
+    try:
+        moments = column_moments([Batch(X, np.zeros(2000), None)])
+    finally:
+        stats._PIECE_NNZ = original
+    dense = X.toarray()
+    np.testing.assert_allclose(moments.mean, dense.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(moments.var, dense.var(axis=0), rtol=1e-9)
+
+
+def test_no_rows_is_an_error():
+    with pytest.raises(XentlearnInputError, match="at least one row"):
+        column_moments([Batch(np.zeros((0, 2)), np.zeros(0), None)])
