@@ -241,10 +241,10 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             warmup_epochs=int(self.warmup_epochs), decay_rate=float(self.decay_rate),
             decay_epochs=int(self.decay_epochs))
         adaptive = self.learning_rate == "adaptive" and self.solver != "lbfgs"
-        # In-memory data only: files are standardised by their preprocessing already.
+        # One pass over the data (arrays or files) for lbfgs's preconditioner; partial_fit
+        # keeps the optimizer state of its first call, so it keeps plain L-BFGS too.
         preconditioner = (_build.input_preconditioner(source, params, penalty.l2_strength)
-                          if self.solver == "lbfgs" and not partial
-                          and not isinstance(X, TableFiles) else None)
+                          if self.solver == "lbfgs" and not partial else None)
         optimizer = _build.make_optimizer(
             self.solver, learning_rate, penalty=penalty, penalty_mask=mask,
             momentum=float(self.momentum), nesterov=bool(self.nesterov),
@@ -277,7 +277,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             warnings.warn(
                 f"{type(self).__name__} reached max_iter={self.max_iter} before the "
                 f"{'gradient' if self.solver == 'lbfgs' else 'loss'} met tol={self.tol}; "
-                "increase max_iter, or scale the features (e.g. StandardScaler).",
+                "increase max_iter" + ("." if self.solver == "lbfgs" else
+                                       ", or scale the features (e.g. StandardScaler)."),
                 ConvergenceWarning, stacklevel=4)
         return self
 

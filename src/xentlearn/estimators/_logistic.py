@@ -28,8 +28,8 @@ class LogisticRegression(BaseXentClassifier):
     ----------
     solver : {"lbfgs", "sgd", "adam", "adamw", "adagrad", "rmsprop"}, default="lbfgs"
         lbfgs is full batch (stops when max |gradient| <= tol) and needs no
-        feature scaling: for in-memory data it centres and scales the inputs
-        inside the optimizer (``optimizers.standardizing_preconditioner``; the
+        feature scaling: it centres and scales the inputs (one pass over the
+        data, arrays or files) inside the optimizer (``optimizers.standardizing_preconditioner``; the
         optimum and coef_ stay in the user's units). The others take
         steps on mini-batches of `batch_size`. adamw applies the L2 part of the
         penalty as decoupled weight decay (torch's AdamW with weight_decay =
