@@ -6,6 +6,9 @@ Inner kernels trust their inputs; call these once, where user data enters.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -86,3 +89,32 @@ def check_one_of(name: str, value, allowed) -> None:
     if value not in allowed:
         raise XentlearnInputError(
             f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}")
+
+
+def check_number(name: str, value, *, low: float = -math.inf, high: float = math.inf,
+            include_high: bool = True, strict_low: bool = False) -> float:
+    """`value` as a finite Python float in [low, high] (or (low, high] when strict_low)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise XentlearnInputError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise XentlearnInputError(f"{name} must be finite, got {value!r}")
+    if strict_low and not value > low:
+        raise XentlearnInputError(f"{name} must be > {low}, got {value!r}")
+    return check_in_range(name, value, low, high, include_high=include_high)
+
+
+def check_count(name: str, value, *, minimum: int) -> int:
+    """`value` as a Python int >= minimum (bools and non-integral floats refused)."""
+    if isinstance(value, bool):
+        raise XentlearnInputError(f"{name} must be an integer, got {value!r}")
+    if not isinstance(value, numbers.Integral):
+        # 10.0 is accepted (epochs * steps computed in floats); 2.5 is not.
+        if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise XentlearnInputError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise XentlearnInputError(f"{name} must be an integer >= {minimum}, got {value}")
+    return value

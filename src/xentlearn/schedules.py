@@ -22,44 +22,13 @@ Examples
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 
-from xentlearn._checks import check_in_range
+from xentlearn._checks import check_count, check_number
 from xentlearn._types import Schedule, ScalarOrSchedule
-from xentlearn.exceptions import XentlearnInputError
 
 __all__ = ["constant", "invscaling", "step_decay", "exponential", "cosine", "warmup",
            "make_schedule"]
-
-
-def _number(name: str, value, *, low: float = -math.inf, high: float = math.inf,
-            include_high: bool = True, strict_low: bool = False) -> float:
-    """`value` as a finite Python float in [low, high] (or (low, high] when strict_low)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise XentlearnInputError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise XentlearnInputError(f"{name} must be finite, got {value!r}")
-    if strict_low and not value > low:
-        raise XentlearnInputError(f"{name} must be > {low}, got {value!r}")
-    return check_in_range(name, value, low, high, include_high=include_high)
-
-
-def _count(name: str, value, *, minimum: int) -> int:
-    """`value` as a Python int >= minimum (bools and non-integral floats refused)."""
-    if isinstance(value, bool):
-        raise XentlearnInputError(f"{name} must be an integer, got {value!r}")
-    if not isinstance(value, numbers.Integral):
-        # 10.0 is accepted (epochs * steps computed in floats); 2.5 is not.
-        if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise XentlearnInputError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise XentlearnInputError(f"{name} must be an integer >= {minimum}, got {value}")
-    return value
 
 
 def constant(value: float) -> Schedule:
@@ -74,7 +43,7 @@ def constant(value: float) -> Schedule:
     -------
     schedule : callable, step (int) -> float
     """
-    value = _number("value", value, low=0.0)
+    value = check_number("value", value, low=0.0)
 
     def schedule(step: int) -> float:
         return value
@@ -100,8 +69,8 @@ def invscaling(init_value: float, power_t: float = 0.5) -> Schedule:
     ``SGDClassifier`` counts samples from 1, which is the same formula when
     one step is one sample.
     """
-    init_value = _number("init_value", init_value, low=0.0)
-    power_t = _number("power_t", power_t, low=0.0)
+    init_value = check_number("init_value", init_value, low=0.0)
+    power_t = check_number("power_t", power_t, low=0.0)
 
     def schedule(step: int) -> float:
         return init_value / float(step + 1) ** power_t
@@ -126,9 +95,9 @@ def step_decay(init_value: float, step_size: int, gamma: float = 0.1) -> Schedul
     As ``torch.optim.lr_scheduler.StepLR`` when its ``step()`` is called after
     every optimizer step.
     """
-    init_value = _number("init_value", init_value, low=0.0)
-    step_size = _count("step_size", step_size, minimum=1)
-    gamma = _number("gamma", gamma, low=0.0, high=1.0, strict_low=True)
+    init_value = check_number("init_value", init_value, low=0.0)
+    step_size = check_count("step_size", step_size, minimum=1)
+    gamma = check_number("gamma", gamma, low=0.0, high=1.0, strict_low=True)
 
     def schedule(step: int) -> float:
         return init_value * gamma ** (step // step_size)
@@ -153,9 +122,9 @@ def exponential(init_value: float, decay_rate: float, decay_steps: int, *,
         If True, use the integer division :math:`\lfloor t / T \rfloor`
         (a step function), as optax's ``exponential_decay``.
     """
-    init_value = _number("init_value", init_value, low=0.0)
-    decay_rate = _number("decay_rate", decay_rate, low=0.0, high=1.0, strict_low=True)
-    decay_steps = _count("decay_steps", decay_steps, minimum=1)
+    init_value = check_number("init_value", init_value, low=0.0)
+    decay_rate = check_number("decay_rate", decay_rate, low=0.0, high=1.0, strict_low=True)
+    decay_steps = check_count("decay_steps", decay_steps, minimum=1)
 
     def schedule(step: int) -> float:
         exponent = step // decay_steps if staircase else step / decay_steps
@@ -190,9 +159,9 @@ def cosine(init_value: float, decay_steps: int, alpha: float = 0.0) -> Schedule:
     ----------
     Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017.
     """
-    init_value = _number("init_value", init_value, low=0.0)
-    decay_steps = _count("decay_steps", decay_steps, minimum=1)
-    alpha = _number("alpha", alpha, low=0.0, high=1.0)
+    init_value = check_number("init_value", init_value, low=0.0)
+    decay_steps = check_count("decay_steps", decay_steps, minimum=1)
+    alpha = check_number("alpha", alpha, low=0.0, high=1.0)
 
     def schedule(step: int) -> float:
         fraction = min(step, decay_steps) / decay_steps
@@ -225,7 +194,7 @@ def warmup(schedule: ScalarOrSchedule, warmup_steps: int) -> Schedule:
     ``W``, so a cosine decay over T steps still spans T steps after the warm-up.
     """
     schedule = make_schedule(schedule, name="schedule")
-    warmup_steps = _count("warmup_steps", warmup_steps, minimum=0)
+    warmup_steps = check_count("warmup_steps", warmup_steps, minimum=0)
     if warmup_steps == 0:
         return schedule
     peak = schedule(0)
@@ -261,4 +230,4 @@ def make_schedule(value: ScalarOrSchedule, *, name: str = "learning_rate") -> Sc
             return float(user_schedule(step))
 
         return schedule
-    return constant(_number(name, value, low=0.0))
+    return constant(check_number(name, value, low=0.0))

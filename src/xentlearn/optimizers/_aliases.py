@@ -12,7 +12,7 @@ from xentlearn.optimizers._base import GradientTransformation, chain
 from xentlearn.optimizers._transforms import (
     Mask, add_decayed_weights, scale_by_adagrad, scale_by_adam, scale_by_rms, scale_by_schedule,
     trace)
-from xentlearn.schedules import _number
+from xentlearn._checks import check_number
 
 __all__ = ["sgd", "adam", "adamw", "adagrad", "rmsprop"]
 
@@ -53,7 +53,7 @@ def sgd(learning_rate: ScalarOrSchedule = 1e-3, momentum: float = 0.0, nesterov:
     >>> apply_updates(params, updates)["w"]         # 1 - 0.1 * (2 + 0.9 * 2)
     array([0.62])
     """
-    momentum = _number("momentum", momentum, low=0.0, high=1.0)
+    momentum = check_number("momentum", momentum, low=0.0, high=1.0)
     if nesterov and momentum == 0.0:
         raise XentlearnInputError("nesterov=True requires momentum > 0")
     parts = []
@@ -149,7 +149,7 @@ def rmsprop(learning_rate: ScalarOrSchedule = 1e-2, decay: float = 0.99, eps: fl
     centered : bool, default False
         Normalise by the estimated variance instead of the second moment.
     """
-    momentum = _number("momentum", momentum, low=0.0, high=1.0)
+    momentum = check_number("momentum", momentum, low=0.0, high=1.0)
     parts = [scale_by_rms(decay, eps, centered)]
     if momentum:
         parts.append(trace(momentum))

@@ -30,7 +30,7 @@ from xentlearn._types import Params
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.optimizers._base import GradientTransformation, apply_updates
 from xentlearn.optimizers._precondition import Preconditioner
-from xentlearn.schedules import _count, _number
+from xentlearn._checks import check_count, check_number
 
 __all__ = ["lbfgs", "LbfgsState"]
 
@@ -220,11 +220,11 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
     ----------
     Nocedal & Wright, "Numerical Optimization", 2nd ed., Algorithms 7.4, 3.5, 3.6.
     """
-    memory_size = _count("memory_size", memory_size, minimum=1)
-    max_linesearch = _count("max_linesearch", max_linesearch, minimum=1)
-    c1 = _number("c1", c1, low=0.0, high=1.0, include_high=False, strict_low=True)
-    c2 = _number("c2", c2, low=c1, high=1.0, include_high=False, strict_low=True)
-    tolerance_change = _number("tolerance_change", tolerance_change, low=0.0)
+    memory_size = check_count("memory_size", memory_size, minimum=1)
+    max_linesearch = check_count("max_linesearch", max_linesearch, minimum=1)
+    c1 = check_number("c1", c1, low=0.0, high=1.0, include_high=False, strict_low=True)
+    c2 = check_number("c2", c2, low=c1, high=1.0, include_high=False, strict_low=True)
+    tolerance_change = check_number("tolerance_change", tolerance_change, low=0.0)
 
     def init(params: Params) -> LbfgsState:
         flat = _tree.ravel(params)

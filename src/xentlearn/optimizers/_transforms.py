@@ -17,7 +17,8 @@ from xentlearn import _tree
 from xentlearn._types import Params, ScalarOrSchedule
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.optimizers._base import EmptyState, GradientTransformation, with_step_scale
-from xentlearn.schedules import _count, _number, make_schedule
+from xentlearn._checks import check_count, check_number
+from xentlearn.schedules import make_schedule
 
 __all__ = ["trace", "scale_by_adam", "scale_by_rms", "scale_by_adagrad",
            "add_decayed_weights", "scale_by_schedule", "clip_by_global_norm", "proximal_l1",
@@ -75,7 +76,7 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
     accumulate ``lr * g``, which differs when the learning rate changes.
     torch sets ``b_1 = g_1``, the same as ``b_0 = 0`` here.
     """
-    decay = _number("decay", decay, low=0.0, high=1.0)
+    decay = check_number("decay", decay, low=0.0, high=1.0)
 
     def init(params: Params) -> TraceState:
         return TraceState(_tree.zeros_like(params))
@@ -126,9 +127,9 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
     ----------
     Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
     """
-    b1 = _number("b1", b1, low=0.0, high=1.0, include_high=False)
-    b2 = _number("b2", b2, low=0.0, high=1.0, include_high=False)
-    eps = _number("eps", eps, low=0.0)
+    b1 = check_number("b1", b1, low=0.0, high=1.0, include_high=False)
+    b2 = check_number("b2", b2, low=0.0, high=1.0, include_high=False)
+    eps = check_number("eps", eps, low=0.0)
 
     def init(params: Params) -> ScaleByAdamState:
         return ScaleByAdamState(0, _tree.zeros_like(params), _tree.zeros_like(params))
@@ -194,8 +195,8 @@ def scale_by_rms(decay: float = 0.99, eps: float = 1e-8, centered: bool = False
     starts at 1). Momentum, if any, is a ``trace`` chained after this, so it
     accumulates the scaled direction, exactly as torch's RMSprop buffer.
     """
-    decay = _number("decay", decay, low=0.0, high=1.0, include_high=False)
-    eps = _number("eps", eps, low=0.0)
+    decay = check_number("decay", decay, low=0.0, high=1.0, include_high=False)
+    eps = check_number("eps", eps, low=0.0)
 
     def init(params: Params) -> ScaleByRmsState:
         return ScaleByRmsState(_tree.zeros_like(params), _tree.zeros_like(params) if centered else {})
@@ -244,8 +245,8 @@ def scale_by_adagrad(eps: float = 1e-10, initial_accumulator_value: float = 0.0
     torch's ``lr_decay`` is expressible as a schedule
     (``lambda t: lr / (1 + t * lr_decay)``) passed to ``scale_by_schedule``.
     """
-    eps = _number("eps", eps, low=0.0)
-    initial = _number("initial_accumulator_value", initial_accumulator_value, low=0.0)
+    eps = check_number("eps", eps, low=0.0)
+    initial = check_number("initial_accumulator_value", initial_accumulator_value, low=0.0)
 
     def init(params: Params) -> ScaleByAdagradState:
         return ScaleByAdagradState({k: np.full_like(p, initial) for k, p in params.items()})
@@ -280,7 +281,7 @@ def add_decayed_weights(weight_decay: float, mask: Mask = None) -> GradientTrans
         True where the decay applies (None: everywhere). Keys absent from
         the dict count as True. Pass ``model.penalty_mask()`` to spare intercepts.
     """
-    weight_decay = _number("weight_decay", weight_decay, low=0.0)
+    weight_decay = check_number("weight_decay", weight_decay, low=0.0)
 
     def init(params: Params) -> EmptyState:
         return EmptyState()
@@ -345,7 +346,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     ``torch.nn.utils.clip_grad_norm_`` divides by ``norm + 1e-6``, so it
     clips slightly below `max_norm`; we clip to exactly `max_norm`, as optax.
     """
-    max_norm = _number("max_norm", max_norm, low=0.0, strict_low=True)
+    max_norm = check_number("max_norm", max_norm, low=0.0, strict_low=True)
 
     def init(params: Params) -> EmptyState:
         return EmptyState()
@@ -419,7 +420,7 @@ def proximal_l1(strength: float, learning_rate: ScalarOrSchedule, mask: Mask = N
     Imaging Sci. 2009. Yun, Lozano & Yang, "Adaptive Proximal Gradient Methods for
     Structured Neural Networks", NeurIPS 2021.
     """
-    strength = _number("strength", strength, low=0.0)
+    strength = check_number("strength", strength, low=0.0)
     schedule = make_schedule(learning_rate)
 
     def init(params: Params) -> ProximalL1State:
@@ -497,11 +498,11 @@ def reduce_on_plateau(factor: float = 0.2, patience: int = 5, tol: float = 1e-4,
     to reproduce it. The effective learning rate is reported by
     ``current_learning_rate``, and ``state.scale`` is the factor itself.
     """
-    factor = _number("factor", factor, low=0.0, high=1.0, strict_low=True)
-    patience = _count("patience", patience, minimum=1)
-    tol = _number("tol", tol, low=0.0)
-    accumulation_size = _count("accumulation_size", accumulation_size, minimum=1)
-    min_scale = _number("min_scale", min_scale, low=0.0, high=1.0)
+    factor = check_number("factor", factor, low=0.0, high=1.0, strict_low=True)
+    patience = check_count("patience", patience, minimum=1)
+    tol = check_number("tol", tol, low=0.0)
+    accumulation_size = check_count("accumulation_size", accumulation_size, minimum=1)
+    min_scale = check_number("min_scale", min_scale, low=0.0, high=1.0)
 
     def init(params: Params) -> ReduceOnPlateauState:
         return ReduceOnPlateauState(1.0, math.inf, 0, 0.0, 0)
