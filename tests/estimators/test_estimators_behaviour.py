@@ -322,3 +322,22 @@ def test_pandas_nullable_labels_keep_their_type():
     X, y = _standardised(n=60, classes=3)
     clf = LogisticRegression().fit(X, pd.Series(y, dtype="Int64"))
     assert clf.classes_.dtype.kind == "i" and clf.predict(X).dtype.kind == "i"
+
+
+def test_the_two_estimators_share_every_parameter_and_default():
+    # scikit-learn needs explicit __init__ signatures, so the shared parameters are
+    # written twice; this keeps the copies from drifting apart.
+    import inspect
+
+    def defaults(cls):
+        return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+                if name != "self"}
+
+    linear, mlp = defaults(LogisticRegression), defaults(MLPClassifier)
+    assert set(linear) - set(mlp) == {"fit_intercept"}
+    assert set(mlp) - set(linear) == {"hidden_layer_sizes", "activation"}
+    differing = {name for name in set(linear) & set(mlp) if linear[name] != mlp[name]}
+    # DESIGN: lbfgs for the linear model, adam for the MLP; the linear defaults reach
+    # an objective gap below 1e-6 (tol, max_iter), the MLP's are scikit-learn's.
+    assert differing == {"solver", "tol", "max_iter"}
+    assert [n for n in linear if n in mlp] == [n for n in mlp if n in linear]   # same order
