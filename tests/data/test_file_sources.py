@@ -14,13 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from xentlearn.data._arrays import ArraySource
-from xentlearn.data._files import (
-    FileSource,
-    iter_record_batches,
-    list_data_files,
-    scan_schema,
-    scan_target,
-)
+from xentlearn.data._files import FileSource
+from xentlearn.data._readers import iter_record_batches, list_data_files, scan_schema, scan_target
 from xentlearn.data._tabular import TabularPreprocessor
 from xentlearn.exceptions import XentlearnInputError
 
@@ -387,7 +382,7 @@ def test_streaming_memory_is_bounded(tmp_path):
 
 
 def test_csv_int_column_that_turns_float_in_a_later_block(tmp_path, monkeypatch):
-    import xentlearn.data._files as files_module
+    import xentlearn.data._readers as files_module
 
     # Tiny blocks: types are inferred from rows that only hold integers.
     monkeypatch.setattr(files_module, "_CSV_BLOCK_BYTES", 256)

@@ -6,8 +6,8 @@ files (or folders of them) in bounded memory through ``TabularPreprocessor``.
 
 from xentlearn.data._arrays import ArraySource
 from xentlearn.data._base import Batch, DataSource
-from xentlearn.data._files import (FileSource, iter_record_batches, list_data_files, scan_schema,
-                                   scan_target)
+from xentlearn.data._files import FileSource
+from xentlearn.data._readers import iter_record_batches, list_data_files, scan_schema, scan_target
 from xentlearn.data._stats import ColumnMoments, column_moments
 from xentlearn.data._table import TableFiles
 from xentlearn.data._tabular import MISSING_CATEGORY, TabularPreprocessor

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xentlearn.data._files import _iter_with_files, _target_values, list_data_files, scan_schema
+from xentlearn.data._readers import _iter_with_files, _target_values, list_data_files, scan_schema
 from xentlearn.exceptions import XentlearnInputError
 
 
