@@ -154,6 +154,15 @@ def test_identifier_like_column_is_rejected_by_max_categories():
         TabularPreprocessor(max_categories=5).fit([pa.table({"id": [str(i) for i in range(6)]})])
 
 
+def test_numeric_column_with_stray_text_names_the_text_not_an_identifier():
+    values = [f"{i * 1.5:.2f}" for i in range(40)] + ["unknown", "n.a."]
+    with pytest.raises(XentlearnInputError) as error:
+        TabularPreprocessor(max_categories=30).fit([pa.table({"income": values})])
+    message = str(error.value)
+    assert "'income' holds numbers except for 2 distinct value(s)" in message
+    assert "'n.a.', 'unknown'" in message and "identifier" not in message
+
+
 def test_columns_select_and_order_the_features():
     table = pa.table({"a": [1.0, 2.0], "b": ["u", "v"], "y": [0, 1]})
     pre = TabularPreprocessor(["b", "a"]).fit([table])

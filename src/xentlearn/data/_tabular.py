@@ -73,6 +73,34 @@ class _Stats:
         self.n = n
 
 
+def _not_numbers(values: set) -> list[str]:
+    """The values that do not parse as numbers, if nearly all others do; else []."""
+    bad = []
+    for value in values:
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            bad.append(value)
+            if len(bad) > len(values) // 20:       # more than 5% text: a real text column
+                return []
+    return sorted(bad)
+
+
+def _too_many_categories(name: str, seen: set, limit: int) -> XentlearnInputError:
+    stray = _not_numbers(seen)
+    if stray:
+        # A numeric column with a few stray tokens is read as text, hence "categorical".
+        shown = ", ".join(repr(v) for v in stray[:5]) + (", ..." if len(stray) > 5 else "")
+        return XentlearnInputError(
+            f"column {name!r} holds numbers except for {len(stray)} distinct value(s) that are "
+            f"not: {shown}. One such value makes the whole column text (categorical, and over "
+            f"max_categories={limit} distinct values): fix or remove those rows, or leave the "
+            f"field empty to mark it missing (and pass impute='mean')")
+    return XentlearnInputError(
+        f"column {name!r} has more than {limit} distinct values (max_categories); it looks "
+        f"like an identifier: exclude it from the features or raise max_categories")
+
+
 class TabularPreprocessor:
     """Standardise numeric columns, one-hot encode strings, map booleans to 0/1.
 
@@ -175,10 +203,7 @@ class TabularPreprocessor:
                 self._missing[name] += values.null_count
                 self._seen[name].update(_unique_strings(values))
                 if len(self._seen[name]) > self.max_categories:
-                    raise XentlearnInputError(
-                        f"column {name!r} has more than {self.max_categories} distinct values "
-                        f"(max_categories); it looks like an identifier: exclude it from the "
-                        f"features or raise max_categories")
+                    raise _too_many_categories(name, self._seen[name], self.max_categories)
             else:
                 x = _as_float64(column)
                 missing = np.isnan(x)
