@@ -101,6 +101,34 @@ def _read_error(path: Path, exc: Exception) -> XentlearnInputError:
     return XentlearnInputError(f"cannot read {str(path)!r}: {exc}")
 
 
+# Separators a CSV header is sniffed for. ';' also means decimal commas ("1,5"): the
+# spreadsheet convention of locales whose decimal mark is the comma (R's read.csv2).
+_DELIMITERS = (",", ";", "\t", "|")
+_SNIFF_BYTES = 1 << 16
+
+
+def _csv_options(path: Path, **convert) -> dict:
+    """open_csv's read, parse and convert options for `path`, its delimiter sniffed.
+
+    The delimiter is the one of ``_DELIMITERS`` that occurs most often in the
+    header line (a tie, or none at all, is ','). `convert` goes to
+    ``ConvertOptions``, with ``decimal_point=","`` added for ';' files.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with pa.input_stream(str(path), compression="detect") as stream:
+        head = stream.read(_SNIFF_BYTES).decode("utf-8", errors="replace")
+    header = head.splitlines()[0] if head else ""
+    counts = [header.count(d) for d in _DELIMITERS]
+    delimiter = _DELIMITERS[counts.index(max(counts))] if max(counts) > counts[0] else ","
+    if delimiter == ";":
+        convert.setdefault("decimal_point", ",")
+    return {"read_options": pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+            "parse_options": pacsv.ParseOptions(delimiter=delimiter),
+            "convert_options": pacsv.ConvertOptions(strings_can_be_null=True, **convert)}
+
+
 def _file_schema(path: Path):
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -110,9 +138,8 @@ def _file_schema(path: Path):
         if _file_format(path) == "parquet":
             return pq.ParquetFile(path).schema_arrow
         # Opening the streaming reader parses the first block only.
-        with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
-                            convert_options=pacsv.ConvertOptions(strings_can_be_null=True)) as r:
-            return r.schema
+        with pacsv.open_csv(path, **_csv_options(path)) as reader:
+            return reader.schema
     except (pa.ArrowException, OSError) as exc:
         raise _read_error(path, exc) from None
 
@@ -192,11 +219,9 @@ def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
             return
         # An empty field is a missing value, for text columns too (pyarrow's default
         # reads it as the category ""), so it is reported or imputed like any other.
-        convert = pacsv.ConvertOptions(include_columns=columns,
-                                       column_types=csv_column_types or {},
-                                       strings_can_be_null=True)
-        with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
-                            convert_options=convert) as reader:
+        options = _csv_options(path, include_columns=columns,
+                               column_types=csv_column_types or {})
+        with pacsv.open_csv(path, **options) as reader:
             for batch in reader:
                 for start in range(0, batch.num_rows, batch_rows):
                     yield batch.slice(start, batch_rows)

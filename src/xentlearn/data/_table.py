@@ -25,7 +25,9 @@ class TableFiles:
     Parameters
     ----------
     path : str, PathLike, or a sequence of them
-        Files or folders (``.csv``, ``.csv.gz``, ``.parquet``, ``.pq``).
+        Files or folders (``.csv``, ``.csv.gz``, ``.parquet``, ``.pq``). A CSV
+        file's delimiter is read from its header: ',', ';', tab or '|';
+        ';' files take decimal commas ("1,5"), as spreadsheets write them.
     target : str or None
         The label column (any type). Needed by fit and score.
     features : sequence of str or None
