@@ -55,32 +55,43 @@ def score_batches(batches, classes: np.ndarray, *, target: str) -> Metrics:
     -----
     log-loss = -(1/n) sum_i log p_i[y_i], with p clipped to [eps, 1] where eps
     is the float64 machine epsilon, as ``sklearn.metrics.log_loss`` does.
+    Only sums are kept across batches (the loss and the k x k confusion
+    matrix), so any number of rows is scored in memory of one batch.
+    Precision, recall and F1 come from the confusion matrix C (rows: truth):
+    precision_c = C_cc / sum_i C_ic, recall_c = C_cc / sum_j C_cj, F1 their
+    harmonic mean, each 0 where its denominator is (scikit-learn's
+    ``zero_division=0``).
     """
-    from sklearn.metrics import precision_recall_fscore_support
-
     eps = np.finfo(np.float64).eps
     k = len(classes)
-    truth_parts, predicted_parts = [], []
+    confusion = np.zeros((k, k), dtype=np.int64)
     loss_sum = 0.0
     for labels, proba, truth in batches:
         true_index = _class_index(truth, classes, target)
         rows = np.arange(len(true_index))
         p_true = np.clip(np.asarray(proba, dtype=np.float64)[rows, true_index], eps, 1.0)
         loss_sum -= float(np.log(p_true).sum())
-        truth_parts.append(true_index)
-        predicted_parts.append(_class_index(labels, classes, "prediction"))
-    y_true = np.concatenate(truth_parts) if truth_parts else np.empty(0, np.intp)
-    y_pred = np.concatenate(predicted_parts) if predicted_parts else np.empty(0, np.intp)
-    n = len(y_true)
+        predicted = _class_index(labels, classes, "prediction")
+        confusion += np.bincount(true_index * k + predicted, minlength=k * k).reshape(k, k)
+    n = int(confusion.sum())
     if n == 0:
         raise XentlearnInputError("no rows to evaluate")
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (y_true, y_pred), 1)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=np.arange(k), zero_division=0)
+    hits = np.diag(confusion).astype(np.float64)
+    support = confusion.sum(axis=1)
+    precision = _ratio(hits, confusion.sum(axis=0))
+    recall = _ratio(hits, support)
+    f1 = _ratio(2.0 * precision * recall, precision + recall)
     return Metrics(classes=classes, n_rows=n, log_loss=loss_sum / n,
-                   accuracy=float(np.trace(confusion)) / n, precision=precision,
+                   accuracy=float(hits.sum()) / n, precision=precision,
                    recall=recall, f1=f1, support=support, confusion=confusion)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0."""
+    denominator = np.asarray(denominator, dtype=np.float64)
+    out = np.zeros_like(denominator)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
 
 
 def _class_index(values: np.ndarray, classes: np.ndarray, column: str) -> np.ndarray:
