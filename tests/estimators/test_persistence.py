@@ -26,6 +26,7 @@ def _data(classes=3):
     lambda: (LogisticRegression(dtype=np.float32), _data(3)[0], np.array(["a", "b", "c"])[_data(3)[1]]),
     lambda: (MLPClassifier(hidden_layer_sizes=(5, 4), activation="tanh", max_iter=5, random_state=0), *_data(3)),
     lambda: (LogisticRegression(fit_intercept=False), _data(2)[0], (_data(2)[0][:, :3] > 0).astype(int)),
+    lambda: (LogisticRegression(), _data(3)[0], np.array(["ant", "bee", "cat"], dtype=object)[_data(3)[1]]),
 ])
 def test_round_trip_predicts_bit_identically(make, tmp_path):
     est, X, y = make()
@@ -39,6 +40,7 @@ def test_round_trip_predicts_bit_identically(make, tmp_path):
     assert type(loaded) is type(est)
     assert loaded.get_params(deep=False).keys() == est.get_params(deep=False).keys()
     np.testing.assert_array_equal(loaded.classes_, est.classes_)
+    assert loaded.classes_.dtype == est.classes_.dtype
     for method in ("predict", "predict_proba", "decision_function"):
         a, b = getattr(est, method)(X), getattr(loaded, method)(X)
         assert a.dtype == b.dtype

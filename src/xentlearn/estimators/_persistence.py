@@ -77,6 +77,8 @@ def save(estimator, path) -> None:
         "preprocessing": getattr(estimator, "preprocessing_", None),
         "feature_columns": getattr(estimator, "feature_columns_", None),
         "target_column": getattr(estimator, "target_column_", None),
+        # Strings are stored as fixed-width unicode; this restores object arrays as fitted.
+        "classes_object": np.asarray(estimator.classes_).dtype == object,
     }
     io.write(path, arrays, meta)
 
@@ -101,7 +103,8 @@ def load(path):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         estimator = cls(**params)
         estimator._task = meta["task"]
-        estimator.classes_ = arrays["classes"]
+        estimator.classes_ = (arrays["classes"].astype(object) if meta.get("classes_object")
+                              else arrays["classes"])
         estimator.n_features_in_ = int(meta["n_features_in"])
         if "feature_names_in" in arrays:
             estimator.feature_names_in_ = arrays["feature_names_in"].astype(object)
