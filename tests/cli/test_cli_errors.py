@@ -75,7 +75,7 @@ CASES = [
     ("evaluate-unknown-label", ["evaluate", "model.xent", "dog.csv", "--target", "species"],
      "'dog', which is not among"),
     ("evaluate-label-type", ["evaluate", "model.xent", "numlabel.csv", "--target", "code"],
-     "column 'code' holds the label 3, which is not among the model's classes [ant, bee, cat]"),
+     "column 'code' holds labels of another type than the model's classes [ant, bee, cat]"),
     # model files
     ("model-missing", ["info", "nothing.xent"], "does not exist"),
     ("model-corrupt", ["info", "corrupt.xent"], "corrupt.xent"),
