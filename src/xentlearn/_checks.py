@@ -92,7 +92,7 @@ def check_one_of(name: str, value, allowed) -> None:
 
 
 def check_number(name: str, value, *, low: float = -math.inf, high: float = math.inf,
-            include_high: bool = True, strict_low: bool = False) -> float:
+                 include_high: bool = True, strict_low: bool = False) -> float:
     """`value` as a finite Python float in [low, high] (or (low, high] when strict_low)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise XentlearnInputError(f"{name} must be a real number, got {value!r}")

@@ -123,8 +123,8 @@ class Objective:
     eval_loss: LossFn | None = None
 
     @functools.cached_property
-    def _penalty_mask(self) -> dict[str, bool]:
-        # Asked for on every step; the model's answer never changes.
+    def penalty_mask(self) -> dict[str, bool]:
+        """The model's ``penalty_mask()``, asked once (it is needed on every step)."""
         return self.model.penalty_mask()
 
     def batch_terms(self, params: Params, batch: Batch) -> BatchTerms:
@@ -140,7 +140,7 @@ class Objective:
         inv = 1.0 / terms.weight_sum
         for value in grads.values():
             value *= inv
-        mask = self._penalty_mask
+        mask = self.penalty_mask
         self.penalty.add_smooth_grad(grads, params, mask)
         value = terms.loss_sum * inv + self.penalty.value(params, mask)
         return value, grads

@@ -43,24 +43,40 @@ def test_weights_count_as_repeated_rows(sparse):
     np.testing.assert_allclose(weighted.var, repeated.var(axis=0), rtol=1e-10)
 
 
-def test_a_large_mean_does_not_swamp_the_variance():
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_large_mean_does_not_swamp_the_variance(sparse):
     rng = np.random.default_rng(2)
     X = 1e8 + rng.normal(size=(3000, 2))         # E[x^2] - E[x]^2 would lose every digit
-    moments = column_moments(ArraySource(X, np.zeros(3000)).batches(None))
+    X[::7, 1] = 0.0                              # and implicit zeros in the sparse case
+    convert = sp.csr_matrix if sparse else np.asarray
+    moments = column_moments(_blocks(convert(X), sizes=(1000, 1, 1999)))
+    np.testing.assert_allclose(moments.mean, X.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(moments.var, X.var(axis=0), rtol=1e-6)
 
 
-def test_large_sparse_blocks_are_read_in_pieces():
-    X = sp.random(2000, 50, density=0.2, random_state=0, format="csr") * 3.0   # 20k non-zeros
+def test_large_sparse_blocks_are_read_in_pieces(monkeypatch):
     import xentlearn.data._stats as stats
-    original, stats._PIECE_NNZ = stats._PIECE_NNZ, 1000
-    try:
-        moments = column_moments([Batch(X, np.zeros(2000), None)])
-    finally:
-        stats._PIECE_NNZ = original
+
+    X = sp.random(2000, 50, density=0.2, random_state=0, format="csr") * 3.0   # 20k non-zeros
+    w = np.random.default_rng(0).random(2000)
+    whole = column_moments([Batch(X, np.zeros(2000), w)])
+    monkeypatch.setattr(stats, "_PIECE_NNZ", 1000)
+    pieces = column_moments([Batch(X, np.zeros(2000), w)])
+    np.testing.assert_allclose(pieces.mean, whole.mean, rtol=1e-12)
+    np.testing.assert_allclose(pieces.var, whole.var, rtol=1e-12)
     dense = X.toarray()
-    np.testing.assert_allclose(moments.mean, dense.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(moments.var, dense.var(axis=0), rtol=1e-9)
+    mean = w @ dense / w.sum()
+    np.testing.assert_allclose(pieces.mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(pieces.var, w @ (dense - mean) ** 2 / w.sum(), rtol=1e-9)
+
+
+def test_duplicate_entries_of_a_sparse_matrix_add_up():
+    X = sp.csr_matrix((np.array([1.0, 2.0, 3.0]), np.array([0, 0, 0]), np.array([0, 2, 3])),
+                      shape=(2, 1))              # row 0 stores column 0 twice: 1 + 2 = 3
+    assert not X.has_canonical_format
+    moments = column_moments([Batch(X, np.zeros(2), None)])
+    np.testing.assert_allclose(moments.mean, [3.0])
+    np.testing.assert_allclose(moments.var, [0.0])
 
 
 def test_no_rows_is_an_error():

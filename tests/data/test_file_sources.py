@@ -403,6 +403,8 @@ def test_csv_int_column_that_turns_float_in_a_later_block(tmp_path, monkeypatch)
     ("semicolons.csv", "x;y;label\n1,5;-2;a\n3,25;4;b\n-0,5;1e3;a\n"),
     ("tabs.csv", "x\ty\tlabel\n1.5\t-2\ta\n3.25\t4\tb\n-0.5\t1e3\ta\n"),
     ("pipes.csv.gz", "x|y|label\n1.5|-2|a\n3.25|4|b\n-0.5|1e3|a\n"),
+    ("dots.csv", "x;y;label\n1.5;-2;a\n3.25;4;b\n-0.5;1e3;a\n"),       # ';' with '.'
+    ("quoted.csv.gz", '"x, cm";"y, kg";label\n1,5;-2;a\n3,25;4;b\n-0,5;1e3;a\n'),
 ])
 def test_csv_delimiter_is_sniffed_from_the_header(tmp_path, name, text):
     import gzip
@@ -412,10 +414,11 @@ def test_csv_delimiter_is_sniffed_from_the_header(tmp_path, name, text):
         path.write_bytes(gzip.compress(text.encode()))
     else:
         path.write_text(text)
-    assert scan_schema(path).names == ["x", "y", "label"]
+    names = ["x, cm", "y, kg", "label"] if name.startswith("quoted") else ["x", "y", "label"]
+    assert scan_schema(path).names == names
     src = FileSource(path, target="label", preprocessor=TabularPreprocessor(standardize=False),
                      encode_target=lambda labels: (np.asarray(labels) == "b").astype(float))
     batch = next(src.batches(None))
-    # ';' files use decimal commas (R's read.csv2 convention): "1,5" is 1.5.
+    # A ';' file with decimal commas (R's read.csv2 convention): "1,5" is 1.5.
     np.testing.assert_array_equal(batch.X, [[1.5, -2.0], [3.25, 4.0], [-0.5, 1000.0]])
     np.testing.assert_array_equal(batch.targets, [0.0, 1.0, 0.0])

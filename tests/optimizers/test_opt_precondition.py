@@ -109,3 +109,10 @@ def test_lbfgs_with_preconditioner_keeps_the_optimum_and_needs_far_fewer_iterati
     standardised = (grads["W0"][:, 0] - mean * grads["b0"][0]) / std
     assert np.abs(standardised).max() <= 1e-7
     assert abs(grads["b0"][0]) <= 1e-8
+
+
+def test_lbfgs_falls_back_to_the_gradient_when_the_preconditioner_overflows():
+    value_and_grad, start, _, _ = _badly_scaled_logistic()
+    overflowing = lbfgs(preconditioner=lambda q: np.full_like(q, np.inf))
+    params, iterations = _lbfgs_iterations(value_and_grad, start, overflowing, max_iterations=3)
+    assert value_and_grad(params)[0] < value_and_grad(start)[0]     # steps were taken

@@ -7,6 +7,7 @@ row group, ``ParquetFile.iter_batches``; CSV: the streaming reader of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from os import PathLike
 from pathlib import Path
@@ -79,8 +80,8 @@ def list_data_files(path: PathArg | Sequence[PathArg]) -> list[Path]:
                 found.append(child)
             if not found:
                 raise XentlearnInputError(
-                    f"data folder {str(p)!r} holds no CSV or Parquet file "
-                    f"(expected names ending in {', '.join(SUPPORTED_SUFFIXES)}; subfolders are not read)")
+                    f"data folder {str(p)!r} holds no CSV or Parquet file (expected names "
+                    f"ending in {', '.join(SUPPORTED_SUFFIXES)}; subfolders are not read)")
             files.extend(found)
         elif _file_format(p) is None:
             raise XentlearnInputError(
@@ -101,29 +102,37 @@ def _read_error(path: Path, exc: Exception) -> XentlearnInputError:
     return XentlearnInputError(f"cannot read {str(path)!r}: {exc}")
 
 
-# Separators a CSV header is sniffed for. ';' also means decimal commas ("1,5"): the
-# spreadsheet convention of locales whose decimal mark is the comma (R's read.csv2).
+# Separators a CSV header is sniffed for.
 _DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 1 << 16
+_QUOTED = re.compile(r'"[^"]*"')
+_DECIMAL_COMMA = re.compile(r"\d,\d")
+_DECIMAL_POINT = re.compile(r"\d\.\d")
 
 
 def _csv_options(path: Path, **convert) -> dict:
-    """open_csv's read, parse and convert options for `path`, its delimiter sniffed.
+    """open_csv's read, parse and convert options for `path`, its dialect sniffed.
 
     The delimiter is the one of ``_DELIMITERS`` that occurs most often in the
-    header line (a tie, or none at all, is ','). `convert` goes to
-    ``ConvertOptions``, with ``decimal_point=","`` added for ';' files.
+    header line outside quoted names (a tie, or none at all, is ','). A ';'
+    file whose first 64 KB show numbers with a decimal comma ("1,5") and none
+    with a decimal point is read with ``decimal_point=","``: the spreadsheet
+    convention of locales whose decimal mark is the comma (R's read.csv2).
+    `convert` goes to ``ConvertOptions``.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     with pa.input_stream(str(path), compression="detect") as stream:
         head = stream.read(_SNIFF_BYTES).decode("utf-8", errors="replace")
-    header = head.splitlines()[0] if head else ""
+    lines = head.splitlines()
+    header = _QUOTED.sub("", lines[0]) if lines else ""
     counts = [header.count(d) for d in _DELIMITERS]
     delimiter = _DELIMITERS[counts.index(max(counts))] if max(counts) > counts[0] else ","
     if delimiter == ";":
-        convert.setdefault("decimal_point", ",")
+        body = _QUOTED.sub("", "\n".join(lines[1:]))
+        if _DECIMAL_COMMA.search(body) and not _DECIMAL_POINT.search(body):
+            convert.setdefault("decimal_point", ",")
     return {"read_options": pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
             "parse_options": pacsv.ParseOptions(delimiter=delimiter),
             "convert_options": pacsv.ConvertOptions(strings_can_be_null=True, **convert)}
@@ -190,7 +199,8 @@ def scan_schema(files) -> "pyarrow.Schema":  # noqa: F821 (pyarrow is imported l
             elif kind is not None and kind != known_kind:
                 raise XentlearnInputError(
                     f"column {field.name!r} is {field.type} in {str(path)!r} but {known} in "
-                    f"{str(files[0])!r}; expected the same kind (number, boolean or string) in every file")
+                    f"{str(files[0])!r}; expected the same kind (number, boolean or string) "
+                    f"in every file")
     return pa.schema([(n, types[n]) for n in names])
 
 

@@ -38,37 +38,55 @@ class ColumnMoments(NamedTuple):
 _PIECE_NNZ = 1 << 17
 
 
-def _sparse_sums(X, w) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted column sums of X and of X**2 (float64), O(nnz), no nnz-sized temporary."""
-    X = X.tocsr()
-    d = X.shape[1]
-    sums, squares = np.zeros(d), np.zeros(d)
+def _pieces(X, w):
+    """(column indices, float64 values, weights or None) of row ranges of CSR `X`,
+    each with at most ``_PIECE_NNZ`` non-zeros."""
     starts = np.searchsorted(X.indptr, np.arange(0, X.nnz, _PIECE_NNZ), side="right") - 1
     for first, last in zip(starts, np.r_[starts[1:], X.shape[0]]):
         lo, hi = X.indptr[first], X.indptr[last]
-        values = X.data[lo:hi].astype(np.float64)
+        weights = None
         if w is not None:
-            values *= np.repeat(w[first:last].astype(np.float64),
+            weights = np.repeat(w[first:last].astype(np.float64),
                                 np.diff(X.indptr[first:last + 1]))
-        indices = X.indices[lo:hi]
+        yield X.indices[lo:hi], X.data[lo:hi].astype(np.float64), weights
+
+
+def _sparse_moments(X, w, total: float) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, sum of weighted squared deviations) of sparse X, exactly, in O(nnz).
+
+    Two passes over the non-zeros: the sums, then sum_nz w (x - mean)^2, to which
+    each column's implicit zeros add (total - weight of its non-zeros) * mean^2.
+    """
+    X = X.tocsr()
+    if not X.has_canonical_format:      # duplicate entries of one cell add up
+        X = X.copy()
+        X.sum_duplicates()
+    d = X.shape[1]
+    sums, nonzero_weight, m2 = np.zeros(d), np.zeros(d), np.zeros(d)
+    for indices, values, weights in _pieces(X, w):
+        if weights is not None:
+            values *= weights
         sums += np.bincount(indices, weights=values, minlength=d)
-        values *= X.data[lo:hi]
-        squares += np.bincount(indices, weights=values, minlength=d)
-    return sums, squares
+        nonzero_weight += np.bincount(indices, weights=weights, minlength=d)
+    mean = sums / total
+    for indices, values, weights in _pieces(X, w):
+        values -= mean[indices]
+        values *= values
+        if weights is not None:
+            values *= weights
+        m2 += np.bincount(indices, weights=values, minlength=d)
+    m2 += (total - nonzero_weight) * mean * mean
+    return mean, m2
 
 
-def _block_moments(X, w) -> tuple[float, np.ndarray, np.ndarray]:
-    """(weight, mean, sum of weighted squared deviations) of one block."""
+def _block_moments(X, w) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """(weight, mean, sum of weighted squared deviations) of one block; (0, None, None)
+    for a block without weight."""
     total = float(X.shape[0]) if w is None else float(np.sum(w, dtype=np.float64))
     if total == 0.0:
         return 0.0, None, None
     if sp.issparse(X):
-        sums, squares = _sparse_sums(X, w)
-        mean = sums / total
-        # Sparse columns: the within-block cancellation is harmless in practice.
-        sums *= mean
-        squares -= sums
-        return total, mean, np.maximum(squares, 0.0, out=squares)
+        return (total, *_sparse_moments(X, w, total))
     if w is None:
         mean = np.add.reduce(X, axis=0, dtype=np.float64) / total
     else:

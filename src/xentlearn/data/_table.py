@@ -26,8 +26,9 @@ class TableFiles:
     ----------
     path : str, PathLike, or a sequence of them
         Files or folders (``.csv``, ``.csv.gz``, ``.parquet``, ``.pq``). A CSV
-        file's delimiter is read from its header: ',', ';', tab or '|';
-        ';' files take decimal commas ("1,5"), as spreadsheets write them.
+        file's delimiter is read from its header: ',', ';', tab or '|'; a ';'
+        file whose numbers are written with decimal commas ("1,5", as
+        spreadsheets in such locales write them) is read as such.
     target : str or None
         The label column (any type). Needed by fit and score.
     features : sequence of str or None

@@ -55,7 +55,9 @@ def make_optimizer(solver: str, learning_rate: Schedule, *, penalty: Penalty,
                    penalty_mask: dict[str, bool], momentum: float, nesterov: bool,
                    beta_1: float, beta_2: float, epsilon: float, max_grad_norm: float | None,
                    adaptive: bool, steps_per_epoch: int, n_iter_no_change: int, tol: float,
-                   lbfgs_memory: int = 10, preconditioner=None) -> GradientTransformation:
+                   lbfgs_memory: int = 10,
+                   preconditioner: optimizers.Preconditioner | None = None
+                   ) -> GradientTransformation:
     """One chain: [clip] -> solver -> [plateau] -> [proximal L1].
 
     adamw takes the L2 part of the penalty as decoupled weight decay (torch's
@@ -97,7 +99,8 @@ def make_optimizer(solver: str, learning_rate: Schedule, *, penalty: Penalty,
 _CONSTANT_COLUMN = 1e-6
 
 
-def input_preconditioner(source: DataSource, params: Params, l2_strength: float):
+def input_preconditioner(source: DataSource, params: Params, l2_strength: float
+                         ) -> optimizers.Preconditioner:
     """lbfgs's preconditioner that standardises the inputs (one pass over `source`).
 
     Each column is centred on its mean and scaled by sqrt(variance + 4 * l2)
@@ -111,6 +114,22 @@ def input_preconditioner(source: DataSource, params: Params, l2_strength: float)
     Without a first-layer intercept ("b0") nothing can absorb a shift: columns
     are scaled by their root mean square instead; so are (near-)constant columns.
     All-zero unpenalised columns are left as they are.
+
+    Parameters
+    ----------
+    source : DataSource
+        The training data; read once, in full-batch blocks (weighted rows count
+        with their sample weights).
+    params : dict
+        The parameters to be trained ("W0" of shape (n_features, n_outputs), and
+        "b0" if the first layer has an intercept).
+    l2_strength : float
+        alpha * (1 - l1_ratio), the L2 part of the penalty.
+
+    Returns
+    -------
+    callable (n_params,) -> (n_params,)
+        For ``optimizers.lbfgs(preconditioner=...)``.
     """
     moments = column_moments(source.batches(None))
     spread = np.sqrt(moments.var)

@@ -28,9 +28,11 @@ class LogisticRegression(BaseXentClassifier):
     ----------
     solver : {"lbfgs", "sgd", "adam", "adamw", "adagrad", "rmsprop"}, default="lbfgs"
         lbfgs is full batch (stops when max |gradient| <= tol) and needs no
-        feature scaling: it centres and scales the inputs (one pass over the
-        data, arrays or files) inside the optimizer (``optimizers.standardizing_preconditioner``; the
-        optimum and coef_ stay in the user's units). The others take
+        feature scaling: ``fit`` centres and scales the inputs (one pass over
+        the data, arrays or files) inside the optimizer
+        (``optimizers.standardizing_preconditioner``; the optimum and coef_
+        stay in the user's units). ``partial_fit`` runs plain L-BFGS (its
+        optimizer state is carried between calls). The others take
         steps on mini-batches of `batch_size`. adamw applies the L2 part of the
         penalty as decoupled weight decay (torch's AdamW with weight_decay =
         alpha * (1 - l1_ratio)), not through the gradient: it then minimises no

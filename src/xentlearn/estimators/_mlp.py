@@ -30,8 +30,8 @@ class MLPClassifier(BaseXentClassifier):
     hidden_layer_sizes : tuple of int, default=(100,)
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
     solver : {"adam", "sgd", "adamw", "adagrad", "rmsprop", "lbfgs"}, default="adam"
-        lbfgs standardises the first layer's inputs inside the optimizer, as
-        for ``LogisticRegression``.
+        lbfgs standardises the first layer's inputs inside the optimizer in
+        ``fit``, as for ``LogisticRegression``.
     max_iter : int, default=200
         Epochs (iterations for lbfgs).
     tol : float, default=1e-4

@@ -15,7 +15,7 @@ from xentlearn.optimizers._base import (
     EmptyState, GradientTransformation, apply_updates, chain, current_learning_rate, identity,
     state_from_arrays, state_to_arrays)
 from xentlearn.optimizers._lbfgs import LbfgsState, lbfgs
-from xentlearn.optimizers._precondition import standardizing_preconditioner
+from xentlearn.optimizers._precondition import Preconditioner, standardizing_preconditioner
 from xentlearn.optimizers._transforms import (
     ProximalL1State, ReduceOnPlateauState, ScaleByAdagradState, ScaleByAdamState,
     ScaleByRmsState, ScaleByScheduleState, TraceState, add_decayed_weights, clip_by_global_norm,
@@ -25,7 +25,8 @@ from xentlearn.optimizers._transforms import (
 __all__ = [
     "GradientTransformation", "EmptyState", "identity", "chain", "apply_updates",
     "state_to_arrays", "state_from_arrays", "current_learning_rate",
-    "sgd", "adam", "adamw", "adagrad", "rmsprop", "lbfgs", "standardizing_preconditioner",
+    "sgd", "adam", "adamw", "adagrad", "rmsprop", "lbfgs",
+    "standardizing_preconditioner", "Preconditioner",
     "trace", "scale_by_adam", "scale_by_rms", "scale_by_adagrad", "add_decayed_weights",
     "scale_by_schedule", "clip_by_global_norm", "proximal_l1", "reduce_on_plateau",
     "TraceState", "ScaleByAdamState", "ScaleByRmsState", "ScaleByAdagradState",

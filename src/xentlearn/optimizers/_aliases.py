@@ -6,13 +6,13 @@ of the 0-based update count; its other defaults are torch's.
 
 from __future__ import annotations
 
+from xentlearn._checks import check_number
 from xentlearn._types import ScalarOrSchedule
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.optimizers._base import GradientTransformation, chain
 from xentlearn.optimizers._transforms import (
     Mask, add_decayed_weights, scale_by_adagrad, scale_by_adam, scale_by_rms, scale_by_schedule,
     trace)
-from xentlearn._checks import check_number
 
 __all__ = ["sgd", "adam", "adamw", "adagrad", "rmsprop"]
 

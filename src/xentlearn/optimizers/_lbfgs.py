@@ -26,11 +26,11 @@ from typing import NamedTuple
 import numpy as np
 
 from xentlearn import _tree
+from xentlearn._checks import check_count, check_number
 from xentlearn._types import Params
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.optimizers._base import GradientTransformation, apply_updates
 from xentlearn.optimizers._precondition import Preconditioner
-from xentlearn._checks import check_count, check_number
 
 __all__ = ["lbfgs", "LbfgsState"]
 
@@ -209,7 +209,8 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
       (:math:`\epsilon` the machine epsilon of the dtype), scipy L-BFGS-B's
       rule; strong Wolfe makes this rare.
     - If :math:`d` is not a descent direction (rounding), the memory is
-      cleared and the iteration restarts from :math:`-g`.
+      cleared and the iteration restarts from :math:`-P g` (from :math:`-g`
+      if :math:`P g` overflows).
     - If the line search finds no decrease, the updates are zero and
       ``state.failed == 1``: the caller should stop (the training loop does,
       on all-zero updates). A zero gradient also gives zero updates, with
@@ -277,6 +278,8 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
                 state = state._replace(n_pairs=0, head=0)
                 d = direction(g, state)
                 gtd = float(g @ d)
+            if preconditioner is not None and not math.isfinite(gtd):
+                d, gtd = -g, -float(g @ g)   # P overflowed on this gradient: plain steepest descent
             if not gtd < 0.0:   # g == 0 (or not finite): nothing to do.
                 return zeros, state._replace(iteration=state.iteration + 1, failed=0)
             t0 = min(1.0, 1.0 / math.sqrt(-gtd)) if state.n_pairs == 0 else 1.0

@@ -26,6 +26,7 @@ than the first layer's are left alone (:math:`H_0` is the identity there).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -73,13 +74,19 @@ def standardizing_preconditioner(like: Params, mean: np.ndarray, scale: np.ndarr
         raise XentlearnInputError(f"weights={weights!r} is not a parameter; have {list(like)}")
     W = like[weights]
     d, k = W.shape
-    mean, scale = np.asarray(mean, dtype=W.dtype), np.asarray(scale, dtype=W.dtype)
+    mean, scale = np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
     if mean.shape != (d,) or scale.shape != (d,):
         raise XentlearnInputError(
             f"mean and scale must have shape ({d},), got {mean.shape} and {scale.shape}")
     if not (np.isfinite(scale).all() and (scale > 0).all() and np.isfinite(mean).all()):
         raise XentlearnInputError("scale must be finite and positive, and mean finite")
-    inv_var = (1.0 / (scale * scale))[:, None]
+    # 1 / scale^2 in float64, capped where the params' dtype could not hold a step
+    # scaled by it (float32: a column of root mean square 1e-20): such a column is
+    # left unscaled rather than turning the direction into inf.
+    inv_var = 1.0 / (scale * scale)
+    inv_var[inv_var > math.sqrt(np.finfo(W.dtype).max)] = 1.0
+    inv_var = inv_var.astype(W.dtype)[:, None]
+    mean = mean.astype(W.dtype)
     offsets, start = {}, 0
     for key, value in like.items():
         offsets[key] = slice(start, start + value.size)

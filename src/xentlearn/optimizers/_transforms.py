@@ -14,10 +14,10 @@ from typing import NamedTuple
 import numpy as np
 
 from xentlearn import _tree
+from xentlearn._checks import check_count, check_number
 from xentlearn._types import Params, ScalarOrSchedule
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.optimizers._base import EmptyState, GradientTransformation, with_step_scale
-from xentlearn._checks import check_count, check_number
 from xentlearn.schedules import make_schedule
 
 __all__ = ["trace", "scale_by_adam", "scale_by_rms", "scale_by_adagrad",

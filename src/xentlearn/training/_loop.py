@@ -193,7 +193,7 @@ def _fit_loop(objective, optimizer, train, params, *, max_epochs, batch_size, rn
             lr = current_learning_rate(opt_state)
             if full_batch is None:
                 train_loss = loss_sum / weight_sum + objective.penalty.value(
-                    params, objective.model.penalty_mask())
+                    params, objective.penalty_mask)
             else:
                 # The objective at the new parameters: L-BFGS's line search already
                 # computed it (memo hit), and the next step reuses it.
