@@ -14,7 +14,7 @@ import numpy as np
 
 from xentlearn._types import Grads, Matrix, Params
 from xentlearn.exceptions import XentlearnInputError
-from xentlearn.models._sparse import transpose
+from xentlearn.models._products import weight_gradient
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,8 @@ class Linear:
             ``dW0 = X^T dlogits`` and ``db0 = dlogits.sum(axis=0)``.
         """
         X = cache
-        # (d, n) @ (n, k) -> (d, k), O(nnz * k) for sparse X; for dense X, BLAS
-        # reads X transposed in place.
-        grads = {"W0": np.asarray(transpose(X) @ dlogits)}
+        # (d, k), O(nnz * k) for sparse X; never a copy of X (see weight_gradient).
+        grads = {"W0": weight_gradient(X, dlogits)}
         if "b0" in params:
             grads["b0"] = dlogits.sum(axis=0)
         return grads

@@ -26,7 +26,7 @@ import numpy as np
 from xentlearn._types import Grads, Matrix, Params
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.models._activations import ACTIVATIONS, DERIVATIVES
-from xentlearn.models._sparse import transpose
+from xentlearn.models._products import weight_gradient
 
 Activation = Literal["relu", "tanh", "logistic", "identity"]
 
@@ -194,9 +194,8 @@ class MLP:
         delta = dlogits                               # (n, fan_out) of the current layer
         for layer in range(self.n_layers - 1, -1, -1):
             A_prev = cache[layer]                     # (n, fan_in): X for layer 0
-            # (fan_in, n) @ (n, fan_out); for sparse X (layer 0) a CSC/CSR view
-            # times dense, O(nnz * fan_out), never densified.
-            grads[f"W{layer}"] = np.asarray(transpose(A_prev) @ delta)
+            # (fan_in, fan_out); sparse X (layer 0) is never densified.
+            grads[f"W{layer}"] = weight_gradient(A_prev, delta)
             if f"b{layer}" in params:
                 grads[f"b{layer}"] = delta.sum(axis=0)
             if layer > 0:
