@@ -50,8 +50,8 @@ def test_linear_block_overhead_is_negligible(n_outputs, fmt):
 
     (logits_m, grads_m), (logits_b, grads_b) = through_model(), bare()
     np.testing.assert_array_equal(logits_m, logits_b)
-    for key in grads_b:
-        np.testing.assert_array_equal(grads_m[key], grads_b[key])
+    for key in grads_b:       # the model orders its products for speed: same sums, other rounding
+        np.testing.assert_allclose(grads_m[key], grads_b[key], rtol=1e-12, atol=1e-12)
 
     t_model, t_bare = _best_of(through_model), _best_of(bare)
     print(f"\nLinear fwd+bwd 8192x100 {fmt} float64, k={n_outputs}: "

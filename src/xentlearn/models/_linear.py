@@ -14,7 +14,7 @@ import numpy as np
 
 from xentlearn._types import Grads, Matrix, Params
 from xentlearn.exceptions import XentlearnInputError
-from xentlearn.models._products import weight_gradient
+from xentlearn.models._products import bias_gradient, weight_gradient
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class Linear:
         # (d, k), O(nnz * k) for sparse X; never a copy of X (see weight_gradient).
         grads = {"W0": weight_gradient(X, dlogits)}
         if "b0" in params:
-            grads["b0"] = dlogits.sum(axis=0)
+            grads["b0"] = bias_gradient(dlogits)
         return grads
 
     def penalty_mask(self) -> dict[str, bool]:

@@ -26,7 +26,7 @@ import numpy as np
 from xentlearn._types import Grads, Matrix, Params
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.models._activations import ACTIVATIONS, DERIVATIVES
-from xentlearn.models._products import weight_gradient
+from xentlearn.models._products import bias_gradient, weight_gradient
 
 Activation = Literal["relu", "tanh", "logistic", "identity"]
 
@@ -197,7 +197,7 @@ class MLP:
             # (fan_in, fan_out); sparse X (layer 0) is never densified.
             grads[f"W{layer}"] = weight_gradient(A_prev, delta)
             if f"b{layer}" in params:
-                grads[f"b{layer}"] = delta.sum(axis=0)
+                grads[f"b{layer}"] = bias_gradient(delta)
             if layer > 0:
                 # (n, fan_out) @ (fan_out, fan_in): a new array, so the in-place
                 # derivative never touches dlogits or the cached activations.

