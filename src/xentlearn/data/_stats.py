@@ -10,7 +10,9 @@ the batches are merged with Chan, Golub & LeVeque's pairwise update
 which, unlike E[x^2] - E[x]^2 over the whole data, stays accurate for a
 column whose mean is far larger than its spread. With sample weights, n is the
 sum of the weights and every sum is weighted, so a row of weight 2 counts as
-that row twice. Sums are float64 whatever the data's dtype.
+that row twice. Sums are float64 whatever the data's dtype. The batches are
+read once; within a sparse batch the non-zeros are read twice (sums, then
+squared deviations: exact, where E[x^2] - E[x]^2 would cancel).
 """
 
 from __future__ import annotations
