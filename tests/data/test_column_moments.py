@@ -82,3 +82,18 @@ def test_duplicate_entries_of_a_sparse_matrix_add_up():
 def test_no_rows_is_an_error():
     with pytest.raises(XentlearnInputError, match="at least one row"):
         column_moments([Batch(np.zeros((0, 2)), np.zeros(0), None)])
+
+
+def test_dense_blocks_are_centred_in_chunks(monkeypatch):
+    import xentlearn.data._stats as stats
+
+    rng = np.random.default_rng(3)
+    X = 1e6 + rng.normal(size=(500, 3)) * [1.0, 10.0, 0.1]
+    w = rng.random(500)
+    whole = column_moments([Batch(X, np.zeros(500), w)])
+    monkeypatch.setattr(stats, "_CENTRED_BYTES", 8 * 3 * 7)      # 7 rows at a time
+    chunked = column_moments([Batch(X, np.zeros(500), w)])
+    np.testing.assert_allclose(chunked.mean, whole.mean, rtol=1e-15)
+    np.testing.assert_allclose(chunked.var, whole.var, rtol=1e-12)
+    mean = w @ X / w.sum()
+    np.testing.assert_allclose(chunked.var, w @ (X - mean) ** 2 / w.sum(), rtol=1e-9)

@@ -35,6 +35,8 @@ class ColumnMoments(NamedTuple):
     var: np.ndarray        # population variance (divided by weight_sum)
 
 
+# Dense blocks are centred this many bytes at a time (a full-batch block is 4 MB).
+_CENTRED_BYTES = 1 << 18
 # Sparse blocks are read in pieces of at most this many non-zeros: the squares
 # of a piece's values are a temporary (a full-batch sparse block can hold 4M).
 _PIECE_NNZ = 1 << 17
@@ -93,10 +95,15 @@ def _block_moments(X, w) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         mean = np.add.reduce(X, axis=0, dtype=np.float64) / total
     else:
         mean = (w.astype(np.float64, copy=False) @ X) / total
-    centred = X - mean                                 # one block-sized temporary
-    if w is None:
-        return total, mean, np.einsum("ij,ij->j", centred, centred)
-    return total, mean, np.einsum("i,ij,ij->j", w, centred, centred)
+    m2 = np.zeros(X.shape[1])
+    step = max(1, _CENTRED_BYTES // (8 * max(1, X.shape[1])))
+    for start in range(0, X.shape[0], step):
+        centred = X[start:start + step] - mean         # a small temporary, not the block's size
+        if w is None:
+            m2 += np.einsum("ij,ij->j", centred, centred)
+        else:
+            m2 += np.einsum("i,ij,ij->j", w[start:start + step], centred, centred)
+    return total, mean, m2
 
 
 def column_moments(batches: Iterable[Batch]) -> ColumnMoments:
