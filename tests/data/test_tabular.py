@@ -220,3 +220,22 @@ def test_unfitted_use_is_an_error():
         TabularPreprocessor().transform(pa.table({"x": [1.0]}))
     with pytest.raises(XentlearnInputError, match="impute"):
         TabularPreprocessor(impute="median")
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d["columns"][0].update(std=float("nan")), "std nan"),
+    (lambda d: d["columns"][0].update(std=-1.0), "std -1.0"),
+    (lambda d: d["columns"][0].update(mean="0"), "mean '0'"),
+    (lambda d: d["columns"][1].update(name="x"), "distinct strings"),
+    (lambda d: d["columns"][1].update(categories=["a", 1]), "categories must be"),
+    (lambda d: d["columns"][1].update(categories=[]), "categories must be"),
+    (lambda d: d.update(standardize="yes"), "standardize"),
+    (lambda d: d.update(columns={"x": 1}), "columns must be a list"),
+])
+def test_from_dict_refuses_inconsistent_descriptions(edit, match):
+    import pyarrow as pa
+
+    state = TabularPreprocessor().fit([pa.record_batch({"x": [1.0, 3.0], "c": ["a", "b"]})]).to_dict()
+    edit(state)
+    with pytest.raises(XentlearnInputError, match=match):
+        TabularPreprocessor.from_dict(state)

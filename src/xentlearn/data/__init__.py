@@ -7,6 +7,7 @@ files (or folders of them) in bounded memory through ``TabularPreprocessor``.
 from xentlearn.data._arrays import ArraySource
 from xentlearn.data._base import Batch, DataSource
 from xentlearn.data._files import FileSource
+from xentlearn.data._frames import arrow_table, frame_columns, frame_library
 from xentlearn.data._readers import iter_record_batches, list_data_files, scan_schema, scan_target
 from xentlearn.data._stats import ColumnMoments, column_moments
 from xentlearn.data._table import TableFiles
@@ -14,4 +15,5 @@ from xentlearn.data._tabular import MISSING_CATEGORY, TabularPreprocessor
 
 __all__ = ["ArraySource", "TableFiles", "Batch", "DataSource", "FileSource", "TabularPreprocessor",
            "MISSING_CATEGORY", "iter_record_batches", "list_data_files", "scan_schema",
-           "scan_target", "column_moments", "ColumnMoments"]
+           "scan_target", "column_moments", "ColumnMoments", "arrow_table", "frame_columns",
+           "frame_library"]

@@ -311,7 +311,7 @@ class TabularPreprocessor:
             if kind == CATEGORICAL:
                 j += self._one_hot(name, column, out, j)
                 continue
-            x = _as_float64(column)
+            x = _numbers_of(name, column)
             missing = np.isnan(x)
             if missing.any():
                 if self.impute is None:
@@ -376,24 +376,54 @@ class TabularPreprocessor:
 
     @classmethod
     def from_dict(cls, state: dict) -> "TabularPreprocessor":
-        """Rebuild a fitted preprocessor from ``to_dict()``'s output."""
+        """Rebuild a fitted preprocessor from ``to_dict()``'s output.
+
+        Every field is checked (a model file may have been edited by hand):
+        column names are distinct strings, kinds known, means finite, standard
+        deviations finite and positive, categories distinct strings.
+        """
         try:
+            if not isinstance(state, dict):
+                raise ValueError(f"expected a JSON object, got {type(state).__name__}")
             if state.get("format") != _FORMAT:
                 raise ValueError(f"format is {state.get('format')!r}, expected {_FORMAT!r}")
             if state.get("version") != _VERSION:
                 raise ValueError(f"version is {state.get('version')!r}, expected {_VERSION}")
-            pre = cls([c["name"] for c in state["columns"]], standardize=state["standardize"],
-                      impute=state["impute"], max_categories=state.get("max_categories", 1000))
+            columns = state["columns"]
+            if not isinstance(columns, list) or not all(isinstance(c, dict) for c in columns):
+                raise ValueError("columns must be a list of objects")
+            names = [c["name"] for c in columns]
+            if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+                raise ValueError("column names must be distinct strings")
+            if not isinstance(state["standardize"], bool):
+                raise ValueError(f"standardize must be true or false, got {state['standardize']!r}")
+            max_categories = state.get("max_categories", 1000)
+            if type(max_categories) is not int or max_categories < 1:
+                raise ValueError(f"max_categories must be a positive integer, got {max_categories!r}")
+            pre = cls(names, standardize=state["standardize"], impute=state["impute"],
+                      max_categories=max_categories)
             pre.means_, pre.stds_, pre.categories_, pre.kinds_ = {}, {}, {}, []
-            for c in state["columns"]:
-                if c["kind"] not in _KINDS:
-                    raise ValueError(f"column {c['name']!r} has unknown kind {c['kind']!r}")
-                pre.kinds_.append(c["kind"])
-                if c["kind"] == CATEGORICAL:
-                    pre.categories_[c["name"]] = [str(v) for v in c["categories"]]
-                else:
-                    pre.means_[c["name"]] = float(c["mean"])
-                    pre.stds_[c["name"]] = float(c["std"])
+            for c in columns:
+                name, kind = c["name"], c["kind"]
+                if kind not in _KINDS:
+                    raise ValueError(f"column {name!r} has unknown kind {kind!r}")
+                pre.kinds_.append(kind)
+                if kind == CATEGORICAL:
+                    cats = c["categories"]
+                    if (not isinstance(cats, list) or not cats
+                            or not all(isinstance(v, str) for v in cats)
+                            or len(set(cats)) != len(cats)):
+                        raise ValueError(
+                            f"column {name!r}: categories must be a non-empty list of distinct strings")
+                    pre.categories_[name] = list(cats)
+                    continue
+                mean, std = c["mean"], c["std"]
+                if not all(type(v) in (int, float) for v in (mean, std)) \
+                        or not math.isfinite(mean) or not math.isfinite(std) or std <= 0:
+                    raise ValueError(
+                        f"column {name!r}: mean {mean!r} and std {std!r} must be finite numbers, "
+                        "std > 0")
+                pre.means_[name], pre.stds_[name] = float(mean), float(std)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise XentlearnInputError(f"not a valid TabularPreprocessor description: {exc}") from None
         pre.columns_ = list(pre.columns)
@@ -442,6 +472,18 @@ def _as_float64(column) -> np.ndarray:
         column = column.cast(column.type.value_type)
     x = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
     return np.array(x, dtype=np.float64, copy=True)
+
+
+def _numbers_of(name: str, column) -> np.ndarray:
+    """``_as_float64`` for transform: a fitted numeric column given text is named."""
+    import pyarrow as pa
+
+    try:
+        return _as_float64(column)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise XentlearnInputError(
+            f"column {name!r} was numeric when the preprocessing was fitted but now holds "
+            f"{column.type} values that are not numbers ({exc})") from None
 
 
 def _as_string(column):

@@ -22,6 +22,7 @@ from xentlearn._types import Params
 from xentlearn.data import ArraySource, TableFiles
 from xentlearn.estimators import _build, _files
 from xentlearn.estimators._labels import compute_class_weight, encode_targets
+from xentlearn.estimators._preprocessing import TablePreprocessor, table_features
 from xentlearn.exceptions import DivergenceError, XentlearnInputError
 from xentlearn.objective import Objective, make_loss
 from xentlearn.penalties import Penalty
@@ -29,6 +30,8 @@ from xentlearn.training import fit_loop
 
 SOLVERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop", "lbfgs")
 LEARNING_RATES = ("constant", "invscaling", "step", "exponential", "cosine", "adaptive")
+# What a fit on files records about its table, besides the fitted parameters.
+_TABLE_ATTRIBUTES = ("_preprocessor", "preprocessing_", "feature_columns_", "target_column_")
 
 
 class BaseXentClassifier(ClassifierMixin, BaseEstimator):
@@ -154,6 +157,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             raise XentlearnInputError(
                 "classes must be given on the first call to partial_fit: every label that "
                 "will ever appear, e.g. partial_fit(X, y, classes=np.unique(y_all))")
+        if continuing and hasattr(self, "_preprocessor"):
+            X = table_features(self, X, dtype)   # a model trained on files, continued
         _check_numeric_frame(X)
         y = _nullable_labels_as_numpy(y)
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=dtype,
@@ -199,6 +204,9 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             prepared = _files.prepare_files(self, X, y, sample_weight, validation_data,
                                             dtype=dtype, continuing=continuing, classes=classes)
         else:
+            if not continuing:   # a fresh fit on arrays forgets an earlier table preprocessing
+                for name in _TABLE_ATTRIBUTES:
+                    self.__dict__.pop(name, None)
             prepared = self._prepare_arrays(X, y, sample_weight, dtype=dtype, partial=partial,
                                             continuing=continuing, classes=classes, rng=rng)
         source, validation, encoded, class_weight = prepared
@@ -325,9 +333,23 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(X, TableFiles):
             parts = [logits for logits, _ in _files.iter_file_logits(self, X, with_target=False)]
             return np.concatenate(parts) if parts else np.empty((0, self._model.n_outputs))
-        X = validate_data(self, X, accept_sparse=("csr", "csc"),
-                          dtype=self._resolved_dtype(), reset=False)
+        if hasattr(self, "_preprocessor"):
+            X = table_features(self, X, self._resolved_dtype())
+        else:
+            X = validate_data(self, X, accept_sparse=("csr", "csc"),
+                              dtype=self._resolved_dtype(), reset=False)
         return self._model.predict_logits(self._attributes_to_params(), X)
+
+    @property
+    def preprocessor_(self):
+        """The preprocessing of a model trained on files, as a fitted
+        ``xentlearn.preprocessing.TablePreprocessor`` (absent for models trained
+        on arrays): ``predict`` applies it to DataFrames by column name."""
+        if not hasattr(self, "_preprocessor"):
+            raise AttributeError(
+                "preprocessor_: this model was trained on arrays, not files; it has no "
+                "table preprocessing")
+        return TablePreprocessor.from_state(self._preprocessor, self._resolved_dtype())
 
     def iter_predictions(self, table, *, proba: bool = False):
         """Predictions for files, one record batch at a time, in file order (bounded memory).
@@ -465,9 +487,10 @@ def _check_numeric_frame(X) -> None:
         return
     if bad:
         raise XentlearnInputError(
-            f"X has non-numeric column(s) {bad}: encode them first (e.g. sklearn's "
-            "OneHotEncoder in a pipeline), or train from files with xentlearn.data.TableFiles, "
-            "which one-hot encodes string columns")
+            f"X has non-numeric column(s) {bad}: encode them first, e.g. "
+            "make_pipeline(xentlearn.preprocessing.TablePreprocessor(), LogisticRegression()) "
+            "(one-hot text, standardised numbers), or train from files with "
+            "xentlearn.data.TableFiles, which does the same")
 
 
 def _nullable_labels_as_numpy(y):
