@@ -7,7 +7,9 @@ The training step::
     params = apply_updates(params, updates)
 
 Named optimizers match ``torch.optim`` (SGD, Adam, AdamW, Adagrad, RMSprop);
-``lbfgs`` is full-batch L-BFGS with a strong Wolfe line search.
+``lbfgs`` is full-batch L-BFGS with a strong Wolfe line search; ``owlqn`` is its
+orthant-wise variant for an L1 penalty (exact zeros), stopped on
+``max |pseudo_gradient|``.
 """
 
 from xentlearn.optimizers._aliases import adagrad, adam, adamw, rmsprop, sgd
@@ -15,7 +17,9 @@ from xentlearn.optimizers._base import (
     EmptyState, GradientTransformation, apply_updates, chain, current_learning_rate, identity,
     state_from_arrays, state_to_arrays)
 from xentlearn.optimizers._lbfgs import LbfgsState, lbfgs
-from xentlearn.optimizers._precondition import Preconditioner, standardizing_preconditioner
+from xentlearn.optimizers._owlqn import OwlqnState, owlqn, pseudo_gradient
+from xentlearn.optimizers._precondition import (
+    Centring, Preconditioner, standardizing_preconditioner)
 from xentlearn.optimizers._transforms import (
     ProximalL1State, ReduceOnPlateauState, ScaleByAdagradState, ScaleByAdamState,
     ScaleByRmsState, ScaleByScheduleState, TraceState, add_decayed_weights, clip_by_global_norm,
@@ -25,10 +29,11 @@ from xentlearn.optimizers._transforms import (
 __all__ = [
     "GradientTransformation", "EmptyState", "identity", "chain", "apply_updates",
     "state_to_arrays", "state_from_arrays", "current_learning_rate",
-    "sgd", "adam", "adamw", "adagrad", "rmsprop", "lbfgs",
-    "standardizing_preconditioner", "Preconditioner",
+    "sgd", "adam", "adamw", "adagrad", "rmsprop", "lbfgs", "owlqn", "pseudo_gradient",
+    "standardizing_preconditioner", "Preconditioner", "Centring",
     "trace", "scale_by_adam", "scale_by_rms", "scale_by_adagrad", "add_decayed_weights",
     "scale_by_schedule", "clip_by_global_norm", "proximal_l1", "reduce_on_plateau",
     "TraceState", "ScaleByAdamState", "ScaleByRmsState", "ScaleByAdagradState",
     "ScaleByScheduleState", "ProximalL1State", "ReduceOnPlateauState", "LbfgsState",
+    "OwlqnState",
 ]

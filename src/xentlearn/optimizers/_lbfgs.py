@@ -159,6 +159,54 @@ def _strong_wolfe(phi: Callable[[float], _Point], start: _Point, t: float, d_nor
     return bracket[low], evaluations
 
 
+def two_loop_direction(g: np.ndarray, state, preconditioner: Preconditioner | None
+                       ) -> np.ndarray:
+    """-H g by the two-loop recursion (Nocedal & Wright, Algorithm 7.4).
+
+    `state` is any state with the ring-buffer fields of ``LbfgsState``
+    (s_history, y_history, rho, n_pairs, head); H_0 = gamma P as in ``lbfgs``.
+    """
+    memory_size = len(state.s_history)
+    order = [(state.head - state.n_pairs + i) % memory_size for i in range(state.n_pairs)]
+    q = g.copy()
+    alphas = []
+    for i in reversed(order):                      # newest to oldest
+        alpha = float(state.rho[i]) * float(state.s_history[i] @ q)
+        q -= alpha * state.y_history[i]
+        alphas.append(alpha)
+    if preconditioner is not None:
+        q = preconditioner(q)
+    if order:
+        newest = order[-1]
+        y = state.y_history[newest]
+        py = y if preconditioner is None else preconditioner(y)
+        q *= float(state.s_history[newest] @ y) / float(y @ py)
+    for i, alpha in zip(order, reversed(alphas)):  # oldest to newest
+        beta = float(state.rho[i]) * float(state.y_history[i] @ q)
+        q += (alpha - beta) * state.s_history[i]
+    return -q
+
+
+def push_pair(state, s: np.ndarray, y: np.ndarray) -> dict:
+    """The ring-buffer fields after storing the pair (s, y), as ``_replace`` keywords.
+
+    The pair is skipped (the fields are returned unchanged) unless
+    s.y > eps * y.y (scipy L-BFGS-B's rule). New tuples share the other slots
+    and rho is copied: the caller's state is never mutated.
+    """
+    s_history, y_history, rho = state.s_history, state.y_history, state.rho
+    n_pairs, head = state.n_pairs, state.head
+    with np.errstate(over="ignore", invalid="ignore"):
+        sy, yy = float(s @ y), float(y @ y)
+    if math.isfinite(sy) and sy > np.finfo(s.dtype).eps * yy and sy > 0.0:
+        s_history = s_history[:head] + (s,) + s_history[head + 1:]
+        y_history = y_history[:head] + (y,) + y_history[head + 1:]
+        rho = rho.copy()
+        rho[head] = 1.0 / sy
+        head, n_pairs = (head + 1) % len(s_history), min(n_pairs + 1, len(s_history))
+    return dict(s_history=s_history, y_history=y_history, rho=rho, n_pairs=n_pairs, head=head)
+
+
 def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
           c2: float = 0.9, tolerance_change: float = 1e-9,
           preconditioner: Preconditioner | None = None) -> GradientTransformation:
@@ -237,25 +285,7 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
                           0, 0, 0, 0, 1.0, math.nan, 0)
 
     def direction(g: np.ndarray, state: LbfgsState) -> np.ndarray:
-        """-H g by the two-loop recursion (Nocedal & Wright, Algorithm 7.4)."""
-        order = [(state.head - state.n_pairs + i) % memory_size for i in range(state.n_pairs)]
-        q = g.copy()
-        alphas = []
-        for i in reversed(order):                      # newest to oldest
-            alpha = float(state.rho[i]) * float(state.s_history[i] @ q)
-            q -= alpha * state.y_history[i]
-            alphas.append(alpha)
-        if preconditioner is not None:
-            q = preconditioner(q)
-        if order:
-            newest = order[-1]
-            y = state.y_history[newest]
-            py = y if preconditioner is None else preconditioner(y)
-            q *= float(state.s_history[newest] @ y) / float(y @ py)
-        for i, alpha in zip(order, reversed(alphas)):  # oldest to newest
-            beta = float(state.rho[i]) * float(state.y_history[i] @ q)
-            q += (alpha - beta) * state.s_history[i]
-        return -q
+        return two_loop_direction(g, state, preconditioner)
 
     def update(grads, state, params=None, *, value=None, value_fn: ValueFn | None = None):
         if params is None or value_fn is None:
@@ -305,18 +335,9 @@ def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
                                              n_evaluations=n_evaluations, failed=1)
             s = _tree.ravel(best.updates).astype(dtype, copy=False)
             y = best.g - g
-            sy, yy = float(s @ y), float(y @ y)
-        s_history, y_history, rho = state.s_history, state.y_history, state.rho
-        n_pairs, head = state.n_pairs, state.head
-        if math.isfinite(sy) and sy > np.finfo(dtype).eps * yy and sy > 0.0:
-            # New tuples sharing the other slots: the caller's state is never mutated.
-            s_history = s_history[:head] + (s,) + s_history[head + 1:]
-            y_history = y_history[:head] + (y,) + y_history[head + 1:]
-            rho = rho.copy()
-            rho[head] = 1.0 / sy
-            head, n_pairs = (head + 1) % memory_size, min(n_pairs + 1, memory_size)
+        ring = push_pair(state, s, y)
         return best.updates, LbfgsState(
-            s_history, y_history, rho, n_pairs, head, state.iteration + 1, n_evaluations,
-            best.t, best.f, 0)
+            ring["s_history"], ring["y_history"], ring["rho"], ring["n_pairs"], ring["head"],
+            state.iteration + 1, n_evaluations, best.t, best.f, 0)
 
     return GradientTransformation(init, update)

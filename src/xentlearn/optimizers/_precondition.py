@@ -22,21 +22,44 @@ features had been standardised. Applied to q = (q_W, q_b):
 Without an intercept there is nothing to centre with: :math:`r_W = S^{-2} q_W`,
 with :math:`\sigma` the root mean square of each column. Parameters other
 than the first layer's are left alone (:math:`H_0` is the identity there).
+
+:math:`A = K D^{1/2}` factors into a positive diagonal scaling
+:math:`D^{1/2} = \mathrm{diag}(S^{-1}, 1)` and a shear
+:math:`K = \begin{pmatrix} I & 0 \\ -\mu^\top & 1 \end{pmatrix}` that only
+moves the intercept (:math:`b = c - \mu^\top W`, with c the intercept of
+centred inputs). The returned callable carries the shear as its ``centring``
+attribute (a :class:`Centring`), for ``owlqn``: the L1 penalty is blind to the
+shear and to the scaling (they leave the signs and zeros of W as they are),
+but the orthant projections are not (see ``owlqn``'s Notes).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from xentlearn._types import Params
 from xentlearn.exceptions import XentlearnInputError
 
-__all__ = ["standardizing_preconditioner"]
+__all__ = ["standardizing_preconditioner", "Centring"]
 
 Preconditioner = Callable[[np.ndarray], np.ndarray]
+
+
+class Centring(NamedTuple):
+    r"""The shear :math:`b = c - \mu^\top W` of a standardising preconditioner.
+
+    Slices are into flat vectors laid out as ``_tree.ravel(params)``.
+    """
+
+    weights: str            # key of W, (n_features, n_outputs)
+    intercept: str          # key of b, (n_outputs,)
+    weights_slice: slice    # W's entries in the flat vector (row-major)
+    intercept_slice: slice  # b's entries in the flat vector
+    mean: np.ndarray        # (n_features,) mu, in the params' dtype
 
 
 def standardizing_preconditioner(like: Params, mean: np.ndarray, scale: np.ndarray, *,
@@ -61,6 +84,8 @@ def standardizing_preconditioner(like: Params, mean: np.ndarray, scale: np.ndarr
     -------
     callable (n_params,) -> (n_params,)
         Symmetric positive definite; returns a new array of the input's dtype.
+        With an intercept, its ``centring`` attribute is the :class:`Centring`
+        of the change of variables (``None`` without one).
 
     Examples
     --------
@@ -106,4 +131,6 @@ def standardizing_preconditioner(like: Params, mean: np.ndarray, scale: np.ndarr
         r[b_slice] = q_b - mean @ r_W
         return r
 
+    apply.centring = (None if b_slice is None else
+                      Centring(weights, intercept, w_slice, b_slice, mean))
     return apply
