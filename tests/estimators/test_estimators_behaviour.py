@@ -341,3 +341,31 @@ def test_the_two_estimators_share_every_parameter_and_default():
     # an objective gap below 1e-6 (tol, max_iter), the MLP's are scikit-learn's.
     assert differing == {"solver", "tol", "max_iter"}
     assert [n for n in linear if n in mlp] == [n for n in mlp if n in linear]   # same order
+
+
+def test_callbacks_are_checked_before_the_first_epoch():
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    calls = []
+    est = LogisticRegression(callbacks=[lambda record, params: calls.append(1), 5])
+    with pytest.raises(ValueError, match=r"callbacks\[1\] is 5 \(int\): expected a function"):
+        est.fit(X, y)
+    assert calls == [] and not hasattr(est, "coef_")
+
+
+@pytest.mark.parametrize("sizes", [(10**7,), (10**11,), (1000, 10**9)])
+def test_hidden_layer_sizes_beyond_memory_are_refused_before_allocating(sizes):
+    import time
+
+    X, y = np.random.default_rng(0).normal(size=(300, 64)), np.arange(300) % 3
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"too large for this machine: .*W0 64x"):
+        MLPClassifier(hidden_layer_sizes=sizes, solver="lbfgs").fit(X, y)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_values_near_the_float64_limit_name_their_column_for_lbfgs():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=50), "huge": rng.normal(size=50) * 1e300})
+    with pytest.raises(ValueError, match=r"values in huge are so large .* Rescale"):
+        LogisticRegression().fit(X, (X["a"] > 0).astype(int))

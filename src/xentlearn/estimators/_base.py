@@ -8,7 +8,9 @@ attributes. Nothing here does maths.
 from __future__ import annotations
 
 import copy
+import math
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -188,6 +190,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, sample_weight, *, partial: bool, classes, validation_data=None):
         self._validate_params()
+        _check_callbacks(self.callbacks)
         dtype = self._resolved_dtype()
         if self.solver == "lbfgs" and self.penalty in ("l1", "elasticnet") and self.alpha > 0:
             raise XentlearnInputError(
@@ -214,6 +217,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         model = self._make_model(source.n_features, n_outputs)
         n_features = source.n_features
         batch_size = self._batch_size(source.n_samples)
+        _check_model_fits_in_memory(model, dtype, batch_size or source.n_samples)
         steps_per_epoch = source.n_batches(batch_size)
 
         if continuing:
@@ -251,8 +255,10 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         adaptive = self.learning_rate == "adaptive" and self.solver != "lbfgs"
         # One pass over the data (arrays or files) for lbfgs's preconditioner; partial_fit
         # keeps the optimizer state of its first call, so it keeps plain L-BFGS too.
-        preconditioner = (_build.input_preconditioner(source, params, penalty.l2_strength)
-                          if self.solver == "lbfgs" and not partial else None)
+        preconditioner = (_build.input_preconditioner(
+            source, params, penalty.l2_strength,
+            getattr(source, "feature_names", getattr(self, "feature_names_in_", None)))
+            if self.solver == "lbfgs" and not partial else None)
         optimizer = _build.make_optimizer(
             self.solver, learning_rate, penalty=penalty, penalty_mask=mask,
             momentum=float(self.momentum), nesterov=bool(self.nesterov),
@@ -472,6 +478,49 @@ def _check_shapes(params, expected) -> None:
             raise XentlearnInputError(
                 f"warm_start: {names.get(key, key)} has shape "
                 f"{None if got is None else got.shape}, expected {value.shape}")
+
+
+def _check_callbacks(callbacks) -> None:
+    """Each callback is a callable or has ``on_epoch_end``: checked before any epoch runs."""
+    for i, callback in enumerate(callbacks or ()):
+        if not (callable(callback) or callable(getattr(callback, "on_epoch_end", None))):
+            raise XentlearnInputError(
+                f"callbacks[{i}] is {callback!r} ({type(callback).__name__}): expected a "
+                "function cb(record, params) or an object with on_epoch_end(record, params)")
+
+
+# Training holds the parameters, their gradients, an update and up to two optimizer
+# moments (Adam): about this many copies of the parameters at once; and per row of
+# a step, each layer's output, activation and backpropagated delta.
+_PARAMETER_COPIES, _ACTIVATION_COPIES = 5, 3
+# Full-batch passes run over row blocks of at most this many rows per worker (2).
+_FULL_BATCH_ROWS = 2 * 16384
+
+
+def _check_model_fits_in_memory(model, dtype, rows_per_step: int) -> None:
+    """Refuse a model that cannot train in this machine's memory, before allocating it.
+
+    An estimate from the layout alone (``model.parameter_shapes()``): parameter
+    copies plus the activations of one step's rows. It names the sizes, so
+    ``hidden_layer_sizes=(10**6,)`` fails at once instead of in MemoryError.
+    """
+    shapes = model.parameter_shapes()
+    n_params = sum(math.prod(shape) for shape in shapes.values())
+    widths = sum(shape[1] for key, shape in shapes.items() if len(shape) == 2)
+    rows = min(rows_per_step, _FULL_BATCH_ROWS)
+    itemsize = np.dtype(dtype).itemsize
+    needed = (_PARAMETER_COPIES * n_params + _ACTIVATION_COPIES * rows * widths) * itemsize
+    try:
+        available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):   # not POSIX: no bound known
+        return
+    if needed > available:
+        layout = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in shapes.items())
+        raise XentlearnInputError(
+            f"the model is too large for this machine: {n_params:.3g} parameters ({layout}) "
+            f"and activations for {rows} rows per step need about {needed / 2**30:.3g} GiB in "
+            f"{np.dtype(dtype).name}, and this machine has {available / 2**30:.3g} GiB of "
+            f"memory: use smaller hidden_layer_sizes (or a smaller batch_size, fewer features)")
 
 
 def _check_numeric_frame(X) -> None:

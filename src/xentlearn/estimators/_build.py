@@ -11,6 +11,7 @@ import numpy as np
 from xentlearn import optimizers, schedules
 from xentlearn._types import DataSource, Params, Schedule
 from xentlearn.data import column_moments
+from xentlearn.exceptions import XentlearnInputError
 from xentlearn.optimizers import GradientTransformation
 from xentlearn.penalties import Penalty
 
@@ -99,8 +100,8 @@ def make_optimizer(solver: str, learning_rate: Schedule, *, penalty: Penalty,
 _CONSTANT_COLUMN = 1e-6
 
 
-def input_preconditioner(source: DataSource, params: Params, l2_strength: float
-                         ) -> optimizers.Preconditioner:
+def input_preconditioner(source: DataSource, params: Params, l2_strength: float,
+                         feature_names=None) -> optimizers.Preconditioner:
     """lbfgs's preconditioner that standardises the inputs (one pass over `source`).
 
     Each column is centred on its mean and scaled by sqrt(variance + 4 * l2)
@@ -125,6 +126,8 @@ def input_preconditioner(source: DataSource, params: Params, l2_strength: float
         "b0" if the first layer has an intercept).
     l2_strength : float
         alpha * (1 - l1_ratio), the L2 part of the penalty.
+    feature_names : sequence of str, optional
+        Column names for the error raised when a column's variance overflows.
 
     Returns
     -------
@@ -132,8 +135,18 @@ def input_preconditioner(source: DataSource, params: Params, l2_strength: float
         For ``optimizers.lbfgs(preconditioner=...)``.
     """
     moments = column_moments(source.batches(None))
+    with np.errstate(over="ignore", invalid="ignore"):
+        rms = np.sqrt(moments.var + moments.mean * moments.mean)
+    overflow = np.flatnonzero(~np.isfinite(rms))
+    if overflow.size:
+        names = [str(feature_names[j]) if feature_names is not None else f"column {j}"
+                 for j in overflow[:5]]
+        raise XentlearnInputError(
+            f"values in {', '.join(names)}{' and others' if overflow.size > 5 else ''} are so "
+            f"large (near the float64 limit of 1.8e308) that their variance overflows: "
+            f"lbfgs standardises the inputs and cannot. Rescale those columns first (divide "
+            f"by a power of ten, or use sklearn's StandardScaler / MaxAbsScaler)")
     spread = np.sqrt(moments.var)
-    rms = np.sqrt(moments.var + moments.mean * moments.mean)
     centred = spread > _CONSTANT_COLUMN * rms if "b0" in params else np.zeros(rms.shape, bool)
     scale = np.sqrt(np.where(centred, moments.var, rms * rms) + 4.0 * l2_strength)
     scale[scale == 0.0] = 1.0

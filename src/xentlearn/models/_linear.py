@@ -67,6 +67,13 @@ class Linear:
             if value < 1:
                 raise XentlearnInputError(f"{name} must be >= 1, got {value}")
 
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The parameter layout, in ``init``'s key order, computed without allocating."""
+        shapes = {"W0": (self.n_features, self.n_outputs)}
+        if self.fit_intercept:
+            shapes["b0"] = (self.n_outputs,)
+        return shapes
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> Params:
         """Zero parameters (the cross-entropy of a linear model is convex, so
         there is no symmetry to break; zeros also make the start independent of

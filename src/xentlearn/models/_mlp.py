@@ -102,6 +102,17 @@ class MLP:
         """Number of weight matrices, L + 1."""
         return len(self.hidden_layer_sizes) + 1
 
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The parameter layout, in ``init``'s key order, computed without allocating:
+        W_l of shape (fan_in, fan_out), then b_l of shape (fan_out,), layer by layer."""
+        shapes = {}
+        sizes = self.layer_sizes
+        for layer in range(self.n_layers):
+            shapes[f"W{layer}"] = (sizes[layer], sizes[layer + 1])
+            if layer < self.n_layers - 1 or self.fit_intercept:
+                shapes[f"b{layer}"] = (sizes[layer + 1],)
+        return shapes
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> Params:
         """Glorot-uniform parameters, exactly as scikit-learn's ``MLPClassifier``.
 
