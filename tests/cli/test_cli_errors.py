@@ -63,6 +63,9 @@ CASES = [
     ("config-wrong-type", ["train", "--config", "wrongtype.toml"],
      "key 'max_iter': expected a positive integer"),
     ("config-bool-type", ["train", "--config", "booltype.toml"], "expected true or false"),
+    ("config-not-utf8", ["train", "--config", "latin1.toml"],
+     "config file 'latin1.toml' is not UTF-8 text (byte 0xe9 at offset 16, line 2); "
+     "re-save it as UTF-8"),
     # data
     ("data-missing", ["train", "nothing.csv", "--target", "species"], "does not exist"),
     ("data-extension", ["train", "notes.txt", "--target", "species"], "notes.txt"),
@@ -71,6 +74,24 @@ CASES = [
     ("missing-values", ["train", "gaps.csv", "--target", "species"],
      "column 'x1' has 1 missing value(s)"),
     ("empty-csv", ["train", "empty.csv", "--target", "species"], "empty.csv"),
+    ("duplicate-columns", ["train", "dup.csv", "--target", "species"],
+     "'dup.csv' has 2 columns named 'x1': columns 1 and 3; column names must be unique"),
+    ("duplicate-columns-predict", ["predict", "model.xent", "dup.csv"],
+     "'dup.csv' has 2 columns named 'x1'"),
+    ("latin1-csv", ["train", "latin1.csv", "--target", "species"],
+     "'latin1.csv' is not UTF-8 text (byte 0xe9 at offset 46, line 3, column 'color'); "
+     "re-save it as UTF-8"),
+    ("latin1-csv-evaluate", ["evaluate", "model.xent", "latin1.csv"],
+     "'latin1.csv' is not UTF-8 text (byte 0xe9 at offset 46, line 3"),
+    ("long-row", ["predict", "model.xent", "longrow.csv", "--csv-block-bytes", "1K", "--out",
+                  "p.csv"],
+     "'longrow.csv': line 3 is 3012 bytes long, more than the CSV block size of 1024 bytes "
+     "(every row must fit in one block); read it with a larger block: --csv-block-bytes 4096 "
+     "or more"),
+    ("block-size-range", ["evaluate", "model.xent", "new.csv", "--csv-block-bytes", "100"],
+     "--csv-block-bytes must be an integer from 1024 to 2147483647 (bytes), got 100"),
+    ("block-size-syntax", ["train", "--csv-block-bytes", "4 megs"],
+     "--csv-block-bytes: expected a size in bytes such as 16777216, 16M or 1G"),
     ("predict-missing-feature", ["predict", "model.xent", "nocolor.csv"], "color"),
     ("evaluate-unknown-label", ["evaluate", "model.xent", "dog.csv", "--target", "species"],
      "'dog', which is not among"),
@@ -91,7 +112,7 @@ CASES = [
 
 # Cases also run as a real subprocess: one or more of each kind of failure.
 SUBPROCESS_CASES = ("no-command", "bad-int", "out-of-range", "config-unknown-key",
-                    "missing-values", "predict-missing-feature", "evaluate-unknown-label",
+                    "missing-values", "duplicate-columns", "latin1-csv", "predict-missing-feature", "evaluate-unknown-label",
                     "model-corrupt", "model-truncated", "model-foreign-zip", "model-is-csv")
 
 
@@ -112,6 +133,12 @@ def folder(tmp_path_factory):
     (folder / "unknown.toml").write_text("epochs = 3\n")
     (folder / "wrongtype.toml").write_text('max_iter = "many"\n')
     (folder / "booltype.toml").write_text('early_stopping = "yes"\n')
+    (folder / "latin1.toml").write_bytes("max_iter = 3\n# r\xe9glages\n".encode("latin-1"))
+    (folder / "dup.csv").write_text("x1,x2,x1,color,species\n1,2,3,red,ant\n4,5,6,blue,bee\n")
+    (folder / "latin1.csv").write_bytes(
+        "x1,x2,color,species\n0.1,100,red,ant\n0.2,90,ros\xe9,bee\n".encode("latin-1"))
+    (folder / "longrow.csv").write_text(
+        "x1,x2,color,species\n0.1,100,red,ant\n0.2,90," + "b" * 3000 + ",bee\n")
 
     model = xentlearn.LogisticRegression(max_iter=3, solver="adam")
     with pytest.warns(Warning):      # ConvergenceWarning after 3 epochs: expected
@@ -197,3 +224,49 @@ def test_unexpected_error_exits_1_with_one_line(folder, monkeypatch, capsys):
     monkeypatch.setenv("XENTLEARN_DEBUG", "1")
     assert main(["info", "model.xent"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_row_longer_than_the_default_block_says_how_to_read_it(tmp_path, capsys):
+    # A row of twice the default 4 MiB block (the case was a 1 GiB
+    # line): the message names the line and the flag, not column types.
+    note = "n" * (8 << 20)
+    (tmp_path / "notes.csv").write_text(
+        f"x1,note,species\n0.1,short,ant\n0.2,{note},bee\n0.3,short,ant\n")
+    status = main(["train", str(tmp_path / "notes.csv"), "--target", "species", "--quiet",
+                   "--out", str(tmp_path / "m.xent")])
+    err = capsys.readouterr().err
+    check_one_line_error(status, "", err, f"line 3 is {len(note) + 9} bytes long, more than "
+                         "the CSV block size of 4194304 bytes")
+    assert err.rstrip().endswith("read it with a larger block: --csv-block-bytes 16777216 or more")
+    assert "column types" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv"]
+
+
+def test_csv_block_bytes_reaches_the_tables_from_flag_and_config(tmp_path, monkeypatch):
+    seen = []
+
+    def fit(self, X, y=None, validation_data=None):
+        seen.append((X.csv_block_bytes, validation_data.csv_block_bytes))
+        raise KeyboardInterrupt          # stop here: the tables are all this test needs
+
+    monkeypatch.setattr(xentlearn.LogisticRegression, "fit", fit)
+    (tmp_path / "train.toml").write_text('csv_block_bytes = "64K"\n')
+    args = ["train", "a.csv", "--validation", "b.csv", "--target", "y", "--quiet"]
+    assert main([*args, "--csv-block-bytes", "16M"]) == 130
+    assert main([*args, "--config", str(tmp_path / "train.toml")]) == 130
+    assert seen == [(16 << 20, 16 << 20), (64 << 10, 64 << 10)]
+
+
+@pytest.mark.xfail(strict=True, reason="training reads through FileSource, which needs a "
+                   "csv_block_bytes parameter passed from TableFiles (data/_files.py, "
+                   "estimators/_files.py)")
+def test_train_reads_long_rows_with_a_larger_block(tmp_path):
+    note = "n" * 5000
+    rows = [f"{i / 10},{note if i == 7 else 'short'},{'ab'[i % 2]}" for i in range(20)]
+    (tmp_path / "notes.csv").write_text("x1,note,y\n" + "\n".join(rows) + "\n")
+    # A 1 KiB block cannot hold line 9; an 8 KiB one can.
+    failed = run_cli("train", "notes.csv", "--target", "y", "--quiet", "--csv-block-bytes", "1K",
+                     cwd=tmp_path, check=False)
+    assert failed.returncode == 2 and "--csv-block-bytes 8192 or more" in failed.stderr
+    run_cli("train", "notes.csv", "--target", "y", "--quiet", "--csv-block-bytes", "8K",
+            cwd=tmp_path)

@@ -422,3 +422,133 @@ def test_csv_delimiter_is_sniffed_from_the_header(tmp_path, name, text):
     # A ';' file with decimal commas (R's read.csv2 convention): "1,5" is 1.5.
     np.testing.assert_array_equal(batch.X, [[1.5, -2.0], [3.25, 4.0], [-0.5, 1000.0]])
     np.testing.assert_array_equal(batch.targets, [0.0, 1.0, 0.0])
+
+
+# ------------------------------------------------------------------- messy CSV files
+
+def test_duplicate_column_names_are_refused_naming_the_column(tmp_path):
+    from xentlearn.data import TableFiles
+
+    csv = tmp_path / "dup.csv"
+    csv.write_text("x,y,x,label\n1,2,3,a\n4,5,6,b\n")
+    parquet = tmp_path / "dup.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array([1]), pa.array([2]), pa.array(["a"])],
+                                        names=["x", "x", "label"]), parquet)
+    for path, where in ((csv, "columns 1 and 3"), (parquet, "columns 1 and 2")):
+        expected = rf"'.*{path.name}' has 2 columns named 'x': {where}; column names must be unique"
+        with pytest.raises(XentlearnInputError, match=expected):
+            scan_schema(path)
+        with pytest.raises(XentlearnInputError, match=expected):
+            list(TableFiles(path).iter_batches(["y"], with_target=False))
+        with pytest.raises(XentlearnInputError, match=expected):
+            FileSource(path, target="label", preprocessor=TabularPreprocessor(),
+                       encode_target=np.asarray)
+    nameless = tmp_path / "nameless.csv"
+    nameless.write_text(",,label\n1,2,a\n")
+    with pytest.raises(XentlearnInputError, match="2 columns without a name"):
+        scan_schema(nameless)
+
+
+LATIN1_ROWS = "x,town,label\n1.5,Paris,a\n2.5,Orl\xe9ans,b\n"
+
+
+@pytest.mark.parametrize("name", ["latin1.csv", "latin1.csv.gz"])
+def test_csv_that_is_not_utf8_is_named_with_its_first_bad_byte(tmp_path, name):
+    import gzip
+
+    from xentlearn.data import TableFiles
+
+    path = tmp_path / name
+    data = LATIN1_ROWS.encode("latin-1")
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    offset = data.index(b"\xe9")
+    where = "" if name.endswith(".csv") else " of the decompressed text"
+    expected = (rf"'.*{name}' is not UTF-8 text \(byte 0xe9 at offset {offset}{where}, line 3, "
+                r"column 'town'\); re-save it as UTF-8")
+    with pytest.raises(XentlearnInputError, match=expected):
+        scan_schema(path)
+    with pytest.raises(XentlearnInputError, match=expected):
+        scan_target(path, "label")
+    with pytest.raises(XentlearnInputError, match=expected):
+        list(TableFiles(path).iter_batches(["x"], with_target=False))
+
+
+def test_non_utf8_header_and_bytes_after_the_first_block(tmp_path):
+    from xentlearn.data import TableFiles
+
+    header = tmp_path / "header.csv"
+    header.write_bytes("x,caf\xe9,label\n1,2,a\n".encode("latin-1"))
+    with pytest.raises(XentlearnInputError,
+                       match=r"'.*header.csv' is not UTF-8 text \(byte 0xe9 at offset 5, line 1\)"):
+        scan_schema(header)
+    # The first block holds only ASCII, so the column is typed string; the
+    # bad byte fails its conversion later, while batches are read.
+    late = tmp_path / "late.csv"
+    rows = "x,town,label\n" + "1,Paris,a\n" * 300 + "2,Orl\xe9ans,b\n"
+    late.write_bytes(rows.encode("latin-1"))
+    table = TableFiles(late, csv_block_bytes=1024)
+    with pytest.raises(XentlearnInputError,
+                       match=r"'.*late.csv' is not UTF-8 text \(byte 0xe9 at offset "
+                             rf"{rows.index(chr(0xe9))}, line 302\)"):
+        list(table.iter_batches(["x", "town"], with_target=False))
+
+
+def test_first_non_utf8_byte_found_across_scan_chunks(tmp_path, monkeypatch):
+    from xentlearn.data import _readers
+
+    # Chunks of 5 bytes cut the 2- and 3-byte characters in every way.
+    monkeypatch.setattr(_readers, "_SCAN_BYTES", 5)
+    good = "é€a\nbé€\n€€é\n" * 4
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(good.encode() + b"z\xff")
+    assert _readers._first_non_utf8(path) == (len(good.encode()) + 1, 0xFF, 13)
+    path.write_bytes(good.encode())
+    assert _readers._first_non_utf8(path) is None
+    path.write_bytes(good.encode() + "é".encode()[:1])       # cut at the end of the file
+    assert _readers._first_non_utf8(path) == (len(good.encode()), 0xC3, 13)
+
+
+def test_row_longer_than_the_csv_block_names_line_and_block_size(tmp_path):
+    from xentlearn.data import TableFiles
+
+    path = tmp_path / "notes.csv"
+    lines = ["x,note,label"] + [f"{i},short,{'ab'[i % 2]}" for i in range(40)]
+    lines[30] = f"29,{'z' * 3000},b"
+    path.write_text("\n".join(lines) + "\n")
+    message = (r"cannot read '.*notes.csv': line 31 is 3006 bytes long, more than the CSV block "
+               r"size of 1024 bytes \(every row must fit in one block\); read it with a larger "
+               r"block: TableFiles\(\.\.\., csv_block_bytes=4096\) or more$")
+    with pytest.raises(XentlearnInputError, match=message) as error:
+        list(TableFiles(path, csv_block_bytes=1024).iter_batches(["x", "note"],
+                                                                 with_target=False))
+    assert "column types" not in str(error.value)
+    with pytest.raises(XentlearnInputError, match=message):
+        list(iter_record_batches([path], ["x"], csv_block_bytes=1024))
+    with pytest.raises(XentlearnInputError, match=message):
+        scan_target([path], "label", csv_block_bytes=1024)
+    batches = TableFiles(path, csv_block_bytes=4096).iter_batches(["x", "note"],
+                                                                  with_target=False)
+    assert sum(batch.num_rows for batch, _ in batches) == 40
+    # A header longer than the block fails when the schema is read.
+    wide = tmp_path / "wide.csv"
+    header = ",".join(f"column_{j}" for j in range(200))
+    wide.write_text(header + "\n" + ",".join(["1"] * 200))
+    with pytest.raises(XentlearnInputError, match=rf"line 1 is {len(header) + 1} bytes long"):
+        scan_schema(wide, csv_block_bytes=1024)
+
+
+def test_csv_block_bytes_is_checked_and_kept_last_in_table_files(tmp_path):
+    import dataclasses
+
+    from xentlearn.data import TableFiles
+
+    assert [f.name for f in dataclasses.fields(TableFiles)] == [
+        "path", "target", "features", "sample_weight", "standardize", "impute",
+        "max_categories", "batch_rows", "shuffle_buffer_rows", "csv_block_bytes"]
+    assert TableFiles("a.csv").csv_block_bytes == 4 << 20
+    for bad in (10, 2**31, True, 1.5e6, "4M"):
+        with pytest.raises(XentlearnInputError, match=r"csv_block_bytes must be an integer "
+                                                      r"from 1024 to 2147483647"):
+            TableFiles("a.csv", csv_block_bytes=bad)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TableFiles("a.csv").csv_block_bytes = 1 << 20

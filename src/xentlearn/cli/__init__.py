@@ -3,19 +3,59 @@
 ``main(argv)`` returns the exit status instead of calling ``sys.exit``, so it
 can be tested in-process: 0 on success, 2 on bad usage or bad input (one line
 on stderr, never a traceback), 1 on an unexpected error (one line; set the
-environment variable ``XENTLEARN_DEBUG=1`` for the traceback), 130 on Ctrl-C.
+environment variable ``XENTLEARN_DEBUG=1`` for the traceback), 130 on Ctrl-C
+(SIGINT) and 143 on SIGTERM. An interrupted command replaces none of its
+output files and leaves no temporary file behind.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 __all__ = ["main"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C is.
+
+    A KeyboardInterrupt subclass, so everything that cleans up after Ctrl-C
+    (``with`` blocks that remove temporary files, ``finally`` clauses) does
+    the same after ``kill``, and ``except Exception`` in library code does
+    not swallow it.
+    """
+
+
+def _raise_terminated(signum, frame) -> None:
+    # One-shot: a second SIGTERM during the clean-up ends the process at once.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Handle SIGTERM like SIGINT while the command runs, then restore the old handler.
+
+    Python's default for SIGTERM is to die at once, without running
+    ``finally`` blocks: a model half replaced, temporaries left. Only the
+    main thread may set handlers (``main`` may run in a worker thread of an
+    embedding program, which keeps its own handling then).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,9 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from xentlearn.cli import _commands
     from xentlearn.cli._options import UsageError, parse_args
+    from xentlearn.cli._outputs import OutputError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    with warnings.catch_warnings(record=True) as caught:
+    with _sigterm_as_interrupt(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
             args = parse_args(argv)
@@ -56,8 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Point stdout at devnull so the interpreter's final flush stays quiet.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             status = 0
+        except OutputError as error:
+            status = _fail(str(error))
         except OSError as error:
             status = _fail(_os_message(error))
+        except Terminated:
+            print("xentlearn: terminated (SIGTERM)", file=sys.stderr)
+            status = 128 + signal.SIGTERM
         except KeyboardInterrupt:
             print("xentlearn: interrupted", file=sys.stderr)
             status = 130
@@ -88,7 +134,9 @@ def _one_line(text: str) -> str:
 # Estimator parameters that library messages may suggest as name=value; on the
 # command line they are spelled --name value.
 _SPOKEN_PARAMS = ("impute", "solver", "batch_size", "penalty", "learning_rate", "class_weight",
-                  "max_iter", "early_stopping")
+                  "max_iter", "early_stopping", "csv_block_bytes")
+# TableFiles fields that library messages name; the command line has a flag for each.
+_TABLE_FIELDS = ("csv_block_bytes",)
 
 
 def _flag_names(message: str) -> str:
@@ -98,6 +146,10 @@ def _flag_names(message: str) -> str:
     must be ...", and a suggestion such as "impute='mean'" becomes "--impute mean".
     """
     message = re.sub(r"The '(\w+)' parameter of \w+",
+                     lambda m: "--" + m.group(1).replace("_", "-"), message)
+    # "TableFiles(..., csv_block_bytes=8192)" -> "--csv-block-bytes 8192"
+    message = re.sub(r"TableFiles\((?:\.\.\., )?(\w+=[\w.-]+)\)", r"\1", message)
+    message = re.sub(rf"\b({'|'.join(_TABLE_FIELDS)})\b(?!=)",
                      lambda m: "--" + m.group(1).replace("_", "-"), message)
     return re.sub(rf"\b({'|'.join(_SPOKEN_PARAMS)})=('?)([\w.-]+)\2",
                   lambda m: f"--{m.group(1).replace('_', '-')} {m.group(3)}", message)

@@ -9,10 +9,10 @@ names are used here (``xentlearn.LogisticRegression``, ``MLPClassifier``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -23,6 +23,7 @@ import numpy as np
 import xentlearn
 from xentlearn.cli import _report
 from xentlearn.cli._options import ESTIMATOR_OPTIONS, UsageError
+from xentlearn.cli._outputs import StagedOutputs, naming
 from xentlearn.data import TableFiles, list_data_files, scan_target
 from xentlearn.exceptions import XentlearnInputError
 
@@ -41,6 +42,7 @@ def train(args, out: TextIO) -> None:
     if args.plot is not None:
         _check_writable_file(args.plot, "--plot")
         _report.check_plot_path(args.plot)
+    _check_distinct({"--out": model_path, "--history": history_path, "--plot": args.plot})
     quiet = bool(args.quiet)
 
     if not args.data:
@@ -75,11 +77,17 @@ def train(args, out: TextIO) -> None:
     seconds = time.perf_counter() - start
     _print_warnings(caught)
 
-    estimator.save(model_path)
-    _report.write_history(estimator.history_, history_path)
-    if args.plot is not None:
-        _report.plot_history(estimator.history_, args.plot,
-                             title=f"{type(estimator).__name__} on {_describe(data)}")
+    # Nothing of the user's is replaced unless every output could be written:
+    # a full disk while writing the history leaves the old model in place.
+    with StagedOutputs() as outputs:
+        with outputs.writing(model_path) as tmp:
+            estimator.save(tmp)
+        with outputs.writing(history_path) as tmp:
+            _report.write_history(estimator.history_, tmp)
+        if args.plot is not None:
+            with outputs.writing(args.plot) as tmp:
+                _report.plot_history(estimator.history_, tmp, file_format=args.plot.suffix[1:],
+                                     title=f"{type(estimator).__name__} on {_describe(data)}")
 
     if not quiet:
         scores = [("train", _score(estimator, train_table))]
@@ -129,7 +137,8 @@ def _class_weight_by_label(weights: dict[str, float], table: TableFiles) -> dict
     meaning class 0 whatever the column's type. Costs one pass over the
     target column.
     """
-    classes = scan_target(list_data_files(table.path), table.target, batch_rows=table.batch_rows)
+    classes = scan_target(list_data_files(table.path), table.target, batch_rows=table.batch_rows,
+                          csv_block_bytes=table.csv_block_bytes)
     by_text = {str(c.item() if isinstance(c, np.generic) else c): c for c in classes}
     unknown = [k for k in weights if k not in by_text]
     if unknown:
@@ -145,7 +154,7 @@ def _table_options(args) -> dict[str, Any]:
         options["standardize"] = args.standardize
     if args.impute is not None:
         options["impute"] = None if args.impute == "none" else args.impute
-    for name in ("max_categories", "batch_rows", "shuffle_buffer_rows"):
+    for name in ("max_categories", "batch_rows", "shuffle_buffer_rows", "csv_block_bytes"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     return options
@@ -198,7 +207,7 @@ def predict(args, out: TextIO) -> None:
     else:
         file_format = "csv"
     estimator = _load_file_model(args.model)
-    table = TableFiles(_one_or_many(args.data), batch_rows=args.batch_rows or 65536)
+    table = TableFiles(_one_or_many(args.data), **_reading_options(args))
     classes = estimator.classes_
     float_type = pa.from_numpy_dtype(np.dtype(estimator.get_params()["dtype"]))
     fields = [pa.field("prediction", pa.array(classes).type)]
@@ -233,15 +242,16 @@ class _PredictionWriter:
     """CSV/Parquet writer that replaces `path` only once every row is written.
 
     Writing to a temporary file in the same folder and renaming it at the end
-    means an error half-way (a bad row in the 10th file) never leaves a
-    truncated predictions file that looks complete. The sink opens on the
-    first batch, so an error in the first batch (a missing column) writes
-    nothing, not even a CSV header on stdout.
+    means an error half-way (a bad row in the 10th file, a full disk) never
+    leaves a truncated predictions file that looks complete, nor a
+    temporary. The sink opens on the first batch, so an error in the first
+    batch (a missing column) writes nothing, not even a CSV header on stdout.
     """
 
     def __init__(self, path: Path | None, file_format: str, schema) -> None:
         self.path, self.format, self.schema = path, file_format, schema
-        self.writer = self.sink = self.tmp = None
+        self.writer = self.sink = None
+        self.outputs = StagedOutputs()
 
     def __enter__(self):
         return self
@@ -254,38 +264,53 @@ class _PredictionWriter:
         if self.path is None:
             self.sink = sys.stdout.buffer
         else:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-            os.close(fd)
-            self.tmp = Path(tmp)
-            self.sink = (pa.CompressedOutputStream(str(self.tmp), "gzip")
-                         if self.path.suffix.lower() == ".gz" else pa.OSFile(str(self.tmp), "wb"))
+            tmp = self.outputs.temporary(self.path)
+            self.sink = (pa.CompressedOutputStream(str(tmp), "gzip")
+                         if self.path.suffix.lower() == ".gz" else pa.OSFile(str(tmp), "wb"))
         if self.format == "parquet":
             self.writer = pq.ParquetWriter(self.sink, self.schema)
         else:
             self.writer = pa_csv.CSVWriter(self.sink, self.schema)
 
     def write(self, batch) -> None:
-        if self.writer is None:
-            self._open()
-        self.writer.write(batch) if self.format == "csv" else self.writer.write_batch(batch)
+        with self._naming():
+            if self.writer is None:
+                self._open()
+            self.writer.write(batch) if self.format == "csv" else self.writer.write_batch(batch)
+
+    def _naming(self):
+        # Write errors on stdout (a closed pipe) keep their own type for main.
+        return contextlib.nullcontext() if self.path is None else naming(self.path)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None and self.writer is None:
-            self._open()        # no rows: still write the header / the schema
-        if self.writer is None:
+        if exc_type is not None:
+            # Already failing: close quietly, remove the temporary, and let
+            # the first error be the one reported.
+            for closable in (self.writer, None if self.path is None else self.sink):
+                with contextlib.suppress(Exception):
+                    if closable is not None:
+                        closable.close()
+            if self.path is None and self.writer is not None:
+                with contextlib.suppress(Exception):
+                    sys.stdout.flush()
+            self.outputs.discard()
             return
         try:
-            self.writer.close()
-            if self.tmp is not None:
-                self.sink.close()
-            else:
-                sys.stdout.flush()
-        finally:
-            if self.tmp is not None:
-                if exc_type is None:
-                    os.replace(self.tmp, self.path)
+            with self._naming():
+                if self.writer is None:
+                    self._open()        # no rows: still write the header / the schema
+                self.writer.close()
+                if self.path is None:
+                    sys.stdout.flush()
                 else:
-                    self.tmp.unlink(missing_ok=True)
+                    self.sink.close()
+        except BaseException:
+            if self.path is not None:
+                with contextlib.suppress(Exception):
+                    self.sink.close()
+            self.outputs.discard()
+            raise
+        self.outputs.commit()
 
 
 # ================================================================= evaluate
@@ -300,8 +325,7 @@ def evaluate(args, out: TextIO) -> None:
         # model scored on one of its own inputs is a mistake anyway.
         raise UsageError(f"evaluate: --target {args.target!r} is one of the model's feature "
                          "columns; give the label column")
-    table = TableFiles(_one_or_many(args.data), target=args.target,
-                       batch_rows=args.batch_rows or 65536)
+    table = TableFiles(_one_or_many(args.data), target=args.target, **_reading_options(args))
     metrics = _score(estimator, table)
     print(f"{args.model} ({type(estimator).__name__}, {len(estimator.classes_)} classes) "
           f"on {_describe(args.data)}\n", file=out)
@@ -401,6 +425,27 @@ def _load_file_model(path: Path):
             "preprocessing; the command line applies models trained on files "
             "(xentlearn train, or fit(TableFiles(...)))")
     return estimator
+
+
+def _reading_options(args) -> dict[str, Any]:
+    """TableFiles options of predict and evaluate."""
+    options: dict[str, Any] = {"batch_rows": args.batch_rows or 65536}
+    if args.csv_block_bytes is not None:
+        options["csv_block_bytes"] = args.csv_block_bytes
+    return options
+
+
+def _check_distinct(paths: dict[str, Path | None]) -> None:
+    """Refuse two outputs with one name: the second would silently replace the first."""
+    seen: dict[Path, str] = {}
+    for flag, path in paths.items():
+        if path is None:
+            continue
+        key = Path(os.path.abspath(path))
+        if key in seen:
+            raise UsageError(f"train: {seen[key]} and {flag} name the same file "
+                             f"{str(path)!r}; give them different names")
+        seen[key] = flag
 
 
 def _check_writable_file(path: Path, flag: str) -> None:

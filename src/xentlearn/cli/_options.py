@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,20 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
+
+
+# Binary multiples, as a user reads sizes: 64K is 65536 bytes.
+_SIZE_SUFFIXES = {"": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20,
+                  "MB": 1 << 20, "MIB": 1 << 20, "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30}
+
+
+def _bytes(text: str) -> int:
+    """'65536', '64K', '16M' or '1G' (binary multiples; 'MiB' and 'MB' also read) -> bytes."""
+    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
+    if match is None or match[2].upper() not in _SIZE_SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"expected a size in bytes such as 16777216, 16M or 1G, got {text!r}")
+    return int(match[1]) * _SIZE_SUFFIXES[match[2].upper()]
 
 
 def _float(text: str) -> float:
@@ -211,6 +226,7 @@ _DATA_OPTIONS = {
     "features": "--features", "sample_weight": "--sample-weight", "impute": "--impute",
     "standardize": "--standardize", "max_categories": "--max-categories",
     "batch_rows": "--batch-rows", "shuffle_buffer_rows": "--shuffle-buffer-rows",
+    "csv_block_bytes": "--csv-block-bytes",
     "model": "--model", "out": "--out", "history": "--history", "plot": "--plot",
     "quiet": "--quiet",
 }
@@ -242,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_data_reading(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-rows", type=_positive_int, metavar="N",
                         help="rows read per record batch (default 65536)")
+    parser.add_argument("--csv-block-bytes", type=_bytes, metavar="BYTES",
+                        help="bytes of CSV text parsed at a time, such as 64M (default 4M); "
+                             "every row must fit in one block, so raise it for rows with "
+                             "long text")
 
 
 def _add_train(commands) -> argparse.ArgumentParser:
@@ -348,6 +368,10 @@ def read_config(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
             table = tomllib.load(file)
     except FileNotFoundError:
         raise UsageError(f"config file {str(path)!r} does not exist") from None
+    except UnicodeDecodeError as error:
+        # TOML is UTF-8 by definition; tomllib's own message names neither file nor line.
+        raise UsageError(f"config file {str(path)!r} is not UTF-8 text "
+                         f"({_bad_byte(error)}); re-save it as UTF-8") from None
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise UsageError(f"cannot read config file {str(path)!r}: {error}") from None
     if isinstance(table.get("train"), dict):
@@ -364,6 +388,13 @@ def read_config(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
         where = f"config file {str(path)!r}, key {raw_key!r}"
         values[key] = _config_value(key, value, actions[key], where, path.parent)
     return values
+
+
+def _bad_byte(error: UnicodeDecodeError) -> str:
+    """Where decoding failed: 'byte 0xe9 at offset 12, line 2'."""
+    data = error.object
+    line = data.count(b"\n", 0, error.start) + 1
+    return f"byte 0x{data[error.start]:02x} at offset {error.start}, line {line}"
 
 
 def _config_value(key: str, value: Any, action: argparse.Action, where: str, base: Path) -> Any:

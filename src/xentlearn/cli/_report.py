@@ -212,8 +212,13 @@ def check_plot_path(path: Path) -> None:
         ) from None
 
 
-def plot_history(history: Sequence[dict], path: Path, *, title: str) -> None:
-    """Train and validation loss per epoch (top) and the learning rate (bottom)."""
+def plot_history(history: Sequence[dict], path: Path, *, title: str,
+                 file_format: str | None = None) -> None:
+    """Train and validation loss per epoch (top) and the learning rate (bottom).
+
+    `file_format` ("png", "svg" or "pdf") overrides the one of `path`'s
+    extension, for a temporary file that is renamed afterwards.
+    """
     import matplotlib
 
     matplotlib.use("Agg")   # no display needed; also safe on a headless server
@@ -240,6 +245,6 @@ def plot_history(history: Sequence[dict], path: Path, *, title: str) -> None:
         ax_lr.set_xlabel("epoch")
         ax_lr.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
+        fig.savefig(path, dpi=100, format=file_format and file_format.lower())
     finally:
         plt.close(fig)

@@ -23,8 +23,13 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst")
 SUPPORTED_SUFFIXES = _CSV_SUFFIXES + _PARQUET_SUFFIXES
 # The CSV reader infers column types from its first block, so a bigger block
 # guesses better (a column of ints that turns to floats later); 4 MB of text
-# is still small next to the shuffle buffer.
+# is still small next to the shuffle buffer. Every row must fit in one block:
+# TableFiles(csv_block_bytes=...) raises it for files with longer rows.
 _CSV_BLOCK_BYTES = 4 << 20
+# pyarrow keeps the block size in an int32; below 1 KiB a header rarely fits.
+_CSV_BLOCK_LIMITS = (1 << 10, (1 << 31) - 1)
+# Chunk size of the scans that locate a bad byte or a long row, on error only.
+_SCAN_BYTES = 1 << 20
 # Parquet is read through a 1 MB buffered stream rather than pre-buffering
 # whole column chunks: a file written with one huge row group then still
 # streams in bounded memory.
@@ -102,6 +107,143 @@ def _read_error(path: Path, exc: Exception) -> XentlearnInputError:
     return XentlearnInputError(f"cannot read {str(path)!r}: {exc}")
 
 
+def check_csv_block_bytes(value) -> int:
+    """`value` as a CSV block size in bytes, or an error naming the accepted range."""
+    low, high = _CSV_BLOCK_LIMITS
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+            low <= value <= high):
+        raise XentlearnInputError(
+            f"csv_block_bytes must be an integer from {low} to {high} (bytes), got {value!r}")
+    return int(value)
+
+
+def _first_non_utf8(path: Path) -> tuple[int, int, int] | None:
+    """(offset, byte, line) of the first byte of `path` that is not UTF-8 text, or None.
+
+    Reads the (decompressed) file front to back in 1 MB chunks; only called
+    once pyarrow has refused the file, so the cost is paid on error only.
+    """
+    import pyarrow as pa
+
+    offset, line, carry = 0, 1, b""
+    with pa.input_stream(str(path), compression="detect") as stream:
+        while True:
+            chunk = stream.read(_SCAN_BYTES)
+            data = carry + chunk
+            try:
+                data.decode("utf-8")
+                good = len(data)
+            except UnicodeDecodeError as error:
+                # A character cut by the chunk boundary is completed by the next chunk.
+                if chunk and error.end == len(data) and error.reason == "unexpected end of data":
+                    good = error.start
+                else:
+                    return (offset + error.start, data[error.start],
+                            line + data.count(b"\n", 0, error.start))
+            if not chunk:
+                return None
+            line += data.count(b"\n", 0, good)
+            offset += good
+            carry = data[good:]
+
+
+def _encoding_error(path: Path, column: str | None = None) -> XentlearnInputError | None:
+    """The error for a CSV file that is not UTF-8, or None if every byte is UTF-8."""
+    found = _first_non_utf8(path)
+    if found is None:
+        return None
+    offset, byte, line = found
+    where = f"byte 0x{byte:02x} at offset {offset}"
+    if _file_format(path) == "csv" and not path.name.lower().endswith(".csv"):
+        where += " of the decompressed text"
+    where += f", line {line}" + ("" if column is None else f", column {column!r}")
+    return XentlearnInputError(
+        f"{str(path)!r} is not UTF-8 text ({where}); re-save it as UTF-8 "
+        "(spreadsheets often save CSV as Latin-1 or Windows-1252)")
+
+
+def _first_long_row(path: Path, limit: int) -> tuple[int, int] | None:
+    """(line number, length in bytes with its newline) of the first line longer than `limit`."""
+    import pyarrow as pa
+
+    line, length = 1, 0           # length: bytes of the current line read so far
+    with pa.input_stream(str(path), compression="detect") as stream:
+        while chunk := stream.read(_SCAN_BYTES):
+            newlines = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == ord("\n"))
+            if not newlines.size:
+                length += len(chunk)
+                continue
+            lengths = np.diff(newlines, prepend=-1)
+            lengths[0] += length
+            long = np.flatnonzero(lengths > limit)
+            if long.size:
+                return line + int(long[0]), int(lengths[long[0]])
+            line += newlines.size
+            length = len(chunk) - int(newlines[-1]) - 1
+    return (line, length) if length > limit else None
+
+
+def _csv_error(path: Path, exc: Exception, block_bytes: int) -> XentlearnInputError:
+    """pyarrow's CSV error in words that say what to do.
+
+    pyarrow's own messages blame what it was doing when it failed: a row longer
+    than a block says "straddling object straddles two block boundaries" (a
+    header longer than the first block, "Empty CSV file or block"), bytes
+    that are not UTF-8 fail the conversion of a string column. Both are found
+    in the file (one scan, on error only) to name the line and the fix.
+    """
+    import pyarrow as pa
+
+    message = str(exc)
+    straddles = "straddl" in message
+    # A header longer than the first block reads as an empty block.
+    if straddles or "Empty CSV file or block" in message:
+        found = _first_long_row(path, block_bytes)
+        high = _CSV_BLOCK_LIMITS[1]
+        if found is None and not straddles:
+            return XentlearnInputError(f"cannot read {str(path)!r}: {exc}")
+        if found is None:
+            return XentlearnInputError(
+                f"cannot read {str(path)!r}: a row is longer than the CSV block size of "
+                f"{block_bytes} bytes that rows are parsed in; read it with a larger block: "
+                f"TableFiles(..., csv_block_bytes={min(2 * block_bytes, high)}) or more")
+        line, length = found
+        if length >= high:
+            return XentlearnInputError(
+                f"cannot read {str(path)!r}: line {line} is {length} bytes long; pyarrow "
+                f"parses CSV rows of at most {high} bytes: split that row or convert the "
+                "file to Parquet")
+        return XentlearnInputError(
+            f"cannot read {str(path)!r}: line {line} is {length} bytes long, more than the "
+            f"CSV block size of {block_bytes} bytes (every row must fit in one block); read "
+            f"it with a larger block: TableFiles(..., csv_block_bytes="
+            f"{min(1 << length.bit_length(), high)}) or more")
+    if "invalid UTF8" in message:
+        error = _encoding_error(path)
+        if error is not None:
+            return error
+    hint = ""
+    if isinstance(exc, pa.ArrowInvalid) and "conversion error" in message:
+        hint = (f" (CSV column types are inferred from the first {block_bytes} bytes of the "
+                "file; a column whose later values do not fit that type needs fixing in "
+                "the file)")
+    return XentlearnInputError(f"cannot read {str(path)!r}: {exc}{hint}")
+
+
+def _check_names(path: Path, schema) -> None:
+    """Refuse duplicated column names: every later step selects columns by name."""
+    names = list(schema.names)
+    for name in dict.fromkeys(names):
+        positions = [i + 1 for i, n in enumerate(names) if n == name]
+        if len(positions) > 1:
+            columns = ", ".join(map(str, positions[:-1])) + f" and {positions[-1]}"
+            what = ("columns without a name (an empty header cell)" if name == ""
+                    else f"columns named {name!r}")
+            raise XentlearnInputError(
+                f"{str(path)!r} has {len(positions)} {what}: columns {columns}; column names "
+                "must be unique: rename or remove the duplicates")
+
+
 # Separators a CSV header is sniffed for.
 _DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 1 << 16
@@ -110,7 +252,7 @@ _DECIMAL_COMMA = re.compile(r"\d,\d")
 _DECIMAL_POINT = re.compile(r"\d\.\d")
 
 
-def _csv_options(path: Path, **convert) -> dict:
+def _csv_options(path: Path, *, block_bytes: int | None = None, **convert) -> dict:
     """open_csv's read, parse and convert options for `path`, its dialect sniffed.
 
     The delimiter is the one of ``_DELIMITERS`` that occurs most often in the
@@ -118,6 +260,7 @@ def _csv_options(path: Path, **convert) -> dict:
     file whose first 64 KB show numbers with a decimal comma ("1,5") and none
     with a decimal point is read with ``decimal_point=","``: the spreadsheet
     convention of locales whose decimal mark is the comma (R's read.csv2).
+    `block_bytes` is the parse block size (default ``_CSV_BLOCK_BYTES``) and
     `convert` goes to ``ConvertOptions``.
     """
     import pyarrow as pa
@@ -133,24 +276,46 @@ def _csv_options(path: Path, **convert) -> dict:
         body = _QUOTED.sub("", "\n".join(lines[1:]))
         if _DECIMAL_COMMA.search(body) and not _DECIMAL_POINT.search(body):
             convert.setdefault("decimal_point", ",")
-    return {"read_options": pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+    block_bytes = _CSV_BLOCK_BYTES if block_bytes is None else block_bytes
+    return {"read_options": pacsv.ReadOptions(block_size=block_bytes),
             "parse_options": pacsv.ParseOptions(delimiter=delimiter),
             "convert_options": pacsv.ConvertOptions(strings_can_be_null=True, **convert)}
 
 
-def _file_schema(path: Path):
+def _file_schema(path: Path, *, csv_block_bytes: int | None = None):
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    block_bytes = _CSV_BLOCK_BYTES if csv_block_bytes is None else csv_block_bytes
     try:
         if _file_format(path) == "parquet":
-            return pq.ParquetFile(path).schema_arrow
-        # Opening the streaming reader parses the first block only.
-        with pacsv.open_csv(path, **_csv_options(path)) as reader:
-            return reader.schema
+            schema = pq.ParquetFile(path).schema_arrow
+        else:
+            # Opening the streaming reader parses the first block only.
+            with pacsv.open_csv(path, **_csv_options(path, block_bytes=block_bytes)) as reader:
+                schema = reader.schema
     except (pa.ArrowException, OSError) as exc:
+        if _file_format(path) == "csv":
+            raise _csv_error(path, exc, block_bytes) from None
         raise _read_error(path, exc) from None
+    if _file_format(path) == "csv":
+        # pyarrow keeps a header that is not UTF-8 as raw bytes (reading a name
+        # then fails to decode), and reads a column that is not UTF-8 in the
+        # first block as binary.
+        try:
+            names = schema.names
+        except UnicodeDecodeError:
+            names = None
+        binary = [i for i, field in enumerate(schema) if pa.types.is_binary(field.type)]
+        if binary or names is None:
+            # With one binary column and a clean header, the first bad byte is in it.
+            column = names[binary[0]] if len(binary) == 1 and names is not None else None
+            error = _encoding_error(path, column)
+            if error is not None:
+                raise error
+    _check_names(path, schema)
+    return schema
 
 
 def _kind_or_type(arrow_type) -> str | None:
@@ -160,7 +325,8 @@ def _kind_or_type(arrow_type) -> str | None:
         return str(arrow_type)      # not a feature type: must then match exactly
 
 
-def scan_schema(files) -> "pyarrow.Schema":  # noqa: F821 (pyarrow is imported lazily)
+def scan_schema(files, *, csv_block_bytes: int | None = None
+                ) -> "pyarrow.Schema":  # noqa: F821 (pyarrow is imported lazily)
     """The common schema of `files`, checked to be consistent.
 
     Every file must hold the same column names, and each column the same kind
@@ -181,10 +347,10 @@ def scan_schema(files) -> "pyarrow.Schema":  # noqa: F821 (pyarrow is imported l
     import pyarrow as pa
 
     files = _as_files(files)
-    first = _file_schema(files[0])
+    first = _file_schema(files[0], csv_block_bytes=csv_block_bytes)
     names, types = list(first.names), {f.name: f.type for f in first}
     for path in files[1:]:
-        schema = _file_schema(path)
+        schema = _file_schema(path, csv_block_bytes=csv_block_bytes)
         if set(schema.names) != set(names) or len(schema.names) != len(names):
             missing = [n for n in names if n not in schema.names]
             extra = [n for n in schema.names if n not in names]
@@ -212,11 +378,13 @@ def _check_column(files: list[Path], schema, column: str, what: str) -> None:
 
 
 def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
-                  csv_column_types: dict | None) -> Iterator:
+                  csv_column_types: dict | None, csv_block_bytes: int | None = None
+                  ) -> Iterator:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    block_bytes = _CSV_BLOCK_BYTES if csv_block_bytes is None else csv_block_bytes
     try:
         if _file_format(path) == "parquet":
             pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=_PARQUET_STREAM_BYTES)
@@ -229,34 +397,34 @@ def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
             return
         # An empty field is a missing value, for text columns too (pyarrow's default
         # reads it as the category ""), so it is reported or imputed like any other.
-        options = _csv_options(path, include_columns=columns,
+        options = _csv_options(path, block_bytes=block_bytes, include_columns=columns,
                                column_types=csv_column_types or {})
         with pacsv.open_csv(path, **options) as reader:
             for batch in reader:
                 for start in range(0, batch.num_rows, batch_rows):
                     yield batch.slice(start, batch_rows)
     except (pa.ArrowException, OSError) as exc:
-        hint = ""
-        if _file_format(path) == "csv" and isinstance(exc, pa.ArrowInvalid):
-            hint = (" (CSV column types are inferred from the first 4 MB of the file; a column "
-                    "whose later values do not fit that type needs fixing in the file)")
-        raise XentlearnInputError(f"cannot read {str(path)!r}: {exc}{hint}") from None
+        if _file_format(path) == "csv":
+            raise _csv_error(path, exc, block_bytes) from None
+        raise _read_error(path, exc) from None
 
 
-def _iter_with_files(files, columns, *, rng=None, batch_rows=65536, csv_column_types=None):
+def _iter_with_files(files, columns, *, rng=None, batch_rows=65536, csv_column_types=None,
+                     csv_block_bytes=None):
     files = list(files)
     order = rng.permutation(len(files)) if rng is not None else range(len(files))
     for i in order:
         path = files[int(i)]
         for batch in _file_batches(path, columns, rng=rng, batch_rows=batch_rows,
-                                   csv_column_types=csv_column_types):
+                                   csv_column_types=csv_column_types,
+                                   csv_block_bytes=csv_block_bytes):
             if batch.num_rows:
                 yield path, batch
 
 
 def iter_record_batches(files, columns: Sequence[str], *, rng: np.random.Generator | None = None,
-                        batch_rows: int = 65536, csv_column_types: dict | None = None
-                        ) -> Iterator:
+                        batch_rows: int = 65536, csv_column_types: dict | None = None,
+                        csv_block_bytes: int | None = None) -> Iterator:
     """Stream the given columns of `files` as pyarrow RecordBatches.
 
     Parameters
@@ -272,13 +440,16 @@ def iter_record_batches(files, columns: Sequence[str], *, rng: np.random.Generat
         At most this many rows per record batch.
     csv_column_types : dict of str to pyarrow.DataType, optional
         Types for CSV columns, instead of inferring them from the first block.
+    csv_block_bytes : int, optional
+        Bytes per CSV parse block (default 4 MiB); every row must fit in one.
 
     Yields
     ------
     pyarrow.RecordBatch
     """
     for _, batch in _iter_with_files(_as_files(files), list(columns), rng=rng,
-                                     batch_rows=batch_rows, csv_column_types=csv_column_types):
+                                     batch_rows=batch_rows, csv_column_types=csv_column_types,
+                                     csv_block_bytes=csv_block_bytes):
         yield batch
 
 
@@ -300,13 +471,17 @@ def _target_values(path: Path, batch, target: str) -> np.ndarray:
     return values
 
 
-def scan_target(files, target: str, *, batch_rows: int = 65536) -> np.ndarray:
+def scan_target(files, target: str, *, batch_rows: int = 65536,
+                csv_block_bytes: int | None = None) -> np.ndarray:
     """Sorted distinct values of the target column, in one streaming pass.
 
     Parameters
     ----------
     files : list of Path, or a path accepted by ``list_data_files``
     target : str
+    batch_rows : int, default=65536
+    csv_block_bytes : int, optional
+        Bytes per CSV parse block (default 4 MiB); every row must fit in one.
 
     Returns
     -------
@@ -324,11 +499,12 @@ def scan_target(files, target: str, *, batch_rows: int = 65536) -> np.ndarray:
     import pyarrow.compute as pc
 
     files = _as_files(files)
-    schema = scan_schema(files)
+    schema = scan_schema(files, csv_block_bytes=csv_block_bytes)
     _check_column(files, schema, target, "target")
     classes = None
     n_missing, first_bad = 0, None
-    for path, batch in _iter_with_files(files, [target], batch_rows=batch_rows):
+    for path, batch in _iter_with_files(files, [target], batch_rows=batch_rows,
+                                        csv_block_bytes=csv_block_bytes):
         column = batch.column(target)
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)

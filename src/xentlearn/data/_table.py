@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xentlearn.data._readers import _iter_with_files, _target_values, list_data_files, scan_schema
+from xentlearn.data._readers import (
+    _CSV_BLOCK_BYTES, _iter_with_files, _target_values, check_csv_block_bytes, list_data_files,
+    scan_schema)
 from xentlearn.exceptions import XentlearnInputError
 
 
@@ -43,6 +45,11 @@ class TableFiles:
         Refuse string columns with more distinct values (ids, free text).
     batch_rows, shuffle_buffer_rows : int, default=65536
         Rows per record batch read, and rows held in the shuffle buffer.
+    csv_block_bytes : int, default=4194304 (4 MiB)
+        Bytes of CSV text parsed at a time, from 1024 to 2**31 - 1. Every row
+        must fit in one block: a file with longer rows (a long free-text
+        field) is refused with an error that names the line and the block
+        size it needs. Column types are inferred from the first block.
 
     Examples
     --------
@@ -69,6 +76,10 @@ class TableFiles:
     max_categories: int = 1000
     batch_rows: int = 65536
     shuffle_buffer_rows: int = 65536
+    csv_block_bytes: int = _CSV_BLOCK_BYTES
+
+    def __post_init__(self) -> None:
+        check_csv_block_bytes(self.csv_block_bytes)
 
     def files(self) -> list[Path]:
         """The data files, in order (errors name a missing path or a bad extension)."""
@@ -78,7 +89,7 @@ class TableFiles:
                      ) -> Iterator[tuple[object, np.ndarray | None]]:
         """(record batch of `features`, raw target values or None), in file order."""
         files = self.files()
-        schema = scan_schema(files)
+        schema = scan_schema(files, csv_block_bytes=self.csv_block_bytes)
         missing = [c for c in features if c not in schema.names]
         if missing:
             raise XentlearnInputError(
@@ -93,6 +104,7 @@ class TableFiles:
                     f"target column {self.target!r} is not in {str(files[0])!r}; it has "
                     f"{', '.join(schema.names)}")
             columns.append(self.target)
-        for path, batch in _iter_with_files(files, columns, batch_rows=self.batch_rows):
+        for path, batch in _iter_with_files(files, columns, batch_rows=self.batch_rows,
+                                            csv_block_bytes=self.csv_block_bytes):
             y = _target_values(path, batch, self.target) if with_target else None
             yield batch, y

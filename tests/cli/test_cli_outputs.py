@@ -1,0 +1,241 @@
+"""Output files a user can trust: all or nothing, the umask's permissions, SIGTERM.
+
+A full disk is simulated in-process by making a write (or fsync) raise
+``OSError(ENOSPC)``; SIGTERM is sent to a real ``python -m xentlearn.cli``.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import xentlearn
+from xentlearn.cli import _report, main
+from xentlearn.data import TableFiles
+from tests.cli import make_table, write_csv
+
+ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+OLD_MODEL, OLD_HISTORY = b"the user's old model", b"the user's old history"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """train.csv, new.csv and a model trained on train.csv."""
+    folder = tmp_path_factory.mktemp("outputs")
+    write_csv(make_table(60, seed=0), folder / "train.csv")
+    write_csv(make_table(30, seed=1), folder / "new.csv")
+    model = xentlearn.LogisticRegression(max_iter=50)
+    model.fit(TableFiles(folder / "train.csv", target="species"))
+    model.save(folder / "model.xent")
+    return folder
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, and restore it."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield os.umask
+    os.umask(previous)
+
+
+def old_outputs(folder):
+    (folder / "m.xent").write_bytes(OLD_MODEL)
+    (folder / "m.history.csv").write_bytes(OLD_HISTORY)
+
+
+def train(data, folder, *extra):
+    return main(["train", str(data / "train.csv"), "--target", "species", "--max-iter", "5",
+                 "--quiet", "--out", str(folder / "m.xent"), *extra])
+
+
+def one_error_line(capsys) -> str:
+    """The one line of stderr that is not a warning (a few epochs may not converge)."""
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if not line.startswith("xentlearn: warning:")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+# ------------------------------------------------------------------- full disk
+def test_train_history_on_a_full_disk_replaces_nothing(data, tmp_path, monkeypatch, capsys):
+    old_outputs(tmp_path)
+
+    def write_until_full(history, path):
+        with open(path, "w") as file:          # part of the file, then the disk is full
+            file.write("epoch,train_loss\n1,0.5\n")
+            file.flush()
+            raise ENOSPC
+
+    monkeypatch.setattr(_report, "write_history", write_until_full)
+    assert train(data, tmp_path) == 2
+    line = one_error_line(capsys)
+    assert line == (f"xentlearn: error: cannot write {str(tmp_path / 'm.history.csv')!r}: "
+                    "No space left on device")
+    # The model was trained and written, but it replaces the old one only if
+    # its history can be written too; no temporary stays behind.
+    assert (tmp_path / "m.xent").read_bytes() == OLD_MODEL
+    assert (tmp_path / "m.history.csv").read_bytes() == OLD_HISTORY
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.history.csv", "m.xent"]
+
+
+def test_train_model_on_a_full_disk_names_it(data, tmp_path, monkeypatch, capsys):
+    old_outputs(tmp_path)
+    real_fsync = os.fsync
+
+    def fsync_full(fd):          # where a full disk shows on some file systems (NFS, ext4)
+        raise ENOSPC
+
+    monkeypatch.setattr(os, "fsync", fsync_full)
+    assert train(data, tmp_path) == 2
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert one_error_line(capsys) == (
+        f"xentlearn: error: cannot write {str(tmp_path / 'm.xent')!r}: No space left on device")
+    assert (tmp_path / "m.xent").read_bytes() == OLD_MODEL
+    assert (tmp_path / "m.history.csv").read_bytes() == OLD_HISTORY
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.history.csv", "m.xent"]
+
+
+def test_train_plot_failure_replaces_nothing(data, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    old_outputs(tmp_path)
+
+    def plot_full(history, path, **kwargs):
+        path.write_bytes(b"\x89PNG")
+        raise ENOSPC
+
+    monkeypatch.setattr(_report, "plot_history", plot_full)
+    assert train(data, tmp_path, "--plot", str(tmp_path / "curves.png")) == 2
+    assert "cannot write" in one_error_line(capsys)
+    assert (tmp_path / "m.xent").read_bytes() == OLD_MODEL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.history.csv", "m.xent"]
+
+
+class FullDisk(io.RawIOBase):
+    """A file that takes `room` bytes, then fails as a full disk does."""
+
+    def __init__(self, path, room: int):
+        self.file, self.room = open(path, "wb"), room
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if len(data) > self.room:
+            raise ENOSPC
+        self.room -= len(data)
+        return self.file.write(data)
+
+    def close(self):
+        self.file.close()
+        super().close()
+
+
+@pytest.mark.parametrize("out", ["pred.csv", "pred.parquet", "pred.csv.gz"])
+@pytest.mark.parametrize("room", [0, 40], ids=["header", "rows"])
+def test_predict_on_a_full_disk_leaves_old_file_and_no_temporary(data, tmp_path, monkeypatch,
+                                                                 capsys, out, room):
+    (tmp_path / out).write_bytes(b"old predictions")
+    monkeypatch.setattr(pa, "OSFile", lambda path, mode="rb": pa.PythonFile(
+        FullDisk(path, room), mode="w"))
+    real_stream = pa.CompressedOutputStream
+    monkeypatch.setattr(pa, "CompressedOutputStream", lambda path, codec: real_stream(
+        pa.PythonFile(FullDisk(path, room), mode="w"), codec))
+    status = main(["predict", str(data / "model.xent"), str(data / "new.csv"), "--proba",
+                   "--batch-rows", "7", "--out", str(tmp_path / out)])
+    assert status == 2
+    assert one_error_line(capsys) == (
+        f"xentlearn: error: cannot write {str(tmp_path / out)!r}: No space left on device")
+    assert (tmp_path / out).read_bytes() == b"old predictions"
+    assert [p.name for p in tmp_path.iterdir()] == [out]
+
+
+# ------------------------------------------------------------------- permissions
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+@pytest.mark.parametrize("out", ["pred.csv", "pred.parquet"])
+def test_prediction_files_follow_the_umask(data, tmp_path, umask, mask, out):
+    umask(mask)
+    assert main(["predict", str(data / "model.xent"), str(data / "new.csv"),
+                 "--out", str(tmp_path / out)]) == 0
+    assert stat.S_IMODE((tmp_path / out).stat().st_mode) == 0o666 & ~mask
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_a_replaced_prediction_file_keeps_its_mode(data, tmp_path, umask):
+    umask(0o022)
+    out = tmp_path / "pred.csv"
+    out.write_text("old")
+    out.chmod(0o600)                 # the user made it private: it stays private
+    assert main(["predict", str(data / "model.xent"), str(data / "new.csv"),
+                 "--out", str(out)]) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert out.read_text().startswith('"prediction"')
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_train_outputs_follow_the_umask(data, tmp_path, umask):
+    umask(0o027)
+    assert train(data, tmp_path) == 0
+    for name in ("m.xent", "m.history.csv"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.history.csv", "m.xent"]
+
+
+def test_out_and_history_may_not_name_the_same_file(data, tmp_path, capsys):
+    assert train(data, tmp_path, "--history", str(tmp_path / "m.xent")) == 2
+    assert "--out and --history name the same file" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------- SIGTERM
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM")
+def test_sigterm_during_train_exits_143_and_replaces_nothing(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["a,b,y"] + [f"{rng.normal():.4f},{rng.normal():.4f},{'pq'[i % 2]}"
+                        for i in range(2000)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    model = tmp_path / "m.xent"
+    model.write_bytes(OLD_MODEL)
+    # One row per step and no early stop: hours of training, unless stopped.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "xentlearn.cli", "train", "train.csv", "--target", "y",
+         "--solver", "sgd", "--batch-size", "1", "--max-iter", "100000",
+         "--n-iter-no-change", "100000", "--out", "m.xent"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # The progress bar on stderr says training has started.
+        seen, deadline = b"", time.monotonic() + 60
+        while b"batch/s" not in seen and time.monotonic() < deadline:
+            chunk = os.read(process.stderr.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+        assert b"batch/s" in seen, seen
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 143, (seen + err)[-2000:]
+    assert err.decode().splitlines()[-1] == "xentlearn: terminated (SIGTERM)"
+    assert b"Traceback" not in seen + err
+    assert model.read_bytes() == OLD_MODEL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.xent", "train.csv"]
+
+
+def test_sigterm_handler_is_restored_after_main(data, tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["info", str(data / "model.xent")]) == 0
+    assert signal.getsignal(signal.SIGTERM) is before
