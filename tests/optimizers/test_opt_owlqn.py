@@ -127,16 +127,29 @@ def _saga(n, alpha, l1_ratio):
 # ----------------------------------------------------------------------------------------
 # Optimality.
 
+@pytest.mark.parametrize("direction_projection", ["zeros", "all"])
 @pytest.mark.parametrize("k, l1_ratio", [(None, 1.0), (3, 0.5)])
-def test_kkt_conditions_hold_with_exact_zeros(k, l1_ratio):
+def test_kkt_conditions_hold_with_exact_zeros(k, l1_ratio, direction_projection):
     X, y = _data(300, 12, k=k, seed=1)
     problem = _Problem(X, y, alpha=0.03, l1_ratio=l1_ratio)
-    params, iterations, state = minimise(problem)
+    params, iterations, state = minimise(problem, direction_projection=direction_projection)
     assert iterations < 100 and not state.failed
     margin, smallest = _check_kkt(problem, params, tol=1e-9)
     n_zero = int((params["W0"] == 0).sum())
     assert 0 < n_zero < params["W0"].size        # both kinds of coordinate are tested
     assert margin > 1e-4 and smallest > 1e-4     # and neither is a borderline case
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stops_by_itself_at_the_rounding_floor(dtype):
+    # With tol 0 the loop relies on the optimizer's all-zero updates to stop, as it does
+    # for lbfgs: steps below F's rounding go on only while they make progress.
+    X, y = _data(300, 10, k=3, seed=14)
+    problem = _Problem(X.astype(dtype), y, alpha=0.01, l1_ratio=1.0)
+    params, iterations, state = minimise(problem, params=problem.start(dtype), tol=0.0,
+                                         max_iter=1000)
+    assert state.failed and iterations < 400
+    _check_kkt(problem, params, tol=1e-13 if dtype == np.float64 else 1e-5)
 
 
 def test_binary_l1_matches_saga_optimum_and_support():
@@ -369,6 +382,8 @@ def test_bad_input_is_refused():
         owlqn(-1.0)
     with pytest.raises(XentlearnInputError, match="memory_size"):
         owlqn(1.0, memory_size=0)
+    with pytest.raises(XentlearnInputError, match="direction_projection"):
+        owlqn(1.0, direction_projection="some")
     params = {"W0": np.zeros((2, 1))}
     optimizer = owlqn(0.1)
     state = optimizer.init(params)

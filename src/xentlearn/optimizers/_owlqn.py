@@ -36,6 +36,8 @@ ValueFn = Callable[[Params], tuple[float, Params]]
 
 # Rounding allowance of F's evaluation, in ulps of F (see the approximate Armijo test).
 _F_NOISE_ULPS = 100.0
+# Updates in a row within F's rounding that may fail to lower max |pseudo-gradient|.
+_STALL_LIMIT = 10
 
 
 class OwlqnState(NamedTuple):
@@ -50,6 +52,9 @@ class OwlqnState(NamedTuple):
     step_size: float        # the accepted line-search step t of the last update
     value: float            # F (with the L1 term) at the accepted point (nan before)
     failed: int             # 1 if the last line search found no decrease (updates were 0)
+    best_value: float       # lowest F accepted (inf before)
+    best_pseudo_gradient: float   # lowest max |v| seen at the start of an update (inf before)
+    stalled: int            # updates in a row that lowered neither best_value nor max |v|
 
     def learning_rate_factor(self) -> float:
         return self.step_size
@@ -165,8 +170,9 @@ def _shear_for(preconditioner, params: Params, where: dict[str, bool], dtype) ->
 
 def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
           max_linesearch: int = 20, preconditioner: Preconditioner | None = None,
-          c1: float = 1e-4, value_includes_l1: bool = True) -> GradientTransformation:
-    r"""Orthant-wise limited-memory quasi-Newton (OWL-QN) for f + L1; one ``update`` is one iteration.
+          c1: float = 1e-4, value_includes_l1: bool = True,
+          direction_projection: str = "zeros") -> GradientTransformation:
+    r"""Orthant-wise limited-memory quasi-Newton (OWL-QN) for f + L1; an ``update`` is an iteration.
 
     Minimises :math:`F(x) = f(x) + \lambda \sum_{j \in \mathcal P} |x_j|`,
     with f smooth (its gradient g is what ``value_fn`` returns) and
@@ -181,12 +187,16 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
        (:math:`\gamma = s^\top y / y^\top P y` of the newest pair, P the
        `preconditioner`, the identity by default);
     3. the direction constrained to the orthant of :math:`-v`:
-       :math:`d_j \leftarrow 0` for penalised j with :math:`d_j v_j \ge 0`.
-       This keeps :math:`v^\top d \le -v^\top H v < 0`;
+       :math:`d_j \leftarrow 0` for penalised j at zero (:math:`x_j = 0`)
+       with :math:`d_j v_j \ge 0` (the paper: every penalised j, see Notes).
+       Removing only terms :math:`d_j v_j \ge 0` keeps
+       :math:`v^\top d \le -v^\top H v < 0`, and along d, F's directional
+       derivative is :math:`v^\top d`;
     4. a backtracking line search on :math:`x(t) = \pi(x + t d; \xi)`, where
        :math:`\pi` sets to exactly 0 the penalised entries whose sign is not
        :math:`\xi_j`: t = 1 (the first iteration, without curvature pairs,
        :math:`t = \min(1, 1/\sqrt{-v^\top d})` as ``lbfgs``), halved until
+       :math:`v^\top (x(t) - x) < 0` and
 
        .. math:: F(x(t)) \le F(x) + c_1\, v^\top (x(t) - x);
 
@@ -223,6 +233,10 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
         contains the L1 term, as ``Objective.value_and_grad``'s does (its
         value is F, its gradient f's). If False, the value is f and the
         optimizer adds :math:`\lambda \|x_{\mathcal P}\|_1` itself.
+    direction_projection : {"zeros", "all"}, default "zeros"
+        Which entries of d step 3 constrains to the orthant of :math:`-v`:
+        the penalised entries at zero, or every penalised entry as in
+        Andrew & Gao (see Notes).
 
     Notes
     -----
@@ -232,6 +246,22 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
       projected and constrained. Unpenalised coordinates (intercepts) keep
       :math:`v_j = g_j` and are never projected: step 3 only removes entries
       with :math:`d_j v_j \ge 0`, so descent holds without projecting them.
+    - Step 3 by default constrains only the entries at zero, whose orthant
+      is a choice (:math:`\xi_j = -\mathrm{sign}(v_j)`); the paper also
+      zeroes :math:`d_j` for :math:`x_j \ne 0` whenever
+      :math:`d_j v_j \ge 0`. There the orthant is already fixed by
+      :math:`\mathrm{sign}(x_j)`, the line search's projection keeps the
+      iterates in it, and such an entry is simply a quasi-Newton step that
+      goes against its own partial slope to gain more elsewhere, as in any
+      L-BFGS step. Deleting it makes the step no longer the quasi-Newton step
+      on the current face, even once the support is settled, and convergence
+      turns linear: to max |v| <= 1e-10 on softmax and logistic problems of
+      8-50 features, 82 instead of 221, 60 instead of 76, 132 instead of 212
+      iterations, the same elsewhere. What the paper's choice guaranteed
+      (every truncation at zero keeps :math:`v^\top(x(t) - x) < 0`) step 4
+      now checks: a t whose truncated step is not a descent step is halved
+      without evaluating F (for small t nothing is truncated, so some t
+      passes). ``direction_projection="all"`` restores the paper's rule.
     - Preconditioning and the orthants. The standardising preconditioner is
       :math:`P = A A^\top` for the change of variables :math:`x = A\varphi`
       of standardised inputs, and :math:`A = K D^{1/2}`: a positive diagonal
@@ -253,25 +283,45 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
       recursion runs on :math:`K^{-\top} v` with the pairs kept in x
       (BFGS is covariant: this is L-BFGS in :math:`\psi` with
       :math:`H_0 = \gamma K^{-1} P K^{-\top} = \gamma D`, diagonal, so step 3
-      removes nothing the first time). This is exactly OWL-QN run on
+      removes nothing from a first step). This is exactly OWL-QN run on
       standardised, centred inputs with the L1 weights :math:`\lambda/\sigma_j`
       that keep F unchanged. The optimum, its zeros and the returned
       parameters are in the user's coordinates as always; at the optimum
       :math:`g_b = 0` and both pseudo-gradients coincide.
-    - If no Armijo point is found in `max_linesearch` halvings but one
-      lowered F, it is taken (the paper would fail); if none did, the
+    - Below the rounding of F the Armijo test of step 4 cannot pass (F's
+      differences are noise once the parameters are within about
+      :math:`\sqrt{\epsilon}` of the optimum), so a trial point whose F is
+      within :math:`100\,\epsilon |F(x)|` of F(x) is also accepted when the
+      slope says it decreased: Hager & Zhang's approximate Armijo condition
+      :math:`\phi'(1) \le (2 c_1 - 1)\, \phi'(0)` for
+      :math:`\phi(s) = F_\xi(x + s\,\Delta)`, with
+      :math:`F_\xi = f + \lambda\, \xi^\top x` the smooth function that
+      equals F on the closed orthant (:math:`\phi'(0) = v^\top \Delta`;
+      for a quadratic :math:`\phi(1) - \phi(0) = (\phi'(0) + \phi'(1))/2`,
+      so this is :math:`c_1`-decrease). That is what takes the iterates to
+      the optimum to the precision of the gradient, as saga and glum do,
+      instead of to the square root of it. Once the slopes are rounding
+      noise too, such steps would go on for ever: after 10 updates in a row
+      that reach neither a new lowest F nor a new lowest
+      :math:`\max_j |v_j|`, the update is zero with ``failed == 1``.
+    - If neither test passes in `max_linesearch` halvings but a trial
+      point lowered F, it is taken (the paper would fail); if none did, the
       updates are zero and ``state.failed == 1``: the caller should stop
       (the training loop does, on all-zero updates). A zero pseudo-gradient
       gives zero updates with ``failed == 0``.
     - If :math:`d` is not a descent direction (rounding), or step 3 removes
       all of it, the memory is cleared and the iteration restarts from
-      :math:`-P v`, then from :math:`-v`.
+      :math:`-P v`, then from :math:`-v`. Without the centring (a plain P,
+      or a penalised intercept), everything runs in x, as in the paper.
     - ``current_learning_rate(state)`` reports the accepted step t.
 
     References
     ----------
     Galen Andrew and Jianfeng Gao, "Scalable training of L1-regularized
     log-linear models", ICML 2007.
+    William W. Hager and Hongchao Zhang, "A new conjugate gradient method with
+    guaranteed descent and an efficient line search", SIAM J. Optim. 16(1), 2005
+    (the approximate Wolfe conditions).
     Nocedal & Wright, "Numerical Optimization", 2nd ed., Algorithm 7.4.
 
     Examples
@@ -296,6 +346,9 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
     max_linesearch = check_count("max_linesearch", max_linesearch, minimum=1)
     c1 = check_number("c1", c1, low=0.0, high=1.0, include_high=False, strict_low=True)
     value_includes_l1 = bool(value_includes_l1)
+    if direction_projection not in ("zeros", "all"):
+        raise XentlearnInputError(
+            f"direction_projection must be 'zeros' or 'all', got {direction_projection!r}")
 
     def init(params: Params) -> OwlqnState:
         flat = _tree.ravel(params)
@@ -304,7 +357,7 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
             return tuple(np.zeros(flat.size, dtype=flat.dtype) for _ in range(memory_size))
 
         return OwlqnState(empty(), empty(), np.zeros(memory_size, dtype=flat.dtype),
-                          0, 0, 0, 0, 1.0, math.nan, 0)
+                          0, 0, 0, 0, 1.0, math.nan, 0, math.inf, math.inf, 0)
 
     def update(grads, state, params=None, *, value=None, value_fn: ValueFn | None = None):
         if params is None or value_fn is None:
@@ -342,14 +395,25 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
             at_zero = penalised & (x == 0)
             orthant[at_zero] = -np.sign(v[at_zero])
 
+            constrain = at_zero if direction_projection == "zeros" else penalised
+
             def constrained(d: np.ndarray) -> tuple[np.ndarray, float]:
-                """Step 3: K^{-1} d projected on the orthant of -v, and v . e."""
+                """Step 3: K^{-1} d, in the orthant of -v where constrained, and v . e."""
                 e = d if shear is None else shear.step_to_psi(d)
-                e[penalised & (e * v >= 0)] = 0.0
+                e[constrain & (e * v >= 0)] = 0.0
                 return e, float(v @ e)
 
-            if not float(np.abs(v).max(initial=0.0)) > 0.0:
+            largest = float(np.abs(v).max(initial=0.0))
+            if not largest > 0.0:
                 return zeros, state._replace(iteration=state.iteration + 1, failed=0)
+            # Below F's rounding the steps are taken on the slopes alone, which are noise in
+            # turn once v is: a run of steps that lowers neither F nor max |v| ends the descent.
+            if largest < state.best_pseudo_gradient:
+                state = state._replace(best_pseudo_gradient=largest, stalled=0)
+            else:
+                state = state._replace(stalled=state.stalled + 1)
+            if state.stalled >= _STALL_LIMIT:
+                return zeros, state._replace(iteration=state.iteration + 1, failed=1)
             e, vte = constrained(two_loop_direction(z, state, preconditioner))
             if state.n_pairs and not vte < 0.0:
                 # Rounding, or the projection removed the whole direction: drop the memory.
@@ -369,20 +433,26 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
             noise = _F_NOISE_ULPS * float(np.finfo(dtype).eps) * abs(f0)
             best = None   # (F, t, updates, flat grads) of the lowest F seen
             evaluations = 0
-            for evaluations in range(1, max_linesearch + 1):
+            for _ in range(max_linesearch):
                 step = t * e                                  # in psi
                 trial = x + step
                 leaves = penalised & (np.sign(trial) != orthant)
                 step[leaves] = -x[leaves]                     # exact zeros: x + (-x) == 0
+                slope0 = float(v @ step)
+                if not slope0 < 0.0:
+                    # Cut short at zero, the descending entries no longer outweigh the
+                    # others (only with direction_projection="zeros"): shorter.
+                    t *= 0.5
+                    continue
                 u = step if shear is None else shear.step_to_x(step)
                 trial_updates = _tree.unravel(u, params)
                 trial_params = apply_updates(params, trial_updates)
                 f, trial_grads = value_fn(trial_params)
+                evaluations += 1
                 f = objective(f, lambda: _tree.ravel(trial_params))
                 if not math.isfinite(f):
                     f = math.inf
                 flat_grads = _tree.ravel(trial_grads).astype(dtype, copy=False)
-                slope0 = float(v @ step)                      # < 0
                 if f <= f0 + c1 * slope0:                     # Armijo, as Andrew & Gao
                     best = (f, t, trial_updates, flat_grads)
                     break
@@ -407,6 +477,7 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
         ring = push_pair(state, s, y)
         return updates, OwlqnState(
             ring["s_history"], ring["y_history"], ring["rho"], ring["n_pairs"], ring["head"],
-            state.iteration + 1, n_evaluations, t, f_new, 0)
+            state.iteration + 1, n_evaluations, t, f_new, 0, min(f_new, state.best_value),
+            state.best_pseudo_gradient, 0 if f_new < state.best_value else state.stalled)
 
     return GradientTransformation(init, update)
