@@ -108,3 +108,248 @@ def test_a_well_formed_file_describing_an_inconsistent_model_is_refused(tmp_path
         io.write(tmp_path / f"{name}.xent", bad_arrays, bad_meta)
         with pytest.raises(ModelFileError, match="does not describe a model"):
             xentlearn.load(tmp_path / f"{name}.xent")
+
+
+# ---------------------------------------------------------------- strict, bounded loading
+#
+# A model file may be damaged or written by hand. Each file below is a valid
+# zip in the xentlearn format (written with xentlearn.io.write) whose metadata
+# or arrays are wrong; load must refuse it with a ModelFileError naming the
+# field, quickly and without allocating what the metadata claims.
+
+_FAST_SECONDS = 1.0
+_SMALL_BYTES = 16 * 2**20
+
+
+def _parts(est, path):
+    from xentlearn import io
+
+    est.save(path)
+    arrays, meta = io.read(path)
+    return arrays, {k: v for k, v in meta.items() if k not in ("format", "format_version")}
+
+
+def _refused(path, pattern: str) -> str:
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ModelFileError, match=pattern) as excinfo:
+            xentlearn.load(path)
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < _FAST_SECONDS, f"refusal took {elapsed:.2f} s"
+    assert peak < _SMALL_BYTES, f"refusal allocated {peak} bytes"
+    message = str(excinfo.value)
+    assert str(path) in message
+    return message
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory):
+    """(arrays, meta) of a few small fitted models, by name."""
+    import warnings
+
+    from tests.cli import make_table, write_csv
+    from xentlearn.data import TableFiles
+
+    folder = tmp_path_factory.mktemp("models")
+    X2, y2 = _data(2)
+    X3, y3 = _data(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = {
+            "binary": LogisticRegression(class_weight="balanced").fit(X2, y2),
+            "multiclass": LogisticRegression().fit(X3, np.array(["a", "b", "c"])[y3]),
+            "mlp": MLPClassifier(hidden_layer_sizes=(5, 4), max_iter=5, random_state=0).fit(X3, y3),
+            "multilabel": LogisticRegression().fit(X2, (X2[:, :3] > 0).astype(int)),
+            "files": LogisticRegression(max_iter=20).fit(
+                TableFiles(write_csv(make_table(60, seed=0), folder / "t.csv"), target="species")),
+        }
+    import pandas as pd
+
+    frame = pd.DataFrame(X2, columns=[f"f{i}" for i in range(X2.shape[1])])
+    fitted["names"] = LogisticRegression().fit(frame, y2)
+    return {name: _parts(est, folder / f"{name}.xent") for name, est in fitted.items()}
+
+
+def _variant(saved_models, name, tmp_path, change):
+    """Write model `name` after change(arrays, meta) (both copies, free to edit)."""
+    import copy
+
+    from xentlearn import io
+
+    arrays, meta = saved_models[name]
+    arrays, meta = dict(arrays), copy.deepcopy(meta)
+    change(arrays, meta)
+    path = tmp_path / f"{name}-changed.xent"
+    io.write(path, arrays, meta)
+    return path
+
+
+def _set(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def change(arrays, meta):
+        target = meta
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+
+    return change
+
+
+def test_huge_hidden_layers_in_a_small_file_are_refused_without_allocating(saved_models, tmp_path):
+    """Issue: [15000, 15000] in a 2.4 KB file allocated 3.7 GB building the model first."""
+    path = _variant(saved_models, "mlp", tmp_path, _set("params", "hidden_layer_sizes", [15000, 15000]))
+    _refused(path, r"array 'param.W0' has shape \(6, 5\), but .* give \(6, 15000\)")
+
+
+@pytest.mark.parametrize("value, pattern", [
+    (2e7, "meta field 'n_features_in' is 20000000.0; expected a positive integer"),
+    (20_000_000, r"array 'param.W0' has shape \(6, 1\), but n_features_in=20000000, .* give \(20000000, 1\)"),
+    (float("inf"), "meta field 'n_features_in' is inf"),    # what json reads for 1e400
+    (10**12, r"give \(1000000000000, 1\)"),
+    (0, "meta field 'n_features_in' is 0"),
+    (True, "meta field 'n_features_in' is True"),
+    ("6", "meta field 'n_features_in' is '6'"),
+])
+def test_n_features_in_must_match_the_arrays(saved_models, tmp_path, value, pattern):
+    _refused(_variant(saved_models, "binary", tmp_path, _set("n_features_in", value)), pattern)
+
+
+def test_n_features_in_written_as_1e400_is_refused(saved_models, tmp_path):
+    from xentlearn import io
+
+    path = _variant(saved_models, "binary", tmp_path, _set("n_features_in", 12345))
+    arrays, meta = io.read(path)
+    raw = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            raw[info.filename] = zf.read(info)
+    raw["meta.json"] = raw["meta.json"].replace(b'"n_features_in": 12345', b'"n_features_in": 1e400')
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in raw.items():
+            zf.writestr(name, data)
+    _refused(path, "meta field 'n_features_in' is inf; expected a positive integer")
+
+
+@pytest.mark.parametrize("change, pattern", [
+    (_set("history", 0, "val_loss", "0.3"), r"meta field 'history\[0\].val_loss' is '0.3'; expected a number or null"),
+    (_set("history", 0, "train_loss", None), r"'history\[0\].train_loss' is None; expected a number"),
+    (_set("history", 0, "epoch", 1.5), r"'history\[0\].epoch' is 1.5; expected an integer"),
+    (_set("history", 0, "seconds", [1]), r"'history\[0\].seconds' is a JSON array of 1 items"),
+    (_set("history", 0, "extra", 1), r"'history\[0\]' is a JSON object of 7 keys; expected an object with the keys"),
+    (_set("history", 1, "junk"), r"'history\[1\]' is 'junk'"),
+    (_set("history", {"epoch": 1}), "meta field 'history' is a JSON object of 1 keys; expected a list"),
+])
+def test_history_of_the_wrong_types_is_refused(saved_models, tmp_path, change, pattern):
+    """Issue: such a history loaded, then `xentlearn info` failed with a TypeError."""
+    _refused(_variant(saved_models, "binary", tmp_path, change), pattern)
+
+
+def _drop_category(arrays, meta):
+    column = next(c for c in meta["preprocessing"]["columns"] if c["kind"] == "categorical")
+    column["categories"] = column["categories"][:-1]
+
+
+def _rename_feature_column(arrays, meta):
+    meta["feature_columns"][0] = "renamed"
+
+
+INCONSISTENT = {
+    # classes that do not fit the task
+    "binary, one class": ("binary", lambda a, m: a.update(classes=a["classes"][:1]),
+                          "array 'classes' holds 1 classes but task 'binary' needs exactly 2"),
+    "binary, three classes": ("binary", lambda a, m: a.update(classes=np.array([0, 1, 2])),
+                              "holds 3 classes but task 'binary' needs exactly 2"),
+    "multiclass, two classes": ("multiclass", lambda a, m: a.update(classes=a["classes"][:2]),
+                                "holds 2 classes but task 'multiclass' needs at least 3"),
+    "multiclass, four classes": ("multiclass", lambda a, m: a.update(classes=np.array(list("abcd"))),
+                                 r"array 'param.W0' has shape \(6, 3\), but .* give \(6, 4\)"),
+    "2-D classes": ("binary", lambda a, m: a.update(classes=a["classes"][None, :]),
+                    r"array 'classes' has shape \(1, 2\); expected one dimension"),
+    "repeated classes": ("multiclass", lambda a, m: a.update(classes=np.array(["a", "b", "a"])),
+                         "array 'classes' repeats a class"),
+    "NaN class": ("binary", lambda a, m: a.update(classes=np.array([0.0, np.nan])), "NaN or infinite labels"),
+    "multilabel classes": ("multilabel", lambda a, m: a.update(classes=np.array([0, 1, 5])),
+                           r"must be 0..2 for task 'multilabel'"),
+    "object classes flag on numbers": ("binary", _set("classes_object", True),
+                                       r"array 'classes' has dtype int64; expected strings"),
+    "unknown task": ("binary", _set("task", "regression"), "meta field 'task' is 'regression'"),
+    # parameters
+    "NaN weights": ("mlp", lambda a, m: a.update({"param.W1": a["param.W1"] * np.nan}),
+                    "array 'param.W1' holds NaN or infinite values"),
+    "infinite bias": ("binary", lambda a, m: a.update({"param.b0": a["param.b0"] + np.inf}),
+                      "array 'param.b0' holds NaN or infinite values"),
+    "float32 weights for float64": ("binary", lambda a, m: a.update({"param.W0": a["param.W0"].astype(np.float32)}),
+                                    "array 'param.W0' has dtype float32; params.dtype is float64"),
+    "missing bias": ("binary", lambda a, m: a.pop("param.b0"), "array 'param.b0' is missing"),
+    "param_keys": ("binary", _set("param_keys", ["W0"]), r"meta field 'param_keys' is \['W0'\]"),
+    "unknown array": ("binary", lambda a, m: a.update(extra=np.ones(2)), "array 'extra' is not part of a model file"),
+    "fit_intercept": ("binary", _set("params", "fit_intercept", False), r"meta field 'param_keys' is \['W0', 'b0'\]"),
+    # hyperparameters
+    "unknown parameter": ("binary", _set("params", "C", 1.0), "meta field 'params.C' is not a parameter"),
+    "negative alpha": ("binary", _set("params", "alpha", -1.0), "The 'alpha' parameter .* Got -1.0"),
+    "NaN tol": ("binary", _set("params", "tol", float("nan")), "The 'tol' parameter"),
+    "activation": ("mlp", _set("params", "activation", [1]), "meta field 'params.activation' is a JSON array"),
+    "dtype": ("binary", _set("params", "dtype", "float16"), "meta field 'params.dtype' is 'float16'"),
+    "callbacks": ("binary", _set("params", "callbacks", ["print"]), "meta field 'params.callbacks'"),
+    "hidden sizes": ("mlp", _set("params", "hidden_layer_sizes", [5, 0]), "params.hidden_layer_sizes"),
+    "estimator": ("binary", _set("estimator", "Pipeline"), "meta field 'estimator' is 'Pipeline'"),
+    "class_weight pairs": ("binary", _set("params", "class_weight", {"pairs": [[0, -1.0]]}),
+                           r"params.class_weight.pairs\[0\]' has weight -1.0"),
+    # class weights and feature names
+    "class_weight shape": ("binary", lambda a, m: a.update(class_weight=np.ones(3)),
+                           r"array 'class_weight' has shape \(3,\)"),
+    "class_weight NaN": ("binary", lambda a, m: a.update(class_weight=np.array([1.0, np.nan])),
+                         "array 'class_weight' holds a weight that is negative, NaN or infinite"),
+    "class_weight missing": ("binary", lambda a, m: a.pop("class_weight"), "array 'class_weight' is missing"),
+    "class_weight unexpected": ("multiclass", lambda a, m: a.update(class_weight=np.ones(3)),
+                                "array 'class_weight' is present but the model has no class weights"),
+    "feature names length": ("names", lambda a, m: a.update(feature_names_in=a["feature_names_in"][:-1]),
+                             r"array 'feature_names_in' has shape \(5,\) .* expected \(6,\)"),
+    # preprocessing of models trained on files
+    "preprocessing width": ("files", _drop_category,
+                            "meta field 'preprocessing.columns' encode 4 features but n_features_in is 5"),
+    "NaN std": ("files", _set("preprocessing", "columns", 0, "std", float("nan")),
+                r"'preprocessing.columns\[0\].std' is nan; expected a finite number > 0"),
+    "negative std": ("files", _set("preprocessing", "columns", 0, "std", -1.0), r"columns\[0\].std' is -1.0"),
+    "zero std": ("files", _set("preprocessing", "columns", 0, "std", 0.0), r"columns\[0\].std' is 0.0"),
+    "NaN mean": ("files", _set("preprocessing", "columns", 1, "mean", float("nan")), r"columns\[1\].mean' is nan"),
+    "unknown kind": ("files", _set("preprocessing", "columns", 0, "kind", "date"), r"columns\[0\].kind' is 'date'"),
+    "category types": ("files", _set("preprocessing", "columns", 2, "categories", [1, 2, 3]),
+                       r"columns\[2\].categories' is a JSON array of 3 items"),
+    "feature columns": ("files", _rename_feature_column, "meta field 'feature_columns'"),
+    "target is a feature": ("files", _set("target_column", "x1"), "meta field 'target_column' is 'x1'"),
+    "impute": ("files", _set("preprocessing", "impute", "median"), "meta field 'preprocessing' is invalid"),
+    "columns without preprocessing": ("binary", _set("feature_columns", ["a"]), "meta field 'feature_columns'"),
+}
+
+
+@pytest.mark.parametrize("case", list(INCONSISTENT))
+def test_inconsistent_model_files_are_refused_naming_the_field(saved_models, tmp_path, case):
+    name, change, pattern = INCONSISTENT[case]
+    _refused(_variant(saved_models, name, tmp_path, change), pattern)
+
+
+@pytest.mark.parametrize("name", ["binary", "multiclass", "mlp", "multilabel", "files", "names"])
+def test_unchanged_models_load(saved_models, tmp_path, name):
+    """The control for the cases above: the same files, unchanged, load."""
+    path = _variant(saved_models, name, tmp_path, lambda arrays, meta: None)
+    assert xentlearn.load(path).n_features_in_ == saved_models[name][1]["n_features_in"]
+
+
+def test_save_removes_temporaries_left_by_killed_saves(tmp_path):
+    """Issue: 30 SIGKILLs during save left 30 '.model.xent.*.tmp' files, never cleaned."""
+    X, y = _data()
+    path = tmp_path / "model.xent"
+    for random_part in ("abcdefgh", "01234567", "x_y_z_w_"):
+        (tmp_path / f".model.xent.{random_part}.tmp").write_bytes(b"PK\x03\x04 half a model")
+    (tmp_path / ".other.xent.abcdefgh.tmp").write_bytes(b"another model's")
+    LogisticRegression().fit(X, y).save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.xent.abcdefgh.tmp", "model.xent"]

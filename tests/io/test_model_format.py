@@ -6,6 +6,8 @@ path and the problem; a pickle inside a file must never be unpickled.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import json
 import math
@@ -14,6 +16,7 @@ import re
 import struct
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -518,9 +521,420 @@ def test_declared_size_over_limit_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "m"
     write(path, {"zeros": np.zeros(10_000)}, {})
     monkeypatch.setattr(_format, "MAX_TOTAL_BYTES", 50_000)
-    _assert_model_error(path, "more than the 50000 bytes a model file may hold; refusing to decompress")
+    _assert_model_error(path, "may expand to at most 50000 bytes .*: refusing to decompress it")
 
 
 def test_model_file_error_is_a_value_error(tmp_path):
     with pytest.raises(ValueError):
         read(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------- bounded reading
+#
+# Each test below builds a hostile file and asserts that read() refuses it at
+# once: within a second and without allocating more than a small multiple of
+# the file's size (tracemalloc sees Python and NumPy allocations).
+
+_FAST_SECONDS = 1.0
+_MEMORY_MULTIPLE, _MEMORY_SLACK = 4, 16 * 2**20
+
+
+def _refused_quickly(path: Path, pattern: str, reader=None) -> ModelFileError:
+    import time
+    import tracemalloc
+
+    reader = reader or read
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ModelFileError, match=pattern) as excinfo:
+            reader(path)
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < _FAST_SECONDS, f"refusal took {elapsed:.2f} s"
+    bound = _MEMORY_MULTIPLE * os.path.getsize(path) + _MEMORY_SLACK
+    assert peak < bound, f"refusal allocated {peak} bytes, more than {bound}"
+    assert str(path) in str(excinfo.value), "the message must name the file"
+    return excinfo.value
+
+
+def _raw_zip(entries, *, directory_entries=None, eocd_count=None) -> bytes:
+    """A zip built by hand, so declared sizes and counts can lie.
+
+    entries: (name, stored bytes, compress_type, declared uncompressed size, crc)
+    directory_entries: central-directory records to write (default: one per
+    entry), as (name, index of the local entry they point to).
+    """
+    local = bytearray()
+    offsets, records = [], []
+    for name, data, method, size, crc in entries:
+        offsets.append(len(local))
+        encoded = name.encode()
+        local += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(data), size,
+                             len(encoded), 0) + encoded + data
+    if directory_entries is None:
+        directory_entries = [(name, i) for i, (name, *_) in enumerate(entries)]
+    central = bytearray()
+    for name, index in directory_entries:
+        _, data, method, size, crc = entries[index]
+        encoded = name.encode()
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, len(data),
+                               size, len(encoded), 0, 0, 0, 0, 0, offsets[index]) + encoded
+    count = len(directory_entries) if eocd_count is None else eocd_count
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, min(count, 0xFFFF), min(count, 0xFFFF),
+                      len(central), len(local), 0)
+    return bytes(local + central + end)
+
+
+def _zeros_deflated(n_bytes: int) -> tuple[bytes, int]:
+    """(deflate stream, CRC-32) of n_bytes zero bytes, built 1 MiB at a time."""
+    block = bytes(min(n_bytes, 2**20))
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    parts, crc, left = [], 0, n_bytes
+    while left:
+        piece = block[: min(left, len(block))]
+        parts.append(compressor.compress(piece))
+        crc = zlib.crc32(piece, crc)
+        left -= len(piece)
+    parts.append(compressor.flush())
+    return b"".join(parts), crc
+
+
+def test_fifo_is_refused_at_once(tmp_path):
+    """Opening a FIFO for reading blocks until a writer comes: read must not open it."""
+    import threading
+
+    fifo = tmp_path / "model.xent"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def attempt():
+        try:
+            read(fifo)
+        except ModelFileError as exc:
+            outcome.append(str(exc))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(_FAST_SECONDS)
+    if thread.is_alive():  # release the blocked reader so the test run can go on
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+        pytest.fail("read() blocked on a FIFO")
+    assert len(outcome) == 1 and isinstance(outcome[0], str), outcome
+    assert "is not a regular file (it is a FIFO)" in outcome[0] and str(fifo) in outcome[0]
+
+
+def test_symlink_to_fifo_and_devices_are_refused(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "model.xent"
+    link.symlink_to(fifo)
+    _refused_quickly(link, r"is not a regular file \(it is a FIFO\)")
+    if os.path.exists("/dev/null"):
+        _refused_quickly(Path("/dev/null"), r"is not a regular file \(it is a character device\)")
+
+
+def test_small_file_declaring_a_huge_array_is_refused_before_decompressing(tmp_path):
+    """The issue's 4 MB file holding 4 GiB of zeros, at a size a test can build:
+    a 2 GiB float64 array declared by a few KiB of deflate stream."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (2**28,)})
+    stream, _ = _zeros_deflated(2**22)  # the real stream may stop early: nothing is decompressed
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
+    head = compressor.compress(header.getvalue()) + compressor.flush(zlib.Z_FULL_FLUSH)
+    raw = _raw_zip([
+        ("meta.json", _meta(), zipfile.ZIP_STORED, len(_meta()), zlib.crc32(_meta())),
+        ("arrays/W0.npy", head + stream, zipfile.ZIP_DEFLATED, len(header.getvalue()) + 2**31, 0),
+    ])
+    path = tmp_path / "bomb.xent"
+    path.write_bytes(raw)
+    assert len(raw) < 2**16
+    _refused_quickly(path, r"declares \d{10} bytes uncompressed in a file of \d{4} bytes.* refusing to decompress it")
+
+
+def test_valid_zip_that_expands_more_than_the_bound_is_refused(tmp_path):
+    """A well-formed zip (right sizes, right CRC) of 16 MiB of zeros in ~16 KiB."""
+    n_bytes = 2**24
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (n_bytes,)})
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = compressor.compress(header.getvalue()) + compressor.flush(zlib.Z_FULL_FLUSH)
+    stream, _ = _zeros_deflated(n_bytes)
+    crc = zlib.crc32(header.getvalue())   # of the header, then the zeros
+    block = bytes(2**20)
+    for _ in range(n_bytes // len(block)):
+        crc = zlib.crc32(block, crc)
+    raw = _raw_zip([
+        ("meta.json", _meta(), zipfile.ZIP_STORED, len(_meta()), zlib.crc32(_meta())),
+        ("arrays/x.npy", head + stream, zipfile.ZIP_DEFLATED, len(header.getvalue()) + n_bytes, crc),
+    ])
+    path = tmp_path / "zeros.xent"
+    path.write_bytes(raw)
+    with zipfile.ZipFile(path) as zf:  # the control: it is a valid zip
+        assert zf.testzip() is None
+    _refused_quickly(path, "may expand to at most .* refusing to decompress it")
+
+
+def test_many_entries_are_refused_from_the_end_record(tmp_path):
+    """40,000 directory records (all pointing at one entry): refused before zipfile parses them."""
+    entries = [("meta.json", _meta(), zipfile.ZIP_STORED, len(_meta()), zlib.crc32(_meta()))]
+    directory = [(f"x{i}", 0) for i in range(40_000)]
+    path = tmp_path / "many.xent"
+    path.write_bytes(_raw_zip(entries, directory_entries=directory))
+    _refused_quickly(path, f"declares 40000 zip entries .* at most {_format.MAX_ENTRIES} entries")
+
+
+def test_end_record_understating_the_entries_is_still_bounded(tmp_path):
+    entries = [("meta.json", _meta(), zipfile.ZIP_STORED, len(_meta()), zlib.crc32(_meta()))]
+    directory = [(f"x{i}", 0) for i in range(40_000)]
+    path = tmp_path / "lying.xent"
+    path.write_bytes(_raw_zip(entries, directory_entries=directory, eocd_count=1))
+    _refused_quickly(path, "declares 1 zip entries in a .*-byte directory")
+    # A directory under the byte cap but with more records than MAX_ENTRIES.
+    small = [(f"{i}", 0) for i in range(_format.MAX_ENTRIES + 1)]
+    path.write_bytes(_raw_zip(entries, directory_entries=small, eocd_count=1))
+    _refused_quickly(path, f"holds {_format.MAX_ENTRIES + 1} zip entries")
+
+
+def test_duplicate_names_among_many_entries_are_found(tmp_path):
+    entries = [("meta.json", _meta(), zipfile.ZIP_STORED, len(_meta()), zlib.crc32(_meta()))]
+    directory = [("meta.json", 0)] + [(f"x{i}", 0) for i in range(900)] + [("x450", 0)]
+    path = tmp_path / "dup.xent"
+    path.write_bytes(_raw_zip(entries, directory_entries=directory))
+    _refused_quickly(path, "several entries named 'x450'")
+
+
+def _meta_entry_path(tmp_path: Path, text: bytes, compression=zipfile.ZIP_STORED) -> Path:
+    return _zip(tmp_path / "m.xent", {"meta.json": text}, compression)
+
+
+def test_millions_of_json_containers_are_refused_before_parsing(tmp_path):
+    """The issue's 20 million '{}' at a tenth of the size: json would build 2M dicts."""
+    junk = b"[" + b",".join([b"{}"] * 2_000_000) + b"]"
+    text = _meta()[:-1] + b', "junk": ' + junk + b"}"
+    # Stored: the file is as large as the text, so only the container cap refuses it.
+    _refused_quickly(_meta_entry_path(tmp_path, text),
+                     f"holds more than {_format.MAX_META_CONTAINERS} JSON objects and arrays")
+    # Deflated, the same text is also far beyond what its file size allows.
+    _refused_quickly(_meta_entry_path(tmp_path, text, zipfile.ZIP_DEFLATED), "refusing to decompress it")
+
+
+def test_millions_of_json_values_are_refused_before_parsing(tmp_path):
+    junk = b"[" + b",".join([b"1.5"] * (_format.MAX_META_VALUES + 10)) + b"]"
+    text = _meta()[:-1] + b', "junk": ' + junk + b"}"
+    _refused_quickly(_meta_entry_path(tmp_path, text), f"holds more than {_format.MAX_META_VALUES} JSON values")
+
+
+@pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+def test_deeply_nested_json_is_refused_before_parsing(tmp_path, opener):
+    depth = 100_000
+    closer = b"]" if opener == b"[" else b"}"
+    text = _meta()[:-1] + b', "deep": ' + opener * depth + b"1" + closer * depth + b"}"
+    _refused_quickly(_meta_entry_path(tmp_path, text), f"nests JSON more than {_format.MAX_META_DEPTH} levels")
+
+
+def test_brackets_and_escapes_inside_strings_do_not_count(tmp_path):
+    """Category names like '[0, 10)' and escaped quotes are text, not nesting."""
+    strings = ["[" * 100, "{" * 100 + '\\"[[[', 'quote \\" [[[ \\\\', "\\\\\\\\", '"' * 3]
+    meta = {"labels": strings * 50, "nested": [[["ok"]]]}
+    write(tmp_path / "m", {}, meta)
+    assert read(tmp_path / "m")[1]["labels"] == strings * 50
+    assert _format._json_size_problem(json.dumps({"s": "[" * 1000}).encode()) is None
+    assert "levels deep" in _format._json_size_problem(b'{"s": "]\\\\"' + b"[" * 100 + b"]" * 100 + b"}")
+
+
+def test_json_integer_too_long_to_convert_is_a_model_file_error(tmp_path):
+    text = _meta()[:-1] + b', "n": 1' + b"0" * 6000 + b"}"
+    _refused_quickly(_meta_entry_path(tmp_path, text), "meta.json is not valid UTF-8 JSON")
+
+
+def _npy_with_header(header: bytes, data: bytes, version: tuple[int, int] = (1, 0)) -> bytes:
+    length = struct.pack("<H" if version == (1, 0) else "<I", len(header))
+    return b"\x93NUMPY" + bytes(version) + length + header + data
+
+
+@pytest.mark.parametrize(
+    "header, data, pattern",
+    [
+        # literal_eval would recurse once per minus sign (RecursionError).
+        (b"{'descr': '<f8', 'fortran_order': False, 'shape': (" + b"-" * 3000 + b"1,), }\n", b"",
+         "has a .npy header that NumPy does not write"),
+        (b"{'descr': '<f8', 'fortran_order': False, 'shape': " + b"(" * 100 + b")" * 100 + b", }\n", b"",
+         "has a .npy header that NumPy does not write"),
+        (b" " * 5000 + b"\n", b"", "has a 5001-byte .npy header"),
+        (b"{'descr': '<f8', 'fortran_order': False, 'shape': (-1, -8), }\n", bytes(64),
+         "has a .npy header that NumPy does not write"),  # no minus sign in a shape
+        (b"{'descr': '|S0', 'fortran_order': False, 'shape': (1000000000000,), }\n", b"",
+         "declares dtype |S0, which model files never hold"),
+        (b"{'descr': '|V8', 'fortran_order': False, 'shape': (1,), }\n", bytes(8),
+         "declares dtype |V8, which model files never hold"),
+        (b"{'descr': ('<f8', (1000, 1000)), 'fortran_order': False, 'shape': (1,), }\n", bytes(8),
+         "never hold"),
+        (b"{'descr': '<f8', 'fortran_order': 2, 'shape': (1,), }\n", bytes(8), "unreadable .npy header"),
+        (b"[1, 2]\n", b"", "unreadable .npy header"),
+    ],
+)
+def test_hostile_npy_headers_are_refused(tmp_path, header, data, pattern):
+    path = _zip(tmp_path / "m", {"meta.json": _meta(), "arrays/x.npy": _npy_with_header(header, data)})
+    _refused_quickly(path, pattern)
+
+
+def test_npy_header_length_of_four_gigabytes_is_refused(tmp_path):
+    npy = b"\x93NUMPY\x02\x00" + struct.pack("<I", 2**32 - 1) + b"{"
+    path = _zip(tmp_path / "m", {"meta.json": _meta(), "arrays/x.npy": npy})
+    _refused_quickly(path, "has a 4294967295-byte .npy header")
+
+
+def test_check_sees_headers_before_any_array_data_is_read(tmp_path, monkeypatch):
+    write(tmp_path / "m", {"W0": np.ones((3, 2), np.float32), "c": np.array(["a", "bb"])}, {"k": 1})
+    seen = {}
+
+    def refuse(meta, headers):
+        seen.update(headers)
+        raise ModelFileError("refused by check")
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("array data read before check")
+
+    monkeypatch.setattr(np.lib.format, "read_array", no_data)
+    with pytest.raises(ModelFileError, match="refused by check"):
+        read(tmp_path / "m", check=refuse)
+    assert seen == {
+        "W0": _format.ArrayHeader((3, 2), np.dtype(np.float32), False),
+        "c": _format.ArrayHeader((2,), np.dtype("<U2"), False),
+    }
+
+
+# ---------------------------------------------------------------- what write guarantees read accepts
+
+
+def test_very_compressible_arrays_are_stored_uncompressed(tmp_path):
+    """Deflate shrinks zeros ~1000-fold, beyond what read lets a file expand."""
+    zeros = np.zeros(2**20)
+    write(tmp_path / "m", {"W0": zeros}, {})
+    assert os.path.getsize(tmp_path / "m") > zeros.nbytes
+    with zipfile.ZipFile(tmp_path / "m") as zf:
+        assert {info.compress_type for info in zf.infolist()} == {zipfile.ZIP_STORED}
+    _assert_identical(read(tmp_path / "m")[0]["W0"], zeros)
+    # Within the bound, deflate stays.
+    write(tmp_path / "small", {"W0": np.zeros(10_000)}, {})
+    assert os.path.getsize(tmp_path / "small") < 10_000
+
+
+@pytest.mark.parametrize(
+    "limit, meta, pattern",
+    [
+        ("MAX_META_CONTAINERS", {"h": [{}] * 100}, "more than 50 JSON objects and arrays"),
+        ("MAX_META_VALUES", {"h": [0] * 100}, "more than 50 JSON values"),
+        ("MAX_META_DEPTH", {"h": functools.reduce(lambda inner, _: [inner], range(60), 0)},
+         "more than 50 levels deep"),
+        ("MAX_META_BYTES", {"h": "x" * 100}, "bytes, more than the 50 allowed"),
+    ],
+)
+def test_write_refuses_meta_that_read_would_refuse(tmp_path, monkeypatch, limit, meta, pattern):
+    monkeypatch.setattr(_format, limit, 50)
+    with pytest.raises(XentlearnInputError, match=pattern):
+        write(tmp_path / "m", {}, meta)
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_refuses_more_arrays_than_entries_allowed(tmp_path):
+    arrays = {f"a{i}": np.zeros(1) for i in range(_format.MAX_ENTRIES)}
+    with pytest.raises(XentlearnInputError, match="more than a model file holds"):
+        write(tmp_path / "m", arrays, {})
+
+
+# ---------------------------------------------------------------- stale temporaries
+
+
+def _temporary_name(target: str, random_part: str = "k3x_9a0b") -> str:
+    return f".{target}.{random_part}.tmp"
+
+
+def test_next_write_removes_temporaries_of_killed_writes(tmp_path):
+    """SIGKILL between writing the temporary and renaming it, as a crashed save would."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "model.xent"
+    script = (
+        "import os, signal, numpy as np\n"
+        "from xentlearn.io import write\n"
+        "os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"write({str(path)!r}, {{'W0': np.arange(1000.0)}}, {{}})\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert result.returncode == -9, result.stderr
+    leftovers = _other_files(tmp_path, "model.xent")
+    assert len(leftovers) == 1 and re.fullmatch(r"\.model\.xent\.[a-z0-9_]{8}\.tmp", leftovers[0])
+    assert zipfile.is_zipfile(tmp_path / leftovers[0]), "killed after the temporary was complete"
+
+    write(path, {"W0": np.ones(3)}, {})
+    assert os.listdir(tmp_path) == ["model.xent"]
+
+
+def test_cleanup_removes_only_regular_files_of_our_pattern(tmp_path):
+    target = "model.xent"
+    stale = [_temporary_name(target, r) for r in ("abcdefgh", "0123_xyz", "zzzzzzzz")]
+    for name in stale:
+        (tmp_path / name).write_bytes(b"partial zip")
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"not ours")
+    kept = {
+        _temporary_name(target, "abcdefg"): "file",      # 7 random characters
+        _temporary_name(target, "ABCDEFGH"): "file",     # not tempfile's alphabet
+        _temporary_name("other.xent"): "file",           # another target
+        _temporary_name(target) + ".keep": "file",
+        "model.xent.abcdefgh.tmp": "file",               # not hidden
+        _temporary_name(target, "dirdirdi"): "dir",
+        _temporary_name(target, "linklink"): "link",
+    }
+    for name, kind in kept.items():
+        if kind == "file":
+            (tmp_path / name).write_bytes(b"someone else's")
+        elif kind == "dir":
+            (tmp_path / name).mkdir()
+        else:
+            (tmp_path / name).symlink_to(outside)
+
+    write(tmp_path / target, {"x": np.ones(2)}, {})
+    assert sorted(os.listdir(tmp_path)) == sorted([target, "outside", *kept])
+    assert outside.read_bytes() == b"not ours"
+
+
+@pytest.mark.skipif(not hasattr(_format, "fcntl") or _format.fcntl is None, reason="flock is POSIX")
+def test_cleanup_spares_a_temporary_a_live_writer_holds(tmp_path):
+    import fcntl
+
+    live = tmp_path / _temporary_name("model.xent")
+    with open(live, "wb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # what a writer in progress holds
+        write(tmp_path / "model.xent", {"x": np.ones(2)}, {})
+        assert live.exists()
+    write(tmp_path / "model.xent", {"x": np.ones(2)}, {})
+    assert not live.exists()
+
+
+def test_write_holds_a_lock_on_its_temporary_while_writing(tmp_path, monkeypatch):
+    """A concurrent write's clean-up must not delete a temporary being written."""
+    real = np.lib.format.write_array
+    other_target = tmp_path / "model.xent"
+    survived = []
+
+    def write_array_then_cleanup(*args, **kwargs):
+        real(*args, **kwargs)
+        if not survived:
+            temporaries = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+            _format._remove_stale_temporaries(str(tmp_path), "model.xent")
+            survived.append(all((tmp_path / n).exists() for n in temporaries) and len(temporaries) == 1)
+
+    monkeypatch.setattr(np.lib.format, "write_array", write_array_then_cleanup)
+    write(other_target, {"x": np.ones(2)}, {})
+    assert survived == [True]
+    assert os.listdir(tmp_path) == ["model.xent"]

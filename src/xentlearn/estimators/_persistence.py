@@ -5,14 +5,40 @@ parameters (arrays, bit for bit), ``classes_``, the task, feature names, the
 training history, and the tabular preprocessing when the model was trained on
 files. What it does not hold: user callbacks (code is never saved or run) and
 the optimizer state, so ``partial_fit`` after ``load`` starts a fresh state.
+
+Loading is strict and bounded (DESIGN §4). ``xentlearn.io.read`` bounds what a
+file may make it decompress and parse; on top of that, ``load`` checks the
+metadata section by section (one ``_check_*`` function each) and compares every
+shape it implies with the arrays' ``.npy`` headers before a single array byte is
+read. Shapes are computed arithmetically from the metadata, never by building a
+model, so ``hidden_layer_sizes=[15000, 15000]`` or ``n_features_in=10**12`` in a
+small file is refused without allocating anything. Once the arrays are read,
+their values are checked too (finite parameters, distinct classes, ...). Every
+refusal is a ``ModelFileError`` naming the path and the field.
 """
 
 from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from xentlearn import io
 from xentlearn.exceptions import ModelFileError, XentlearnInputError
+from xentlearn.io import ArrayHeader
+from xentlearn.models import MLP, Linear
+from xentlearn.training import EpochRecord
+
+TASKS = ("binary", "multiclass", "multilabel", "soft")
+# TabularPreprocessor's column kinds (its kinds_), as to_dict writes them.
+_COLUMN_KINDS = ("numeric", "bool", "categorical")
+# Arrays besides "param.<key>"; any other array name is refused.
+_OTHER_ARRAYS = ("classes", "class_weight", "feature_names_in")
+# Hyperparameters whose JSON form is an array or object; every other one is a scalar.
+_STRUCTURED_PARAMS = ("class_weight", "hidden_layer_sizes")
 
 
 def _estimator_classes():
@@ -53,7 +79,11 @@ def _classes_array(classes: np.ndarray) -> np.ndarray:
 
 
 def save(estimator, path) -> None:
-    """Write a fitted estimator to `path` (atomically: an old file survives a crash)."""
+    """Write a fitted estimator to `path` (atomically: an old file survives a crash).
+
+    Temporaries that earlier saves of `path` left behind when killed are
+    removed by this one (see ``xentlearn.io.write``).
+    """
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "classes_")
@@ -83,60 +113,448 @@ def save(estimator, path) -> None:
     io.write(path, arrays, meta)
 
 
+# ---------------------------------------------------------------- load
+
+
+class _Plan(NamedTuple):
+    """What the metadata and the array headers say, once checked against each other."""
+
+    estimator: Any                      # unfitted, hyperparameters set and validated
+    task: str
+    n_features: int
+    n_outputs: int
+    param_shapes: dict[str, tuple[int, ...]]
+    dtype: np.dtype
+    history: list[dict]
+    preprocessing: dict | None
+    feature_columns: list[str] | None
+    target_column: str | None
+    classes_object: bool
+
+
 def load(path):
     """Read a model file written by ``save``; never unpickles, never runs code.
 
     Raises
     ------
     ModelFileError
-        The file is missing, corrupt, truncated, foreign, from a newer format
-        version, or does not describe a xentlearn estimator.
+        The file is missing, not a regular file, corrupt, truncated, foreign,
+        from a newer format version, larger than its size allows, or
+        describes no consistent xentlearn estimator (a hyperparameter, the
+        task, the classes, a parameter shape or value, the history or the
+        preprocessing is wrong): the message names the path and the field.
+        Never another exception.
     """
-    arrays, meta = io.read(path)
-    try:
-        cls = _estimator_classes()[meta["estimator"]]
-        params = dict(meta["params"])
-        params["dtype"] = np.dtype(params["dtype"]).type
-        if isinstance(params.get("class_weight"), dict) and "pairs" in params["class_weight"]:
-            params["class_weight"] = {k: v for k, v in params["class_weight"]["pairs"]}
-        if "hidden_layer_sizes" in params:
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-        estimator = cls(**params)
-        estimator._task = meta["task"]
-        estimator.classes_ = (arrays["classes"].astype(object) if meta.get("classes_object")
-                              else arrays["classes"])
-        estimator.n_features_in_ = int(meta["n_features_in"])
-        if "feature_names_in" in arrays:
-            estimator.feature_names_in_ = arrays["feature_names_in"].astype(object)
-        estimator._class_weight = arrays.get("class_weight")
-        model_params = {key: arrays[f"param.{key}"] for key in meta["param_keys"]}
-        n_outputs = 1 if estimator._task == "binary" else len(estimator.classes_)
-        estimator._model = estimator._make_model(estimator.n_features_in_, n_outputs)
-        estimator._opt_state = None
-        estimator._rng = np.random.default_rng(params.get("random_state")
-                                               if isinstance(params.get("random_state"), int)
-                                               else None)
-        if estimator._task not in ("binary", "multiclass", "multilabel", "soft"):
-            raise ValueError(f"unknown task {estimator._task!r}")
-        expected = estimator._model.init(np.random.default_rng(0), np.dtype(params["dtype"]))
-        if list(model_params) != list(expected) or any(
-                model_params[k].shape != expected[k].shape
-                or model_params[k].dtype != expected[k].dtype for k in expected):
-            raise ValueError("its parameter arrays do not fit the model it describes")
-        estimator._validate_params()
-        estimator._params_to_attributes(model_params)
-        estimator._set_history(meta["history"])
-        if meta.get("preprocessing") is not None:
-            from xentlearn.data import TabularPreprocessor
+    path = os.fspath(path)
+    plans: list[_Plan] = []
 
-            estimator.preprocessing_ = meta["preprocessing"]
-            estimator._preprocessor = TabularPreprocessor.from_dict(meta["preprocessing"])
-            estimator.feature_columns_ = list(meta["feature_columns"])
-            estimator.target_column_ = meta.get("target_column")
+    def check(meta: dict, headers: dict[str, ArrayHeader]) -> None:
+        plans.append(_guarded(path, _check_file, meta, headers, path))
+
+    arrays, _ = io.read(path, check=check)
+    return _guarded(path, _build, plans[0], arrays, path)
+
+
+def _guarded(path: str, fn, *args):
+    # The checks below are meant to leave nothing for these to catch; if one
+    # is missed, the caller still gets the documented exception, not a crash.
+    try:
+        return fn(*args)
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as error:
         raise ModelFileError(
-            f"{path} is a xentlearn file but does not describe a model this version can load "
+            f"model file '{path}' does not describe a model xentlearn can load "
             f"({type(error).__name__}: {error})") from None
+
+
+def _refuse(path: str, field: str, problem: str) -> ModelFileError:
+    return ModelFileError(
+        f"model file '{path}' does not describe a model xentlearn can load: {field} {problem}")
+
+
+def _show(value: Any) -> str:
+    """A short description of a JSON value for messages (a value may be megabytes)."""
+    if isinstance(value, dict):
+        return f"a JSON object of {len(value)} keys"
+    if isinstance(value, list):
+        return f"a JSON array of {len(value)} items"
+    if isinstance(value, str) and len(value) > 40:
+        return repr(value[:40]) + "..."
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**20:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return repr(value)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_file(meta: dict, headers: dict[str, ArrayHeader], path: str) -> _Plan:
+    """Every metadata section, then every array header against it; nothing allocated."""
+    _check_required(meta, path)
+    estimator = _check_hyperparameters(meta, path)
+    task = _check_task(meta, path)
+    n_features = _check_n_features(meta, path)
+    classes_object = _check_flag(meta, "classes_object", path)
+    n_classes = _check_classes_header(headers, task, classes_object, path)
+    n_outputs = 1 if task == "binary" else n_classes
+    dtype = np.dtype(estimator._resolved_dtype())
+    param_shapes = _check_parameter_headers(meta, headers, estimator, n_features, n_outputs,
+                                            dtype, path)
+    _check_other_headers(headers, estimator, task, n_features, n_classes, dtype, param_shapes,
+                         path)
+    history = _check_history(meta, path)
+    preprocessing, feature_columns, target_column = _check_preprocessing(meta, n_features, path)
+    return _Plan(estimator, task, n_features, n_outputs, param_shapes, dtype, history,
+                 preprocessing, feature_columns, target_column, classes_object)
+
+
+def _check_required(meta: dict, path: str) -> None:
+    for key in ("estimator", "params", "task", "n_features_in", "param_keys", "history"):
+        if key not in meta:
+            raise _refuse(path, f"meta field {key!r}", "is missing")
+    version = meta.get("xentlearn_version")
+    if version is not None and not isinstance(version, str):
+        raise _refuse(path, "meta field 'xentlearn_version'", f"is {_show(version)}; expected a string")
+
+
+def _check_hyperparameters(meta: dict, path: str):
+    """The estimator named by the file, built with its hyperparameters and validated."""
+    name = meta["estimator"]
+    classes = _estimator_classes()
+    if not isinstance(name, str) or name not in classes:
+        raise _refuse(path, "meta field 'estimator'",
+                      f"is {_show(name)}; expected one of {sorted(classes)}")
+    cls = classes[name]
+    params = meta["params"]
+    if not isinstance(params, dict):
+        raise _refuse(path, "meta field 'params'", f"is {_show(params)}; expected a JSON object")
+    known = cls().get_params(deep=False)
+    decoded = {}
+    for key, value in params.items():
+        field = f"meta field 'params.{key}'"
+        if key not in known:
+            raise _refuse(path, field, f"is not a parameter of {name}")
+        if isinstance(value, (list, dict)) and key not in _STRUCTURED_PARAMS:
+            raise _refuse(path, field, f"is {_show(value)}; expected a number, string, boolean or null")
+        decoded[key] = _decode_hyperparameter(key, value, field, path)
+    estimator = cls(**decoded)
+    try:
+        # scikit-learn's constraints (types, ranges, options), then the checks
+        # fit makes before it allocates (dtype, hidden layer sizes).
+        estimator._validate_params()
+        estimator._resolved_dtype()
+        if hasattr(estimator, "_hidden"):
+            estimator._hidden()
+    except (ValueError, TypeError) as error:
+        raise _refuse(path, "meta field 'params'", f"is invalid: {error}") from None
+    return estimator
+
+
+def _decode_hyperparameter(key: str, value, field: str, path: str):
+    """The Python value of a hyperparameter from its JSON form (see ``_json_params``)."""
+    if key == "dtype":
+        if value not in ("float32", "float64"):
+            raise _refuse(path, field, f"is {_show(value)}; expected 'float32' or 'float64'")
+        return np.dtype(value).type
+    if key == "callbacks":
+        if value is not None:   # code is never saved, so a file never holds callbacks
+            raise _refuse(path, field, f"is {_show(value)}; expected null")
+        return None
+    if key == "hidden_layer_sizes":
+        if (not isinstance(value, list) or len(value) >= io.MAX_ENTRIES
+                or not all(_is_int(size) and size >= 1 for size in value)):
+            raise _refuse(path, field, f"is {_show(value)}; expected a list of positive integers")
+        return tuple(value)
+    if key == "class_weight" and isinstance(value, dict):
+        return _decode_class_weight(value, field, path)
+    return value
+
+
+def _decode_class_weight(value: dict, field: str, path: str) -> dict:
+    pairs = value.get("pairs")
+    if set(value) != {"pairs"} or not isinstance(pairs, list):
+        raise _refuse(path, field, f"is {_show(value)}; expected {{\"pairs\": [[label, weight], ...]}}")
+    weights = {}
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise _refuse(path, f"{field[:-1]}.pairs[{i}]'", f"is {_show(pair)}; expected [label, weight]")
+        label, weight = pair
+        if not isinstance(label, (str, int, float)) or (isinstance(label, float) and not math.isfinite(label)):
+            raise _refuse(path, f"{field[:-1]}.pairs[{i}]'", f"has label {_show(label)}; expected a class label")
+        if not _is_number(weight) or not math.isfinite(weight) or weight < 0:
+            raise _refuse(path, f"{field[:-1]}.pairs[{i}]'",
+                          f"has weight {_show(weight)}; expected a finite number >= 0")
+        if label in weights:
+            raise _refuse(path, f"{field[:-1]}.pairs[{i}]'", f"repeats label {_show(label)}")
+        weights[label] = weight
+    return weights
+
+
+def _check_task(meta: dict, path: str) -> str:
+    task = meta["task"]
+    if not isinstance(task, str) or task not in TASKS:
+        raise _refuse(path, "meta field 'task'", f"is {_show(task)}; expected one of {list(TASKS)}")
+    return task
+
+
+def _check_n_features(meta: dict, path: str) -> int:
+    n_features = meta["n_features_in"]
+    if not _is_int(n_features) or n_features < 1:
+        raise _refuse(path, "meta field 'n_features_in'", f"is {_show(n_features)}; expected a positive integer")
+    return n_features
+
+
+def _check_flag(meta: dict, key: str, path: str) -> bool:
+    value = meta.get(key, False)
+    if not isinstance(value, bool):
+        raise _refuse(path, f"meta field {key!r}", f"is {_show(value)}; expected true or false")
+    return value
+
+
+def _check_classes_header(headers: dict[str, ArrayHeader], task: str, classes_object: bool,
+                          path: str) -> int:
+    """The number of classes, from the header of ``classes``, consistent with the task."""
+    header = headers.get("classes")
+    if header is None:
+        raise _refuse(path, "array 'classes'", "is missing")
+    if len(header.shape) != 1:
+        raise _refuse(path, "array 'classes'", f"has shape {header.shape}; expected one dimension")
+    kind = header.dtype.kind
+    if kind not in "biufU" or (classes_object and kind != "U"):
+        raise _refuse(path, "array 'classes'",
+                      f"has dtype {header.dtype}; expected " + ("strings (classes_object is true)"
+                                                              if classes_object else "numbers or strings"))
+    n_classes = header.shape[0]
+    if task == "binary" and n_classes != 2:
+        problem = f"holds {n_classes} classes but task 'binary' needs exactly 2"
+    elif task == "multiclass" and n_classes < 3:
+        problem = f"holds {n_classes} classes but task 'multiclass' needs at least 3"
+    elif task in ("multilabel", "soft") and n_classes < 2:
+        problem = f"holds {n_classes} classes but task {task!r} needs at least 2"
+    elif task in ("multilabel", "soft") and kind not in "iu":
+        problem = f"has dtype {header.dtype} but task {task!r} has classes 0..k-1 (integers)"
+    else:
+        return n_classes
+    raise _refuse(path, "array 'classes'", problem)
+
+
+def _parameter_shapes(model) -> dict[str, tuple[int, ...]]:
+    """The parameter layout of `model` in ``init``'s key order, computed without allocating.
+
+    The layouts documented by ``models.Linear`` and ``models.MLP``: W_l of
+    shape (fan_in, fan_out) then b_l of shape (fan_out,), layer by layer; the
+    output bias only with ``fit_intercept``.
+    """
+    if isinstance(model, Linear):
+        sizes, fit_intercept = (model.n_features, model.n_outputs), model.fit_intercept
+    elif isinstance(model, MLP):
+        sizes, fit_intercept = model.layer_sizes, model.fit_intercept
+    else:  # pragma: no cover - a new model type must say its layout here
+        raise TypeError(f"no parameter layout known for {type(model).__name__}")
+    shapes = {}
+    last = len(sizes) - 2
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"W{layer}"] = (fan_in, fan_out)
+        if layer < last or fit_intercept:
+            shapes[f"b{layer}"] = (fan_out,)
+    return shapes
+
+
+def _check_parameter_headers(meta: dict, headers: dict[str, ArrayHeader], estimator,
+                             n_features: int, n_outputs: int, dtype: np.dtype,
+                             path: str) -> dict[str, tuple[int, ...]]:
+    """Every ``param.<key>`` header has the shape and dtype the metadata implies."""
+    param_keys = meta["param_keys"]
+    if not isinstance(param_keys, list) or not all(isinstance(key, str) for key in param_keys):
+        raise _refuse(path, "meta field 'param_keys'", f"is {_show(param_keys)}; expected a list of strings")
+    try:
+        model = estimator._make_model(n_features, n_outputs)   # a frozen configuration, no arrays
+    except (ValueError, TypeError) as error:
+        raise _refuse(path, "meta field 'params'", f"describes no model: {error}") from None
+    shapes = _parameter_shapes(model)
+    if param_keys != list(shapes):
+        raise _refuse(path, "meta field 'param_keys'",
+                      f"is {_show(param_keys) if len(param_keys) > 8 else param_keys}; the "
+                      f"hyperparameters describe a model with parameters {list(shapes)[:8]}")
+    for key, shape in shapes.items():
+        name = f"param.{key}"
+        header = headers.get(name)
+        if header is None:
+            raise _refuse(path, f"array {name!r}", "is missing")
+        if header.shape != shape:
+            raise _refuse(path, f"array {name!r}",
+                          f"has shape {header.shape}, but n_features_in={n_features}, the task, "
+                          f"the classes and the hyperparameters give {shape}")
+        if header.dtype.kind != "f" or header.dtype.itemsize != dtype.itemsize:
+            raise _refuse(path, f"array {name!r}", f"has dtype {header.dtype}; params.dtype is {dtype}")
+    return shapes
+
+
+def _check_other_headers(headers: dict[str, ArrayHeader], estimator, task: str, n_features: int,
+                         n_classes: int, dtype: np.dtype, param_shapes: dict, path: str) -> None:
+    known = {f"param.{key}" for key in param_shapes} | set(_OTHER_ARRAYS)
+    for name in headers:
+        if name not in known:
+            raise _refuse(path, f"array {name!r}", "is not part of a model file")
+    header = headers.get("class_weight")
+    if estimator.class_weight is None or task == "multilabel":
+        if header is not None:
+            raise _refuse(path, "array 'class_weight'",
+                          "is present but the model has no class weights "
+                          f"(params.class_weight is {_show(estimator.class_weight)}, task {task!r})")
+    elif header is None:
+        raise _refuse(path, "array 'class_weight'",
+                      f"is missing but params.class_weight is {_show(estimator.class_weight)}")
+    elif header.shape != (n_classes,) or header.dtype.kind != "f" or header.dtype.itemsize != dtype.itemsize:
+        raise _refuse(path, "array 'class_weight'",
+                      f"has shape {header.shape} and dtype {header.dtype}; expected ({n_classes},) "
+                      f"of {dtype}, one weight per class")
+    header = headers.get("feature_names_in")
+    if header is not None and (header.shape != (n_features,) or header.dtype.kind != "U"):
+        raise _refuse(path, "array 'feature_names_in'",
+                      f"has shape {header.shape} and dtype {header.dtype}; expected "
+                      f"({n_features},) strings, one per feature (n_features_in)")
+
+
+def _check_history(meta: dict, path: str) -> list[dict]:
+    """One record per epoch, with exactly ``EpochRecord``'s fields and types."""
+    history = meta["history"]
+    if not isinstance(history, list):
+        raise _refuse(path, "meta field 'history'", f"is {_show(history)}; expected a list of epochs")
+    fields = set(EpochRecord._fields)
+    optional = ("val_loss", "val_accuracy")
+    for i, record in enumerate(history):
+        where = f"meta field 'history[{i}]'"
+        if not isinstance(record, dict) or set(record) != fields:
+            raise _refuse(path, where, f"is {_show(record)}; expected an object with the keys "
+                                       f"{list(EpochRecord._fields)}")
+        if not _is_int(record["epoch"]):
+            raise _refuse(path, f"meta field 'history[{i}].epoch'",
+                          f"is {_show(record['epoch'])}; expected an integer")
+        for key in EpochRecord._fields[1:]:
+            value = record[key]
+            if not (_is_number(value) or (value is None and key in optional)):
+                expected = "a number or null" if key in optional else "a number"
+                raise _refuse(path, f"meta field 'history[{i}].{key}'", f"is {_show(value)}; expected {expected}")
+    return history
+
+
+def _check_preprocessing(meta: dict, n_features: int, path: str):
+    """(preprocessing, feature_columns, target_column), consistent with n_features_in."""
+    preprocessing = meta.get("preprocessing")
+    feature_columns = meta.get("feature_columns")
+    target_column = meta.get("target_column")
+    if preprocessing is None:
+        for key, value in (("feature_columns", feature_columns), ("target_column", target_column)):
+            if value is not None:
+                raise _refuse(path, f"meta field {key!r}",
+                              f"is {_show(value)} but the model has no preprocessing (it was "
+                              "trained on arrays); expected null")
+        return None, None, None
+    if not isinstance(preprocessing, dict):
+        raise _refuse(path, "meta field 'preprocessing'", f"is {_show(preprocessing)}; expected an object or null")
+    columns = preprocessing.get("columns")
+    if not isinstance(columns, list) or not columns:
+        raise _refuse(path, "meta field 'preprocessing.columns'", f"is {_show(columns)}; expected a list of columns")
+    names, width = [], 0
+    for i, column in enumerate(columns):
+        where = f"meta field 'preprocessing.columns[{i}]"
+        if not isinstance(column, dict):
+            raise _refuse(path, where + "'", f"is {_show(column)}; expected an object")
+        name, kind = column.get("name"), column.get("kind")
+        if not isinstance(name, str):
+            raise _refuse(path, where + ".name'", f"is {_show(name)}; expected a string")
+        if kind not in _COLUMN_KINDS:
+            raise _refuse(path, where + ".kind'", f"is {_show(kind)}; expected one of {list(_COLUMN_KINDS)}")
+        names.append(name)
+        if kind == "categorical":
+            categories = column.get("categories")
+            if (not isinstance(categories, list) or not categories
+                    or not all(isinstance(c, str) for c in categories)
+                    or len(set(categories)) != len(categories)):
+                raise _refuse(path, where + ".categories'",
+                              f"is {_show(categories)}; expected a non-empty list of distinct strings")
+            width += len(categories)
+            continue
+        for key in ("mean", "std"):
+            value = column.get(key)
+            if not _is_number(value) or not math.isfinite(value) or (key == "std" and value <= 0):
+                expected = "a finite number > 0" if key == "std" else "a finite number"
+                raise _refuse(path, f"{where}.{key}'", f"is {_show(value)}; expected {expected}")
+        width += 1
+    if len(set(names)) != len(names):
+        raise _refuse(path, "meta field 'preprocessing.columns'", "repeats a column name")
+    if width != n_features:
+        raise _refuse(path, "meta field 'preprocessing.columns'",
+                      f"encode {width} features but n_features_in is {n_features}")
+    if feature_columns != names:
+        raise _refuse(path, "meta field 'feature_columns'",
+                      f"is {_show(feature_columns) if not isinstance(feature_columns, list) or len(feature_columns) > 8 else feature_columns}; "
+                      f"expected the preprocessing's columns {names[:8]}")
+    if target_column is not None and (not isinstance(target_column, str) or target_column in names):
+        raise _refuse(path, "meta field 'target_column'",
+                      f"is {_show(target_column)}; expected null or a column name that is not a feature")
+    try:
+        from xentlearn.data import TabularPreprocessor
+
+        TabularPreprocessor.from_dict(preprocessing)   # format, version, impute, ...
+    except XentlearnInputError as error:
+        raise _refuse(path, "meta field 'preprocessing'", f"is invalid: {error}") from None
+    return preprocessing, feature_columns, target_column
+
+
+def _check_array_values(arrays: Mapping[str, np.ndarray], plan: _Plan, path: str) -> None:
+    """What headers cannot show: finite parameters and weights, distinct classes."""
+    for key in plan.param_shapes:
+        if not np.isfinite(arrays[f"param.{key}"]).all():
+            raise _refuse(path, f"array 'param.{key}'", "holds NaN or infinite values")
+    classes = arrays["classes"]
+    if classes.dtype.kind == "f" and not np.isfinite(classes).all():
+        raise _refuse(path, "array 'classes'", "holds NaN or infinite labels")
+    if plan.task in ("multilabel", "soft"):
+        if not np.array_equal(classes, np.arange(classes.shape[0])):
+            raise _refuse(path, "array 'classes'",
+                          f"must be 0..{classes.shape[0] - 1} for task {plan.task!r} (one per column)")
+    elif np.unique(classes).shape[0] != classes.shape[0]:
+        raise _refuse(path, "array 'classes'", "repeats a class")
+    class_weight = arrays.get("class_weight")
+    if class_weight is not None and not (np.isfinite(class_weight).all() and (class_weight >= 0).all()):
+        raise _refuse(path, "array 'class_weight'", "holds a weight that is negative, NaN or infinite")
+
+
+def _build(plan: _Plan, arrays: Mapping[str, np.ndarray], path: str):
+    """The fitted estimator from checked metadata and arrays."""
+    _check_array_values(arrays, plan, path)
+    estimator = plan.estimator
+    estimator._task = plan.task
+    estimator.classes_ = (arrays["classes"].astype(object) if plan.classes_object
+                          else arrays["classes"])
+    estimator.n_features_in_ = plan.n_features
+    if "feature_names_in" in arrays:
+        estimator.feature_names_in_ = arrays["feature_names_in"].astype(object)
+    class_weight = arrays.get("class_weight")
+    estimator._class_weight = (None if class_weight is None
+                               else class_weight.astype(plan.dtype, copy=False))
+    # A file written on a machine of the other byte order holds the same values.
+    model_params = {key: arrays[f"param.{key}"].astype(plan.dtype, copy=False)
+                    for key in plan.param_shapes}
+    estimator._model = estimator._make_model(plan.n_features, plan.n_outputs)
+    estimator._opt_state = None
+    random_state = estimator.random_state
+    estimator._rng = np.random.default_rng(random_state if isinstance(random_state, int) else None)
+    estimator._params_to_attributes(model_params)
+    estimator._set_history(plan.history)
+    if plan.preprocessing is not None:
+        from xentlearn.data import TabularPreprocessor
+
+        estimator.preprocessing_ = plan.preprocessing
+        estimator._preprocessor = TabularPreprocessor.from_dict(plan.preprocessing)
+        estimator.feature_columns_ = list(plan.feature_columns)
+        estimator.target_column_ = plan.target_column
     return estimator
