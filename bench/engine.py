@@ -40,7 +40,7 @@ def _ours_epoch(model, X, y, lr):
     source = ArraySource(X, y)
     start = time.perf_counter()
     fit_loop(objective, optimizers.sgd(lr, momentum=0.9, nesterov=True), source, params,
-             max_epochs=1, batch_size=256, rng=np.random.default_rng(0), tol=None)
+             max_epochs=1, batch_size=256, rng=np.random.default_rng(0))
     return time.perf_counter() - start
 
 

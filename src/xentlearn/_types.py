@@ -50,6 +50,15 @@ class Model(Protocol):
 
     def penalty_mask(self) -> dict[str, bool]: ...
 
+    # The model owns its parameter layout; nothing outside models/ knows the keys.
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]: ...
+
+    def to_layers(self, params: Params) -> list[tuple[np.ndarray, np.ndarray | None]]: ...
+
+    def from_layers(self, layers) -> Params: ...
+
+    def first_layer_keys(self) -> tuple[str, str | None]: ...
+
 
 class DataSource(Protocol):
     """Re-iterable data: each call to ``batches`` is one pass (one epoch)."""
@@ -58,5 +67,5 @@ class DataSource(Protocol):
     n_features: int
     dtype: np.dtype
 
-    def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None
-                ) -> Iterator[Batch]: ...
+    def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None,
+                skip: int = 0) -> Iterator[Batch]: ...

@@ -17,6 +17,12 @@ class ModelFileError(ValueError):
     """A model file is corrupt, truncated, foreign, or from a newer format version."""
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed: written with other hyperparameters or data
+    (the message names what differs), truncated, or not a checkpoint. Nothing is
+    overwritten; delete the file to start over."""
+
+
 class DivergenceError(ArithmeticError, ValueError):
     """Training produced a NaN or inf loss or gradient.
 

@@ -45,7 +45,7 @@ def add_terms(a: BatchTerms, b: BatchTerms) -> BatchTerms:
 def make_loss(task: Task, *, class_weight: np.ndarray | None = None,
               pos_weight: np.ndarray | None = None, label_smoothing: float = 0.0,
               focal_gamma: float = 0.0, focal_alpha: float | None = None) -> LossFn:
-    """The loss for a task, as the objective calls it.
+    """The loss for a task, as the objective calls it (``TASKS[task].loss``).
 
     "binary" uses one sigmoid logit (model output (n, 1), targets (n,) 0/1);
     a class weight cw there multiplies the sample weight by cw[y_i], which gives
@@ -53,18 +53,25 @@ def make_loss(task: Task, *, class_weight: np.ndarray | None = None,
     use softmax (integer or probability targets); "multilabel" independent
     sigmoids with targets (n, m).
     """
-    if task == "binary":
-        terms = functools.partial(losses.sigmoid_terms, pos_weight=pos_weight,
-                                  label_smoothing=label_smoothing, focal_gamma=focal_gamma,
-                                  focal_alpha=focal_alpha)
+    return TASKS[task].loss(class_weight=class_weight, pos_weight=pos_weight,
+                            label_smoothing=label_smoothing, focal_gamma=focal_gamma,
+                            focal_alpha=focal_alpha)
+
+
+def _sigmoid_loss(*, class_weight, pos_weight, label_smoothing, focal_gamma, focal_alpha,
+                  one_logit: bool) -> LossFn:
+    terms = functools.partial(losses.sigmoid_terms, pos_weight=pos_weight,
+                              label_smoothing=label_smoothing, focal_gamma=focal_gamma,
+                              focal_alpha=focal_alpha)
+    if one_logit:
         return functools.partial(_binary_loss, terms=terms, class_weight=class_weight)
-    if task == "multilabel":
-        terms = functools.partial(losses.sigmoid_terms, pos_weight=pos_weight,
-                                  label_smoothing=label_smoothing, focal_gamma=focal_gamma,
-                                  focal_alpha=focal_alpha)
-    else:
-        terms = functools.partial(losses.softmax_terms, class_weight=class_weight,
-                                  label_smoothing=label_smoothing, focal_gamma=focal_gamma)
+    return functools.partial(_plain_loss, terms=terms)
+
+
+def _softmax_loss(*, class_weight, pos_weight, label_smoothing, focal_gamma, focal_alpha
+                  ) -> LossFn:
+    terms = functools.partial(losses.softmax_terms, class_weight=class_weight,
+                              label_smoothing=label_smoothing, focal_gamma=focal_gamma)
     return functools.partial(_plain_loss, terms=terms)
 
 
@@ -81,17 +88,73 @@ def _binary_loss(logits, targets, sample_weight, *, terms, class_weight):
     return result._replace(grad=result.grad[:, None])
 
 
+@dataclass(frozen=True)
+class TaskHead:
+    """What a task means for the outputs of a model.
+
+    Attributes
+    ----------
+    name : "binary", "multiclass", "multilabel" or "soft"
+    n_outputs : callable, number of classes (labels) -> number of logits
+    loss : callable, loss options -> LossFn (``make_loss``)
+    proba : callable, logits (n, n_outputs) -> probabilities (n, n_classes)
+    log_proba : callable, logits -> log of ``proba``, computed stably
+    decide : callable, logits -> class index per row (n,), or 0/1 indicators (n, m)
+    correct : callable, (logits, targets) -> bool per row (multilabel: every label right)
+    """
+
+    name: str
+    n_outputs: Callable[[int], int]
+    loss: Callable[..., LossFn]
+    proba: Callable[[np.ndarray], np.ndarray]
+    log_proba: Callable[[np.ndarray], np.ndarray]
+    decide: Callable[[np.ndarray], np.ndarray]
+    correct: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _binary_proba(logits):
+    p = losses.sigmoid(logits[:, 0])
+    return np.column_stack([1 - p, p])
+
+
+def _binary_log_proba(logits):
+    z = logits[:, 0]
+    return np.column_stack([losses.log_sigmoid(-z), losses.log_sigmoid(z)])
+
+
+def _softmax_rows(logits):
+    return losses.softmax(logits, axis=1)
+
+
+def _log_softmax_rows(logits):
+    return losses.log_softmax(logits, axis=1)
+
+
+def _argmax_rows(logits):
+    return logits.argmax(axis=1)
+
+
+TASKS: dict[str, TaskHead] = {head.name: head for head in (
+    TaskHead("binary", lambda k: 1, functools.partial(_sigmoid_loss, one_logit=True),
+             _binary_proba, _binary_log_proba,
+             lambda logits: (logits[:, 0] > 0).astype(np.intp),
+             lambda logits, targets: (logits[:, 0] > 0) == (targets > 0.5)),
+    TaskHead("multiclass", lambda k: k, _softmax_loss, _softmax_rows, _log_softmax_rows,
+             _argmax_rows, lambda logits, targets: logits.argmax(axis=1) == targets),
+    TaskHead("soft", lambda k: k, _softmax_loss, _softmax_rows, _log_softmax_rows,
+             _argmax_rows,
+             lambda logits, targets: logits.argmax(axis=1) == targets.argmax(axis=1)),
+    TaskHead("multilabel", lambda m: m, functools.partial(_sigmoid_loss, one_logit=False),
+             losses.sigmoid, losses.log_sigmoid,
+             lambda logits: (logits > 0).astype(np.int64),
+             lambda logits, targets: ((logits > 0) == (targets > 0.5)).all(axis=1)),
+)}
+
+
 def accuracy_sum(task: Task, logits: np.ndarray, targets: np.ndarray,
                  sample_weight: np.ndarray | None) -> float:
     """sum_i sw_i * [prediction_i == target_i] (multilabel: every label right)."""
-    if task == "binary":
-        correct = (logits[:, 0] > 0) == (targets > 0.5)
-    elif task == "multiclass":
-        correct = logits.argmax(axis=1) == targets
-    elif task == "soft":
-        correct = logits.argmax(axis=1) == targets.argmax(axis=1)
-    else:
-        correct = ((logits > 0) == (targets > 0.5)).all(axis=1)
+    correct = TASKS[task].correct(logits, targets)
     if sample_weight is None:
         return float(np.count_nonzero(correct))
     return float(sample_weight @ correct.astype(sample_weight.dtype))

@@ -254,8 +254,6 @@ def test_negative_weights_and_wrong_feature_count():
     clf.fit(X, y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :3])
-    with pytest.raises(ValueError, match="lbfgs"):
-        LogisticRegression(penalty="l1").fit(X, y)
     with pytest.raises(ValueError, match="solver"):
         LogisticRegression(solver="newton").fit(X, y)
 
@@ -369,3 +367,21 @@ def test_values_near_the_float64_limit_name_their_column_for_lbfgs():
     X = pd.DataFrame({"a": rng.normal(size=50), "huge": rng.normal(size=50) * 1e300})
     with pytest.raises(ValueError, match=r"values in huge are so large .* Rescale"):
         LogisticRegression().fit(X, (X["a"] > 0).astype(int))
+
+
+@pytest.mark.parametrize("penalty, classes", [("l1", 2), ("elasticnet", 3)])
+def test_lbfgs_with_l1_runs_owlqn_to_sagas_optimum_and_support(penalty, classes):
+    X, y = make_classification(n_samples=300, n_features=12, n_informative=4, n_redundant=2,
+                               n_classes=classes, random_state=3)
+    X = X * np.linspace(0.5, 3.0, X.shape[1])       # unequal scales: the preconditioner's job
+    alpha = 0.02
+    ours = LogisticRegression(penalty=penalty, alpha=alpha, l1_ratio=0.7, tol=1e-10,
+                              max_iter=2000).fit(X, y)
+    # scikit-learn >= 1.8 says l1 / elastic net with l1_ratio alone (penalty is deprecated).
+    saga = sklm.LogisticRegression(C=1.0 / (len(y) * alpha),
+                                   l1_ratio=1.0 if penalty == "l1" else 0.7, solver="saga",
+                                   tol=1e-12, max_iter=100000).fit(X, y)
+    coef, ref = ours.coef_, saga.coef_
+    assert ((coef == 0) == (np.abs(ref) < 1e-7)).all()
+    np.testing.assert_allclose(coef, ref, atol=2e-5)
+    assert (coef == 0).sum() > 0

@@ -12,7 +12,7 @@ from xentlearn.exceptions import DivergenceError
 from xentlearn.models import MLP, Linear
 from xentlearn.objective import Objective, make_loss
 from xentlearn.penalties import Penalty
-from xentlearn.training import fit_loop
+from xentlearn.training import early_stopping, fit_loop, gradient_tolerance
 
 
 def _problem(dtype=np.float64, n=300, d=6, k=3, sparse=False, seed=0):
@@ -39,7 +39,7 @@ def test_full_batch_over_chunks_equals_one_batch(model):
     params = _tree.tree_map(lambda p: p + 0.1, params)
     whole = objective.value_and_grad(params, [ArraySource(X, y, sw)._slice(slice(None))])
     source = ArraySource(X, y, sw)
-    chunks = list(source._gathered(None, 37))  # uneven chunk sizes
+    chunks = list(source._gathered(None, 37, 0))  # uneven chunk sizes
     chunked = objective.value_and_grad(params, chunks)
     assert len(chunks) > 5
     assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
@@ -129,8 +129,8 @@ def test_early_stopping_restores_best_epoch():
 
     result = fit_loop(_objective(model, alpha=0.0), optimizers.adam(1e-2), ArraySource(X, y),
                       model.init(rng, np.float64), max_epochs=200, batch_size=10, rng=rng,
-                      validation=ArraySource(Xv, yv), early_stopping=True, n_iter_no_change=5,
-                      tol=0.0, callbacks=[remember])
+                      validation=ArraySource(Xv, yv), callbacks=[remember],
+                      stoppers=[early_stopping("log_loss", tol=0.0, n_iter_no_change=5)])
     assert result.stop_reason == "early_stopping"
     val_losses = [r.val_loss for r in result.history]
     assert result.best_epoch == 1 + int(np.argmin(val_losses))
@@ -162,7 +162,8 @@ def test_callback_stops_and_tol_converges():
     assert result.stop_reason == "callback" and result.n_epochs == 3
     result = fit_loop(objective, optimizers.lbfgs(), ArraySource(X, y, sw),
                       model.init(np.random.default_rng(0), np.float64), max_epochs=200,
-                      batch_size=None, rng=np.random.default_rng(0), grad_tol=1e-8, tol=None)
+                      batch_size=None, rng=np.random.default_rng(0),
+                      stoppers=[gradient_tolerance(1e-8)])
     assert result.stop_reason == "converged"
     _, grads = objective.value_and_grad(result.params, ArraySource(X, y, sw).batches(None))
     assert max(np.abs(g).max() for g in grads.values()) <= 1e-8
@@ -184,7 +185,8 @@ def test_lbfgs_reaches_scipy_optimum_through_the_loop():
     reference = minimize(f, np.zeros(_tree.ravel(like).size), jac=True, method="L-BFGS-B",
                          options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 1000})
     result = fit_loop(objective, optimizers.lbfgs(), source, like, max_epochs=300,
-                      batch_size=None, rng=np.random.default_rng(0), grad_tol=1e-9, tol=None)
+                      batch_size=None, rng=np.random.default_rng(0),
+                      stoppers=[gradient_tolerance(1e-9)])
     value, _ = f(_tree.ravel(result.params))
     assert value == pytest.approx(reference.fun, abs=1e-10)
     assert result.n_epochs < 60

@@ -113,16 +113,23 @@ class ArraySource:
         sw = None if self.sample_weight is None else self.sample_weight[rows]
         return ArraySource(self.X[rows], self.targets[rows], sw)
 
-    def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None
-                ) -> Iterator[Batch]:
+    def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None,
+                skip: int = 0) -> Iterator[Batch]:
+        """One pass: row blocks (batch_size None) or mini-batches, shuffled by `rng`.
+
+        `skip` mini-batches are left out at the start of the pass, after the
+        permutation is drawn (so `rng` advances exactly as in a whole pass):
+        resuming an epoch from a checkpoint costs no gathering of skipped rows.
+        """
         if batch_size is None:
             yield from self._blocks()
             return
         order = rng.permutation(self.n_samples) if rng is not None else None
+        first = skip * batch_size
         if order is None or sp.issparse(self.X):
-            yield from self._gathered(order, batch_size)
+            yield from self._gathered(order, batch_size, first)
         else:
-            yield from self._gathered_into_buffers(order, batch_size)
+            yield from self._gathered_into_buffers(order, batch_size, first)
 
     def _blocks(self) -> Iterator[Batch]:
         if sp.issparse(self.X):
@@ -141,18 +148,20 @@ class ArraySource:
             return Batch(csr_rows(self.X, start, stop), self.targets[rows], sw)
         return Batch(self.X[rows], self.targets[rows], sw)
 
-    def _gathered(self, order: np.ndarray | None, batch_size: int) -> Iterator[Batch]:
-        for start in range(0, self.n_samples, batch_size):
+    def _gathered(self, order: np.ndarray | None, batch_size: int, first: int
+                  ) -> Iterator[Batch]:
+        for start in range(first, self.n_samples, batch_size):
             if order is None:
                 yield self._slice(slice(start, start + batch_size))
             else:
                 yield self._slice(order[start:start + batch_size])
 
-    def _gathered_into_buffers(self, order: np.ndarray, batch_size: int) -> Iterator[Batch]:
+    def _gathered_into_buffers(self, order: np.ndarray, batch_size: int, first: int
+                               ) -> Iterator[Batch]:
         X_buf = np.empty((batch_size, self.n_features), dtype=self.dtype)
         t_buf = np.empty((batch_size,) + self.targets.shape[1:], dtype=self.targets.dtype)
         w_buf = None if self.sample_weight is None else np.empty(batch_size, self.sample_weight.dtype)
-        for start in range(0, self.n_samples, batch_size):
+        for start in range(first, self.n_samples, batch_size):
             idx = order[start:start + batch_size]
             m = idx.shape[0]
             X_b = np.take(self.X, idx, axis=0, out=X_buf[:m])

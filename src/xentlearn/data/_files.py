@@ -223,12 +223,16 @@ class FileSource:
                 f"expected non-negative finite numbers")
         return w
 
-    def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None
-                ) -> Iterator[Batch]:
+    def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None,
+                skip: int = 0) -> Iterator[Batch]:
         """One pass over the data (one epoch); see the class Notes.
 
         Each mini-batch owns its arrays (they are not views of the reused
-        shuffle buffer), so a consumer may keep them.
+        shuffle buffer), so a consumer may keep them. `skip` mini-batches are
+        left out at the start: the files are still read and the shuffle buffer
+        filled and permuted as in a whole pass (so `rng` advances identically
+        and the later batches are the same), but the skipped rows are not
+        gathered. This is how a checkpointed epoch is fast-forwarded.
         """
         if batch_size is None:
             step = block_rows(self.n_features, self.dtype.itemsize)
@@ -241,9 +245,9 @@ class FileSource:
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise XentlearnInputError(
                 f"batch_size must be a positive integer or None, got {batch_size!r}")
-        yield from self._minibatches(int(batch_size), rng)
+        yield from self._minibatches(int(batch_size), rng, skip)
 
-    def _minibatches(self, batch_size: int, rng) -> Iterator[Batch]:
+    def _minibatches(self, batch_size: int, rng, skip: int) -> Iterator[Batch]:
         capacity = max(self.shuffle_buffer_rows, batch_size)
         # One buffer, allocated once per pass and refilled in place: a record
         # batch holds at most read_batch_rows rows, so it always fits on top of
@@ -270,6 +274,9 @@ class FileSource:
             order = None if rng is None else rng.permutation(n)
             n_full = n - n % batch_size
             for start in range(0, n_full, batch_size):
+                if skip:
+                    skip -= 1
+                    continue
                 yield _take((X_buf, t_buf, w_buf), order, start, start + batch_size)
             # The remainder (< batch_size rows) moves to the front of the buffer
             # and is mixed into the next fill.
@@ -281,6 +288,9 @@ class FileSource:
         if n:
             order = None if rng is None else rng.permutation(n)
             for start in range(0, n, batch_size):
+                if skip:
+                    skip -= 1
+                    continue
                 yield _take((X_buf, t_buf, w_buf), order, start, min(n, start + batch_size))
 
 

@@ -17,23 +17,20 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from xentlearn import _checks, losses
+from xentlearn import training
 from xentlearn._types import Params
-from xentlearn.data import ArraySource, TableFiles
-from xentlearn.estimators import _build, _files
-from xentlearn.estimators._labels import compute_class_weight, encode_targets
-from xentlearn.estimators._preprocessing import TablePreprocessor, table_features
+from xentlearn.estimators import _build, _files, _inputs
+from xentlearn.estimators._checkpoint import Checkpoint
+from xentlearn.estimators._preprocessing import TablePreprocessor
+from xentlearn.estimators._solvers import SOLVERS, SolverSettings
 from xentlearn.exceptions import DivergenceError, XentlearnInputError
-from xentlearn.objective import Objective, make_loss
+from xentlearn.objective import TASKS, Objective, make_loss
 from xentlearn.penalties import Penalty
-from xentlearn.training import fit_loop
+from xentlearn.training import EpochRecord, fit_loop, generator_from_state, initial_state
 
-SOLVERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop", "lbfgs")
 LEARNING_RATES = ("constant", "invscaling", "step", "exponential", "cosine", "adaptive")
-# What a fit on files records about its table, besides the fitted parameters.
-_TABLE_ATTRIBUTES = ("_preprocessor", "preprocessing_", "feature_columns_", "target_column_")
 
 
 class BaseXentClassifier(ClassifierMixin, BaseEstimator):
@@ -41,6 +38,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "solver": [StrOptions(set(SOLVERS))],
+        "checkpoint": [None, str, os.PathLike],
+        "checkpoint_interval": [None, Interval(numbers.Real, 0, None, closed="neither")],
         "batch_size": [StrOptions({"auto", "full"}), Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions(set(LEARNING_RATES))],
         "learning_rate_init": [None, Interval(numbers.Real, 0, None, closed="neither")],
@@ -143,177 +142,140 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 f"dtype must be np.float32 or np.float64, got {self.dtype!r}")
         return dtype
 
-    def _batch_size(self, n_samples: int) -> int | None:
-        if self.batch_size == "full" or (self.batch_size == "auto" and self.solver == "lbfgs"):
-            return None
-        if self.batch_size == "auto":
-            return min(256, n_samples)
-        if self.solver == "lbfgs":
-            raise XentlearnInputError(
-                f"solver='lbfgs' needs the full batch; got batch_size={self.batch_size!r}. "
-                "Use batch_size='full' (or 'auto'), or a first-order solver such as 'adam'.")
-        return min(int(self.batch_size), n_samples)
-
-    def _prepare_arrays(self, X, y, sample_weight, *, dtype, partial, continuing, classes, rng):
-        if partial and not continuing and classes is None and np.ndim(y) == 1:
-            raise XentlearnInputError(
-                "classes must be given on the first call to partial_fit: every label that "
-                "will ever appear, e.g. partial_fit(X, y, classes=np.unique(y_all))")
-        if continuing and hasattr(self, "_preprocessor"):
-            X = table_features(self, X, dtype)   # a model trained on files, continued
-        _check_numeric_frame(X)
-        y = _nullable_labels_as_numpy(y)
-        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=dtype,
-                             multi_output=True, reset=not continuing, y_numeric=False)
-        n_samples = X.shape[0]
-        encoded = encode_targets(y, classes=self.classes_ if continuing else classes, dtype=dtype)
-        if continuing and encoded.kind != self._task:
-            raise XentlearnInputError(
-                f"y is {encoded.kind} but earlier partial_fit calls were {self._task}")
-        if sample_weight is not None:
-            sample_weight = _checks.check_sample_weight("sample_weight", sample_weight,
-                                                        n_samples, dtype)
-            if not sample_weight.any():
-                raise XentlearnInputError("sample_weight is zero for every row; nothing to fit")
-        if continuing:
-            class_weight = self._class_weight
-        else:
-            class_weight = compute_class_weight(self.class_weight, encoded.classes,
-                                                encoded.targets, encoded.kind,
-                                                sample_weight=sample_weight, dtype=dtype)
-        source = ArraySource(X, encoded.targets, sample_weight)
-        validation = None
-        if self.early_stopping and not partial:
-            source, validation = _split_validation(source, self.validation_fraction, rng,
-                                                   encoded)
-        return source, validation, encoded, class_weight
-
     def _fit(self, X, y, sample_weight, *, partial: bool, classes, validation_data=None):
         self._validate_params()
         _check_callbacks(self.callbacks)
         dtype = self._resolved_dtype()
-        if self.solver == "lbfgs" and self.penalty in ("l1", "elasticnet") and self.alpha > 0:
-            raise XentlearnInputError(
-                f"solver='lbfgs' cannot minimise the non-smooth penalty {self.penalty!r}; "
-                "use solver='sgd' or 'adam' (proximal steps give exact zeros), or penalty='l2'.")
+        spec = SOLVERS[self.solver]
         continuing = partial and hasattr(self, "classes_")
         if continuing and classes is not None and not np.array_equal(
                 np.sort(np.asarray(classes)), self.classes_):
             raise XentlearnInputError(
                 f"classes={list(classes)!r} differs from the classes of the first partial_fit "
                 f"call, {list(self.classes_)!r}")
-        rng = _as_generator(self.random_state) if not continuing else self._rng
-        if isinstance(X, TableFiles):
-            prepared = _files.prepare_files(self, X, y, sample_weight, validation_data,
-                                            dtype=dtype, continuing=continuing, classes=classes)
+        checkpoint = None
+        previous = getattr(self, "_state", None) if continuing else None
+        if previous is not None:
+            rng = generator_from_state(previous.rng_state)
         else:
-            if not continuing:   # a fresh fit on arrays forgets an earlier table preprocessing
-                for name in _TABLE_ATTRIBUTES:
-                    self.__dict__.pop(name, None)
-            prepared = self._prepare_arrays(X, y, sample_weight, dtype=dtype, partial=partial,
-                                            continuing=continuing, classes=classes, rng=rng)
-        source, validation, encoded, class_weight = prepared
-        n_outputs = 1 if encoded.kind == "binary" else len(encoded.classes)
-        model = self._make_model(source.n_features, n_outputs)
-        n_features = source.n_features
-        batch_size = self._batch_size(source.n_samples)
-        _check_model_fits_in_memory(model, dtype, batch_size or source.n_samples)
-        steps_per_epoch = source.n_batches(batch_size)
-
-        if continuing:
-            params = self._attributes_to_params()
-            opt_state = self._opt_state
-        elif self.warm_start and hasattr(self, "classes_") and self._warm_start_compatible(
-                encoded, n_features):
-            params = self._attributes_to_params()
-            _check_shapes(params, model.init(rng, dtype))
-            opt_state = None
-        else:
-            params = model.init(rng, dtype)
-            opt_state = None
-
+            rng = _as_generator(self.random_state)
+            if self.checkpoint is not None and not partial:
+                checkpoint = Checkpoint.open(self, rng)
+                if checkpoint.resuming:   # redo the fit's prologue from its first random state
+                    rng = checkpoint.start_generator()
+        data = _inputs.prepare(self, X, y, sample_weight, validation_data, dtype=dtype,
+                               partial=partial, continuing=continuing, classes=classes, rng=rng)
+        task = data.encoded.kind
+        model = self._make_model(data.source.n_features,
+                                 TASKS[task].n_outputs(len(data.encoded.classes)))
+        batch_size = spec.batch_size(self.batch_size, data.source.n_samples)
+        _check_model_fits_in_memory(model, dtype, batch_size or data.source.n_samples)
+        params = self._starting_params(model, data.encoded, continuing, rng, dtype)
         penalty = Penalty.from_name(self.penalty, self.alpha, self.l1_ratio)
-        mask = model.penalty_mask()
-        gradient_penalty = penalty
-        if self.solver == "adamw":   # decoupled decay replaces the L2 gradient term
-            gradient_penalty = Penalty(alpha=penalty.l1_strength, l1_ratio=1.0)
-        task = encoded.kind
         objective = Objective(
-            model=model,
-            loss=make_loss(task, class_weight=class_weight,
+            model=model, penalty=spec.gradient_penalty(penalty), task=task,
+            loss=make_loss(task, class_weight=data.class_weight,
                            label_smoothing=float(self.label_smoothing),
                            focal_gamma=float(self.focal_gamma)),
-            penalty=gradient_penalty, task=task, eval_loss=make_loss(task))
-        lr_init = (_build.DEFAULT_LEARNING_RATE[self.solver] if self.learning_rate_init is None
+            eval_loss=make_loss(task))
+        early = bool(self.early_stopping) and data.validation is not None and not partial
+        settings = self._solver_settings(spec, penalty, model, data, batch_size, partial, early,
+                                         params)
+        optimizer = spec.make_optimizer(settings)
+        stoppers = spec.stoppers(settings)
+        if early:
+            stoppers += (training.early_stopping(self.validation_metric, float(self.tol),
+                                                 int(self.n_iter_no_change),
+                                                 bool(self.restore_best_weights)),)
+        if previous is not None:
+            state = previous._replace(params=params, stoppers=())
+        else:
+            # After load or a divergence, partial_fit continues the epoch count and history
+            # with a fresh optimizer state.
+            history = tuple(EpochRecord(**r) for r in self.history_) if continuing else ()
+            state = initial_state(params, optimizer.init(params), rng, stoppers,
+                                  epoch=len(history), history=history)
+            if checkpoint is not None:
+                checkpoint.bind_data(data.source, data.encoded.classes, task)
+                if checkpoint.resuming:
+                    state = checkpoint.restore(state)
+        try:
+            result = fit_loop(
+                objective, optimizer, data.source, state,
+                max_epochs=state.epoch + 1 if partial else int(self.max_iter),
+                batch_size=batch_size, shuffle=self.shuffle, validation=data.validation,
+                stoppers=stoppers, callbacks=tuple(self.callbacks or ()),
+                verbose=bool(self.verbose), checkpoint=checkpoint)
+        except DivergenceError as error:
+            history = state.history + tuple(error.history[len(state.history):])
+            self._set_fitted(data, class_weight=data.class_weight, model=model,
+                             params=error.params, state=None, history=history)
+            raise
+        self._set_fitted(data, class_weight=data.class_weight, model=model,
+                         params=result.params, state=result.state, history=result.state.history)
+        if checkpoint is not None:
+            checkpoint.remove()
+        if result.stop_reason == "max_iter" and not partial:
+            warnings.warn(
+                f"{type(self).__name__} reached max_iter={self.max_iter} before the "
+                f"{'gradient' if spec.full_batch else 'loss'} met tol={self.tol}; "
+                "increase max_iter" + ("." if spec.full_batch else
+                                       ", or scale the features (e.g. StandardScaler)."),
+                ConvergenceWarning, stacklevel=4)
+        return self
+
+    def _starting_params(self, model, encoded, continuing, rng, dtype) -> Params:
+        """The current parameters (partial_fit, warm_start) or a fresh initialisation."""
+        if continuing:
+            return self._attributes_to_params()
+        if self.warm_start and hasattr(self, "classes_") and self._warm_start_compatible(
+                encoded, model.n_features):
+            params = self._attributes_to_params()
+            _check_shapes(model, params)
+            return params
+        return model.init(rng, dtype)
+
+    def _solver_settings(self, spec, penalty, model, data, batch_size, partial, early, params
+                         ) -> SolverSettings:
+        steps_per_epoch = data.source.n_batches(batch_size)
+        lr_init = (spec.default_learning_rate if self.learning_rate_init is None
                    else float(self.learning_rate_init))
-        max_epochs = 1 if partial else int(self.max_iter)
         learning_rate = _build.make_learning_rate(
             self.learning_rate, lr_init, steps_per_epoch=steps_per_epoch,
             max_epochs=int(self.max_iter), power_t=float(self.power_t),
             warmup_epochs=int(self.warmup_epochs), decay_rate=float(self.decay_rate),
             decay_epochs=int(self.decay_epochs))
-        adaptive = self.learning_rate == "adaptive" and self.solver != "lbfgs"
         # One pass over the data (arrays or files) for lbfgs's preconditioner; partial_fit
         # keeps the optimizer state of its first call, so it keeps plain L-BFGS too.
-        preconditioner = (_build.input_preconditioner(
-            source, params, penalty.l2_strength,
-            getattr(source, "feature_names", getattr(self, "feature_names_in_", None)))
-            if self.solver == "lbfgs" and not partial else None)
-        optimizer = _build.make_optimizer(
-            self.solver, learning_rate, penalty=penalty, penalty_mask=mask,
+        preconditioner = None
+        if spec.preconditioned and not partial:
+            preconditioner = _build.input_preconditioner(
+                data.source, params, model.first_layer_keys(), penalty.l2_strength,
+                getattr(data.source, "feature_names", getattr(self, "feature_names_in_", None)))
+        return SolverSettings(
+            learning_rate=learning_rate, penalty=penalty, penalty_mask=model.penalty_mask(),
             momentum=float(self.momentum), nesterov=bool(self.nesterov),
             beta_1=float(self.beta_1), beta_2=float(self.beta_2), epsilon=float(self.epsilon),
-            max_grad_norm=self.max_grad_norm, adaptive=adaptive,
+            max_grad_norm=self.max_grad_norm,
+            adaptive=self.learning_rate == "adaptive" and not spec.full_batch,
             steps_per_epoch=steps_per_epoch, n_iter_no_change=int(self.n_iter_no_change),
-            tol=float(self.tol), preconditioner=preconditioner)
-        try:
-            result = fit_loop(
-                objective, optimizer, source, params, opt_state=opt_state,
-                max_epochs=max_epochs, batch_size=batch_size, rng=rng, shuffle=self.shuffle,
-                validation=validation,
-                tol=float(self.tol),
-                stop_on_plateau=not (partial or adaptive or self.solver == "lbfgs"),
-                n_iter_no_change=int(self.n_iter_no_change),
-                grad_tol=float(self.tol) if self.solver == "lbfgs" else None,
-                early_stopping=bool(self.early_stopping) and validation is not None,
-                validation_metric=self.validation_metric,
-                restore_best_weights=self.restore_best_weights,
-                min_learning_rate=1e-6 if adaptive else 0.0,
-                callbacks=tuple(self.callbacks or ()), verbose=bool(self.verbose),
-                first_epoch=(self.n_iter_ + 1) if continuing else 1)
-        except DivergenceError as error:
-            self._set_fitted(encoded, class_weight, model, error.params, None, error.history,
-                             rng, continuing)
-            raise
-        self._set_fitted(encoded, class_weight, model, result.params, result.opt_state,
-                         result.history, rng, continuing)
-        if result.stop_reason == "max_iter" and not partial:
-            warnings.warn(
-                f"{type(self).__name__} reached max_iter={self.max_iter} before the "
-                f"{'gradient' if self.solver == 'lbfgs' else 'loss'} met tol={self.tol}; "
-                "increase max_iter" + ("." if self.solver == "lbfgs" else
-                                       ", or scale the features (e.g. StandardScaler)."),
-                ConvergenceWarning, stacklevel=4)
-        return self
+            tol=float(self.tol), plateau=not (partial or early), preconditioner=preconditioner)
 
     def _warm_start_compatible(self, encoded, n_features) -> bool:
         return (self._task == encoded.kind and len(self.classes_) == len(encoded.classes)
                 and np.array_equal(self.classes_, encoded.classes)
                 and self.n_features_in_ == n_features)
 
-    def _set_fitted(self, encoded, class_weight, model, params, opt_state, history, rng,
-                    continuing):
-        records = [record._asdict() for record in history]
-        if continuing:
-            records = self.history_ + records
-        self.classes_ = encoded.classes
-        self._task = encoded.kind
+    def _set_fitted(self, data, *, class_weight, model, params, state, history) -> None:
+        self.classes_ = data.encoded.classes
+        self._task = data.encoded.kind
         self._class_weight = class_weight
         self._model = model
-        self._opt_state = opt_state
-        self._rng = rng
+        # The training state to continue from (partial_fit, model files); after a
+        # divergence there is none: the next partial_fit starts a fresh optimizer.
+        self._state = state
         self._params_to_attributes(params)
-        self._set_history(records)
+        self._set_history([record._asdict() for record in history])
 
     def _set_history(self, records: list[dict]) -> None:
         self.history_ = records
@@ -336,15 +298,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
     # ---------------------------------------------------------------- predict
     def _logits(self, X) -> np.ndarray:
         check_is_fitted(self, "classes_")
-        if isinstance(X, TableFiles):
-            parts = [logits for logits, _ in _files.iter_file_logits(self, X, with_target=False)]
-            return np.concatenate(parts) if parts else np.empty((0, self._model.n_outputs))
-        if hasattr(self, "_preprocessor"):
-            X = table_features(self, X, self._resolved_dtype())
-        else:
-            X = validate_data(self, X, accept_sparse=("csr", "csc"),
-                              dtype=self._resolved_dtype(), reset=False)
-        return self._model.predict_logits(self._attributes_to_params(), X)
+        return _inputs.logits(self, X)
 
     @property
     def preprocessor_(self):
@@ -374,22 +328,20 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "classes_")
         for logits, y in _files.iter_file_logits(self, table, with_target=table.target is not None):
             yield (self._labels_from_logits(logits),
-                   self._proba_from_logits(logits) if proba else None, y)
+                   TASKS[self._task].proba(logits) if proba else None, y)
 
     def score(self, X, y=None, sample_weight=None):
         """Mean accuracy on (X, y), or on TableFiles with a target column."""
-        if isinstance(X, TableFiles):
-            correct = total = 0
-            for labels, _, truth in self.iter_predictions(X):
-                correct += int(np.count_nonzero(labels == truth))
-                total += len(truth)
-            return correct / total
+        check_is_fitted(self, "classes_")
+        accuracy = _inputs.score_files(self, X)
+        if accuracy is not None:
+            return accuracy
         return super().score(X, y, sample_weight=sample_weight)
 
     def decision_function(self, X):
         """Raw logits: shape (n_samples,) for binary, (n_samples, n_outputs) otherwise."""
         logits = self._logits(X)
-        return logits[:, 0] if self._task == "binary" else logits
+        return logits[:, 0] if TASKS[self._task].n_outputs(2) == 1 else logits
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), in the fitted dtype.
@@ -397,36 +349,21 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         Binary: [1 - s(z), s(z)]; multiclass and soft: softmax(z); multilabel:
         the independent sigmoids s(z_j), one column per label.
         """
-        return self._proba_from_logits(self._logits(X))
-
-    def _proba_from_logits(self, logits):
-        if self._task == "binary":
-            p = losses.sigmoid(logits[:, 0])
-            return np.column_stack([1 - p, p])
-        if self._task == "multilabel":
-            return losses.sigmoid(logits)
-        return losses.softmax(logits, axis=1)
+        logits = self._logits(X)
+        return TASKS[self._task].proba(logits)
 
     def predict_log_proba(self, X):
         """log of predict_proba, computed stably from the logits."""
         logits = self._logits(X)
-        if self._task == "binary":
-            z = logits[:, 0]
-            return np.column_stack([losses.log_sigmoid(-z), losses.log_sigmoid(z)])
-        if self._task == "multilabel":
-            return losses.log_sigmoid(logits)
-        return losses.log_softmax(logits, axis=1)
+        return TASKS[self._task].log_proba(logits)
 
     def predict(self, X):
         """Labels: classes_[argmax] (binary: logit > 0); multilabel: 0/1 indicators."""
         return self._labels_from_logits(self._logits(X))
 
     def _labels_from_logits(self, logits):
-        if self._task == "binary":
-            return self.classes_[(logits[:, 0] > 0).astype(np.intp)]
-        if self._task == "multilabel":
-            return (logits > 0).astype(np.int64)
-        return self.classes_[logits.argmax(axis=1)]
+        decided = TASKS[self._task].decide(logits)
+        return decided if decided.ndim == 2 else self.classes_[decided]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -444,40 +381,16 @@ def _as_generator(random_state) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
-def _split_validation(source: ArraySource, fraction: float, rng: np.random.Generator, encoded):
-    """Hold out `fraction` of the rows (stratified for single-label y) for early stopping."""
-    n = source.n_samples
-    n_val = int(np.ceil(fraction * n))
-    if n_val < 1 or n - n_val < 1:
-        raise XentlearnInputError(
-            f"validation_fraction={fraction} leaves no rows for training or validation "
-            f"with {n} samples")
-    if encoded.kind in ("binary", "multiclass"):
-        from sklearn.model_selection import train_test_split
-
-        labels = encoded.targets.astype(np.intp)
-        counts = np.bincount(labels)
-        stratify = labels if counts[counts > 0].min() >= 2 and n_val >= len(counts) else None
-        train_rows, val_rows = train_test_split(
-            np.arange(n), test_size=n_val, random_state=int(rng.integers(2**31 - 1)),
-            stratify=stratify)
-    else:
-        order = rng.permutation(n)
-        train_rows, val_rows = order[n_val:], order[:n_val]
-    train_rows.sort()
-    val_rows.sort()
-    return source.take(train_rows), source.take(val_rows)
-
-
-def _check_shapes(params, expected) -> None:
+def _check_shapes(model, params) -> None:
     """Warm-start parameters (possibly assigned by the user) must fit the model."""
-    names = {"W0": "coef_ (transposed) / coefs_[0]", "b0": "intercept_ / intercepts_[0]"}
-    for key, value in expected.items():
-        got = params.get(key)
-        if got is None or got.shape != value.shape:
-            raise XentlearnInputError(
-                f"warm_start: {names.get(key, key)} has shape "
-                f"{None if got is None else got.shape}, expected {value.shape}")
+    for layer, ((W, b), (W_shape, b_shape)) in enumerate(zip(
+            model.to_layers(params), model.to_layers(model.parameter_shapes()))):
+        for got, expected, what in ((W, W_shape, "weights"), (b, b_shape, "intercepts")):
+            if expected is not None and (got is None or got.shape != tuple(expected)):
+                raise XentlearnInputError(
+                    f"warm_start: the layer {layer} {what} (coef_ transposed / coefs_[{layer}], "
+                    f"intercept_ / intercepts_[{layer}]) have shape "
+                    f"{None if got is None else got.shape}, expected {tuple(expected)}")
 
 
 def _check_callbacks(callbacks) -> None:
@@ -521,34 +434,3 @@ def _check_model_fits_in_memory(model, dtype, rows_per_step: int) -> None:
             f"and activations for {rows} rows per step need about {needed / 2**30:.3g} GiB in "
             f"{np.dtype(dtype).name}, and this machine has {available / 2**30:.3g} GiB of "
             f"memory: use smaller hidden_layer_sizes (or a smaller batch_size, fewer features)")
-
-
-def _check_numeric_frame(X) -> None:
-    """A DataFrame with text or categorical columns: say which, and what to do instead."""
-    module = type(X).__module__.split(".")[0]
-    if module == "pandas":
-        from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-        bad = [str(c) for c, d in X.dtypes.items() if not (is_numeric_dtype(d) or is_bool_dtype(d))]
-    elif module == "polars":
-        bad = [name for name, d in X.schema.items() if not (d.is_numeric() or str(d) == "Boolean")]
-    else:
-        return
-    if bad:
-        raise XentlearnInputError(
-            f"X has non-numeric column(s) {bad}: encode them first, e.g. "
-            "make_pipeline(xentlearn.preprocessing.TablePreprocessor(), LogisticRegression()) "
-            "(one-hot text, standardised numbers), or train from files with "
-            "xentlearn.data.TableFiles, which does the same")
-
-
-def _nullable_labels_as_numpy(y):
-    """pandas' nullable Int64 / boolean labels keep their type (scikit-learn makes them float)."""
-    dtype = getattr(y, "dtype", None)
-    if type(y).__module__.split(".")[0] != "pandas" or getattr(y, "ndim", 0) != 1:
-        return y
-    kind = getattr(dtype, "kind", None)
-    if getattr(dtype, "na_value", None) is not None and kind in ("i", "u", "b") \
-            and not y.isna().any():
-        return y.to_numpy(dtype=dtype.numpy_dtype)
-    return y

@@ -1,7 +1,9 @@
-"""From estimator hyperparameters to the engine's parts: schedule and optimizer.
+"""From estimator hyperparameters to the engine's parts: the learning-rate schedule
+and lbfgs's input preconditioner (the optimizers themselves: ``_solvers``).
 
 Kept apart from the estimator class so that the translation (epochs to steps,
-penalty to transforms) reads in one place and is testable without fitting.
+data statistics to a preconditioner) reads in one place and is testable
+without fitting.
 """
 
 from __future__ import annotations
@@ -12,13 +14,6 @@ from xentlearn import optimizers, schedules
 from xentlearn._types import DataSource, Params, Schedule
 from xentlearn.data import column_moments
 from xentlearn.exceptions import XentlearnInputError
-from xentlearn.optimizers import GradientTransformation
-from xentlearn.penalties import Penalty
-
-# Default learning_rate_init per solver when the user leaves it None: the values
-# torch and scikit-learn users reach for first.
-DEFAULT_LEARNING_RATE = {"sgd": 0.01, "adam": 0.001, "adamw": 0.001, "adagrad": 0.01,
-                         "rmsprop": 0.001, "lbfgs": 1.0}
 
 
 def make_learning_rate(name: str, init: float, *, steps_per_epoch: int, max_epochs: int,
@@ -52,56 +47,13 @@ def make_learning_rate(name: str, init: float, *, steps_per_epoch: int, max_epoc
     return schedule
 
 
-def make_optimizer(solver: str, learning_rate: Schedule, *, penalty: Penalty,
-                   penalty_mask: dict[str, bool], momentum: float, nesterov: bool,
-                   beta_1: float, beta_2: float, epsilon: float, max_grad_norm: float | None,
-                   adaptive: bool, steps_per_epoch: int, n_iter_no_change: int, tol: float,
-                   lbfgs_memory: int = 10,
-                   preconditioner: optimizers.Preconditioner | None = None
-                   ) -> GradientTransformation:
-    """One chain: [clip] -> solver -> [plateau] -> [proximal L1].
-
-    adamw takes the L2 part of the penalty as decoupled weight decay (torch's
-    AdamW with weight_decay = alpha * (1 - l1_ratio)), so the estimator removes
-    it from the gradient; every other solver sees it in the gradient.
-    `preconditioner` (``input_preconditioner``) is lbfgs's initial inverse Hessian.
-    """
-    if solver == "lbfgs":
-        return optimizers.lbfgs(memory_size=lbfgs_memory, preconditioner=preconditioner)
-    parts = []
-    if max_grad_norm is not None:
-        parts.append(optimizers.clip_by_global_norm(max_grad_norm))
-    if solver == "sgd":
-        parts.append(optimizers.sgd(learning_rate, momentum=momentum,
-                                    nesterov=nesterov and momentum > 0))
-    elif solver == "adam":
-        parts.append(optimizers.adam(learning_rate, b1=beta_1, b2=beta_2, eps=epsilon))
-    elif solver == "adamw":
-        parts.append(optimizers.adamw(learning_rate, b1=beta_1, b2=beta_2, eps=epsilon,
-                                      weight_decay=penalty.l2_strength, mask=penalty_mask))
-    elif solver == "adagrad":
-        parts.append(optimizers.adagrad(learning_rate))
-    elif solver == "rmsprop":
-        parts.append(optimizers.rmsprop(learning_rate, eps=epsilon))
-    else:
-        raise AssertionError(solver)
-    if adaptive:
-        # scikit-learn divides by 5 once *more than* n_iter_no_change epochs fail to
-        # improve; reduce_on_plateau reduces after `patience` windows, as optax.
-        parts.append(optimizers.reduce_on_plateau(
-            factor=0.2, patience=n_iter_no_change + 1, tol=tol, accumulation_size=steps_per_epoch))
-    if penalty.l1_strength:
-        parts.append(optimizers.proximal_l1(penalty.l1_strength, learning_rate, mask=penalty_mask))
-    return parts[0] if len(parts) == 1 else optimizers.chain(*parts)
-
-
 # A column whose spread is below this fraction of its root mean square is taken as
 # constant: centring it would divide by (almost) zero, so it is only scaled.
 _CONSTANT_COLUMN = 1e-6
 
 
-def input_preconditioner(source: DataSource, params: Params, l2_strength: float,
-                         feature_names=None) -> optimizers.Preconditioner:
+def input_preconditioner(source: DataSource, params: Params, keys: tuple[str, str | None],
+                         l2_strength: float, feature_names=None) -> optimizers.Preconditioner:
     """lbfgs's preconditioner that standardises the inputs (one pass over `source`).
 
     Each column is centred on its mean and scaled by sqrt(variance + 4 * l2)
@@ -112,7 +64,7 @@ def input_preconditioner(source: DataSource, params: Params, l2_strength: float,
     about c * var_j + l2 with c <= 1/4 (the logistic curvature p(1 - p)); for a
     column of tiny spread the penalty, not the data, sets the curvature, and
     dividing by the spread alone would over-stretch it.
-    Without a first-layer intercept ("b0") nothing can absorb a shift: columns
+    Without a first-layer intercept nothing can absorb a shift: columns
     are scaled by their root mean square instead; so are (near-)constant columns.
     All-zero unpenalised columns are left as they are.
 
@@ -122,8 +74,10 @@ def input_preconditioner(source: DataSource, params: Params, l2_strength: float,
         The training data; read once, in full-batch blocks (weighted rows count
         with their sample weights).
     params : dict
-        The parameters to be trained ("W0" of shape (n_features, n_outputs), and
-        "b0" if the first layer has an intercept).
+        The parameters to be trained.
+    keys : (str, str or None)
+        The model's ``first_layer_keys()``: the weights (n_features, n_outputs)
+        that multiply the inputs, and their intercept (None without).
     l2_strength : float
         alpha * (1 - l1_ratio), the L2 part of the penalty.
     feature_names : sequence of str, optional
@@ -147,8 +101,11 @@ def input_preconditioner(source: DataSource, params: Params, l2_strength: float,
             f"lbfgs standardises the inputs and cannot. Rescale those columns first (divide "
             f"by a power of ten, or use sklearn's StandardScaler / MaxAbsScaler)")
     spread = np.sqrt(moments.var)
-    centred = spread > _CONSTANT_COLUMN * rms if "b0" in params else np.zeros(rms.shape, bool)
+    weights, intercept = keys
+    centred = (spread > _CONSTANT_COLUMN * rms if intercept is not None
+               else np.zeros(rms.shape, bool))
     scale = np.sqrt(np.where(centred, moments.var, rms * rms) + 4.0 * l2_strength)
     scale[scale == 0.0] = 1.0
     mean = np.where(centred, moments.mean, 0.0)
-    return optimizers.standardizing_preconditioner(params, mean, scale)
+    return optimizers.standardizing_preconditioner(params, mean, scale, weights=weights,
+                                                   intercept=intercept)

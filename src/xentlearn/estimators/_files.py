@@ -11,6 +11,9 @@ from xentlearn.data import FileSource, TableFiles, TabularPreprocessor, scan_tar
 from xentlearn.estimators._labels import EncodedTargets, compute_class_weight
 from xentlearn.exceptions import XentlearnInputError
 
+# What a fit on files records about its table, besides the fitted parameters.
+TABLE_ATTRIBUTES = ("_preprocessor", "preprocessing_", "feature_columns_", "target_column_")
+
 
 def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype, continuing,
                   classes):

@@ -98,6 +98,17 @@ class LogisticRegression(BaseXentClassifier):
     warm_start : bool, default=False
         fit starts from the current coef_ and intercept_ (which a user may
         assign) with a fresh optimizer state.
+    checkpoint : str or PathLike, default=None
+        Write the training state (parameters, optimizer state, random generator,
+        epoch and batch position, stopping rules, history) to this file,
+        atomically, at the end of every epoch. If the file exists when ``fit``
+        starts, training resumes from it and ends exactly as an uninterrupted
+        run would (bit for bit); a checkpoint of other hyperparameters or data
+        raises ``xentlearn.exceptions.CheckpointError``. Removed after a
+        successful fit. ``partial_fit`` does not use it.
+    checkpoint_interval : float, default=None
+        Also write the checkpoint every this many seconds inside an epoch
+        (mini-batch solvers), so a long epoch is not lost.
 
     Attributes
     ----------
@@ -136,7 +147,8 @@ class LogisticRegression(BaseXentClassifier):
                  max_iter=1000, tol=1e-6, n_iter_no_change=10, early_stopping=False,
                  validation_fraction=0.1, validation_metric="log_loss",
                  restore_best_weights=True, shuffle=True, random_state=None, verbose=False,
-                 dtype=np.float64, callbacks=None, warm_start=False):
+                 dtype=np.float64, callbacks=None, warm_start=False, checkpoint=None,
+                 checkpoint_interval=None):
         self.solver = solver
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -171,6 +183,8 @@ class LogisticRegression(BaseXentClassifier):
         self.dtype = dtype
         self.callbacks = callbacks
         self.warm_start = warm_start
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
 
     def _make_model(self, n_features, n_outputs):
         return Linear(n_features=n_features, n_outputs=n_outputs,

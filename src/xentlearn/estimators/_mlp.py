@@ -77,7 +77,8 @@ class MLPClassifier(BaseXentClassifier):
                  max_iter=200, tol=1e-4, n_iter_no_change=10, early_stopping=False,
                  validation_fraction=0.1, validation_metric="log_loss",
                  restore_best_weights=True, shuffle=True, random_state=None, verbose=False,
-                 dtype=np.float64, callbacks=None, warm_start=False):
+                 dtype=np.float64, callbacks=None, warm_start=False, checkpoint=None,
+                 checkpoint_interval=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -113,6 +114,8 @@ class MLPClassifier(BaseXentClassifier):
         self.dtype = dtype
         self.callbacks = callbacks
         self.warm_start = warm_start
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
 
     def _hidden(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes

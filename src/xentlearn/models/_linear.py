@@ -74,6 +74,22 @@ class Linear:
             shapes["b0"] = (self.n_outputs,)
         return shapes
 
+    def to_layers(self, params: Params) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """[(W, b)]: the weight matrix (n_features, n_outputs) and intercept (None without)."""
+        return [(params["W0"], params.get("b0"))]
+
+    def from_layers(self, layers) -> Params:
+        """Inverse of ``to_layers`` (the arrays are used as given)."""
+        (W, b), = layers
+        params = {"W0": W}
+        if self.fit_intercept:
+            params["b0"] = b
+        return params
+
+    def first_layer_keys(self) -> tuple[str, str | None]:
+        """Keys of the weights that multiply the inputs, and of their intercept (or None)."""
+        return "W0", ("b0" if self.fit_intercept else None)
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> Params:
         """Zero parameters (the cross-entropy of a linear model is convex, so
         there is no symmetry to break; zeros also make the start independent of

@@ -113,6 +113,24 @@ class MLP:
                 shapes[f"b{layer}"] = (sizes[layer + 1],)
         return shapes
 
+    def to_layers(self, params: Params) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """[(W_l, b_l)] per layer, input side first (b of the output layer None without
+        an output intercept)."""
+        return [(params[f"W{layer}"], params.get(f"b{layer}")) for layer in range(self.n_layers)]
+
+    def from_layers(self, layers) -> Params:
+        """Inverse of ``to_layers`` (the arrays are used as given)."""
+        params = {}
+        for layer, (W, b) in enumerate(layers):
+            params[f"W{layer}"] = W
+            if layer < self.n_layers - 1 or self.fit_intercept:
+                params[f"b{layer}"] = b
+        return params
+
+    def first_layer_keys(self) -> tuple[str, str | None]:
+        """Keys of the weights that multiply the inputs, and of their intercept."""
+        return "W0", "b0"
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> Params:
         """Glorot-uniform parameters, exactly as scikit-learn's ``MLPClassifier``.
 

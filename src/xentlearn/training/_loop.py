@@ -1,8 +1,11 @@
-"""THE training loop: every model, optimizer, batch size and data source goes through it.
+"""THE training loop: every model, optimizer, batch size, data source and backend.
 
-One epoch is one pass over `train`: one optimizer step per mini-batch, or
-one step on the full-batch gradient (batch_size None, which is also how
-L-BFGS runs: its line search calls back into the same full-batch objective).
+A fit is a sequence of steps on an explicit ``TrainState``. One epoch is one
+pass over `train`: one optimizer step per mini-batch, or one step on the
+full-batch gradient (batch_size None, which is also how L-BFGS runs: its line
+search calls back into the same full-batch objective). After each epoch the
+callbacks and the stopping rules see it, and the state may be checkpointed;
+with a checkpoint interval, mid-epoch states are written too.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,35 +22,50 @@ from xentlearn._types import DataSource, Grads, OptState, Params
 from xentlearn.exceptions import DivergenceError
 from xentlearn.objective import Objective
 from xentlearn.optimizers import GradientTransformation, apply_updates, current_learning_rate
+from xentlearn.training._backends import Backend, ThreadBackend
 from xentlearn.training._callbacks import EpochRecord, ProgressBar, call_callbacks
-from xentlearn.training._parallel import parallel_map, quiet_floating_point
-
-StopReason = Literal["converged", "max_iter", "early_stopping", "callback"]
+from xentlearn.training._parallel import quiet_floating_point
+from xentlearn.training._state import TrainState, generator_from_state, initial_state, rng_state
+from xentlearn.training._stopping import EpochEnd, StopReason, Stopper
 
 
 class FitResult(NamedTuple):
-    """What ``fit_loop`` returns: the trained params, the optimizer state (to continue
-    training), one EpochRecord per epoch, the number of epochs run, why training
-    stopped, and the best validation epoch when early stopping was on."""
+    """What ``fit_loop`` returns.
+
+    params : the trained parameters (the best epoch's when early stopping restores them)
+    state : the final TrainState (its params are the last epoch's), to continue training
+    stop_reason : "converged", "max_iter", "early_stopping" or "callback"
+    best_epoch : the best validation epoch when an early-stopping rule ran, else None
+    """
 
     params: Params
-    opt_state: OptState
-    history: list[EpochRecord]
-    n_epochs: int
+    state: TrainState
     stop_reason: StopReason
     best_epoch: int | None
+
+    @property
+    def history(self) -> list[EpochRecord]:
+        return list(self.state.history)
+
+    @property
+    def opt_state(self) -> OptState:
+        return self.state.opt_state
+
+    @property
+    def n_epochs(self) -> int:
+        return len(self.state.history)
 
 
 class _FullBatch:
     """The full-batch objective with a one-entry memo keyed by parameter content.
 
-    L-BFGS evaluates its accepted point inside the line search; the next
-    iteration asks for the same point again. Comparing parameters (O(n_params))
-    is far cheaper than another pass over the data.
+    L-BFGS evaluates its accepted point inside the line search; the loop asks
+    for the same point again at the epoch end and the next step. Comparing
+    parameters (O(n_params)) is far cheaper than another pass over the data.
     """
 
-    def __init__(self, objective: Objective, train: DataSource, map_fn):
-        self._objective, self._train, self._map = objective, train, map_fn
+    def __init__(self, objective: Objective, train: DataSource, backend: Backend):
+        self._objective, self._train, self._backend = objective, train, backend
         self._params: Params | None = None
         self._result: tuple[float, Grads] | None = None
 
@@ -55,14 +73,179 @@ class _FullBatch:
         if self._params is not None and all(
                 np.array_equal(params[k], self._params[k]) for k in params):
             return self._result
-        result = self._objective.value_and_grad(params, self._train.batches(None),
-                                                map_fn=self._map)
+        result = self._backend.full_batch(self._objective, params, self._train)
         self._params, self._result = params, result
         return result
 
 
-def _max_abs(grads: Grads) -> float:
-    return max(float(np.abs(g).max(initial=0.0)) for g in grads.values())
+def fit_loop(objective: Objective, optimizer: GradientTransformation, train: DataSource,
+             start: Params | TrainState, *, max_epochs: int, batch_size: int | None,
+             rng: np.random.Generator | None = None, shuffle: bool = True,
+             validation: DataSource | None = None, stoppers: Sequence[Stopper] = (),
+             callbacks: Sequence = (), verbose: bool = False, backend: Backend | None = None,
+             checkpoint=None) -> FitResult:
+    """Train to minimise `objective` on `train`, from params or from a TrainState.
+
+    Parameters
+    ----------
+    objective, optimizer, train : the maths, the update rule and the data.
+    start : dict of str to ndarray, or TrainState
+        Parameters to start from (never mutated: updates build new arrays), or a
+        state to continue (a checkpoint, an earlier partial_fit).
+    max_epochs : int
+        Train until ``state.epoch == max_epochs`` (epochs of a continued state
+        count: a state at epoch 3 with max_epochs 5 runs two more).
+    batch_size : int or None
+        None is full-batch gradient descent; 1 is SGD; k is mini-batch.
+    rng : numpy Generator
+        Needed with params as `start`: it shuffles the mini-batches of each epoch
+        (when `shuffle`); its state lives in the TrainState from then on.
+    validation : data scored after every epoch (history, early stopping).
+    stoppers : stopping rules (``xentlearn.training.plateau``, ``early_stopping``,
+        ``gradient_tolerance``, ...), updated every epoch in order; the first
+        reason given stops training. None of them: run max_epochs.
+    callbacks : called as cb(record, params) after each epoch; True stops.
+    verbose : a progress bar on stderr.
+    backend : where the sums are computed; default ``ThreadBackend()``.
+    checkpoint : object with ``save(state)`` and ``due() -> bool``, optional
+        Saved at every epoch end, and mid-epoch whenever ``due()``.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    DivergenceError
+        A NaN or inf loss, gradient or update; carries the last finite params.
+    """
+    if isinstance(start, TrainState):
+        state = start
+    else:
+        rng = np.random.default_rng() if rng is None else rng
+        state = initial_state(start, optimizer.init(start), rng, tuple(stoppers))
+    rng = generator_from_state(state.rng_state)
+    backend = ThreadBackend() if backend is None else backend
+    full_batch = _FullBatch(objective, train, backend) if batch_size is None else None
+    progress = ProgressBar(max_epochs - state.epoch,
+                           1 if full_batch else train.n_batches(batch_size), verbose,
+                           unit="iteration" if full_batch else "batch")
+    reason: StopReason = "max_iter"
+    try:
+        with backend, quiet_floating_point():
+            while state.epoch < max_epochs:
+                started = time.perf_counter()
+                if full_batch is not None:
+                    state, train_loss, grads, stalled = _full_batch_epoch(full_batch, optimizer,
+                                                                          state, progress)
+                else:
+                    state, train_loss, grads, stalled = _minibatch_epoch(
+                        objective, optimizer, train, state, rng if shuffle else None,
+                        batch_size, backend, progress, checkpoint)
+                val_loss = val_accuracy = None
+                if validation is not None:
+                    val_loss, val_accuracy = backend.evaluate(objective, state.params, validation)
+                record = EpochRecord(state.epoch + 1, train_loss, val_loss, val_accuracy,
+                                     current_learning_rate(state.opt_state),
+                                     time.perf_counter() - started)
+                progress.epoch_done(record)
+                state, reason = _end_epoch(state, record, grads, stalled, rng, stoppers,
+                                           callbacks)
+                if checkpoint is not None:
+                    checkpoint.save(state)
+                if reason != "max_iter":
+                    break
+    except DivergenceError as error:
+        error.history = list(state.history)   # the curve up to the failure, to diagnose it
+        raise
+    finally:
+        progress.close()
+    params = state.params
+    for rule, rule_state in zip(stoppers, state.stoppers):
+        params = rule.result(rule_state, params)
+    best = [s.best_epoch for s in state.stoppers if hasattr(s, "best_epoch")]
+    return FitResult(params, state, reason, (best[0] or None) if best else None)
+
+
+def _end_epoch(state, record, grads, stalled, rng, stoppers, callbacks):
+    """The state after an epoch ends, and the stop reason ("max_iter": go on)."""
+    # Callbacks see every epoch, the last one included, before any stopping rule.
+    stop_requested = call_callbacks(callbacks, record, state.params)
+    end = EpochEnd(record, state.params, grads, stalled)
+    reasons, rule_states = [], []
+    for rule, rule_state in zip(stoppers, state.stoppers):
+        rule_reason, rule_state = rule.update(end, rule_state)
+        reasons.append(rule_reason)
+        rule_states.append(rule_state)
+    reason = next((r for r in reasons if r is not None),
+                  "callback" if stop_requested else "max_iter")
+    state = state._replace(epoch=record.epoch, batch=0, loss_sum=0.0, weight_sum=0.0,
+                           rng_state=rng_state(rng), stoppers=tuple(rule_states),
+                           history=state.history + (record,))
+    return state, reason
+
+
+def _full_batch_epoch(full_batch: _FullBatch, optimizer, state: TrainState, progress):
+    """One step on the full-batch objective: (state, F and its gradient at the new
+    params, whether the step changed nothing)."""
+    params, opt_state = state.params, state.opt_state
+    value, grads = full_batch(params)
+    _check_finite(value, grads, state, 1)
+    updates, opt_state = optimizer.update(grads, opt_state, params, value=value,
+                                          value_fn=full_batch)
+    # All-zero updates: the line search found no decrease, nothing is left to gain.
+    stalled = all(not u.any() for u in updates.values())
+    params = _apply(params, updates, state, opt_state, 1)
+    # The objective at the new parameters: L-BFGS's line search already computed
+    # it (memo hit), and the next step reuses it.
+    value, grads = full_batch(params)
+    if not math.isfinite(value):
+        raise _divergence(state.epoch + 1, 1, "loss", opt_state, params)
+    progress.batch_done()
+    return state._replace(params=params, opt_state=opt_state), float(value), grads, stalled
+
+
+def _minibatch_epoch(objective, optimizer, train, state: TrainState, rng, batch_size, backend,
+                     progress, checkpoint):
+    """The rest of the current epoch (from ``state.batch``), one step per mini-batch:
+    (state, the epoch's training objective, None, False).
+
+    The training objective of an epoch is the mean of its batch losses, each at
+    the parameters it was computed with, plus the penalty at the end
+    (scikit-learn's MLP reports the same).
+    """
+    params, opt_state = state.params, state.opt_state
+    loss_sum, weight_sum, taken = state.loss_sum, state.weight_sum, state.batch
+    for batch in backend.minibatches(train, batch_size, rng, skip=taken):
+        terms = objective.batch_terms(params, batch)
+        loss_sum += terms.loss_sum
+        weight_sum += terms.weight_sum
+        value, grads = objective.finish(terms, params)
+        _check_finite(value, grads, state._replace(opt_state=opt_state, params=params), taken + 1)
+        updates, opt_state = optimizer.update(grads, opt_state, params, value=value)
+        params = _apply(params, updates, state, opt_state, taken + 1)
+        taken += 1
+        progress.batch_done()
+        if checkpoint is not None and checkpoint.due():
+            checkpoint.save(state._replace(params=params, opt_state=opt_state, batch=taken,
+                                           loss_sum=loss_sum, weight_sum=weight_sum))
+    train_loss = loss_sum / weight_sum + objective.penalty.value(params, objective.penalty_mask)
+    return state._replace(params=params, opt_state=opt_state), float(train_loss), None, False
+
+
+def _check_finite(value, grads, state: TrainState, batch: int) -> None:
+    if not math.isfinite(value):
+        raise _divergence(state.epoch + 1, batch, "loss", state.opt_state, state.params)
+    if not _tree.all_finite(grads):
+        raise _divergence(state.epoch + 1, batch, "gradient", state.opt_state, state.params)
+
+
+def _apply(params, updates, state: TrainState, opt_state, batch: int) -> Params:
+    new_params = apply_updates(params, updates)
+    # One check covers a NaN or inf update and a finite step that overflowed.
+    if not _tree.all_finite(new_params):
+        raise _divergence(state.epoch + 1, batch, "update", opt_state, params)
+    return new_params
 
 
 def _divergence(epoch: int, batch: int, what: str, opt_state: OptState, params: Params
@@ -73,177 +256,3 @@ def _divergence(epoch: int, batch: int, what: str, opt_state: OptState, params: 
         f"Training stopped and kept the last finite parameters. Try a smaller learning rate "
         f"(learning_rate_init; the step size was {lr:.3g}), or standardise the features.",
         epoch=epoch, batch=batch, params=params)
-
-
-def fit_loop(objective: Objective, optimizer: GradientTransformation, train: DataSource,
-             params: Params, *, max_epochs: int, batch_size: int | None,
-             rng: np.random.Generator, opt_state: OptState | None = None, shuffle: bool = True,
-             validation: DataSource | None = None, tol: float | None = 1e-4,
-             n_iter_no_change: int = 10, grad_tol: float | None = None,
-             early_stopping: bool = False, validation_metric: str = "log_loss",
-             restore_best_weights: bool = True, min_learning_rate: float = 0.0,
-             stop_on_plateau: bool = True, callbacks: Sequence = (), verbose: bool = False,
-             first_epoch: int = 1) -> FitResult:
-    """Train `params` to minimise `objective` on `train`.
-
-    Parameters
-    ----------
-    objective, optimizer, train : the maths, the update rule and the data.
-    params : dict of str to ndarray
-        Starting point; never mutated (updates build new arrays).
-    max_epochs : int
-        Passes over `train` (iterations for full batch / L-BFGS).
-    batch_size : int or None
-        None is full-batch gradient descent; 1 is SGD; k is mini-batch.
-    rng : numpy Generator
-        Shuffles the mini-batch order each epoch (when `shuffle`).
-    opt_state : optimizer state, or None for ``optimizer.init(params)``.
-    validation : data scored after every epoch (history, early stopping).
-    tol, n_iter_no_change :
-        scikit-learn's rule: stop once more than `n_iter_no_change`
-        consecutive epochs fail to improve the best score by `tol`: the
-        validation metric if `early_stopping` ("early_stopping"), else the
-        training loss ("converged", only if `stop_on_plateau`). tol None
-        disables the training-loss rule (early stopping then uses tol 0).
-    grad_tol : float or None
-        For full batch: stop once max |gradient| <= grad_tol (L-BFGS's gtol).
-    validation_metric : "log_loss" (lower is better) or "accuracy".
-    restore_best_weights : with early stopping, return the best epoch's params.
-    min_learning_rate : stop once the effective learning rate falls below it
-        (scikit-learn's "adaptive" schedule ends training at 1e-6).
-    stop_on_plateau : bool
-        Whether the training-loss plateau ends training (False where the
-        step size reacts to plateaus instead, as with "adaptive").
-    callbacks : called as cb(record, params) after each epoch; True stops.
-    verbose : a progress bar on stderr.
-    first_epoch : number of the first epoch (partial_fit continues counting).
-
-    Returns
-    -------
-    FitResult
-        params, opt_state, history (one EpochRecord per epoch), n_epochs,
-        stop_reason, best_epoch (early stopping only).
-
-    Raises
-    ------
-    DivergenceError
-        A NaN or inf loss, gradient or update; carries the last finite params.
-    """
-    with parallel_map() as map_fn, quiet_floating_point():
-        return _fit_loop(objective, optimizer, train, params, max_epochs=max_epochs,
-                         batch_size=batch_size, rng=rng, opt_state=opt_state, shuffle=shuffle,
-                         validation=validation, tol=tol, n_iter_no_change=n_iter_no_change,
-                         grad_tol=grad_tol, early_stopping=early_stopping,
-                         validation_metric=validation_metric,
-                         restore_best_weights=restore_best_weights,
-                         min_learning_rate=min_learning_rate,
-                         stop_on_plateau=stop_on_plateau, callbacks=callbacks,
-                         verbose=verbose, first_epoch=first_epoch,
-                         map_fn=map_fn)
-
-
-def _fit_loop(objective, optimizer, train, params, *, max_epochs, batch_size, rng, opt_state,
-              shuffle, validation, tol, n_iter_no_change, grad_tol, early_stopping,
-              validation_metric, restore_best_weights, min_learning_rate, stop_on_plateau,
-              callbacks, verbose, first_epoch, map_fn) -> FitResult:
-    opt_state = optimizer.init(params) if opt_state is None else opt_state
-    full_batch = _FullBatch(objective, train, map_fn) if batch_size is None else None
-    history: list[EpochRecord] = []
-    higher_is_better = early_stopping and validation_metric == "accuracy"
-    best_score, best_params, best_epoch, no_improvement = math.inf, params, None, 0
-    stop_reason: StopReason = "max_iter"
-    progress = ProgressBar(max_epochs, train.n_batches(batch_size) if full_batch is None else 1,
-                           verbose, unit="batch" if full_batch is None else "iteration")
-    epoch = first_epoch - 1
-    try:
-        for epoch in range(first_epoch, first_epoch + max_epochs):
-            start = time.perf_counter()
-            if full_batch is not None:
-                batches = [None]
-            else:
-                batches = train.batches(batch_size, rng=rng if shuffle else None)
-            loss_sum = weight_sum = 0.0
-            converged = False
-            for batch_number, batch in enumerate(batches, 1):
-                if batch is None:
-                    value, grads = full_batch(params)
-                else:
-                    terms = objective.batch_terms(params, batch)
-                    loss_sum += terms.loss_sum
-                    weight_sum += terms.weight_sum
-                    value, grads = objective.finish(terms, params)
-                if not math.isfinite(value):
-                    raise _divergence(epoch, batch_number, "loss", opt_state, params)
-                if not _tree.all_finite(grads):
-                    raise _divergence(epoch, batch_number, "gradient", opt_state, params)
-                if grad_tol is not None and _max_abs(grads) <= grad_tol:
-                    converged = True  # already optimal at the start: take no step
-                    train_loss = value
-                    break
-                updates, opt_state = optimizer.update(
-                    grads, opt_state, params, value=value, value_fn=full_batch)
-                if full_batch is not None and all(not u.any() for u in updates.values()):
-                    converged = True  # the line search found no decrease: nothing left to gain
-                new_params = apply_updates(params, updates)
-                # One check covers a NaN or inf update and a finite step that overflowed.
-                if not _tree.all_finite(new_params):
-                    raise _divergence(epoch, batch_number, "update", opt_state, params)
-                params = new_params
-                progress.batch_done()
-            lr = current_learning_rate(opt_state)
-            if full_batch is None:
-                train_loss = loss_sum / weight_sum + objective.penalty.value(
-                    params, objective.penalty_mask)
-            else:
-                # The objective at the new parameters: L-BFGS's line search already
-                # computed it (memo hit), and the next step reuses it.
-                train_loss, grads = full_batch(params)
-                if not math.isfinite(train_loss):
-                    raise _divergence(epoch, 1, "loss", opt_state, params)
-                if grad_tol is not None and _max_abs(grads) <= grad_tol:
-                    converged = True
-            val_loss = val_accuracy = None
-            if validation is not None:
-                val_loss, val_accuracy = objective.evaluate(params, validation.batches(None))
-            record = EpochRecord(epoch, float(train_loss), val_loss, val_accuracy, lr,
-                                 time.perf_counter() - start)
-            history.append(record)
-            progress.epoch_done(record)
-            # Callbacks see every epoch, the last one included, before any stopping rule.
-            stop_requested = call_callbacks(callbacks, record, params)
-            if early_stopping:
-                # Judged on validation, with tol and n_iter_no_change as scikit-learn's
-                # MLP; whatever decides the step size (adaptive, L-BFGS) is not involved.
-                score = -val_accuracy if higher_is_better else val_loss
-                plateau_tol = 0.0 if tol is None else tol
-            else:
-                score, plateau_tol = train_loss, tol
-            if plateau_tol is not None:
-                if score > best_score - plateau_tol:
-                    no_improvement += 1
-                else:
-                    no_improvement = 0
-                if score < best_score:
-                    best_score, best_params, best_epoch = score, params, epoch
-            if converged:
-                stop_reason = "converged"
-                break
-            if plateau_tol is not None and no_improvement > n_iter_no_change and (
-                    early_stopping or stop_on_plateau):
-                stop_reason = "early_stopping" if early_stopping else "converged"
-                break
-            if stop_requested:
-                stop_reason = "callback"
-                break
-            if min_learning_rate and lr < min_learning_rate:
-                stop_reason = "converged"
-                break
-    except DivergenceError as error:
-        error.history = history        # the curve up to the failure, to diagnose it
-        raise
-    finally:
-        progress.close()
-    if early_stopping and restore_best_weights and best_epoch is not None:
-        params = best_params
-    return FitResult(params, opt_state, history, epoch - first_epoch + 1, stop_reason,
-                     best_epoch if early_stopping else None)

@@ -1,0 +1,188 @@
+"""Checkpoints of a running fit (DESIGN §6): write, check and resume.
+
+A checkpoint is a model-format file (``xentlearn.io``: a zip of .npy arrays and
+JSON, no pickle, bounded loading) holding the ``TrainState`` and what makes it
+belong to one fit: the estimator's hyperparameters, the data's shape, classes
+and a fingerprint of its first rows, and the random generator's state at the
+start of the fit. Resuming redoes the fit's deterministic prologue (validation
+split, initialisation, preconditioner) from that generator state, checks the
+data, then continues from the saved state: the result is bit-identical to a
+run that was never interrupted.
+
+Writes are atomic (``io.write``: a temporary file renamed over PATH), so a
+killed process leaves the previous checkpoint or the new one, never a mixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from xentlearn import io
+from xentlearn._types import DataSource
+from xentlearn.exceptions import CheckpointError, ModelFileError, XentlearnInputError
+from xentlearn.training import (TrainState, generator_from_state, rng_state, rng_state_from_json,
+                                rng_state_to_json, state_from_parts, state_to_parts)
+
+KIND = "xentlearn-checkpoint"
+# Hyperparameters that do not change what training computes.
+_IGNORED = ("verbose", "callbacks", "checkpoint", "checkpoint_interval")
+# Rows hashed for the data fingerprint: enough to tell data sets apart, cheap to read.
+_FINGERPRINT_ROWS = 1024
+
+
+class Checkpoint:
+    """The checkpoint of one fit: `due` (interval elapsed) and `save` for the loop.
+
+    Parameters
+    ----------
+    path : path of the checkpoint file
+    interval : float or None
+        Seconds between mid-epoch saves; None saves at epoch ends only.
+    fit_meta : dict
+        Hyperparameters and the generator's state at the start of the fit.
+    """
+
+    def __init__(self, path, interval: float | None, fit_meta: dict):
+        self.path = Path(path)
+        self.interval = interval
+        self.fit_meta = dict(fit_meta)
+        self.stored: tuple[dict, dict] | None = None     # (arrays, meta) when resuming
+        self._last = time.monotonic()
+
+    @classmethod
+    def open(cls, estimator, rng: np.random.Generator) -> "Checkpoint":
+        """The checkpoint of `estimator`'s fit; reads PATH if it exists and refuses one of
+        other hyperparameters (``CheckpointError`` naming them)."""
+        params = _hyperparameters(estimator)
+        name = type(estimator).__name__
+        checkpoint = cls(estimator.checkpoint, estimator.checkpoint_interval,
+                         {"estimator": name, "params": params, "start_rng_state": None})
+        if checkpoint.path.exists():
+            checkpoint.stored = checkpoint._read()
+            meta = checkpoint.stored[1]
+            fit = meta.get("fit")
+            if not isinstance(fit, dict) or not isinstance(fit.get("params"), dict):
+                raise CheckpointError(f"{checkpoint.path} is not a xentlearn checkpoint of a fit")
+            if fit.get("estimator") != name:
+                raise CheckpointError(
+                    f"checkpoint {checkpoint.path} is of a {fit.get('estimator')} fit, not a "
+                    f"{name} one: pass another checkpoint path, or delete the file")
+            differ = sorted(set(params) | set(fit["params"]))
+            differ = [k for k in differ if params.get(k) != fit["params"].get(k)]
+            if differ:
+                shown = "; ".join(f"{k}: checkpoint {fit['params'].get(k)!r}, now "
+                                  f"{params.get(k)!r}" for k in differ[:5])
+                raise CheckpointError(
+                    f"checkpoint {checkpoint.path} was written with other hyperparameters "
+                    f"({shown}): resume with the same ones, or delete the file to start over")
+            checkpoint.fit_meta["start_rng_state"] = fit.get("start_rng_state")
+        else:
+            checkpoint.fit_meta["start_rng_state"] = rng_state_to_json(rng_state(rng))
+        return checkpoint
+
+    @property
+    def resuming(self) -> bool:
+        return self.stored is not None
+
+    def start_generator(self) -> np.random.Generator:
+        """The generator in the state it had at the start of the checkpointed fit."""
+        try:
+            return generator_from_state(rng_state_from_json(self.fit_meta["start_rng_state"]))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"checkpoint {self.path}: bad generator state ({exc})") from None
+
+    def bind_data(self, source: DataSource, classes: np.ndarray, task: str) -> None:
+        """Record (or, when resuming, check) the data's shape, classes and fingerprint."""
+        data = {"n_samples": int(source.n_samples), "n_features": int(source.n_features),
+                "task": task, "classes": [_plain(c) for c in classes],
+                "fingerprint": fingerprint(source)}
+        if self.resuming:
+            stored = self.stored[1]["fit"].get("data", {})
+            names = {"n_samples": "number of rows", "n_features": "number of features",
+                     "task": "task", "classes": "classes",
+                     "fingerprint": "first rows (fingerprint)"}
+            for key, what in names.items():
+                if stored.get(key) != data[key]:
+                    shown = ("" if key == "fingerprint" else
+                             f": checkpoint {stored.get(key)!r}, now {data[key]!r}")
+                    raise CheckpointError(
+                        f"checkpoint {self.path} was written for other data ({what} differ"
+                        f"{shown}): resume on the same data, or delete the file to start over")
+        self.fit_meta["data"] = data
+
+    def restore(self, template: TrainState) -> TrainState:
+        """The saved state, checked entry by entry against `template` (a fresh initial state)."""
+        arrays, meta = self.stored
+        try:
+            return state_from_parts(arrays, meta["state"], template)
+        except (XentlearnInputError, KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"checkpoint {self.path} does not fit this model ({exc}); delete it to start "
+                f"over") from None
+
+    def due(self) -> bool:
+        return self.interval is not None and time.monotonic() - self._last >= self.interval
+
+    def save(self, state: TrainState) -> None:
+        arrays, state_meta = state_to_parts(state)
+        io.write(self.path, arrays, {"kind": KIND, "fit": self.fit_meta, "state": state_meta})
+        self._last = time.monotonic()
+
+    def remove(self) -> None:
+        """After a successful fit: the checkpoint is done with."""
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def _read(self) -> tuple[dict, dict]:
+        try:
+            arrays, meta = io.read(self.path)
+        except ModelFileError as exc:
+            raise CheckpointError(
+                f"checkpoint {self.path} cannot be read ({exc}); it was left as it is: delete "
+                f"it to start over") from None
+        if meta.get("kind") != KIND:
+            raise CheckpointError(
+                f"{self.path} is a xentlearn file but not a checkpoint (kind "
+                f"{meta.get('kind')!r}); pass another checkpoint path")
+        return arrays, meta
+
+
+def fingerprint(source: DataSource) -> str:
+    """sha256 of the first rows (features, targets, weights) in the source's block order."""
+    digest = hashlib.sha256()
+    rows = 0
+    for batch in source.batches(None):
+        take = min(batch.X.shape[0], _FINGERPRINT_ROWS - rows)
+        X = batch.X[:take]
+        if sp.issparse(X):
+            X = X.tocsr()
+            for part in (X.data, X.indices, X.indptr):
+                digest.update(np.ascontiguousarray(part).tobytes())
+        else:
+            digest.update(np.ascontiguousarray(X).tobytes())
+        digest.update(np.ascontiguousarray(batch.targets[:take]).tobytes())
+        if batch.sample_weight is not None:
+            digest.update(np.ascontiguousarray(batch.sample_weight[:take]).tobytes())
+        rows += take
+        if rows >= _FINGERPRINT_ROWS:
+            break
+    return digest.hexdigest()
+
+
+def _hyperparameters(estimator) -> dict:
+    from xentlearn.estimators._persistence import _json_params
+
+    params = _json_params(estimator)
+    return {k: v for k, v in params.items() if k not in _IGNORED}
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,172 @@
+"""One adapter from what a user passes (arrays, sparse matrices, DataFrames, TableFiles)
+to what the training loop reads (data sources), and to features for prediction.
+
+The estimator facade calls ``prepare`` to fit and ``logits`` / ``score`` to
+predict, and never looks at the type of X itself. Labels and class weights are
+encoded here, once, for every kind of input.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.utils.validation import validate_data
+
+from xentlearn import _checks
+from xentlearn.data import ArraySource, TableFiles
+from xentlearn.estimators import _files
+from xentlearn.estimators._labels import EncodedTargets, compute_class_weight, encode_targets
+from xentlearn.estimators._preprocessing import table_features
+from xentlearn.exceptions import XentlearnInputError
+
+
+class Prepared(NamedTuple):
+    """Training data, ready for the loop."""
+
+    source: object                   # DataSource of the training rows
+    validation: object | None        # DataSource scored after each epoch, or None
+    encoded: EncodedTargets          # kind (task), classes, targets
+    class_weight: np.ndarray | None  # per class, in the fitted dtype
+
+
+def prepare(estimator, X, y, sample_weight, validation_data, *, dtype, partial: bool,
+            continuing: bool, classes, rng: np.random.Generator) -> Prepared:
+    """Data sources, encoded targets and class weights for ``fit`` / ``partial_fit``.
+
+    TableFiles stream through the table preprocessing (fitted on the first
+    call, recorded on `estimator`); arrays and DataFrames are validated as
+    scikit-learn does, and split by ``validation_fraction`` for early stopping.
+    """
+    if isinstance(X, TableFiles):
+        return Prepared(*_files.prepare_files(estimator, X, y, sample_weight, validation_data,
+                                              dtype=dtype, continuing=continuing,
+                                              classes=classes))
+    if validation_data is not None:
+        raise XentlearnInputError(
+            "validation_data is for TableFiles; with arrays, early_stopping holds out "
+            "validation_fraction of the rows")
+    if not continuing:   # a fresh fit on arrays forgets an earlier table preprocessing
+        for name in _files.TABLE_ATTRIBUTES:
+            estimator.__dict__.pop(name, None)
+    return Prepared(*_prepare_arrays(estimator, X, y, sample_weight, dtype=dtype,
+                                     partial=partial, continuing=continuing, classes=classes,
+                                     rng=rng))
+
+
+def logits(estimator, X) -> np.ndarray:
+    """Logits (n, n_outputs) for X: TableFiles streamed, DataFrames through a file model's
+    preprocessing, arrays validated against the fitted shape."""
+    dtype = estimator._resolved_dtype()
+    if isinstance(X, TableFiles):
+        parts = [z for z, _ in _files.iter_file_logits(estimator, X, with_target=False)]
+        return np.concatenate(parts) if parts else np.empty((0, estimator._model.n_outputs),
+                                                            dtype=dtype)
+    if hasattr(estimator, "_preprocessor"):
+        X = table_features(estimator, X, dtype)
+    else:
+        X = validate_data(estimator, X, accept_sparse=("csr", "csc"), dtype=dtype, reset=False)
+    return estimator._model.predict_logits(estimator._attributes_to_params(), X)
+
+
+def score_files(estimator, X) -> float | None:
+    """Accuracy on TableFiles with a target column, streamed; None if X is not TableFiles."""
+    if not isinstance(X, TableFiles):
+        return None
+    correct = total = 0
+    for labels, _, truth in estimator.iter_predictions(X):
+        correct += int(np.count_nonzero(labels == truth))
+        total += len(truth)
+    return correct / total
+
+
+def _prepare_arrays(estimator, X, y, sample_weight, *, dtype, partial, continuing, classes, rng):
+    """The array branch of ``prepare``: numpy, scipy.sparse, pandas and polars."""
+    if partial and not continuing and classes is None and np.ndim(y) == 1:
+        raise XentlearnInputError(
+            "classes must be given on the first call to partial_fit: every label that "
+            "will ever appear, e.g. partial_fit(X, y, classes=np.unique(y_all))")
+    if continuing and hasattr(estimator, "_preprocessor"):
+        X = table_features(estimator, X, dtype)   # a model trained on files, continued
+    _check_numeric_frame(X)
+    y = _nullable_labels_as_numpy(y)
+    X, y = validate_data(estimator, X, y, accept_sparse=("csr", "csc"), dtype=dtype,
+                         multi_output=True, reset=not continuing, y_numeric=False)
+    n_samples = X.shape[0]
+    encoded = encode_targets(y, classes=estimator.classes_ if continuing else classes, dtype=dtype)
+    if continuing and encoded.kind != estimator._task:
+        raise XentlearnInputError(
+            f"y is {encoded.kind} but earlier partial_fit calls were {estimator._task}")
+    if sample_weight is not None:
+        sample_weight = _checks.check_sample_weight("sample_weight", sample_weight,
+                                                    n_samples, dtype)
+        if not sample_weight.any():
+            raise XentlearnInputError("sample_weight is zero for every row; nothing to fit")
+    if continuing:
+        class_weight = estimator._class_weight
+    else:
+        class_weight = compute_class_weight(estimator.class_weight, encoded.classes,
+                                            encoded.targets, encoded.kind,
+                                            sample_weight=sample_weight, dtype=dtype)
+    source = ArraySource(X, encoded.targets, sample_weight)
+    validation = None
+    if estimator.early_stopping and not partial:
+        source, validation = _split_validation(source, estimator.validation_fraction, rng,
+                                               encoded)
+    return source, validation, encoded, class_weight
+
+
+def _split_validation(source: ArraySource, fraction: float, rng: np.random.Generator, encoded):
+    """Hold out `fraction` of the rows (stratified for single-label y) for early stopping."""
+    n = source.n_samples
+    n_val = int(np.ceil(fraction * n))
+    if n_val < 1 or n - n_val < 1:
+        raise XentlearnInputError(
+            f"validation_fraction={fraction} leaves no rows for training or validation "
+            f"with {n} samples")
+    if encoded.kind in ("binary", "multiclass"):
+        from sklearn.model_selection import train_test_split
+
+        labels = encoded.targets.astype(np.intp)
+        counts = np.bincount(labels)
+        stratify = labels if counts[counts > 0].min() >= 2 and n_val >= len(counts) else None
+        train_rows, val_rows = train_test_split(
+            np.arange(n), test_size=n_val, random_state=int(rng.integers(2**31 - 1)),
+            stratify=stratify)
+    else:
+        order = rng.permutation(n)
+        train_rows, val_rows = order[n_val:], order[:n_val]
+    train_rows.sort()
+    val_rows.sort()
+    return source.take(train_rows), source.take(val_rows)
+
+
+def _check_numeric_frame(X) -> None:
+    """A DataFrame with text or categorical columns: say which, and what to do instead."""
+    module = type(X).__module__.split(".")[0]
+    if module == "pandas":
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        bad = [str(c) for c, d in X.dtypes.items() if not (is_numeric_dtype(d) or is_bool_dtype(d))]
+    elif module == "polars":
+        bad = [name for name, d in X.schema.items() if not (d.is_numeric() or str(d) == "Boolean")]
+    else:
+        return
+    if bad:
+        raise XentlearnInputError(
+            f"X has non-numeric column(s) {bad}: encode them first, e.g. "
+            "make_pipeline(xentlearn.preprocessing.TablePreprocessor(), LogisticRegression()) "
+            "(one-hot text, standardised numbers), or train from files with "
+            "xentlearn.data.TableFiles, which does the same")
+
+
+def _nullable_labels_as_numpy(y):
+    """pandas' nullable Int64 / boolean labels keep their type (scikit-learn makes them float)."""
+    dtype = getattr(y, "dtype", None)
+    if type(y).__module__.split(".")[0] != "pandas" or getattr(y, "ndim", 0) != 1:
+        return y
+    kind = getattr(dtype, "kind", None)
+    if getattr(dtype, "na_value", None) is not None and kind in ("i", "u", "b") \
+            and not y.isna().any():
+        return y.to_numpy(dtype=dtype.numpy_dtype)
+    return y

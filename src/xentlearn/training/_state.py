@@ -1,0 +1,153 @@
+"""The training state: everything a fit needs to continue, as one value.
+
+The loop is a function ``TrainState -> TrainState``; a checkpoint is this value
+written to disk (``training._checkpoint``), and resuming is reading it back.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from xentlearn._types import OptState, Params
+from xentlearn.exceptions import XentlearnInputError
+from xentlearn.optimizers import state_from_arrays, state_to_arrays
+from xentlearn.training._callbacks import EpochRecord
+
+
+class TrainState(NamedTuple):
+    """A fit between two steps.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+    opt_state : the optimizer's state (NamedTuples of arrays and numbers)
+    rng_state : dict
+        ``Generator.bit_generator.state`` at the start of the current epoch:
+        a resumed epoch draws its shuffle again from here and skips the
+        `batch` mini-batches already taken, so it sees the same batches.
+    epoch : int
+        Epochs completed.
+    batch : int
+        Mini-batches taken in the current (unfinished) epoch; 0 at an epoch end.
+    loss_sum, weight_sum : float
+        The current epoch's running sums for its training loss (mini-batches).
+    stoppers : tuple
+        Each stopping rule's state, in the order of the rules.
+    history : tuple of EpochRecord
+    """
+
+    params: Params
+    opt_state: OptState
+    rng_state: dict
+    epoch: int
+    batch: int
+    loss_sum: float
+    weight_sum: float
+    stoppers: tuple
+    history: tuple
+
+
+def initial_state(params: Params, opt_state: OptState, rng: np.random.Generator,
+                  stoppers: tuple, *, epoch: int = 0, history: tuple = ()) -> TrainState:
+    """The state before the first step (``epoch`` > 0 continues a partial_fit count)."""
+    return TrainState(params, opt_state, rng_state(rng), epoch, 0, 0.0, 0.0,
+                      tuple(rule.init(params) for rule in stoppers), tuple(history))
+
+
+def rng_state(rng: np.random.Generator) -> dict:
+    """A copy of the generator's state (plain dicts, ints and arrays)."""
+    return rng.bit_generator.state
+
+
+def generator_from_state(state: dict) -> np.random.Generator:
+    """A new Generator in exactly `state` (any of numpy's bit generators)."""
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
+
+
+def state_to_parts(state: TrainState, prefix: str = "state") -> tuple[dict, dict]:
+    """(arrays, JSON-able meta) describing `state`, for a file without pickle.
+
+    Arrays: params, optimizer state and the stopping rules' states, named
+    ``<prefix>.0.<key>``, ``<prefix>.1.<path>``, ``<prefix>.2.<path>``
+    (``optimizers.state_to_arrays`` paths with "." for "/"). Meta: the counters, the random
+    generator's state and the history. Python floats go through JSON's
+    shortest round-trip repr, so every number comes back bit for bit.
+    """
+    # Array names in a model file are one path component: "/" becomes ".".
+    arrays = {path.replace("/", "."): value for path, value in
+              state_to_arrays((state.params, state.opt_state, state.stoppers), prefix).items()}
+    meta = {"epoch": state.epoch, "batch": state.batch, "loss_sum": state.loss_sum,
+            "weight_sum": state.weight_sum, "rng_state": rng_state_to_json(state.rng_state),
+            "history": [list(record) for record in state.history]}
+    return arrays, meta
+
+
+def state_from_parts(arrays: dict, meta: dict, template: TrainState, prefix: str = "state"
+                     ) -> TrainState:
+    """Inverse of ``state_to_parts``; `template` (a fresh ``initial_state`` of the same fit)
+    gives the structure, shapes and dtypes, and every entry is checked against it.
+
+    Raises
+    ------
+    XentlearnInputError
+        An entry is missing, misshapen or of the wrong type (the message names it).
+    """
+    arrays = {name.replace(".", "/"): value for name, value in arrays.items()
+              if name.startswith(prefix + ".")}
+    params, opt_state, stoppers = state_from_arrays(
+        arrays, (template.params, template.opt_state, template.stoppers), prefix)
+    for key, value in params.items():
+        if value.dtype != template.params[key].dtype:
+            raise XentlearnInputError(f"parameter {key!r} has dtype {value.dtype}, expected "
+                                      f"{template.params[key].dtype}")
+    try:
+        counters = [meta[name] for name in ("epoch", "batch")]
+        sums = [meta[name] for name in ("loss_sum", "weight_sum")]
+        if any(type(c) is not int or c < 0 for c in counters):
+            raise ValueError(f"epoch and batch must be non-negative integers, got {counters}")
+        if any(type(v) not in (int, float) for v in sums):
+            raise ValueError(f"loss_sum and weight_sum must be numbers, got {sums}")
+        history = tuple(_record(row) for row in meta["history"])
+        if len(history) != counters[0]:
+            raise ValueError(f"history has {len(history)} epochs but epoch is {counters[0]}")
+        rng = generator_from_state(rng_state_from_json(meta["rng_state"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise XentlearnInputError(f"training state: {exc}") from None
+    return TrainState(params, opt_state, rng_state(rng), counters[0], counters[1],
+                      float(sums[0]), float(sums[1]), stoppers, history)
+
+
+def _record(row) -> EpochRecord:
+    if not isinstance(row, list) or len(row) != len(EpochRecord._fields):
+        raise ValueError(f"a history record must be a list of {len(EpochRecord._fields)} values")
+    epoch, *values = row
+    if type(epoch) is not int or not all(v is None or type(v) in (int, float) for v in values):
+        raise ValueError(f"history record {row!r} holds a value of the wrong type")
+    train_loss, val_loss, val_accuracy, lr, seconds = values
+    return EpochRecord(epoch, float(train_loss), val_loss if val_loss is None else float(val_loss),
+                       val_accuracy if val_accuracy is None else float(val_accuracy), float(lr),
+                       float(seconds))
+
+
+def rng_state_to_json(value):
+    """numpy's bit-generator state as JSON (arrays as typed lists; PCG64's are plain ints)."""
+    if isinstance(value, dict):
+        return {k: rng_state_to_json(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def rng_state_from_json(value):
+    """Inverse of ``rng_state_to_json``."""
+    if isinstance(value, dict):
+        if set(value) == {"__ndarray__", "dtype"}:
+            return np.asarray(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
+        return {k: rng_state_from_json(v) for k, v in value.items()}
+    return value

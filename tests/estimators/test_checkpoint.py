@@ -1,0 +1,194 @@
+"""Checkpoints (DESIGN §6): an interrupted fit resumes bit-identically; a checkpoint of
+other hyperparameters or data, or a damaged one, is refused and left as it is."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+
+from xentlearn import LogisticRegression, MLPClassifier
+from xentlearn.data import TableFiles
+from xentlearn.estimators import _checkpoint
+from xentlearn.exceptions import CheckpointError
+
+
+class Interrupted(Exception):
+    """Stands for a kill right after the n-th checkpoint write."""
+
+
+def _data(n=240, classes=3, seed=0):
+    X, y = make_classification(n_samples=n, n_features=6, n_informative=4, n_redundant=0,
+                               n_classes=classes, random_state=seed)
+    return X, y
+
+
+def _fit_quietly(est, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(*args, **kwargs)
+
+
+def _interrupt_after(monkeypatch, n_saves: int):
+    """Make the n-th checkpoint write the last thing the process does."""
+    real_save = _checkpoint.Checkpoint.save
+    count = {"saves": 0}
+
+    def save(self, state):
+        real_save(self, state)
+        count["saves"] += 1
+        if count["saves"] == n_saves:
+            raise Interrupted
+
+    monkeypatch.setattr(_checkpoint.Checkpoint, "save", save)
+    return count
+
+
+def _params(est):
+    return est._attributes_to_params()
+
+
+def _assert_same_fit(resumed, reference):
+    for key, value in _params(reference).items():
+        assert np.array_equal(_params(resumed)[key], value), key
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in reference.history_]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history_] == strip
+
+
+CASES = {
+    "lbfgs MLP": lambda cp: MLPClassifier(hidden_layer_sizes=(7,), solver="lbfgs", max_iter=25,
+                                          random_state=0, checkpoint=cp),
+    "lbfgs linear": lambda cp: LogisticRegression(max_iter=30, tol=1e-12, checkpoint=cp),
+    "sgd mini-batch": lambda cp: MLPClassifier(hidden_layer_sizes=(5,), solver="sgd",
+                                               batch_size=32, max_iter=8, random_state=1,
+                                               checkpoint=cp),
+    "adam early stopping": lambda cp: MLPClassifier(hidden_layer_sizes=(9,), max_iter=40,
+                                                    early_stopping=True, n_iter_no_change=8,
+                                                    learning_rate_init=0.05, batch_size=16,
+                                                    random_state=4, checkpoint=cp),
+    "adam mid-epoch": lambda cp: MLPClassifier(hidden_layer_sizes=(4,), max_iter=4, batch_size=8,
+                                               random_state=2, checkpoint=cp,
+                                               checkpoint_interval=1e-9),
+    "adaptive sgd": lambda cp: LogisticRegression(solver="sgd", learning_rate="adaptive",
+                                                  batch_size=20, max_iter=6, random_state=3,
+                                                  checkpoint=cp, checkpoint_interval=1e-9),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("kill_after", [1, 3, 7])
+def test_interrupted_fit_resumes_bit_identically(case, kill_after, tmp_path, monkeypatch):
+    X, y = _data()
+    path = tmp_path / "fit.ckpt"
+    reference = _fit_quietly(CASES[case](None), X, y)
+    count = _interrupt_after(monkeypatch, kill_after)
+    with pytest.raises(Interrupted):
+        _fit_quietly(CASES[case](str(path)), X, y)
+    assert path.exists() and count["saves"] == kill_after
+    monkeypatch.undo()
+    resumed = _fit_quietly(CASES[case](str(path)), X, y)
+    _assert_same_fit(resumed, reference)
+    assert not path.exists()                      # removed after a successful fit
+
+
+def test_random_state_none_resumes_the_same_split_and_init(tmp_path, monkeypatch):
+    X, y = _data()
+    path = tmp_path / "fit.ckpt"
+    _interrupt_after(monkeypatch, 2)
+
+    def make(cp):
+        return CASES["adam early stopping"](cp).set_params(random_state=None)
+
+    with pytest.raises(Interrupted):
+        _fit_quietly(make(str(path)), X, y)
+    monkeypatch.undo()
+    start = _checkpoint.Checkpoint(path, None, {})._read()[1]["fit"]["start_rng_state"]
+    resumed = _fit_quietly(make(str(path)), X, y)
+    # The uninterrupted run from the same first random state gives the same model.
+    from xentlearn.training import generator_from_state, rng_state_from_json
+    reference = _fit_quietly(make(None).set_params(
+        random_state=generator_from_state(rng_state_from_json(start))), X, y)
+    _assert_same_fit(resumed, reference)
+
+
+def test_interrupted_fit_on_parquet_files_resumes_mid_epoch(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    X, y = _data(n=300)
+    table = pa.table({**{f"x{j}": X[:, j] for j in range(X.shape[1])},
+                      "label": np.array(["a", "b", "c"])[y]})
+    data = tmp_path / "train.parquet"
+    pq.write_table(table, data, row_group_size=50)
+    files = TableFiles(data, target="label", batch_rows=40, shuffle_buffer_rows=64)
+
+    def make(cp):
+        return MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, batch_size=16, random_state=0,
+                             checkpoint=cp, checkpoint_interval=1e-9)
+
+    reference = _fit_quietly(make(None), files)
+    path = tmp_path / "fit.ckpt"
+    _interrupt_after(monkeypatch, 13)             # inside the first epoch (19 batches)
+    with pytest.raises(Interrupted):
+        _fit_quietly(make(str(path)), files)
+    monkeypatch.undo()
+    _assert_same_fit(_fit_quietly(make(str(path)), files), reference)
+
+
+def _leave_checkpoint(tmp_path, monkeypatch, est_factory, X, y, name="fit.ckpt"):
+    path = tmp_path / name
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(Interrupted):
+        _fit_quietly(est_factory(str(path)), X, y)
+    monkeypatch.undo()
+    return path
+
+
+def test_other_hyperparameters_or_data_are_refused_and_nothing_is_overwritten(
+        tmp_path, monkeypatch):
+    X, y = _data()
+    make = CASES["sgd mini-batch"]
+    path = _leave_checkpoint(tmp_path, monkeypatch, make, X, y)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"other hyperparameters \(alpha: checkpoint "
+                                              r"0\.0001, now 0\.5\)"):
+        make(str(path)).set_params(alpha=0.5).fit(X, y)
+    with pytest.raises(CheckpointError, match=r"other data \(first rows"):
+        make(str(path)).fit(X[::-1], y[::-1])
+    with pytest.raises(CheckpointError, match=r"other data \(number of rows"):
+        make(str(path)).fit(X[:200], y[:200])
+    with pytest.raises(CheckpointError, match=r"other data \(classes"):
+        make(str(path)).fit(X, np.array(["p", "q", "r"])[y])
+    assert path.read_bytes() == before
+    assert isinstance(CheckpointError("x"), ValueError)
+    # verbose and callbacks do not change what training computes: resumed.
+    resumed = _fit_quietly(make(str(path)).set_params(callbacks=[lambda r, p: None]), X, y)
+    _assert_same_fit(resumed, _fit_quietly(make(None), X, y))
+
+
+def test_truncated_or_foreign_checkpoints_are_refused_and_left(tmp_path, monkeypatch):
+    X, y = _data()
+    make = CASES["lbfgs linear"]
+    path = _leave_checkpoint(tmp_path, monkeypatch, make, X, y)
+    truncated = path.read_bytes()[: path.stat().st_size // 2]
+    path.write_bytes(truncated)
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        make(str(path)).fit(X, y)
+    assert path.read_bytes() == truncated
+    model = tmp_path / "model.xent"
+    _fit_quietly(LogisticRegression(), X, y).save(model)
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        make(str(model)).fit(X, y)
+    other = _leave_checkpoint(tmp_path, monkeypatch, CASES["lbfgs MLP"], X, y, "mlp.ckpt")
+    with pytest.raises(CheckpointError, match="of a MLPClassifier fit, not a LogisticRegression"):
+        LogisticRegression(max_iter=30, checkpoint=str(other)).fit(X, y)
+
+
+def test_checkpoint_parameters_are_validated():
+    X, y = _data()
+    with pytest.raises(ValueError, match="checkpoint_interval"):
+        LogisticRegression(checkpoint="x.ckpt", checkpoint_interval=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="checkpoint"):
+        LogisticRegression(checkpoint=5).fit(X, y)
