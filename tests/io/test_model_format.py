@@ -568,7 +568,7 @@ def _raw_zip(entries, *, directory_entries=None, eocd_count=None) -> bytes:
     entry), as (name, index of the local entry they point to).
     """
     local = bytearray()
-    offsets, records = [], []
+    offsets = []
     for name, data, method, size, crc in entries:
         offsets.append(len(local))
         encoded = name.encode()
@@ -776,8 +776,12 @@ def _npy_with_header(header: bytes, data: bytes, version: tuple[int, int] = (1, 
          "declares dtype |V8, which model files never hold"),
         (b"{'descr': ('<f8', (1000, 1000)), 'fortran_order': False, 'shape': (1,), }\n", bytes(8),
          "never hold"),
-        (b"{'descr': '<f8', 'fortran_order': 2, 'shape': (1,), }\n", bytes(8), "unreadable .npy header"),
-        (b"[1, 2]\n", b"", "unreadable .npy header"),
+        (b"{'descr': '<f8', 'fortran_order': 2, 'shape': (1,), }\n", bytes(8), "fortran_order 2, which is not"),
+        (b"{'descr': '<f8', 'fortran_order': False, 'shape': (True,), }\n", bytes(8), "not a tuple of integers"),
+        (b"{'descr': 'abc', 'fortran_order': False, 'shape': (1,), }\n", bytes(8), "NumPy cannot read"),
+        (b"[1, 2]\n", b"", "without exactly the keys"),
+        # NumPy's own reader retries such a header through tokenize (TokenError).
+        (b"{", b"", "unreadable .npy header"),
     ],
 )
 def test_hostile_npy_headers_are_refused(tmp_path, header, data, pattern):

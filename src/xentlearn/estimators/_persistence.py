@@ -173,8 +173,19 @@ def _refuse(path: str, field: str, problem: str) -> ModelFileError:
         f"model file '{path}' does not describe a model xentlearn can load: {field} {problem}")
 
 
+def _wrong(path: str, field: str, value: Any, expected: str) -> ModelFileError:
+    return _refuse(path, field, f"is {_show(value)}; expected {expected}")
+
+
 def _show(value: Any) -> str:
-    """A short description of a JSON value for messages (a value may be megabytes)."""
+    """A short description of a JSON value for messages (a value may be megabytes).
+
+    A short list of short scalars is shown as it is; longer containers by size.
+    """
+    if (isinstance(value, list) and len(value) <= 8
+            and all(isinstance(item, (str, int, float, type(None))) and len(repr(item)) <= 40
+                    for item in value)):
+        return repr(value)
     if isinstance(value, dict):
         return f"a JSON object of {len(value)} keys"
     if isinstance(value, list):
@@ -192,6 +203,11 @@ def _is_int(value) -> bool:
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_float_of(header: ArrayHeader, dtype: np.dtype) -> bool:
+    """A float array of `dtype`'s size, in either byte order (``_build`` converts)."""
+    return header.dtype.kind == "f" and header.dtype.itemsize == dtype.itemsize
 
 
 def _check_file(meta: dict, headers: dict[str, ArrayHeader], path: str) -> _Plan:
@@ -220,7 +236,7 @@ def _check_required(meta: dict, path: str) -> None:
             raise _refuse(path, f"meta field {key!r}", "is missing")
     version = meta.get("xentlearn_version")
     if version is not None and not isinstance(version, str):
-        raise _refuse(path, "meta field 'xentlearn_version'", f"is {_show(version)}; expected a string")
+        raise _wrong(path, "meta field 'xentlearn_version'", version, "a string")
 
 
 def _check_hyperparameters(meta: dict, path: str):
@@ -233,7 +249,7 @@ def _check_hyperparameters(meta: dict, path: str):
     cls = classes[name]
     params = meta["params"]
     if not isinstance(params, dict):
-        raise _refuse(path, "meta field 'params'", f"is {_show(params)}; expected a JSON object")
+        raise _wrong(path, "meta field 'params'", params, "a JSON object")
     known = cls().get_params(deep=False)
     decoded = {}
     for key, value in params.items():
@@ -241,7 +257,7 @@ def _check_hyperparameters(meta: dict, path: str):
         if key not in known:
             raise _refuse(path, field, f"is not a parameter of {name}")
         if isinstance(value, (list, dict)) and key not in _STRUCTURED_PARAMS:
-            raise _refuse(path, field, f"is {_show(value)}; expected a number, string, boolean or null")
+            raise _wrong(path, field, value, "a number, string, boolean or null")
         decoded[key] = _decode_hyperparameter(key, value, field, path)
     estimator = cls(**decoded)
     try:
@@ -260,16 +276,16 @@ def _decode_hyperparameter(key: str, value, field: str, path: str):
     """The Python value of a hyperparameter from its JSON form (see ``_json_params``)."""
     if key == "dtype":
         if value not in ("float32", "float64"):
-            raise _refuse(path, field, f"is {_show(value)}; expected 'float32' or 'float64'")
+            raise _wrong(path, field, value, "'float32' or 'float64'")
         return np.dtype(value).type
     if key == "callbacks":
         if value is not None:   # code is never saved, so a file never holds callbacks
-            raise _refuse(path, field, f"is {_show(value)}; expected null")
+            raise _wrong(path, field, value, "null")
         return None
     if key == "hidden_layer_sizes":
         if (not isinstance(value, list) or len(value) >= io.MAX_ENTRIES
                 or not all(_is_int(size) and size >= 1 for size in value)):
-            raise _refuse(path, field, f"is {_show(value)}; expected a list of positive integers")
+            raise _wrong(path, field, value, "a list of positive integers")
         return tuple(value)
     if key == "class_weight" and isinstance(value, dict):
         return _decode_class_weight(value, field, path)
@@ -279,19 +295,20 @@ def _decode_hyperparameter(key: str, value, field: str, path: str):
 def _decode_class_weight(value: dict, field: str, path: str) -> dict:
     pairs = value.get("pairs")
     if set(value) != {"pairs"} or not isinstance(pairs, list):
-        raise _refuse(path, field, f"is {_show(value)}; expected {{\"pairs\": [[label, weight], ...]}}")
+        raise _wrong(path, field, value, '{"pairs": [[label, weight], ...]}')
     weights = {}
     for i, pair in enumerate(pairs):
+        where = f"meta field 'params.class_weight.pairs[{i}]'"
         if not (isinstance(pair, list) and len(pair) == 2):
-            raise _refuse(path, f"{field[:-1]}.pairs[{i}]'", f"is {_show(pair)}; expected [label, weight]")
+            raise _wrong(path, where, pair, "[label, weight]")
         label, weight = pair
-        if not isinstance(label, (str, int, float)) or (isinstance(label, float) and not math.isfinite(label)):
-            raise _refuse(path, f"{field[:-1]}.pairs[{i}]'", f"has label {_show(label)}; expected a class label")
+        if not isinstance(label, (str, int, float)) or (
+                isinstance(label, float) and not math.isfinite(label)):
+            raise _refuse(path, where, f"has label {_show(label)}; expected a class label")
         if not _is_number(weight) or not math.isfinite(weight) or weight < 0:
-            raise _refuse(path, f"{field[:-1]}.pairs[{i}]'",
-                          f"has weight {_show(weight)}; expected a finite number >= 0")
+            raise _refuse(path, where, f"has weight {_show(weight)}; expected a finite number >= 0")
         if label in weights:
-            raise _refuse(path, f"{field[:-1]}.pairs[{i}]'", f"repeats label {_show(label)}")
+            raise _refuse(path, where, f"repeats label {_show(label)}")
         weights[label] = weight
     return weights
 
@@ -306,14 +323,14 @@ def _check_task(meta: dict, path: str) -> str:
 def _check_n_features(meta: dict, path: str) -> int:
     n_features = meta["n_features_in"]
     if not _is_int(n_features) or n_features < 1:
-        raise _refuse(path, "meta field 'n_features_in'", f"is {_show(n_features)}; expected a positive integer")
+        raise _wrong(path, "meta field 'n_features_in'", n_features, "a positive integer")
     return n_features
 
 
 def _check_flag(meta: dict, key: str, path: str) -> bool:
     value = meta.get(key, False)
     if not isinstance(value, bool):
-        raise _refuse(path, f"meta field {key!r}", f"is {_show(value)}; expected true or false")
+        raise _wrong(path, f"meta field {key!r}", value, "true or false")
     return value
 
 
@@ -372,7 +389,7 @@ def _check_parameter_headers(meta: dict, headers: dict[str, ArrayHeader], estima
     """Every ``param.<key>`` header has the shape and dtype the metadata implies."""
     param_keys = meta["param_keys"]
     if not isinstance(param_keys, list) or not all(isinstance(key, str) for key in param_keys):
-        raise _refuse(path, "meta field 'param_keys'", f"is {_show(param_keys)}; expected a list of strings")
+        raise _wrong(path, "meta field 'param_keys'", param_keys, "a list of strings")
     try:
         model = estimator._make_model(n_features, n_outputs)   # a frozen configuration, no arrays
     except (ValueError, TypeError) as error:
@@ -380,8 +397,8 @@ def _check_parameter_headers(meta: dict, headers: dict[str, ArrayHeader], estima
     shapes = _parameter_shapes(model)
     if param_keys != list(shapes):
         raise _refuse(path, "meta field 'param_keys'",
-                      f"is {_show(param_keys) if len(param_keys) > 8 else param_keys}; the "
-                      f"hyperparameters describe a model with parameters {list(shapes)[:8]}")
+                      f"is {_show(param_keys)}; the hyperparameters describe a model with "
+                      f"parameters {_show(list(shapes))}")
     for key, shape in shapes.items():
         name = f"param.{key}"
         header = headers.get(name)
@@ -391,7 +408,7 @@ def _check_parameter_headers(meta: dict, headers: dict[str, ArrayHeader], estima
             raise _refuse(path, f"array {name!r}",
                           f"has shape {header.shape}, but n_features_in={n_features}, the task, "
                           f"the classes and the hyperparameters give {shape}")
-        if header.dtype.kind != "f" or header.dtype.itemsize != dtype.itemsize:
+        if not _is_float_of(header, dtype):
             raise _refuse(path, f"array {name!r}", f"has dtype {header.dtype}; params.dtype is {dtype}")
     return shapes
 
@@ -411,7 +428,7 @@ def _check_other_headers(headers: dict[str, ArrayHeader], estimator, task: str, 
     elif header is None:
         raise _refuse(path, "array 'class_weight'",
                       f"is missing but params.class_weight is {_show(estimator.class_weight)}")
-    elif header.shape != (n_classes,) or header.dtype.kind != "f" or header.dtype.itemsize != dtype.itemsize:
+    elif header.shape != (n_classes,) or not _is_float_of(header, dtype):
         raise _refuse(path, "array 'class_weight'",
                       f"has shape {header.shape} and dtype {header.dtype}; expected ({n_classes},) "
                       f"of {dtype}, one weight per class")
@@ -426,22 +443,20 @@ def _check_history(meta: dict, path: str) -> list[dict]:
     """One record per epoch, with exactly ``EpochRecord``'s fields and types."""
     history = meta["history"]
     if not isinstance(history, list):
-        raise _refuse(path, "meta field 'history'", f"is {_show(history)}; expected a list of epochs")
+        raise _wrong(path, "meta field 'history'", history, "a list of epochs")
     fields = set(EpochRecord._fields)
     optional = ("val_loss", "val_accuracy")
     for i, record in enumerate(history):
         where = f"meta field 'history[{i}]'"
         if not isinstance(record, dict) or set(record) != fields:
-            raise _refuse(path, where, f"is {_show(record)}; expected an object with the keys "
-                                       f"{list(EpochRecord._fields)}")
+            raise _wrong(path, where, record, f"an object with the keys {list(EpochRecord._fields)}")
         if not _is_int(record["epoch"]):
-            raise _refuse(path, f"meta field 'history[{i}].epoch'",
-                          f"is {_show(record['epoch'])}; expected an integer")
+            raise _wrong(path, f"meta field 'history[{i}].epoch'", record["epoch"], "an integer")
         for key in EpochRecord._fields[1:]:
             value = record[key]
             if not (_is_number(value) or (value is None and key in optional)):
                 expected = "a number or null" if key in optional else "a number"
-                raise _refuse(path, f"meta field 'history[{i}].{key}'", f"is {_show(value)}; expected {expected}")
+                raise _wrong(path, f"meta field 'history[{i}].{key}'", value, expected)
     return history
 
 
@@ -458,20 +473,20 @@ def _check_preprocessing(meta: dict, n_features: int, path: str):
                               "trained on arrays); expected null")
         return None, None, None
     if not isinstance(preprocessing, dict):
-        raise _refuse(path, "meta field 'preprocessing'", f"is {_show(preprocessing)}; expected an object or null")
+        raise _wrong(path, "meta field 'preprocessing'", preprocessing, "an object or null")
     columns = preprocessing.get("columns")
     if not isinstance(columns, list) or not columns:
-        raise _refuse(path, "meta field 'preprocessing.columns'", f"is {_show(columns)}; expected a list of columns")
+        raise _wrong(path, "meta field 'preprocessing.columns'", columns, "a list of columns")
     names, width = [], 0
     for i, column in enumerate(columns):
         where = f"meta field 'preprocessing.columns[{i}]"
         if not isinstance(column, dict):
-            raise _refuse(path, where + "'", f"is {_show(column)}; expected an object")
+            raise _wrong(path, where + "'", column, "an object")
         name, kind = column.get("name"), column.get("kind")
         if not isinstance(name, str):
-            raise _refuse(path, where + ".name'", f"is {_show(name)}; expected a string")
+            raise _wrong(path, where + ".name'", name, "a string")
         if kind not in _COLUMN_KINDS:
-            raise _refuse(path, where + ".kind'", f"is {_show(kind)}; expected one of {list(_COLUMN_KINDS)}")
+            raise _wrong(path, where + ".kind'", kind, f"one of {list(_COLUMN_KINDS)}")
         names.append(name)
         if kind == "categorical":
             categories = column.get("categories")
@@ -495,8 +510,8 @@ def _check_preprocessing(meta: dict, n_features: int, path: str):
                       f"encode {width} features but n_features_in is {n_features}")
     if feature_columns != names:
         raise _refuse(path, "meta field 'feature_columns'",
-                      f"is {_show(feature_columns) if not isinstance(feature_columns, list) or len(feature_columns) > 8 else feature_columns}; "
-                      f"expected the preprocessing's columns {names[:8]}")
+                      f"is {_show(feature_columns)}; expected the preprocessing's columns "
+                      f"{_show(names)}")
     if target_column is not None and (not isinstance(target_column, str) or target_column in names):
         raise _refuse(path, "meta field 'target_column'",
                       f"is {_show(target_column)}; expected null or a column name that is not a feature")

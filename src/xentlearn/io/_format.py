@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import io
 import json
 import math
 import os
@@ -136,6 +135,10 @@ _COMPRESSION = zipfile.ZIP_DEFLATED
 _COMPRESS_LEVEL = 1
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+
+# Opening never waits on a FIFO nor adopts a terminal (absent on Windows).
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_NOCTTY = getattr(os, "O_NOCTTY", 0)
 
 # The characters of a .npy header NumPy writes: a dict literal of strings,
 # booleans and a tuple of integers. Without operators ("-", "+", "~", ...) the
@@ -349,11 +352,12 @@ def _open_regular_file(path: str):
     except FileNotFoundError:
         raise ModelFileError(f"model file '{path}' does not exist") from None
     except (OSError, ValueError) as exc:
-        raise ModelFileError(f"cannot open model file '{path}': {getattr(exc, 'strerror', None) or exc}") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise ModelFileError(f"cannot open model file '{path}': {reason}") from None
     _require_regular(status, path)
     # O_NONBLOCK: should `path` become a FIFO between the stat above and this
     # open, the open returns at once instead of waiting for a writer.
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    flags = os.O_RDONLY | _O_NONBLOCK | _O_NOCTTY | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
@@ -456,7 +460,8 @@ def _read_zip(
     for info in infos:
         if info.filename in seen:
             raise ModelFileError(
-                f"model file '{path}' is corrupt or truncated: it holds several entries named {info.filename!r}"
+                f"model file '{path}' is corrupt or truncated: it holds several entries named "
+                f"{info.filename!r}"
             )
         seen.add(info.filename)
         if info.flag_bits & 0x1:
@@ -609,19 +614,35 @@ def _read_npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> A
             raise corrupt("ends inside its .npy header")
         (header_length,) = struct.unpack(length_format, length_bytes)
         if header_length > MAX_NPY_HEADER_BYTES:
-            raise corrupt(f"has a {header_length}-byte .npy header; NumPy writes at most {MAX_NPY_HEADER_BYTES}")
+            raise corrupt(
+                f"has a {header_length}-byte .npy header; NumPy writes at most {MAX_NPY_HEADER_BYTES}"
+            )
         text = fp.read(header_length)
     if len(text) < header_length:
         raise corrupt("ends inside its .npy header")
     if not _NPY_HEADER_CHARS.fullmatch(text) or sum(text.count(c) for c in b"([{") > _NPY_HEADER_MAX_BRACKETS:
         raise corrupt("has a .npy header that NumPy does not write")
+    # Parsed here rather than by np.lib.format.read_array_header_*: on a
+    # header that is not a literal, NumPy retries through `tokenize`, whose
+    # errors are of other types again.
     try:
-        read_header = (
-            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        )
-        shape, fortran_order, dtype = read_header(io.BytesIO(length_bytes + text))
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError) as exc:
-        raise corrupt(f"has an unreadable .npy header ({exc})") from None
+        fields = ast.literal_eval(text.decode("latin1"))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise corrupt(f"has an unreadable .npy header ({type(exc).__name__}: {exc})") from None
+    if not isinstance(fields, dict) or set(fields) != {"descr", "fortran_order", "shape"}:
+        raise corrupt("has a .npy header without exactly the keys descr, fortran_order and shape")
+    shape, fortran_order = fields["shape"], fields["fortran_order"]
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        raise corrupt(f"declares shape {shape!r}, which is not a tuple of integers")
+    if not isinstance(fortran_order, bool):
+        raise corrupt(f"declares fortran_order {fortran_order!r}, which is not a boolean")
+    try:
+        dtype = np.lib.format.descr_to_dtype(fields["descr"])
+    # NumPy reports a bad descriptor through several types; the descriptor is
+    # a small literal (the character and bracket checks above), so nothing
+    # else can go wrong in this call.
+    except Exception as exc:  # noqa: BLE001
+        raise corrupt(f"declares dtype {fields['descr']!r}, which NumPy cannot read ({exc})") from None
     if dtype.hasobject:
         raise ModelFileError(
             f"model file '{path}': entry {entry!r} contains a pickled object; refusing to load it"
@@ -653,7 +674,9 @@ def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, header: ArrayHeader, p
                 f"model file '{path}' is corrupt or truncated: entry {entry!r} has trailing bytes"
             )
     if array.shape != header.shape or array.dtype != header.dtype:
-        raise ModelFileError(f"model file '{path}' is corrupt or truncated: entry {entry!r} changed while read")
+        raise ModelFileError(
+            f"model file '{path}' is corrupt or truncated: entry {entry!r} changed while read"
+        )
     return array
 
 
@@ -819,7 +842,7 @@ def _remove_if_abandoned(name: str) -> None:
         if stat.S_ISREG(os.lstat(name).st_mode):
             os.unlink(name)
         return
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _O_NONBLOCK | _O_NOCTTY
     fd = os.open(name, flags)  # O_NOFOLLOW: a symlink is refused, never followed
     try:
         status = os.fstat(fd)
