@@ -257,9 +257,6 @@ def test_csv_block_bytes_reaches_the_tables_from_flag_and_config(tmp_path, monke
     assert seen == [(16 << 20, 16 << 20), (64 << 10, 64 << 10)]
 
 
-@pytest.mark.xfail(strict=True, reason="training reads through FileSource, which needs a "
-                   "csv_block_bytes parameter passed from TableFiles (data/_files.py, "
-                   "estimators/_files.py)")
 def test_train_reads_long_rows_with_a_larger_block(tmp_path):
     note = "n" * 5000
     rows = [f"{i / 10},{note if i == 7 else 'short'},{'ab'[i % 2]}" for i in range(20)]

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-SOLVERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop", "lbfgs")
-LEARNING_RATES = ("constant", "invscaling", "step", "exponential", "cosine", "adaptive")
+from xentlearn.estimators import LEARNING_RATES, SOLVERS
+
 ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
 
 
@@ -213,6 +213,11 @@ ESTIMATOR_OPTIONS = (
     EstimatorOption("random_state", _non_negative_int, "seed for initialisation and shuffling",
                     metavar="SEED"),
     EstimatorOption("dtype", _dtype, "precision of the computation", metavar="{float32,float64}"),
+    EstimatorOption("checkpoint", str, "save the training state to PATH after every epoch; "
+                    "if PATH exists, resume from it (bit-identical), delete it when done",
+                    metavar="PATH"),
+    EstimatorOption("checkpoint_interval", _float, "also save the checkpoint every S seconds "
+                    "inside an epoch", metavar="S"),
     EstimatorOption("hidden_layer_sizes", _layer_sizes, "hidden layer widths, e.g. 64,32 (mlp only)",
                     models=("mlp",), metavar="N,N,..."),
     EstimatorOption("activation", _choice(*ACTIVATIONS), "hidden activation (mlp only)",
@@ -403,7 +408,7 @@ def _config_value(key: str, value: Any, action: argparse.Action, where: str, bas
         if not items or not all(isinstance(v, str) for v in items):
             raise UsageError(f"{where}: expected a path or a list of paths")
         return [str(base / v) for v in items]
-    if key in ("out", "history", "plot"):
+    if key in ("out", "history", "plot", "checkpoint"):
         if not isinstance(value, str):
             raise UsageError(f"{where}: expected a path (a string)")
         return base / value

@@ -49,6 +49,9 @@ class FileSource:
         Rows per record batch read from the files.
     shuffle_buffer_rows : int, default=65536
         Rows held in the shuffle buffer (see Notes).
+    csv_block_bytes : int, optional
+        Bytes pyarrow parses at once from a CSV file (``TableFiles.csv_block_bytes``);
+        a row longer than this needs a larger value.
 
     Attributes
     ----------
@@ -92,7 +95,7 @@ class FileSource:
                  preprocessor: TabularPreprocessor, dtype=np.float64,
                  encode_target: Callable[[np.ndarray], np.ndarray],
                  sample_weight_column: str | None = None, read_batch_rows: int = 65536,
-                 shuffle_buffer_rows: int = 65536) -> None:
+                 shuffle_buffer_rows: int = 65536, csv_block_bytes: int | None = None) -> None:
         import pyarrow as pa
 
         self.dtype = np.dtype(dtype)
@@ -109,8 +112,9 @@ class FileSource:
         self.preprocessor = preprocessor
         self.read_batch_rows = int(read_batch_rows)
         self.shuffle_buffer_rows = int(shuffle_buffer_rows)
+        self.csv_block_bytes = csv_block_bytes
 
-        schema = scan_schema(self.files)
+        schema = scan_schema(self.files, csv_block_bytes=csv_block_bytes)
         _check_column(self.files, schema, target, "target")
         excluded = {target}
         if sample_weight_column is not None:
@@ -153,6 +157,7 @@ class FileSource:
     def _fit_preprocessor(self) -> int:
         n_rows = 0
         for _, batch in _iter_with_files(self.files, self.features, batch_rows=self.read_batch_rows,
+                                         csv_block_bytes=self.csv_block_bytes,
                                          csv_column_types=self._csv_types):
             self.preprocessor.partial_fit(batch)
             n_rows += batch.num_rows
@@ -173,6 +178,7 @@ class FileSource:
             else:
                 # Counting CSV rows needs a parse; converting one column is enough.
                 for batch in _file_batches(path, [self.target], rng=None,
+                                           csv_block_bytes=self.csv_block_bytes,
                                            batch_rows=self.read_batch_rows, csv_column_types=None):
                     n_rows += batch.num_rows
         return n_rows
@@ -185,6 +191,7 @@ class FileSource:
 
     def _records(self, rng) -> Iterator:
         return _iter_with_files(self.files, self.columns, rng=rng, batch_rows=self.read_batch_rows,
+                                csv_block_bytes=self.csv_block_bytes,
                                 csv_column_types=self._csv_types)
 
     def _encode(self, path: Path, record, out: np.ndarray | None = None) -> Batch:

@@ -33,7 +33,8 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
         labels, preprocessor = estimator.classes_, estimator._preprocessor
     else:
         labels = np.asarray(classes) if classes is not None else scan_target(
-            table.files(), table.target, batch_rows=table.batch_rows)
+            table.files(), table.target, batch_rows=table.batch_rows,
+            csv_block_bytes=table.csv_block_bytes)
         if len(labels) < 2:
             raise XentlearnInputError(
                 f"target column {table.target!r} has only one class ({labels[0]!r}); "
@@ -49,7 +50,8 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
         return FileSource(t.path, target=t.target, features=table.features,
                           preprocessor=preprocessor, dtype=dtype, encode_target=encode,
                           sample_weight_column=t.sample_weight, read_batch_rows=t.batch_rows,
-                          shuffle_buffer_rows=t.shuffle_buffer_rows)
+                          shuffle_buffer_rows=t.shuffle_buffer_rows,
+                          csv_block_bytes=t.csv_block_bytes)
 
     source = source_for(table)
     validation = None
