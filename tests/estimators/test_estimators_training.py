@@ -243,3 +243,11 @@ def test_divergence_keeps_the_history_up_to_the_failure():
     with pytest.raises(DivergenceError, match="epoch 4"):
         clf.fit(X, y)
     assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3
+
+
+def test_lbfgs_progress_counts_iterations_without_a_misleading_total_or_rate(capsys):
+    X, y = _data()
+    LogisticRegression(verbose=True).fit(X, y)
+    final = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "iteration" in final and "max|grad|" in final
+    assert "lr=" not in final and "/1000" not in final and "%" not in final

@@ -39,29 +39,45 @@ def call_callbacks(callbacks: Sequence, record: EpochRecord, params: Params) -> 
 
 
 class ProgressBar:
-    """A tqdm bar on stderr: epochs, batches, loss, validation loss, learning rate."""
+    """A tqdm bar on stderr.
 
-    def __init__(self, total_epochs: int, batches_per_epoch: int, enabled: bool,
+    Mini-batches: batches out of the epochs' total, with the loss, validation
+    loss and learning rate. Full batch (L-BFGS): an iteration counter without
+    a total (a quasi-Newton method usually converges long before max_iter, so
+    a percentage of max_iter would mislead), with the loss and the largest
+    gradient entry, the quantity that decides convergence; no learning rate.
+    """
+
+    def __init__(self, total_epochs: int, batches_per_epoch: int | None, enabled: bool,
                  unit: str = "batch"):
         self._bar = None
+        self._full_batch = batches_per_epoch is None
         if enabled:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total_epochs * batches_per_epoch, unit=unit,
-                             file=sys.stderr, dynamic_ncols=True, leave=True)
-            self._bar.set_description("epoch 1")
+            total = None if self._full_batch else total_epochs * batches_per_epoch
+            self._bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                             leave=True)
+            self._bar.set_description("iteration 1" if self._full_batch else "epoch 1")
 
     def batch_done(self) -> None:
         if self._bar is not None:
             self._bar.update(1)
 
-    def epoch_done(self, record: EpochRecord) -> None:
+    def epoch_done(self, record: EpochRecord, max_gradient: float | None = None) -> None:
         if self._bar is None:
             return
-        postfix = {"loss": f"{record.train_loss:.4g}", "lr": f"{record.learning_rate:.3g}"}
+        postfix = {"loss": f"{record.train_loss:.4g}"}
+        if self._full_batch:
+            if max_gradient is not None:
+                postfix["max|grad|"] = f"{max_gradient:.2g}"
+        else:
+            postfix["lr"] = f"{record.learning_rate:.3g}"
         if record.val_loss is not None:
             postfix["val_loss"] = f"{record.val_loss:.4g}"
-        self._bar.set_description(f"epoch {record.epoch}", refresh=False)
+        self._bar.set_description(
+            f"iteration {record.epoch}" if self._full_batch else f"epoch {record.epoch}",
+            refresh=False)
         self._bar.set_postfix(postfix, refresh=False)
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ from xentlearn.training._backends import Backend, ThreadBackend
 from xentlearn.training._callbacks import EpochRecord, ProgressBar, call_callbacks
 from xentlearn.training._parallel import quiet_floating_point
 from xentlearn.training._state import TrainState, generator_from_state, initial_state, rng_state
-from xentlearn.training._stopping import EpochEnd, StopReason, Stopper
+from xentlearn.training._stopping import EpochEnd, StopReason, Stopper, max_abs
 
 
 class FitResult(NamedTuple):
@@ -128,7 +128,7 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
     backend = ThreadBackend() if backend is None else backend
     full_batch = _FullBatch(objective, train, backend) if batch_size is None else None
     progress = ProgressBar(max_epochs - state.epoch,
-                           1 if full_batch else train.n_batches(batch_size), verbose,
+                           None if full_batch else train.n_batches(batch_size), verbose,
                            unit="iteration" if full_batch else "batch")
     reason: StopReason = "max_iter"
     try:
@@ -148,7 +148,7 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
                 record = EpochRecord(state.epoch + 1, train_loss, val_loss, val_accuracy,
                                      current_learning_rate(state.opt_state),
                                      time.perf_counter() - started)
-                progress.epoch_done(record)
+                progress.epoch_done(record, None if grads is None else max_abs(grads))
                 state, reason = _end_epoch(state, record, grads, stalled, rng, stoppers,
                                            callbacks)
                 if checkpoint is not None:
