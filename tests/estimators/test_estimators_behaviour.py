@@ -336,8 +336,9 @@ def test_the_two_estimators_share_every_parameter_and_default():
     assert set(mlp) - set(linear) == {"hidden_layer_sizes", "activation"}
     differing = {name for name in set(linear) & set(mlp) if linear[name] != mlp[name]}
     # DESIGN: lbfgs for the linear model, adam for the MLP; the linear defaults reach
-    # an objective gap below 1e-6 (tol, max_iter), the MLP's are scikit-learn's.
-    assert differing == {"solver", "tol", "max_iter"}
+    # an objective gap below 1e-6 (tol, max_iter), the MLP's are scikit-learn's; alpha
+    # is "auto" (scikit-learn's C=1) for the linear model, scikit-learn's 1e-4 for the MLP.
+    assert differing == {"solver", "tol", "max_iter", "alpha"}
     assert [n for n in linear if n in mlp] == [n for n in mlp if n in linear]   # same order
 
 
@@ -385,3 +386,78 @@ def test_lbfgs_with_l1_runs_owlqn_to_sagas_optimum_and_support(penalty, classes)
     assert ((coef == 0) == (np.abs(ref) < 1e-7)).all()
     np.testing.assert_allclose(coef, ref, atol=2e-5)
     assert (coef == 0).sum() > 0
+
+
+def test_alpha_auto_is_scikit_learns_default_c_including_weights():
+    X, y = make_classification(n_samples=160, n_features=9, n_informative=5, n_classes=4,
+                               random_state=2)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    cw = {0: 1.0, 1: 2.0, 2: 0.5, 3: 1.5}
+    ours = LogisticRegression(class_weight=cw, tol=1e-10).fit(X, y, sample_weight=sw)
+    theirs = sklm.LogisticRegression(class_weight=cw, tol=1e-12, max_iter=10000).fit(
+        X, y, sample_weight=sw)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-5)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-6)
+
+
+def test_temperature_calibration_lowers_held_out_loss_of_an_overconfident_mlp():
+    from scipy.special import softmax
+    from sklearn.metrics import log_loss
+
+
+    def expected_calibration_error(y_true, proba, bins=10):
+        confidence, hit = proba.max(axis=1), proba.argmax(axis=1) == y_true
+        which = np.minimum((confidence * bins).astype(int), bins - 1)
+        return sum(abs(hit[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+                   for b in range(bins) if (which == b).any())
+
+    X, y = make_classification(n_samples=1200, n_features=20, n_informative=6, flip_y=0.15,
+                               n_classes=3, random_state=5)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier(hidden_layer_sizes=(128,), alpha=0.0, max_iter=150,
+                              learning_rate_init=0.01, tol=0.0, random_state=0,
+                              validation_fraction=0.2,    # overfits: confident, often wrong
+                              calibration="temperature").fit(X_train, y_train)
+    assert model.temperature_ > 1.5
+    logits = model.decision_function(X_test)          # the raw logits, as trained
+    raw, calibrated = softmax(logits, axis=1), model.predict_proba(X_test)
+    np.testing.assert_array_equal(calibrated.argmax(axis=1), raw.argmax(axis=1))
+    np.testing.assert_array_equal(model.predict(X_test), model.classes_[raw.argmax(axis=1)])
+    assert log_loss(y_test, calibrated) < 0.8 * log_loss(y_test, raw)
+    assert expected_calibration_error(y_test, calibrated) < 0.7 * expected_calibration_error(
+        y_test, raw)
+    np.testing.assert_allclose(np.exp(model.predict_log_proba(X_test)), calibrated, rtol=1e-10)
+
+
+def test_temperature_is_the_minimiser_of_the_held_out_log_loss():
+    from xentlearn.estimators._calibration import fit_temperature
+    from xentlearn.objective import make_loss
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(scale=4.0, size=(500, 4))
+    targets = np.where(rng.random(500) < 0.6, logits.argmax(axis=1), rng.integers(0, 4, 500))
+    T = fit_temperature(logits, targets, None, "multiclass")
+
+    def loss(t):
+        terms = make_loss("multiclass")(logits / t, targets, None)
+        return terms.loss_sum / terms.weight_sum
+
+    assert loss(T) <= min(loss(T * 1.001), loss(T / 1.001))
+    grid = np.exp(np.linspace(-3, 3, 601))
+    assert loss(T) <= min(loss(t) for t in grid) + 1e-12
+    binary = fit_temperature(logits[:, :1], (targets == 0).astype(float), None, "binary")
+    assert binary > 0
+
+
+def test_calibration_needs_validation_data_for_files(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from xentlearn.data import TableFiles
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": np.arange(20.0), "y": ["a", "b"] * 10}), path)
+    with pytest.raises(ValueError, match="calibration='temperature' needs validation data"):
+        LogisticRegression(calibration="temperature").fit(TableFiles(path, target="y"))

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from xentlearn import training
 from xentlearn._types import Params
 from xentlearn.estimators import _build, _files, _inputs
+from xentlearn.estimators._calibration import fit_temperature
 from xentlearn.estimators._checkpoint import Checkpoint
 from xentlearn.estimators._preprocessing import TablePreprocessor
 from xentlearn.estimators._solvers import SOLVERS, SolverSettings
@@ -54,7 +55,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_grad_norm": [None, Interval(numbers.Real, 0, None, closed="neither")],
         "penalty": [None, StrOptions({"l2", "l1", "elasticnet"})],
-        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "alpha": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="left")],
+        "calibration": [None, StrOptions({"temperature"})],
         "l1_ratio": [Interval(numbers.Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
         "class_weight": [None, dict, StrOptions({"balanced"})],
@@ -171,7 +173,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         batch_size = spec.batch_size(self.batch_size, data.source.n_samples)
         _check_model_fits_in_memory(model, dtype, batch_size or data.source.n_samples)
         params = self._starting_params(model, data.encoded, continuing, rng, dtype)
-        penalty = Penalty.from_name(self.penalty, self.alpha, self.l1_ratio)
+        penalty = Penalty.from_name(self.penalty, self._alpha_for(data, continuing),
+                                    self.l1_ratio)
         objective = Objective(
             model=model, penalty=spec.gradient_penalty(penalty), task=task,
             loss=make_loss(task, class_weight=data.class_weight,
@@ -213,6 +216,9 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             raise
         self._set_fitted(data, class_weight=data.class_weight, model=model,
                          params=result.params, state=result.state, history=result.state.history)
+        self.__dict__.pop("temperature_", None)
+        if self.calibration == "temperature" and not partial:
+            self.temperature_ = self._fit_temperature(model, result.params, data)
         if checkpoint is not None:
             checkpoint.remove()
         if result.stop_reason == "max_iter" and not partial:
@@ -223,6 +229,37 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                                        ", or scale the features (e.g. StandardScaler)."),
                 ConvergenceWarning, stacklevel=4)
         return self
+
+    def _alpha_for(self, data, continuing: bool) -> float:
+        """alpha, with "auto" resolved to 1 / (sum of the training rows' loss weights):
+        the normaliser of the mean loss, so that alpha * R(W) matches scikit-learn's
+        default C=1 (for hard labels the weights are sw_i * class_weight[y_i], as the
+        class weights scikit-learn multiplies into its per-sample weights)."""
+        if self.alpha != "auto":
+            return float(self.alpha)
+        if continuing and hasattr(self, "_alpha"):
+            return self._alpha          # partial_fit keeps the first call's penalty
+        loss = make_loss(data.encoded.kind, class_weight=data.class_weight)
+        n_outputs = TASKS[data.encoded.kind].n_outputs(len(data.encoded.classes))
+        weight_sum = 0.0
+        for batch in data.source.batches(None):
+            zeros = np.zeros((batch.X.shape[0], n_outputs), dtype=batch.X.dtype)
+            weight_sum += loss(zeros, batch.targets, batch.sample_weight).weight_sum
+        self._alpha = 1.0 / weight_sum
+        return self._alpha
+
+    def _fit_temperature(self, model, params, data) -> float:
+        """T minimising the log-loss of logits / T on the validation data (see _calibration)."""
+        if data.validation is None:
+            raise XentlearnInputError(
+                "calibration='temperature' needs validation data: with arrays it holds out "
+                "validation_fraction of the rows; with TableFiles pass validation_data")
+        batches = list(data.validation.batches(None))
+        logits = np.concatenate([model.predict_logits(params, b.X) for b in batches])
+        targets = np.concatenate([b.targets for b in batches])
+        weights = (None if batches[0].sample_weight is None
+                   else np.concatenate([b.sample_weight for b in batches]))
+        return fit_temperature(logits, targets, weights, data.encoded.kind)
 
     def _starting_params(self, model, encoded, continuing, rng, dtype) -> Params:
         """The current parameters (partial_fit, warm_start) or a fresh initialisation."""
@@ -328,7 +365,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "classes_")
         for logits, y in _files.iter_file_logits(self, table, with_target=table.target is not None):
             yield (self._labels_from_logits(logits),
-                   TASKS[self._task].proba(logits) if proba else None, y)
+                   TASKS[self._task].proba(self._calibrated(logits)) if proba else None, y)
 
     def score(self, X, y=None, sample_weight=None):
         """Mean accuracy on (X, y), or on TableFiles with a target column."""
@@ -349,13 +386,20 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         Binary: [1 - s(z), s(z)]; multiclass and soft: softmax(z); multilabel:
         the independent sigmoids s(z_j), one column per label.
         """
-        logits = self._logits(X)
+        logits = self._calibrated(self._logits(X))     # checks fitted first
         return TASKS[self._task].proba(logits)
 
     def predict_log_proba(self, X):
         """log of predict_proba, computed stably from the logits."""
-        logits = self._logits(X)
+        logits = self._calibrated(self._logits(X))
         return TASKS[self._task].log_proba(logits)
+
+    def _calibrated(self, logits: np.ndarray) -> np.ndarray:
+        """logits / temperature_ when calibrated (argmax and signs unchanged)."""
+        temperature = getattr(self, "temperature_", None)
+        if temperature is None or temperature == 1.0:
+            return logits
+        return logits / logits.dtype.type(temperature)
 
     def predict(self, X):
         """Labels: classes_[argmax] (binary: logit > 0); multilabel: 0/1 indicators."""

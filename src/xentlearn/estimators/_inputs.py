@@ -110,7 +110,7 @@ def _prepare_arrays(estimator, X, y, sample_weight, *, dtype, partial, continuin
                                             sample_weight=sample_weight, dtype=dtype)
     source = ArraySource(X, encoded.targets, sample_weight)
     validation = None
-    if estimator.early_stopping and not partial:
+    if (estimator.early_stopping or estimator.calibration is not None) and not partial:
         source, validation = _split_validation(source, estimator.validation_fraction, rng,
                                                encoded)
     return source, validation, encoded, class_weight

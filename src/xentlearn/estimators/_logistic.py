@@ -61,10 +61,14 @@ class LogisticRegression(BaseXentClassifier):
     max_grad_norm : float or None, default=None
         Clip each step's gradient to this global norm.
     penalty : {"l2", "l1", "elasticnet", None}, default="l2"
-    alpha : float, default=1e-4
+    alpha : float or "auto", default="auto"
+        Penalty strength. "auto" is 1 / (sum of the training rows' loss
+        weights), i.e. 1 / n_samples without weights: scikit-learn's default
+        C=1, so ``LogisticRegression()`` and scikit-learn's reach the same optimum.
     l1_ratio : float, default=0.15
-        L1 share for elasticnet. L1 is applied by a proximal (soft-threshold)
-        step, which gives exact zeros; lbfgs refuses l1 and elasticnet.
+        L1 share for elasticnet. With lbfgs, l1 and elasticnet run OWL-QN
+        (orthant-wise L-BFGS): the exact optimum with exact zeros; the other
+        solvers apply L1 by a proximal (soft-threshold) step.
     fit_intercept : bool, default=True
     class_weight : dict, "balanced" or None, default=None
         Weights per class; "balanced" is n_samples / (n_classes * count_c).
@@ -98,6 +102,12 @@ class LogisticRegression(BaseXentClassifier):
     warm_start : bool, default=False
         fit starts from the current coef_ and intercept_ (which a user may
         assign) with a fresh optimizer state.
+    calibration : {None, "temperature"}, default=None
+        "temperature": after training, one scalar T > 0 is fitted on the
+        validation data (the validation_fraction split of arrays, or
+        validation_data for TableFiles) by minimising its log-loss;
+        predict_proba is then softmax(z / T) (sigmoid for binary), T is
+        ``temperature_``, and predict / decision_function are unchanged.
     checkpoint : str or PathLike, default=None
         Write the training state (parameters, optimizer state, random generator,
         epoch and batch position, stopping rules, history) to this file,
@@ -124,6 +134,8 @@ class LogisticRegression(BaseXentClassifier):
         Per epoch: epoch, train_loss, val_loss, val_accuracy, learning_rate, seconds.
     n_features_in_ : int
     feature_names_in_ : ndarray of str, when X has column names
+    temperature_ : float
+        With calibration="temperature": the fitted T (absent otherwise).
 
     Examples
     --------
@@ -142,13 +154,13 @@ class LogisticRegression(BaseXentClassifier):
     def __init__(self, *, solver="lbfgs", batch_size="auto", learning_rate="constant",
                  learning_rate_init=None, power_t=0.5, warmup_epochs=0, decay_rate=0.1,
                  decay_epochs=10, momentum=0.9, nesterov=True, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, max_grad_norm=None, penalty="l2", alpha=1e-4, l1_ratio=0.15,
+                 epsilon=1e-8, max_grad_norm=None, penalty="l2", alpha="auto", l1_ratio=0.15,
                  fit_intercept=True, class_weight=None, label_smoothing=0.0, focal_gamma=0.0,
                  max_iter=1000, tol=1e-6, n_iter_no_change=10, early_stopping=False,
                  validation_fraction=0.1, validation_metric="log_loss",
                  restore_best_weights=True, shuffle=True, random_state=None, verbose=False,
                  dtype=np.float64, callbacks=None, warm_start=False, checkpoint=None,
-                 checkpoint_interval=None):
+                 checkpoint_interval=None, calibration=None):
         self.solver = solver
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -185,6 +197,7 @@ class LogisticRegression(BaseXentClassifier):
         self.warm_start = warm_start
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
+        self.calibration = calibration
 
     def _make_model(self, n_features, n_outputs):
         return Linear(n_features=n_features, n_outputs=n_outputs,

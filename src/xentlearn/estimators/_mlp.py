@@ -78,7 +78,7 @@ class MLPClassifier(BaseXentClassifier):
                  validation_fraction=0.1, validation_metric="log_loss",
                  restore_best_weights=True, shuffle=True, random_state=None, verbose=False,
                  dtype=np.float64, callbacks=None, warm_start=False, checkpoint=None,
-                 checkpoint_interval=None):
+                 checkpoint_interval=None, calibration=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -116,6 +116,7 @@ class MLPClassifier(BaseXentClassifier):
         self.warm_start = warm_start
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
+        self.calibration = calibration
 
     def _hidden(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
