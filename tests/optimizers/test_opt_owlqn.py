@@ -16,7 +16,7 @@ from tests.optimizers.test_opt_convergence import Memo
 from xentlearn import _tree
 from xentlearn.data import ArraySource
 from xentlearn.exceptions import XentlearnInputError
-from xentlearn.models import Linear
+from xentlearn.models import MLP, Linear
 from xentlearn.objective import Objective, make_loss
 from xentlearn.optimizers import (
     OwlqnState, apply_updates, owlqn, pseudo_gradient, standardizing_preconditioner,
@@ -209,6 +209,33 @@ def test_binary_matches_glum_on_raw_badly_scaled_data(l1_ratio):
     value, reference_value = (problem.value_and_grad(p)[0] for p in (params, reference_params))
     assert value <= reference_value + 1e-14
     assert iterations <= 80
+
+
+def test_mlp_reaches_a_stationary_point_of_the_nonconvex_objective_with_exact_zeros():
+    X, y = _data(300, 8, k=3, seed=5, scales=True)
+    model = MLP(8, (6,), 3, "tanh")
+    objective = Objective(model, make_loss("multiclass"), Penalty(0.01, 1.0), "multiclass")
+    source, mask = ArraySource(X, y), model.penalty_mask()     # every W penalised, no b
+
+    def value_and_grad(params):
+        return objective.value_and_grad(params, source.batches(None))
+
+    params = model.init(np.random.default_rng(0), np.float64)
+    optimizer = owlqn(0.01, mask=mask, preconditioner=standardizing_preconditioner(
+        params, X.mean(axis=0), X.std(axis=0)))
+    state, memo = optimizer.init(params), Memo(value_and_grad)
+    start_value = memo(params)[0]
+    for _ in range(500):
+        value, grads = memo(params)
+        if _max_abs(pseudo_gradient(params, grads, 0.01, mask)) <= 1e-7:
+            break
+        updates, state = optimizer.update(grads, state, params, value=value, value_fn=memo)
+        assert not state.failed
+        params = apply_updates(params, updates)
+    assert _max_abs(pseudo_gradient(params, grads, 0.01, mask)) <= 1e-7
+    assert value < start_value
+    for key in ("W0", "W1"):
+        assert 0 < np.count_nonzero(params[key] == 0) < params[key].size
 
 
 # ----------------------------------------------------------------------------------------
