@@ -253,7 +253,7 @@ def _check_hyperparameters(meta: dict, path: str):
     known = cls().get_params(deep=False)
     decoded = {}
     for key, value in params.items():
-        field = f"meta field 'params.{key}'"
+        field = f"meta field 'params.{key[:40]}'"
         if key not in known:
             raise _refuse(path, field, f"is not a parameter of {name}")
         if isinstance(value, (list, dict)) and key not in _STRUCTURED_PARAMS:
