@@ -553,6 +553,38 @@ def digits(w, f_opt, spec):
             "detail": res}
 
 
+# ---------------------------------------------------------------- checkpoint
+def checkpoint_overhead(w, spec):
+    """The bench's MLP training (64 relu, adam, batch 256) for a few epochs with and
+    without checkpoint=PATH (a write at every epoch end), alternated in one process:
+    the median time of each. The file is removed by the successful fit."""
+    import tempfile
+
+    from xentlearn import MLPClassifier
+
+    path = os.path.join(tempfile.mkdtemp(), "fit.ckpt")
+    epochs = spec.get("epochs", 2)
+
+    def fit(checkpoint):
+        clf = MLPClassifier(hidden_layer_sizes=(MLP_HIDDEN,), batch_size=256,
+                            learning_rate_init=MLP_LR, alpha=MLP_ALPHA, max_iter=epochs,
+                            tol=0.0, random_state=0, checkpoint=checkpoint)
+        t0 = PERF()
+        clf.fit(w.X, w.y)
+        return PERF() - t0
+
+    fns = {"with": lambda: fit(path), "without": lambda: fit(None)}
+    times = {name: [] for name in fns}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for r in range(spec.get("repeats", 5)):
+            for name in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
+                times[name].append(fns[name]())
+    return {"seconds": statistics.median(times["with"]),
+            "peer_seconds": statistics.median(times["without"]), "epochs": epochs,
+            "times": times}
+
+
 # ---------------------------------------------------------------- dispatch
 NEEDS_OPT = {"lbfgs", "digits"}
 CONTENDERS = {
@@ -569,6 +601,7 @@ CONTENDERS = {
     ("mlp", "numpy-floor"): mlp_numpy_floor,
     ("grad", "xentlearn"): grad_vs_read,
     ("digits", "xentlearn"): digits,
+    ("checkpoint", "xentlearn"): checkpoint_overhead,
 }
 
 

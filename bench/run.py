@@ -22,6 +22,8 @@ Measures (objective: mean cross-entropy + ||W||^2 / (2n), float64 everywhere):
   grad/read     full-batch loss + gradient of the linear model over one read
                 of X (X.sum(axis=0)) (W1, W2; W4 for reference)
   digits        W3 fitted to tol=1e-4 (scikit-learn's default), vs sklearn lbfgs
+  checkpoint    the mlp training for 2 epochs with checkpoint=PATH (a write every
+                epoch end) over the same without (W2): the cost of checkpointing
   peak RSS      memory above the data (VmHWM after a reset, minus VmRSS after
                 loading), per child, vs the scikit-learn run of the same task
 
@@ -61,6 +63,7 @@ TARGETS = {
     "mlp": {"torch": 0.5, "sklearn-mlp": 0.4},
     "grad": {"W1": 2.0, "W2": 6.0},
     "digits": {"W3": 1.0},
+    "checkpoint": {"W2": 1.05},
     "rss": {"sklearn-lbfgs": 1.0, "sklearn-saga": 1.0, "sklearn-mlp": 1.0},
 }
 
@@ -72,6 +75,7 @@ TASKS = {   # task -> [(workload, contenders)]
     "mlp": [("W2", ["xentlearn", "torch", "sklearn-mlp", "numpy-floor"])],
     "grad": [("W1", ["xentlearn"]), ("W2", ["xentlearn"]), ("W4", ["xentlearn"])],
     "digits": [("W3", ["xentlearn"])],
+    "checkpoint": [("W2", ["xentlearn"])],
 }
 
 
@@ -114,6 +118,8 @@ def run_tasks(args, log) -> dict:
                 extra = {"epochs": 4 if args.quick else 3}
             if task == "digits":
                 extra = {"repeats": 5 if args.quick else 15}
+            if task == "checkpoint":
+                extra = {"repeats": 3 if args.quick else 5}
             if task == "mlp":
                 extra = {"target": _mlp_target(workload, args.quick, args.timeout, log),
                          "max_epochs": args.max_epochs}
@@ -204,6 +210,9 @@ def make_rows(raw: dict) -> list[dict]:
         elif task == "digits":
             add("digits fit, tol=1e-4", workload, _median(mine, "seconds"),
                 _median(mine, "peer_seconds"), "sklearn-lbfgs", "s", "digits")
+        elif task == "checkpoint":
+            add("MLP epochs with checkpoint / without", workload, _median(mine, "seconds"),
+                _median(mine, "peer_seconds"), "no checkpoint", "s", "checkpoint")
     # memory, from the same child processes
     for key, res in raw.items():
         task, workload = key.split("/")

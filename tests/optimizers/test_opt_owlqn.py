@@ -184,7 +184,7 @@ def test_multinomial_elasticnet_matches_saga_optimum_and_support():
 def test_binary_matches_glum_on_raw_badly_scaled_data(l1_ratio):
     # glum minimises deviance / (2 sum s) + alpha l1_ratio |w|_1 + alpha (1 - l1_ratio) |w|^2 / 2;
     # binomial deviance is twice the log-loss, so the objective is ours, term for term.
-    glum = pytest.importorskip("glum")   # a test requirement; importorskip until it is pinned
+    import glum
     n, alpha = 400, 0.01
     X, y = _data(n, 12, seed=4, scales=True)
     sample_weight = np.random.default_rng(5).uniform(0.5, 2.0, n)

@@ -2,7 +2,7 @@
 the standardising preconditioner) against scikit-learn's saga and glum. Run by hand, never
 collected as a test (about a minute on two cores):
 
-    .venv/bin/python -m tests.optimizers.owlqn_timing [--rounds 3] [--scaled]
+    .venv/bin/python bench/owlqn.py [--rounds 3] [--scaled]
 
 Binary logistic regression, 200k x 100 dense correlated features, L1 with alpha=1e-3
 (sklearn C = 1 / (n alpha), glum alpha=1e-3, l1_ratio=1: the same objective). The
