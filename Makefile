@@ -28,7 +28,13 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
-bench: $(VENV)/.installed-test
+$(VENV)/.installed-bench: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed
+
+# The peers of bench/run.py's "fastest" task (scikit-learn-intelex, glum) are the
+# optional extra "bench".
+bench: $(VENV)/.installed-bench
 	$(PY) bench/run.py $(ARGS)
 
 clean:
