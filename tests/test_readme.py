@@ -20,3 +20,13 @@ def test_readme_example_runs(index, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)    # examples may write files
     exec(compile(BLOCKS[index], f"README.md[block {index}]", "exec"), {})
     assert capsys.readouterr().out.strip()
+
+
+def test_importing_xentlearn_and_the_registry_does_not_import_scikit_learn():
+    import subprocess
+    import sys
+
+    code = ("import sys, xentlearn; from xentlearn.estimators import SOLVERS, LEARNING_RATES; "
+            "print('sklearn' in sys.modules, 'pyarrow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from xentlearn import training
 from xentlearn._types import Params
 from xentlearn.estimators import _build, _files, _inputs
+from xentlearn.estimators._build import LEARNING_RATES
 from xentlearn.estimators._calibration import fit_temperature
 from xentlearn.estimators._checkpoint import Checkpoint
 from xentlearn.estimators._preprocessing import TablePreprocessor
@@ -31,7 +32,6 @@ from xentlearn.objective import TASKS, Objective, make_loss
 from xentlearn.penalties import Penalty
 from xentlearn.training import EpochRecord, fit_loop, generator_from_state, initial_state
 
-LEARNING_RATES = ("constant", "invscaling", "step", "exponential", "cosine", "adaptive")
 
 
 class BaseXentClassifier(ClassifierMixin, BaseEstimator):

@@ -15,6 +15,9 @@ from xentlearn._types import DataSource, Params, Schedule
 from xentlearn.data import column_moments
 from xentlearn.exceptions import XentlearnInputError
 
+# The learning_rate= names, each a case of make_learning_rate.
+LEARNING_RATES = ("constant", "invscaling", "step", "exponential", "cosine", "adaptive")
+
 
 def make_learning_rate(name: str, init: float, *, steps_per_epoch: int, max_epochs: int,
                        power_t: float, warmup_epochs: int, decay_rate: float,
