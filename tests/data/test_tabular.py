@@ -139,7 +139,9 @@ def test_missing_category_unseen_in_fit_maps_to_zeros_with_impute():
 def test_infinite_values_and_unsupported_types_are_errors():
     with pytest.raises(XentlearnInputError, match="'x' has 1 infinite"):
         TabularPreprocessor().fit([pa.table({"x": [1.0, float("inf")]})])
-    with pytest.raises(XentlearnInputError, match="'t'.*timestamp"):
+    with pytest.raises(XentlearnInputError, match="'t'.*duration"):
+        TabularPreprocessor().fit([pa.table({"t": pa.array([0, 1], pa.duration("s"))})])
+    with pytest.raises(XentlearnInputError, match="'t' holds dates .*dates='expand'"):
         TabularPreprocessor().fit([pa.table({"t": pa.array([0, 1], pa.timestamp("s"))})])
 
 

@@ -80,6 +80,15 @@ def _float(text: str) -> float:
     return value
 
 
+def _float_or_auto(text: str) -> str | float:
+    if text == "auto":
+        return text
+    try:
+        return _float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
 def _batch_size(text: str) -> str | int:
     if text in ("auto", "full"):
         return text
@@ -192,7 +201,8 @@ ESTIMATOR_OPTIONS = (
                     metavar="NORM"),
     EstimatorOption("penalty", _penalty, "regulariser: l2, l1, elasticnet or none",
                     metavar="{l2,l1,elasticnet,none}"),
-    EstimatorOption("alpha", _float, "regularisation strength", metavar="A"),
+    EstimatorOption("alpha", _float_or_auto, "regularisation strength; auto (the linear "
+                    "default) is 1 / (sum of row weights), scikit-learn's C=1", metavar="A|auto"),
     EstimatorOption("l1_ratio", _float, "L1 share of elasticnet", metavar="R"),
     EstimatorOption("fit_intercept", None, "learn an intercept (linear only)", models=("linear",)),
     EstimatorOption("class_weight", _class_weight, "'balanced' or LABEL=WEIGHT pairs: a=2,b=1",

@@ -15,8 +15,8 @@ import numpy as np
 from xentlearn._types import Batch
 from xentlearn.data._arrays import block_rows
 from xentlearn.data._readers import (
-    _check_column, _file_batches, _file_format, _iter_with_files, _target_values,
-    list_data_files, scan_schema, scan_target)
+    RowSplit, _check_column, _file_batches, _file_format, _iter_with_files, _target_values,
+    list_data_files, rows_mask, scan_schema, scan_target)
 from xentlearn.data._tabular import TabularPreprocessor
 from xentlearn.exceptions import XentlearnInputError
 
@@ -31,8 +31,8 @@ class FileSource:
     target : str
         The label column, passed raw to `encode_target`.
     features : list of str, optional
-        Feature columns. Default: every column except `target` and
-        `sample_weight_column`, in file order.
+        Feature columns. Default: every column except `target`,
+        `sample_weight_column` and `drop`, in file order.
     preprocessor : TabularPreprocessor
         Turns the feature columns into a float matrix. If it is not fitted
         yet, it is fitted here in one streaming pass (which also counts rows).
@@ -52,6 +52,13 @@ class FileSource:
     csv_block_bytes : int, optional
         Bytes pyarrow parses at once from a CSV file (``TableFiles.csv_block_bytes``);
         a row longer than this needs a larger value.
+    drop : sequence of str, optional
+        Columns left out of the default features (each must exist).
+    na_values : sequence of str, optional
+        Text tokens read as missing values (``TableFiles.na_values``).
+    row_filters : sequence of RowSplit, optional
+        Read only these rows of the files (a validation split or a
+        cross-validation fold); every pass takes the same rows.
 
     Attributes
     ----------
@@ -95,7 +102,9 @@ class FileSource:
                  preprocessor: TabularPreprocessor, dtype=np.float64,
                  encode_target: Callable[[np.ndarray], np.ndarray],
                  sample_weight_column: str | None = None, read_batch_rows: int = 65536,
-                 shuffle_buffer_rows: int = 65536, csv_block_bytes: int | None = None) -> None:
+                 shuffle_buffer_rows: int = 65536, csv_block_bytes: int | None = None,
+                 drop: Sequence[str] = (), na_values: Sequence[str] = (),
+                 row_filters: Sequence[RowSplit] = ()) -> None:
         import pyarrow as pa
 
         self.dtype = np.dtype(dtype)
@@ -113,15 +122,22 @@ class FileSource:
         self.read_batch_rows = int(read_batch_rows)
         self.shuffle_buffer_rows = int(shuffle_buffer_rows)
         self.csv_block_bytes = csv_block_bytes
+        self.na_values = tuple(na_values)
+        self.row_filters = tuple(row_filters)
 
-        schema = scan_schema(self.files, csv_block_bytes=csv_block_bytes)
+        schema = scan_schema(self.files, csv_block_bytes=csv_block_bytes, na_values=na_values)
         _check_column(self.files, schema, target, "target")
         excluded = {target}
         if sample_weight_column is not None:
             _check_column(self.files, schema, sample_weight_column, "sample weight")
             excluded.add(sample_weight_column)
+        unknown = [c for c in drop if c not in schema.names]
+        if unknown:
+            raise XentlearnInputError(
+                f"column(s) to drop {unknown} not found in {str(self.files[0])!r}; it has "
+                f"{', '.join(schema.names)}")
         if features is None:
-            features = [n for n in schema.names if n not in excluded]
+            features = [n for n in schema.names if n not in excluded and n not in set(drop)]
         features = list(features)
         for name in features:
             _check_column(self.files, schema, name, "feature")
@@ -130,7 +146,8 @@ class FileSource:
                     f"feature column {name!r} is also the target or sample weight column")
         if not features:
             raise XentlearnInputError(
-                f"no feature columns: {str(self.files[0])!r} holds only {', '.join(schema.names)}")
+                f"no feature columns: {str(self.files[0])!r} holds only {', '.join(schema.names)}"
+                + (f" and drops {', '.join(drop)}" if drop else ""))
         self.features = features
         self.columns = features + sorted(excluded - {target}) + [target]
         # CSV integers are read as float64: the type is inferred from the first
@@ -141,6 +158,7 @@ class FileSource:
 
         if preprocessor.is_fitted:
             self.n_samples = self._count_rows()
+            self._check_split_rows()
         else:
             self.n_samples = self._fit_preprocessor()
         missing = [c for c in preprocessor.columns_ if c not in features]
@@ -158,9 +176,12 @@ class FileSource:
         n_rows = 0
         for _, batch in _iter_with_files(self.files, self.features, batch_rows=self.read_batch_rows,
                                          csv_block_bytes=self.csv_block_bytes,
-                                         csv_column_types=self._csv_types):
+                                         csv_column_types=self._csv_types,
+                                         na_values=self.na_values, row_filters=self.row_filters):
             self.preprocessor.partial_fit(batch)
             n_rows += batch.num_rows
+        self.n_samples = n_rows
+        self._check_split_rows()
         try:
             self.preprocessor.finalize()
         except XentlearnInputError as exc:
@@ -168,19 +189,32 @@ class FileSource:
             raise XentlearnInputError(f"{exc} (in {where})") from None
         return n_rows
 
+    def _check_split_rows(self) -> None:
+        if self.n_samples == 0 and self.row_filters:
+            raise XentlearnInputError(
+                f"the row split keeps no row of {', '.join(str(f) for f in self.files)} "
+                "on one side: too few rows for the validation fraction or the number of folds")
+
     def _count_rows(self) -> int:
         import pyarrow.parquet as pq
 
         n_rows = 0
-        for path in self.files:
+        for index, path in enumerate(self.files):
             if _file_format(path) == "parquet":
-                n_rows += pq.ParquetFile(path).metadata.num_rows
+                total = pq.ParquetFile(path).metadata.num_rows
+                # The split is a hash of the row index: no need to read the rows.
+                for first in range(0, total, 1 << 20):
+                    mask = rows_mask(self.row_filters, index, first, min(1 << 20, total - first))
+                    n_rows += min(1 << 20, total - first) if mask is None else int(mask.sum())
             else:
                 # Counting CSV rows needs a parse; converting one column is enough.
-                for batch in _file_batches(path, [self.target], rng=None,
-                                           csv_block_bytes=self.csv_block_bytes,
-                                           batch_rows=self.read_batch_rows, csv_column_types=None):
-                    n_rows += batch.num_rows
+                for first, batch in _file_batches(path, [self.target], rng=None,
+                                                  csv_block_bytes=self.csv_block_bytes,
+                                                  batch_rows=self.read_batch_rows,
+                                                  csv_column_types=None,
+                                                  na_values=self.na_values):
+                    mask = rows_mask(self.row_filters, index, first, batch.num_rows)
+                    n_rows += batch.num_rows if mask is None else int(mask.sum())
         return n_rows
 
     def n_batches(self, batch_size: int | None) -> int:
@@ -192,7 +226,8 @@ class FileSource:
     def _records(self, rng) -> Iterator:
         return _iter_with_files(self.files, self.columns, rng=rng, batch_rows=self.read_batch_rows,
                                 csv_block_bytes=self.csv_block_bytes,
-                                csv_column_types=self._csv_types)
+                                csv_column_types=self._csv_types, na_values=self.na_values,
+                                row_filters=self.row_filters)
 
     def _encode(self, path: Path, record, out: np.ndarray | None = None) -> Batch:
         """Features, encoded targets and weights of one record batch."""

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator, Sequence
 from os import PathLike
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -252,7 +253,8 @@ _DECIMAL_COMMA = re.compile(r"\d,\d")
 _DECIMAL_POINT = re.compile(r"\d\.\d")
 
 
-def _csv_options(path: Path, *, block_bytes: int | None = None, **convert) -> dict:
+def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Sequence[str] = (),
+                 **convert) -> dict:
     """open_csv's read, parse and convert options for `path`, its dialect sniffed.
 
     The delimiter is the one of ``_DELIMITERS`` that occurs most often in the
@@ -260,8 +262,11 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, **convert) -> di
     file whose first 64 KB show numbers with a decimal comma ("1,5") and none
     with a decimal point is read with ``decimal_point=","``: the spreadsheet
     convention of locales whose decimal mark is the comma (R's read.csv2).
-    `block_bytes` is the parse block size (default ``_CSV_BLOCK_BYTES``) and
-    `convert` goes to ``ConvertOptions``.
+    `block_bytes` is the parse block size (default ``_CSV_BLOCK_BYTES``),
+    `na_values` are read as missing on top of pyarrow's defaults ("", "NA",
+    "N/A", "NaN", "null", ...), and `convert` goes to ``ConvertOptions``.
+    Declaring a token such as "?" here, before types are inferred, is what
+    keeps a numeric column with a few "?" numeric.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -277,12 +282,16 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, **convert) -> di
         if _DECIMAL_COMMA.search(body) and not _DECIMAL_POINT.search(body):
             convert.setdefault("decimal_point", ",")
     block_bytes = _CSV_BLOCK_BYTES if block_bytes is None else block_bytes
+    if na_values:
+        defaults = pacsv.ConvertOptions().null_values
+        convert["null_values"] = defaults + [v for v in na_values if v not in defaults]
     return {"read_options": pacsv.ReadOptions(block_size=block_bytes),
             "parse_options": pacsv.ParseOptions(delimiter=delimiter),
             "convert_options": pacsv.ConvertOptions(strings_can_be_null=True, **convert)}
 
 
-def _file_schema(path: Path, *, csv_block_bytes: int | None = None):
+def _file_schema(path: Path, *, csv_block_bytes: int | None = None,
+                 na_values: Sequence[str] = ()):
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -293,7 +302,8 @@ def _file_schema(path: Path, *, csv_block_bytes: int | None = None):
             schema = pq.ParquetFile(path).schema_arrow
         else:
             # Opening the streaming reader parses the first block only.
-            with pacsv.open_csv(path, **_csv_options(path, block_bytes=block_bytes)) as reader:
+            with pacsv.open_csv(path, **_csv_options(path, block_bytes=block_bytes,
+                                                     na_values=na_values)) as reader:
                 schema = reader.schema
     except (pa.ArrowException, OSError) as exc:
         if _file_format(path) == "csv":
@@ -325,7 +335,7 @@ def _kind_or_type(arrow_type) -> str | None:
         return str(arrow_type)      # not a feature type: must then match exactly
 
 
-def scan_schema(files, *, csv_block_bytes: int | None = None
+def scan_schema(files, *, csv_block_bytes: int | None = None, na_values: Sequence[str] = ()
                 ) -> "pyarrow.Schema":  # noqa: F821 (pyarrow is imported lazily)
     """The common schema of `files`, checked to be consistent.
 
@@ -337,6 +347,10 @@ def scan_schema(files, *, csv_block_bytes: int | None = None
     Parameters
     ----------
     files : list of Path, or a path accepted by ``list_data_files``
+    csv_block_bytes : int, optional
+        Bytes per CSV parse block; types are inferred from the first block.
+    na_values : sequence of str, optional
+        Extra CSV tokens read as missing (they then do not make a column text).
 
     Returns
     -------
@@ -347,10 +361,10 @@ def scan_schema(files, *, csv_block_bytes: int | None = None
     import pyarrow as pa
 
     files = _as_files(files)
-    first = _file_schema(files[0], csv_block_bytes=csv_block_bytes)
+    first = _file_schema(files[0], csv_block_bytes=csv_block_bytes, na_values=na_values)
     names, types = list(first.names), {f.name: f.type for f in first}
     for path in files[1:]:
-        schema = _file_schema(path, csv_block_bytes=csv_block_bytes)
+        schema = _file_schema(path, csv_block_bytes=csv_block_bytes, na_values=na_values)
         if set(schema.names) != set(names) or len(schema.names) != len(names):
             missing = [n for n in names if n not in schema.names]
             extra = [n for n in schema.names if n not in names]
@@ -377,9 +391,34 @@ def _check_column(files: list[Path], schema, column: str, what: str) -> None:
             f"available columns: {', '.join(schema.names)}")
 
 
+def _null_tokens(batch, na_values: Sequence[str]):
+    """`batch` with the string values in `na_values` replaced by nulls (Parquet text columns;
+    the CSV reader does this itself, before inferring types)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not na_values:
+        return batch
+    tokens = pa.array(list(na_values), pa.string())
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = pc.if_else(pc.is_in(column, value_set=tokens.cast(column.type)),
+                                pa.scalar(None, column.type), column)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
 def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
-                  csv_column_types: dict | None, csv_block_bytes: int | None = None
-                  ) -> Iterator:
+                  csv_column_types: dict | None, csv_block_bytes: int | None = None,
+                  na_values: Sequence[str] = ()) -> Iterator[tuple[int, object]]:
+    """(index of the first row in the file, record batch) for `columns` of one file.
+
+    The row index is the row's position in the file whatever the reading
+    order: Parquet row groups visited in a random order keep their offsets
+    (from the file's metadata), so a row keeps its identity (and its side of
+    a ``RowSplit``) in every pass.
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -388,43 +427,128 @@ def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
     try:
         if _file_format(path) == "parquet":
             pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=_PARQUET_STREAM_BYTES)
+            sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
+            offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
             groups = np.arange(pf.num_row_groups)
             if rng is not None:
                 groups = rng.permutation(groups)
             for group in groups:
-                yield from pf.iter_batches(batch_size=batch_rows, row_groups=[int(group)],
-                                           columns=columns)
+                first = int(offsets[group])
+                for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[int(group)],
+                                             columns=columns):
+                    yield first, _null_tokens(batch, na_values)
+                    first += batch.num_rows
             return
         # An empty field is a missing value, for text columns too (pyarrow's default
         # reads it as the category ""), so it is reported or imputed like any other.
-        options = _csv_options(path, block_bytes=block_bytes, include_columns=columns,
-                               column_types=csv_column_types or {})
+        options = _csv_options(path, block_bytes=block_bytes, na_values=na_values,
+                               include_columns=columns, column_types=csv_column_types or {})
+        first = 0
         with pacsv.open_csv(path, **options) as reader:
             for batch in reader:
                 for start in range(0, batch.num_rows, batch_rows):
-                    yield batch.slice(start, batch_rows)
+                    part = batch.slice(start, batch_rows)
+                    yield first, part
+                    first += part.num_rows
     except (pa.ArrowException, OSError) as exc:
         if _file_format(path) == "csv":
             raise _csv_error(path, exc, block_bytes) from None
         raise _read_error(path, exc) from None
 
 
+# ----------------------------------------------------------------- row splits
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+# Rows are keyed by (file index, row in the file); 2**40 rows per file is
+# far beyond any file a reader can stream.
+_ROW_BITS = 40
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """Steele, Lea & Flood's SplitMix64 finaliser, elementwise on uint64 (wrapping)."""
+    x = x + _GOLDEN
+    x = (x ^ (x >> np.uint64(30))) * _MIX_1
+    x = (x ^ (x >> np.uint64(27))) * _MIX_2
+    return x ^ (x >> np.uint64(31))
+
+
+def row_uniforms(seed: int, file_index: int, first_row: int, n_rows: int) -> np.ndarray:
+    """u in [0, 1) for rows first_row .. first_row + n_rows - 1 of file `file_index`.
+
+    A hash of (seed, file index, row index), not a draw from a generator: a
+    row gets the same u in every pass and every reading order, and nothing
+    is stored per row, so a split of files larger than memory costs no
+    memory. Rows are independent and uniform for practical purposes
+    (SplitMix64 passes BigCrush).
+
+    Returns
+    -------
+    ndarray of shape (n_rows,), float64
+    """
+    key = _splitmix64(np.array([int(seed) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+    rows = np.arange(first_row, first_row + n_rows, dtype=np.uint64)
+    rows |= np.uint64(int(file_index) << _ROW_BITS)
+    bits = _splitmix64(rows ^ key) >> np.uint64(11)       # the top 53 bits
+    return bits.astype(np.float64) * (1.0 / (1 << 53))
+
+
+class RowSplit(NamedTuple):
+    """A deterministic subset of the rows of some files: u(seed, row) in [low, high).
+
+    ``inside=False`` takes the complement. ``validation_fraction=f`` is
+    ``RowSplit(seed, 0, f)`` for the held-out rows and the same with
+    ``inside=False`` for the training rows; fold k of K is ``[k/K, (k+1)/K)``.
+    Several splits on one table all apply (a validation split inside a
+    cross-validation fold uses another seed).
+    """
+
+    seed: int
+    low: float
+    high: float
+    inside: bool = True
+
+    def mask(self, file_index: int, first_row: int, n_rows: int) -> np.ndarray:
+        u = row_uniforms(self.seed, file_index, first_row, n_rows)
+        taken = (u >= self.low) & (u < self.high)
+        return taken if self.inside else ~taken
+
+
+def rows_mask(row_filters: Sequence[RowSplit], file_index: int, first_row: int,
+              n_rows: int) -> np.ndarray | None:
+    """The rows kept by every split (None when there is no split: every row)."""
+    mask = None
+    for split in row_filters:
+        taken = split.mask(file_index, first_row, n_rows)
+        mask = taken if mask is None else mask & taken
+    return mask
+
+
 def _iter_with_files(files, columns, *, rng=None, batch_rows=65536, csv_column_types=None,
-                     csv_block_bytes=None):
+                     csv_block_bytes=None, na_values=(), row_filters=()):
+    """(path, record batch) over `files`, non-empty batches only, keeping the rows of
+    `row_filters` (each record batch filtered, so memory stays one batch)."""
+    import pyarrow as pa
+
     files = list(files)
     order = rng.permutation(len(files)) if rng is not None else range(len(files))
     for i in order:
         path = files[int(i)]
-        for batch in _file_batches(path, columns, rng=rng, batch_rows=batch_rows,
-                                   csv_column_types=csv_column_types,
-                                   csv_block_bytes=csv_block_bytes):
+        for first, batch in _file_batches(path, columns, rng=rng, batch_rows=batch_rows,
+                                          csv_column_types=csv_column_types,
+                                          csv_block_bytes=csv_block_bytes,
+                                          na_values=na_values):
+            mask = rows_mask(row_filters, int(i), first, batch.num_rows)
+            if mask is not None:
+                batch = batch.filter(pa.array(mask))
             if batch.num_rows:
                 yield path, batch
 
 
 def iter_record_batches(files, columns: Sequence[str], *, rng: np.random.Generator | None = None,
                         batch_rows: int = 65536, csv_column_types: dict | None = None,
-                        csv_block_bytes: int | None = None) -> Iterator:
+                        csv_block_bytes: int | None = None, na_values: Sequence[str] = (),
+                        row_filters: Sequence[RowSplit] = ()) -> Iterator:
     """Stream the given columns of `files` as pyarrow RecordBatches.
 
     Parameters
@@ -442,6 +566,11 @@ def iter_record_batches(files, columns: Sequence[str], *, rng: np.random.Generat
         Types for CSV columns, instead of inferring them from the first block.
     csv_block_bytes : int, optional
         Bytes per CSV parse block (default 4 MiB); every row must fit in one.
+    na_values : sequence of str, optional
+        Text tokens read as missing values (CSV: before type inference;
+        Parquet: in string columns).
+    row_filters : sequence of RowSplit, optional
+        Keep only the rows that every split selects.
 
     Yields
     ------
@@ -449,7 +578,8 @@ def iter_record_batches(files, columns: Sequence[str], *, rng: np.random.Generat
     """
     for _, batch in _iter_with_files(_as_files(files), list(columns), rng=rng,
                                      batch_rows=batch_rows, csv_column_types=csv_column_types,
-                                     csv_block_bytes=csv_block_bytes):
+                                     csv_block_bytes=csv_block_bytes, na_values=na_values,
+                                     row_filters=row_filters):
         yield batch
 
 
@@ -472,7 +602,8 @@ def _target_values(path: Path, batch, target: str) -> np.ndarray:
 
 
 def scan_target(files, target: str, *, batch_rows: int = 65536,
-                csv_block_bytes: int | None = None) -> np.ndarray:
+                csv_block_bytes: int | None = None, na_values: Sequence[str] = (),
+                stop_after: int | None = None) -> np.ndarray:
     """Sorted distinct values of the target column, in one streaming pass.
 
     Parameters
@@ -482,6 +613,13 @@ def scan_target(files, target: str, *, batch_rows: int = 65536,
     batch_rows : int, default=65536
     csv_block_bytes : int, optional
         Bytes per CSV parse block (default 4 MiB); every row must fit in one.
+    na_values : sequence of str, optional
+        Extra tokens read as missing values.
+    stop_after : int, optional
+        Stop reading once more than this many distinct values are found and
+        return those (more than `stop_after`): a regression target with a
+        million distinct values is refused after a few batches, not after a
+        pass that keeps them all.
 
     Returns
     -------
@@ -499,12 +637,12 @@ def scan_target(files, target: str, *, batch_rows: int = 65536,
     import pyarrow.compute as pc
 
     files = _as_files(files)
-    schema = scan_schema(files, csv_block_bytes=csv_block_bytes)
+    schema = scan_schema(files, csv_block_bytes=csv_block_bytes, na_values=na_values)
     _check_column(files, schema, target, "target")
     classes = None
     n_missing, first_bad = 0, None
     for path, batch in _iter_with_files(files, [target], batch_rows=batch_rows,
-                                        csv_block_bytes=csv_block_bytes):
+                                        csv_block_bytes=csv_block_bytes, na_values=na_values):
         column = batch.column(target)
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
@@ -520,6 +658,8 @@ def scan_target(files, target: str, *, batch_rows: int = 65536,
         # costs O(n_classes) per batch, never O(rows).
         classes = uniques if classes is None else np.concatenate([classes, uniques])
         classes = np.unique(classes)
+        if stop_after is not None and len(classes) > stop_after and not n_missing:
+            return classes
     if n_missing:
         raise XentlearnInputError(
             f"target column {target!r} has {n_missing} missing value(s) (first in "

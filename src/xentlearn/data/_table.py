@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from xentlearn.data._readers import (
-    _CSV_BLOCK_BYTES, _iter_with_files, _target_values, check_csv_block_bytes, list_data_files,
-    scan_schema)
+    _CSV_BLOCK_BYTES, RowSplit, _iter_with_files, _target_values, check_csv_block_bytes,
+    list_data_files, scan_schema, scan_target)
+from xentlearn.data._tabular import DATE_MODES
 from xentlearn.exceptions import XentlearnInputError
+
+# A numeric target with more distinct values than this is taken for a
+# regression target unless max_classes is given; text targets have max_classes.
+NUMERIC_CLASSES_LIMIT = 100
+DEFAULT_MAX_CLASSES = 1000
+# validation_fraction's hash seed is split_seed mixed with this, so a validation
+# split inside a cross-validation fold (same split_seed) is independent of the folds.
+_VALIDATION_SALT = 0x5EED_0F_7A1
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,35 @@ class TableFiles:
         must fit in one block: a file with longer rows (a long free-text
         field) is refused with an error that names the line and the block
         size it needs. Column types are inferred from the first block.
+    drop : sequence of str, default=()
+        Columns that are not features (identifiers, leaks, free text); each
+        must exist. Ignored where `features` is given.
+    na_values : sequence of str, default=()
+        Tokens that mean "missing" besides pyarrow's ("", "NA", "N/A", "NaN",
+        "null", ...), such as "?" or "-". In a CSV file they are read as
+        missing before the column types are inferred, so a numeric column with
+        a few "?" stays numeric. The model keeps them and applies them to
+        every later table.
+    dates : {"refuse", "expand"}, default="refuse"
+        Date and timestamp columns (typed, or text in a common date format):
+        refused with an error naming them, or expanded into four numeric
+        features: year, month, day of week (Monday = 0), day of year.
+    max_classes : int or None, default=None
+        The most distinct target values accepted. None: a numeric target
+        with more than 100 distinct values is refused as a regression target,
+        and any target with more than 1000. Give it explicitly for integer
+        class codes with more than 100 classes.
+    validation_fraction : float or None, default=None
+        Hold out this fraction of the rows (0 < f < 1) as validation data,
+        chosen by a hash of (split_seed, file, row): the same rows on every
+        epoch, pass and run, in no memory per row. ``fit`` then scores them
+        after every epoch (history, early stopping) and trains on the rest;
+        ``split_validation()`` gives the two tables.
+    split_seed : int, default=0
+        Seed of the validation split's hash.
+    row_filters : sequence of RowSplit, default=()
+        Read only the rows that every ``RowSplit`` selects (set by
+        ``split_validation`` and by cross-validation; rarely by hand).
 
     Examples
     --------
@@ -77,19 +116,116 @@ class TableFiles:
     batch_rows: int = 65536
     shuffle_buffer_rows: int = 65536
     csv_block_bytes: int = _CSV_BLOCK_BYTES
+    drop: Sequence[str] = ()
+    na_values: Sequence[str] = ()
+    dates: str = "refuse"
+    max_classes: int | None = None
+    validation_fraction: float | None = None
+    split_seed: int = 0
+    row_filters: Sequence[RowSplit] = ()
 
     def __post_init__(self) -> None:
         check_csv_block_bytes(self.csv_block_bytes)
+        # Stored as tuples: the dataclass is frozen, and hashable fields compare by value.
+        for name in ("drop", "na_values"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise XentlearnInputError(
+                    f"TableFiles {name} must be a sequence of strings, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        if self.dates not in DATE_MODES:
+            raise XentlearnInputError(
+                f"TableFiles dates must be one of {', '.join(map(repr, DATE_MODES))}, "
+                f"got {self.dates!r}")
+        if self.max_classes is not None and (
+                isinstance(self.max_classes, bool) or not isinstance(self.max_classes, int)
+                or self.max_classes < 2):
+            raise XentlearnInputError(
+                f"TableFiles max_classes must be an integer >= 2, got {self.max_classes!r}")
+        f = self.validation_fraction
+        if f is not None and (isinstance(f, bool) or not isinstance(f, (int, float))
+                              or not 0.0 < f < 1.0 or not math.isfinite(f)):
+            raise XentlearnInputError(
+                f"TableFiles validation_fraction must be a number between 0 and 1 "
+                f"(exclusive), got {f!r}")
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int):
+            raise XentlearnInputError(
+                f"TableFiles split_seed must be an integer, got {self.split_seed!r}")
+        filters = tuple(self.row_filters)
+        if not all(isinstance(r, RowSplit) for r in filters):
+            raise XentlearnInputError("TableFiles row_filters must be RowSplit objects")
+        object.__setattr__(self, "row_filters", filters)
 
     def files(self) -> list[Path]:
         """The data files, in order (errors name a missing path or a bad extension)."""
         return list_data_files(self.path)
 
+    def split_validation(self) -> tuple["TableFiles", "TableFiles"]:
+        """(training rows, validation rows) of a table with ``validation_fraction``.
+
+        Both read the same files; a hash of (split_seed, file, row) sends
+        each row to one side, the same one on every pass. The two tables
+        have no ``validation_fraction`` of their own.
+
+        Examples
+        --------
+        >>> train, valid = TableFiles("data.csv", target="y", validation_fraction=0.2).split_validation()
+        >>> train.row_filters[0].inside, valid.row_filters[0].inside, valid.row_filters[0].high
+        (False, True, 0.2)
+        """
+        if self.validation_fraction is None:
+            raise XentlearnInputError("split_validation needs TableFiles(..., validation_fraction=f)")
+        held_out = RowSplit(self.split_seed ^ _VALIDATION_SALT, 0.0,
+                            float(self.validation_fraction))
+        train = replace(self, validation_fraction=None,
+                        row_filters=self.row_filters + (held_out._replace(inside=False),))
+        valid = replace(self, validation_fraction=None,
+                        row_filters=self.row_filters + (held_out,))
+        return train, valid
+
+    def schema(self):
+        """The common pyarrow schema of the files (see ``scan_schema``)."""
+        return scan_schema(self.files(), csv_block_bytes=self.csv_block_bytes,
+                           na_values=self.na_values)
+
+    def scan_classes(self) -> np.ndarray:
+        """Sorted distinct values of the target column, refusing what is not a class label.
+
+        A numeric target with more than 100 distinct values is a regression
+        target (unless `max_classes` is set), and any target with more than
+        `max_classes` (default 1000) distinct values is refused: the error
+        names the column and what to pass. Reading stops as soon as the
+        limit is passed.
+        """
+        if self.target is None:
+            raise XentlearnInputError("TableFiles needs target=<column> here")
+        limit = DEFAULT_MAX_CLASSES if self.max_classes is None else self.max_classes
+        stop = max(limit, NUMERIC_CLASSES_LIMIT)
+        classes = scan_target(self.files(), self.target, batch_rows=self.batch_rows,
+                              csv_block_bytes=self.csv_block_bytes, na_values=self.na_values,
+                              stop_after=stop)
+        count = f"more than {stop}" if len(classes) > stop else str(len(classes))
+        shown = ", ".join(repr(_plain(c)) for c in classes[:3])
+        if (classes.dtype.kind in "iuf" and self.max_classes is None
+                and len(classes) > NUMERIC_CLASSES_LIMIT):
+            raise XentlearnInputError(
+                f"target column {self.target!r} holds {count} distinct numbers ({shown}, ...): "
+                f"it looks like a regression target, and xentlearn trains classifiers; if "
+                f"they are integer class codes, pass max_classes=N with N at least the "
+                f"number of classes")
+        if len(classes) > limit:
+            raise XentlearnInputError(
+                f"target column {self.target!r} has {count} distinct values ({shown}, ...), "
+                f"more than max_classes={limit}; expected class labels: check the column, "
+                f"or raise max_classes")
+        return classes
+
     def iter_batches(self, features: Sequence[str], *, with_target: bool
                      ) -> Iterator[tuple[object, np.ndarray | None]]:
         """(record batch of `features`, raw target values or None), in file order."""
         files = self.files()
-        schema = scan_schema(files, csv_block_bytes=self.csv_block_bytes)
+        schema = scan_schema(files, csv_block_bytes=self.csv_block_bytes,
+                             na_values=self.na_values)
         missing = [c for c in features if c not in schema.names]
         if missing:
             raise XentlearnInputError(
@@ -105,6 +241,31 @@ class TableFiles:
                     f"{', '.join(schema.names)}")
             columns.append(self.target)
         for path, batch in _iter_with_files(files, columns, batch_rows=self.batch_rows,
-                                            csv_block_bytes=self.csv_block_bytes):
+                                            csv_block_bytes=self.csv_block_bytes,
+                                            na_values=self.na_values,
+                                            row_filters=self.row_filters):
             y = _target_values(path, batch, self.target) if with_target else None
             yield batch, y
+
+    def iter_column(self, name: str) -> Iterator:
+        """The values of column `name` (a pyarrow array per record batch), in file order.
+
+        The same rows as ``iter_batches`` (row filters and missing-value tokens
+        apply), so a column that is not a feature, such as an identifier, can be
+        put next to predictions row for row.
+        """
+        files = self.files()
+        schema = scan_schema(files, csv_block_bytes=self.csv_block_bytes,
+                             na_values=self.na_values)
+        if name not in schema.names:
+            raise XentlearnInputError(
+                f"column {name!r} is not in {str(files[0])!r}; it has {', '.join(schema.names)}")
+        for _, batch in _iter_with_files(files, [name], batch_rows=self.batch_rows,
+                                         csv_block_bytes=self.csv_block_bytes,
+                                         na_values=self.na_values,
+                                         row_filters=self.row_filters):
+            yield batch.column(0)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,15 +1,24 @@
 """Tabular preprocessing learned from streamed record batches.
 
-Numeric columns are standardised, booleans become 0/1, and string columns are
-one-hot encoded. Everything is fitted one record batch at a time
+Numeric columns are standardised, booleans become 0/1, string columns are
+one-hot encoded, and date columns are refused or expanded into year, month,
+day of week and day of year. Everything is fitted one record batch at a time
 (``partial_fit``), so a table larger than memory is fitted in one streaming
 pass. The fitted state is a plain JSON-able dict (``to_dict``), so a model file
 can store it without pickle.
+
+Fitting also looks at what the columns hold, as a person would before
+modelling: columns that identify rows (a distinct value in every row, or a
+name such as ``customer_id``), constant columns, and numeric columns turned
+into text by a stray token ("?") are named, in a ``ColumnWarning`` or, for the
+last, an error that says which tokens to declare missing.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,20 +26,83 @@ import numpy as np
 
 from xentlearn.exceptions import XentlearnInputError
 
-NUMERIC, BOOLEAN, CATEGORICAL = "numeric", "bool", "categorical"
-_KINDS = (NUMERIC, BOOLEAN, CATEGORICAL)
+NUMERIC, BOOLEAN, CATEGORICAL, DATE = "numeric", "bool", "categorical", "date"
+_KINDS = (NUMERIC, BOOLEAN, CATEGORICAL, DATE)
 MISSING_CATEGORY = "<missing>"
+DATE_MODES = ("refuse", "expand")
+# What a date column expands into, in this order (day of week: Monday = 0, as
+# pyarrow's day_of_week and Python's date.weekday).
+DATE_PARTS = ("year", "month", "day_of_week", "day_of_year")
+# Text date formats recognised, tried in this order: the first that reads every
+# sampled value wins (so "01/02/2024" alone is read day first).
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z",
+                "%Y-%m-%d %H:%M", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%Y %H:%M",
+                "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y",
+                "%d-%m-%Y", "%m-%d-%Y")
+_DATE_LIKE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?"
+                        r"(Z|[+-]\d{2}:?\d{2})?")
+_DATE_SAMPLE = 200
+# Identifier checks: fewer rows say nothing; numeric values are tracked in a
+# sorted array up to this many (8 MB), beyond which "distinct so far" stands.
+_ID_MIN_ROWS = 10
+_DISTINCT_LIMIT = 1 << 20
+# A text column with more distinct values than this share of its rows (and at
+# least _FREE_TEXT_MIN_ROWS rows) is mostly one category per row.
+_FREE_TEXT_SHARE, _FREE_TEXT_MIN_ROWS = 0.5, 50
+_ID_NAME = re.compile(r"(?:^|[^a-z0-9])(?:id|uuid|guid)$|^id[^a-z0-9]")
 _FORMAT = "xentlearn.TabularPreprocessor"
-_VERSION = 1
+# Version 2 adds date columns and na_values; it is written only when those are
+# used, so other models stay readable by releases that know version 1.
+_VERSION = 2
+_VERSIONS = (1, 2)
+_KEYS = {"format", "version", "standardize", "impute", "max_categories", "columns",
+         "na_values", "dates"}
+
+
+class ColumnWarning(UserWarning):
+    """Columns that look wrong as features: identifiers, constants.
+
+    Attributes
+    ----------
+    problem : str
+        "identifier", "constant" or "free_text".
+    columns : list of str
+    """
+
+    def __init__(self, message: str, problem: str, columns: Sequence[str]) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.columns = list(columns)
+
+
+class UnseenCategoryWarning(UserWarning):
+    """Values of a text column that the preprocessing never saw: encoded as all zeros.
+
+    Attributes
+    ----------
+    column : str
+    count : int
+        Rows holding such values.
+    examples : list of str
+    """
+
+    def __init__(self, column: str, count: int, examples: Sequence[str]) -> None:
+        shown = ", ".join(repr(v) for v in examples)
+        super().__init__(
+            f"column {column!r}: {count} row(s) hold value(s) not seen in training ({shown}"
+            f"{', ...' if count > len(examples) else ''}); they are encoded as no category "
+            "(all zeros)")
+        self.column, self.count, self.examples = column, count, list(examples)
 
 
 def column_kind(arrow_type) -> str | None:
-    """The preprocessing kind of a pyarrow type: "numeric", "bool", "categorical".
+    """The preprocessing kind of a pyarrow type: "numeric", "bool", "categorical", "date".
 
     Returns None for the null type (a column with no value in this batch, e.g. a
     CSV block where the column is empty): its kind is decided by a later batch.
-    Raises XentlearnInputError for types that have no feature encoding
-    (timestamps, lists, binary, ...).
+    Dates and timestamps are "date" (text that holds dates is found from its
+    values, in ``TabularPreprocessor.partial_fit``). Raises XentlearnInputError
+    for types that have no feature encoding (durations, lists, binary, ...).
     """
     import pyarrow as pa
 
@@ -45,6 +117,8 @@ def column_kind(arrow_type) -> str | None:
         return NUMERIC
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return CATEGORICAL
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        return DATE
     raise XentlearnInputError(
         f"type {arrow_type} has no feature encoding: expected a number, a boolean or a string")
 
@@ -86,19 +160,88 @@ def _not_numbers(values: set) -> list[str]:
     return sorted(bad)
 
 
+def _stray_tokens_error(name: str, stray: list[str], why: str) -> XentlearnInputError:
+    # A numeric column with a few stray tokens is read as text, hence "categorical".
+    shown = ", ".join(repr(v) for v in stray[:5]) + (", ..." if len(stray) > 5 else "")
+    return XentlearnInputError(
+        f"column {name!r} holds numbers except for {len(stray)} distinct value(s) that are "
+        f"not: {shown}. One such value makes the whole column text ({why}): declare them "
+        f"missing with na_values={list(stray[:5])!r} (and impute='mean'), or fix those rows")
+
+
 def _too_many_categories(name: str, seen: set, limit: int) -> XentlearnInputError:
     stray = _not_numbers(seen)
     if stray:
-        # A numeric column with a few stray tokens is read as text, hence "categorical".
-        shown = ", ".join(repr(v) for v in stray[:5]) + (", ..." if len(stray) > 5 else "")
-        return XentlearnInputError(
-            f"column {name!r} holds numbers except for {len(stray)} distinct value(s) that are "
-            f"not: {shown}. One such value makes the whole column text (categorical, and over "
-            f"max_categories={limit} distinct values): fix or remove those rows, or leave the "
-            f"field empty to mark it missing (and pass impute='mean')")
+        return _stray_tokens_error(
+            name, stray, f"categorical, and over max_categories={limit} distinct values")
     return XentlearnInputError(
         f"column {name!r} has more than {limit} distinct values (max_categories); it looks "
-        f"like an identifier: exclude it from the features or raise max_categories")
+        f"like an identifier: exclude it from the features (drop=[{name!r}]) or raise "
+        f"max_categories")
+
+
+class _Distinct:
+    """Whether a numeric column holds whole numbers, and a distinct one in every row.
+
+    The values seen are kept as one sorted array (merged batch by batch) up to
+    ``_DISTINCT_LIMIT`` of them; past that (``capped``) the answer is
+    "distinct in the first rows" and tracking stops, so memory stays bounded.
+    A repeated value ends the tracking at once.
+    """
+
+    __slots__ = ("values", "whole", "unique", "capped")
+
+    def __init__(self) -> None:
+        self.values: np.ndarray | None = np.empty(0)
+        self.whole, self.unique, self.capped = True, True, False
+
+    def update(self, x: np.ndarray) -> None:
+        if x.size == 0 or not self.whole:
+            return
+        if np.any(x != np.floor(x)):
+            self.whole = self.unique = False
+            self.values = None
+            return
+        if self.values is None:
+            return
+        unique = np.unique(x)
+        if unique.size != x.size or np.isin(unique, self.values, assume_unique=True).any():
+            self.unique, self.values = False, None
+            return
+        self.values = np.union1d(self.values, unique)
+        if self.values.size > _DISTINCT_LIMIT:
+            self.values, self.capped = None, True
+
+
+def _looks_like_id_name(name: str) -> bool:
+    """customer_id, Individual ID, PassengerId, uuid: names people give identifiers."""
+    if _ID_NAME.search(name.lower()):
+        return True
+    return bool(re.search(r"[a-z](Id|ID)$", name))
+
+
+def _date_format(values) -> str | None:
+    """The first of DATE_FORMATS that reads every sampled non-null text value, else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sample = [v for v in pc.unique(values).to_pylist() if v is not None][:_DATE_SAMPLE]
+    if not sample or not all(_DATE_LIKE.fullmatch(v.strip()) for v in sample):
+        return None
+    array = pa.array(sample, pa.string())
+    for fmt in DATE_FORMATS:
+        parsed = pc.strptime(array, format=fmt, unit="s", error_is_null=True)
+        if parsed.null_count == 0:
+            return fmt
+    return None
+
+
+def _dates_refused(name: str, what: str) -> XentlearnInputError:
+    return XentlearnInputError(
+        f"column {name!r} holds dates ({what}); a date is not a number or a category "
+        f"(one-hot encoding gives one feature per day): exclude the column "
+        f"(drop=[{name!r}]) or expand it into year, month, day of week and day of year "
+        f"(dates='expand')")
 
 
 class TabularPreprocessor:
@@ -123,21 +266,45 @@ class TabularPreprocessor:
         A string column with more distinct values than this is rejected (it is
         most likely an identifier, and one-hot encoding would create that many
         dense features); exclude the column or raise the limit.
+    na_values : sequence of str, default=()
+        Text values that mean "missing" (such as "?"), in string columns.
+        (Files declare them when read, see ``TableFiles.na_values``, so that
+        the column types are inferred without them; they are kept here so the
+        same tokens are missing in every table the model is applied to.)
+    dates : {"refuse", "expand"}, default="refuse"
+        Date and timestamp columns, and text columns whose values all read as
+        dates in one of ``DATE_FORMATS``: "refuse" raises an error naming the
+        column; "expand" encodes each into the numeric features year, month,
+        day of week (Monday = 0) and day of year, standardised as numbers.
 
     Attributes
     ----------
     columns_ : list of str
     kinds_ : list of str
-        "numeric", "bool" or "categorical", one per column.
+        "numeric", "bool", "categorical" or "date", one per column.
     means_, stds_ : dict of str to float
         For numeric and boolean columns (``stds_`` is 1.0 where
-        standardisation is off, for booleans, and for constant columns).
+        standardisation is off, for booleans, and for constant columns);
+        for a date column ``"col.year"`` etc. per part.
     categories_ : dict of str to list of str
         Sorted distinct values of each categorical column, ``"<missing>"``
         last when imputation met a missing value.
+    date_formats_ : dict of str to str or None
+        Per date column, the text format its values were read with (None for
+        a typed date column).
     feature_names_out : list of str
-        ``"col"`` for numeric and boolean columns, ``"col=value"`` per category.
+        ``"col"`` for numeric and boolean columns, ``"col=value"`` per
+        category, ``"col.year"``, ``"col.month"``, ``"col.day_of_week"``,
+        ``"col.day_of_year"`` per date column.
     n_features_out : int
+
+    Warns
+    -----
+    ColumnWarning
+        From ``finalize``, once per problem: columns that identify rows (a
+        distinct value in every row, text or whole numbers; or a name such as
+        ``customer_id`` on whole numbers or text), text columns with nearly one
+        category per row, and constant columns.
 
     Notes
     -----
@@ -146,7 +313,8 @@ class TabularPreprocessor:
     block is sparse, but with ``max_categories`` bounded a dense mini-batch is
     small, and the models' dense kernels are faster than CSR at these widths.
     A category not seen during fitting is encoded as all zeros (as
-    scikit-learn's ``OneHotEncoder(handle_unknown="ignore")``).
+    scikit-learn's ``OneHotEncoder(handle_unknown="ignore")``); ``transform``
+    counts such rows per column when given an ``unseen`` dict.
 
     Examples
     --------
@@ -160,19 +328,30 @@ class TabularPreprocessor:
     """
 
     def __init__(self, columns: Sequence[str] | None = None, *, standardize: bool = True,
-                 impute: str | None = None, max_categories: int = 1000) -> None:
+                 impute: str | None = None, max_categories: int = 1000,
+                 na_values: Sequence[str] = (), dates: str = "refuse") -> None:
         if impute not in (None, "mean"):
             raise XentlearnInputError(f"impute must be None or 'mean', got {impute!r}")
+        if dates not in DATE_MODES:
+            raise XentlearnInputError(f"dates must be 'refuse' or 'expand', got {dates!r}")
+        if isinstance(na_values, str) or not all(isinstance(v, str) for v in na_values):
+            raise XentlearnInputError(f"na_values must be a sequence of strings, got {na_values!r}")
         self.columns = None if columns is None else list(columns)
         self.standardize = bool(standardize)
         self.impute = impute
         self.max_categories = int(max_categories)
+        self.na_values = tuple(dict.fromkeys(na_values))
+        self.dates = dates
         # Accumulators, per column name; None once loaded from a dict.
         self._kinds: dict[str, str | None] | None = None
         self._types: dict[str, Any] = {}
         self._stats: dict[str, _Stats] = {}
+        self._parts: dict[str, list[_Stats]] = {}
         self._seen: dict[str, set] = {}
         self._missing: dict[str, int] = {}
+        self._present: dict[str, int] = {}
+        self._distinct: dict[str, _Distinct] = {}
+        self._formats: dict[str, str | None] = {}
         self._fitted = False
         self._loaded = False
 
@@ -191,16 +370,26 @@ class TabularPreprocessor:
             self._stats = {name: _Stats() for name in self.columns}
             self._seen = {name: set() for name in self.columns}
             self._missing = {name: 0 for name in self.columns}
+            self._present = {name: 0 for name in self.columns}
+            self._distinct = {name: _Distinct() for name in self.columns}
         self._fitted = False
         for name in self.columns:
-            column = self._column(data, name)
-            kind = self._check_kind(name, column.type)
+            column = self._null_tokens(self._column(data, name))
+            kind = self._check_kind(name, column)
             if kind is None:                      # all-null column in this batch
                 self._missing[name] += len(column)
                 continue
-            if kind == CATEGORICAL:
+            if kind == DATE:
+                parts, n_missing = self._date_parts(name, column)
+                self._missing[name] += n_missing
+                self._present[name] += len(column) - n_missing
+                stats = self._parts.setdefault(name, [_Stats() for _ in DATE_PARTS])
+                for part, x in zip(stats, parts):
+                    part.update(x)
+            elif kind == CATEGORICAL:
                 values = _as_string(column)
                 self._missing[name] += values.null_count
+                self._present[name] += len(values) - values.null_count
                 self._seen[name].update(_unique_strings(values))
                 if len(self._seen[name]) > self.max_categories:
                     raise _too_many_categories(name, self._seen[name], self.max_categories)
@@ -213,15 +402,21 @@ class TabularPreprocessor:
                     x = x[~missing]
                 _check_finite_column(name, x)
                 self._stats[name].update(x)
+                self._present[name] += x.size
+                if kind == NUMERIC:
+                    self._distinct[name].update(x)
         return self
 
     def finalize(self) -> "TabularPreprocessor":
-        """Turn the accumulated statistics into the fitted transformation."""
+        """Turn the accumulated statistics into the fitted transformation.
+
+        Warns (``ColumnWarning``) about identifier-like and constant columns.
+        """
         if self._loaded:
             return self
         if self._kinds is None:
             raise XentlearnInputError("TabularPreprocessor.finalize called before any partial_fit")
-        self.means_, self.stds_, self.categories_ = {}, {}, {}
+        self.means_, self.stds_, self.categories_, self.date_formats_ = {}, {}, {}, {}
         for name in self.columns:
             kind, n_missing = self._kinds[name], self._missing[name]
             if n_missing and self.impute is None:
@@ -233,24 +428,80 @@ class TabularPreprocessor:
                     f"column {name!r} has no values (every one of its {n_missing} rows is "
                     f"missing); expected numbers, booleans or strings: exclude it")
             if kind == CATEGORICAL:
+                stray = _not_numbers(self._seen[name])
+                if stray:
+                    raise _stray_tokens_error(
+                        name, stray, f"one-hot encoded, {len(self._seen[name])} categories")
                 cats = sorted(self._seen[name])
                 if n_missing and MISSING_CATEGORY not in self._seen[name]:
                     cats.append(MISSING_CATEGORY)
                 self.categories_[name] = cats
                 continue
-            stats = self._stats[name]
-            if stats.n == 0:
-                raise XentlearnInputError(
-                    f"column {name!r} has no non-missing values ({n_missing} missing); "
-                    f"its mean is undefined: exclude it")
-            std = math.sqrt(stats.m2 / stats.n)
-            self.means_[name] = float(stats.mean)
-            standardised = kind == NUMERIC and self.standardize
-            self.stds_[name] = float(std) if standardised and std > 0.0 else 1.0
+            if kind == DATE:
+                self.date_formats_[name] = self._formats.get(name)
+                for part, stats in zip(DATE_PARTS, self._parts[name]):
+                    self._set_moments(f"{name}.{part}", stats, NUMERIC, n_missing, name)
+                continue
+            self._set_moments(name, self._stats[name], kind, n_missing, name)
         self.kinds_ = [self._kinds[name] for name in self.columns]
         self.columns_ = list(self.columns)
         self._fitted = True
+        self._warn_about_columns()
         return self
+
+    def _set_moments(self, key: str, stats: "_Stats", kind: str, n_missing: int,
+                     name: str) -> None:
+        if stats.n == 0:
+            raise XentlearnInputError(
+                f"column {name!r} has no non-missing values ({n_missing} missing); "
+                f"its mean is undefined: exclude it")
+        std = math.sqrt(stats.m2 / stats.n)
+        self.means_[key] = float(stats.mean)
+        standardised = kind == NUMERIC and self.standardize
+        self.stds_[key] = float(std) if standardised and std > 0.0 else 1.0
+
+    def _warn_about_columns(self) -> None:
+        """ColumnWarning for identifiers, free text and constants (one warning per problem)."""
+        ids, free_text, constant = [], [], []
+        for name, kind in zip(self.columns_, self.kinds_):
+            rows = self._present[name]
+            if kind == CATEGORICAL:
+                distinct = len(self._seen[name])
+                if (rows >= _ID_MIN_ROWS and distinct == rows) or (
+                        _looks_like_id_name(name) and rows >= _ID_MIN_ROWS):
+                    ids.append((name, f"text, {distinct} distinct in {rows} rows"))
+                elif rows >= _FREE_TEXT_MIN_ROWS and distinct > _FREE_TEXT_SHARE * rows:
+                    free_text.append((name, f"{distinct} distinct in {rows} rows"))
+                elif len(self.categories_[name]) == 1:
+                    constant.append((name, f"always {self.categories_[name][0]!r}"))
+            elif kind in (NUMERIC, BOOLEAN):
+                stats, tracker = self._stats[name], self._distinct[name]
+                if stats.n and stats.m2 == 0.0:
+                    constant.append((name, f"always {stats.mean:.6g}"))
+                elif kind != NUMERIC or not tracker.whole or rows < _ID_MIN_ROWS:
+                    continue
+                elif tracker.unique:
+                    ids.append((name, "whole numbers, a distinct one in every row"
+                                + (f" of the first {_DISTINCT_LIMIT}" if tracker.capped else "")))
+                elif _looks_like_id_name(name):
+                    ids.append((name, "whole numbers, named like an identifier"))
+        if ids:
+            warnings.warn(ColumnWarning(
+                "column(s) that look like identifiers: " + _listed(ids) + "; a model can "
+                "memorise the training rows through them (100% training accuracy that does "
+                "not carry over to new rows): exclude them (drop=[...])",
+                "identifier", [n for n, _ in ids]), stacklevel=3)
+        if free_text:
+            warnings.warn(ColumnWarning(
+                "text column(s) with nearly one category per row: " + _listed(free_text)
+                + "; one-hot encoding gives a feature per value that new rows rarely share: "
+                "exclude them (drop=[...]) unless the values repeat in new data",
+                "free_text", [n for n, _ in free_text]), stacklevel=3)
+        if constant:
+            warnings.warn(ColumnWarning(
+                "constant column(s): " + _listed(constant) + "; they carry no information "
+                "(exclude them with drop=[...])", "constant", [n for n, _ in constant]),
+                stacklevel=3)
 
     def fit(self, batches: Iterable) -> "TabularPreprocessor":
         """``partial_fit`` on each RecordBatch or Table of `batches`, then ``finalize``."""
@@ -269,6 +520,8 @@ class TabularPreprocessor:
         for name, kind in zip(self.columns_, self.kinds_):
             if kind == CATEGORICAL:
                 names.extend(f"{name}={c}" for c in self.categories_[name])
+            elif kind == DATE:
+                names.extend(f"{name}.{part}" for part in DATE_PARTS)
             else:
                 names.append(name)
         return names
@@ -276,12 +529,13 @@ class TabularPreprocessor:
     @property
     def n_features_out(self) -> int:
         self._require_fitted()
-        return sum(len(self.categories_[name]) if kind == CATEGORICAL else 1
+        return sum(_width(kind, self.categories_.get(name))
                    for name, kind in zip(self.columns_, self.kinds_))
 
     # ---------------------------------------------------------------- transform
 
-    def transform(self, data, dtype=np.float64, *, out: np.ndarray | None = None) -> np.ndarray:
+    def transform(self, data, dtype=np.float64, *, out: np.ndarray | None = None,
+                  unseen: dict | None = None) -> np.ndarray:
         """Features of one RecordBatch or Table.
 
         Parameters
@@ -292,6 +546,9 @@ class TabularPreprocessor:
         out : ndarray of shape (n_rows, n_features_out), optional
             Written in place (its dtype wins over `dtype`): a streaming
             reader fills its shuffle buffer without an intermediate copy.
+        unseen : dict, optional
+            Counts of text values not seen at fit, accumulated across calls:
+            ``unseen[column] = [rows, set of up to 3 example values]``.
 
         Returns
         -------
@@ -307,28 +564,35 @@ class TabularPreprocessor:
             out[...] = 0
         j = 0
         for name, kind in zip(self.columns_, self.kinds_):
-            column = self._column(data, name)
+            column = self._null_tokens(self._column(data, name))
             if kind == CATEGORICAL:
-                j += self._one_hot(name, column, out, j)
+                j += self._one_hot(name, column, out, j, unseen)
                 continue
-            x = _numbers_of(name, column)
-            missing = np.isnan(x)
-            if missing.any():
-                if self.impute is None:
-                    raise XentlearnInputError(
-                        f"column {name!r} has {int(np.count_nonzero(missing))} missing value(s) "
-                        f"(null or NaN); expected none: the preprocessor was fitted with impute=None")
-                x[missing] = self.means_[name]
-            _check_finite_column(name, x)
-            if kind == NUMERIC and self.standardize:
-                # Computed in float64, rounded once into the output dtype.
-                out[:, j] = (x - self.means_[name]) / self.stds_[name]
+            if kind == DATE:
+                parts, _ = self._date_parts(name, column)
+                keys = [f"{name}.{part}" for part in DATE_PARTS]
             else:
-                out[:, j] = x
-            j += 1
+                parts, keys = [_numbers_of(name, column)], [name]
+            for x, key in zip(parts, keys):
+                missing = np.isnan(x)
+                if missing.any():
+                    if self.impute is None:
+                        raise XentlearnInputError(
+                            f"column {name!r} has {int(np.count_nonzero(missing))} missing "
+                            f"value(s) (null or NaN); expected none: the preprocessor was "
+                            f"fitted with impute=None")
+                    x[missing] = self.means_[key]
+                _check_finite_column(name, x)
+                if kind != BOOLEAN and self.standardize:
+                    # Computed in float64, rounded once into the output dtype.
+                    out[:, j] = (x - self.means_[key]) / self.stds_[key]
+                else:
+                    out[:, j] = x
+                j += 1
         return out
 
-    def _one_hot(self, name: str, column, out: np.ndarray, start: int) -> int:
+    def _one_hot(self, name: str, column, out: np.ndarray, start: int,
+                 unseen: dict | None = None) -> int:
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -346,6 +610,14 @@ class TabularPreprocessor:
         # index_in gives null for values outside the learned categories: those
         # rows keep an all-zero block (handle_unknown="ignore").
         index = pc.index_in(values, value_set=pa.array(cats, pa.string()))
+        if unseen is not None and index.null_count:
+            new = pc.filter(values, pc.is_null(index))
+            entry = unseen.setdefault(name, [0, set()])
+            entry[0] += len(new)
+            for value in pc.unique(new).to_pylist():
+                if len(entry[1]) >= 3:
+                    break
+                entry[1].add(value)
         index = index.to_numpy(zero_copy_only=False)
         if index.dtype.kind == "f":               # nulls present -> float with NaN
             rows = np.flatnonzero(~np.isnan(index))
@@ -355,6 +627,78 @@ class TabularPreprocessor:
             cols = index.astype(np.intp)
         out[rows, start + cols] = 1
         return len(cats)
+
+    # ---------------------------------------------------------------- columns
+
+    def _null_tokens(self, column):
+        """`column` with the na_values tokens as nulls (text columns only)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not self.na_values or not (pa.types.is_string(column.type)
+                                      or pa.types.is_large_string(column.type)):
+            return column
+        tokens = pa.array(list(self.na_values), column.type)
+        return pc.if_else(pc.is_in(column, value_set=tokens), pa.scalar(None, column.type),
+                          column)
+
+    def _date_parts(self, name: str, column) -> tuple[list[np.ndarray], int]:
+        """(year, month, day of week, day of year as float64 with NaN where missing, n missing)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if pa.types.is_null(column.type):
+            nan = np.full(len(column), np.nan)
+            return [nan.copy() for _ in DATE_PARTS], len(column)
+        if not (pa.types.is_date(column.type) or pa.types.is_timestamp(column.type)):
+            values = _as_string(column)
+            fmt = self._formats.get(name)
+            if fmt is None:
+                # Fitted on a typed date column, now given text (a DataFrame of
+                # strings): read it with the first format that fits.
+                fmt = _date_format(values)
+            parsed = None if fmt is None else pc.strptime(values, format=fmt, unit="s",
+                                                          error_is_null=True)
+            if parsed is None or parsed.null_count != values.null_count:
+                bad = values if parsed is None else pc.filter(
+                    values, pc.and_(pc.is_null(parsed), pc.is_valid(values)))
+                raise XentlearnInputError(
+                    f"column {name!r} holds dates, but {bad[0].as_py()!r} is not one"
+                    + ("" if fmt is None else f" in the format {fmt!r}")
+                    + "; fix it, or declare such values missing (na_values)")
+            column = parsed
+        parts = [pc.year(column), pc.month(column), pc.day_of_week(column),
+                 pc.day_of_year(column)]
+        return [_as_float64(p) for p in parts], column.null_count
+
+    def _check_kind(self, name: str, column) -> str | None:
+        arrow_type = column.type
+        try:
+            kind = column_kind(arrow_type)
+        except XentlearnInputError as exc:
+            raise XentlearnInputError(f"column {name!r}: {exc}; exclude it from the features") from None
+        known = self._kinds[name]
+        if kind == CATEGORICAL and known in (None, DATE) and column.null_count < len(column):
+            # Text that holds dates is a date column (its format is fixed by the first
+            # batch with values; later text must read in that format).
+            fmt = self._formats.get(name) if known == DATE else _date_format(_as_string(column))
+            if known == DATE or fmt is not None:
+                kind = DATE
+                if known is None:
+                    self._formats[name] = fmt
+        if kind == DATE and known is None and self.dates == "refuse":
+            example = next((v for v in column.to_pylist() if v is not None), None)
+            raise _dates_refused(name, f"such as {str(example)!r}")
+        if kind is not None:
+            if known is None:
+                self._kinds[name], self._types[name] = kind, arrow_type
+            elif known != kind:
+                raise XentlearnInputError(
+                    f"column {name!r} changes type between batches: {self._types[name]} "
+                    f"({known}) then {arrow_type} ({kind})")
+        return kind
 
     # ------------------------------------------------------------ serialisation
 
@@ -366,29 +710,43 @@ class TabularPreprocessor:
             entry: dict[str, Any] = {"name": name, "kind": kind}
             if kind == CATEGORICAL:
                 entry["categories"] = list(self.categories_[name])
+            elif kind == DATE:
+                entry["format"] = self.date_formats_[name]
+                entry["means"] = [self.means_[f"{name}.{p}"] for p in DATE_PARTS]
+                entry["stds"] = [self.stds_[f"{name}.{p}"] for p in DATE_PARTS]
             else:
                 entry["mean"] = self.means_[name]
                 entry["std"] = self.stds_[name]
             columns.append(entry)
-        return {"format": _FORMAT, "version": _VERSION, "standardize": self.standardize,
-                "impute": self.impute, "max_categories": self.max_categories,
-                "columns": columns}
+        state = {"format": _FORMAT, "version": 1, "standardize": self.standardize,
+                 "impute": self.impute, "max_categories": self.max_categories,
+                 "columns": columns}
+        if self.na_values or DATE in self.kinds_ or self.dates != "refuse":
+            state.update(version=_VERSION, na_values=list(self.na_values), dates=self.dates)
+        return state
 
     @classmethod
     def from_dict(cls, state: dict) -> "TabularPreprocessor":
         """Rebuild a fitted preprocessor from ``to_dict()``'s output.
 
         Every field is checked (a model file may have been edited by hand):
-        column names are distinct strings, kinds known, means finite, standard
-        deviations finite and positive, categories distinct strings.
+        no unknown keys, column names are distinct strings, kinds known, means
+        finite, standard deviations finite and positive, categories distinct
+        strings, date formats among ``DATE_FORMATS``, missing-value tokens
+        distinct strings. Version 1 descriptions (no dates, no na_values)
+        read as before.
         """
         try:
             if not isinstance(state, dict):
                 raise ValueError(f"expected a JSON object, got {type(state).__name__}")
             if state.get("format") != _FORMAT:
                 raise ValueError(f"format is {state.get('format')!r}, expected {_FORMAT!r}")
-            if state.get("version") != _VERSION:
-                raise ValueError(f"version is {state.get('version')!r}, expected {_VERSION}")
+            version = state.get("version")
+            if type(version) is not int or version not in _VERSIONS:
+                raise ValueError(f"version is {version!r}, expected one of {list(_VERSIONS)}")
+            unknown = sorted(set(state) - _KEYS) if version > 1 else []
+            if unknown:
+                raise ValueError(f"unknown field(s) {unknown}")
             columns = state["columns"]
             if not isinstance(columns, list) or not all(isinstance(c, dict) for c in columns):
                 raise ValueError("columns must be a list of objects")
@@ -400,12 +758,20 @@ class TabularPreprocessor:
             max_categories = state.get("max_categories", 1000)
             if type(max_categories) is not int or max_categories < 1:
                 raise ValueError(f"max_categories must be a positive integer, got {max_categories!r}")
+            na_values = state.get("na_values", []) if version > 1 else []
+            if (not isinstance(na_values, list) or not all(isinstance(v, str) for v in na_values)
+                    or len(set(na_values)) != len(na_values)):
+                raise ValueError(f"na_values must be a list of distinct strings, got {na_values!r}")
+            dates = state.get("dates", "refuse") if version > 1 else "refuse"
+            if dates not in DATE_MODES:
+                raise ValueError(f"dates must be one of {list(DATE_MODES)}, got {dates!r}")
             pre = cls(names, standardize=state["standardize"], impute=state["impute"],
-                      max_categories=max_categories)
+                      max_categories=max_categories, na_values=na_values, dates=dates)
             pre.means_, pre.stds_, pre.categories_, pre.kinds_ = {}, {}, {}, []
+            pre.date_formats_ = {}
             for c in columns:
                 name, kind = c["name"], c["kind"]
-                if kind not in _KINDS:
+                if kind not in _KINDS or (kind == DATE and version < 2):
                     raise ValueError(f"column {name!r} has unknown kind {kind!r}")
                 pre.kinds_.append(kind)
                 if kind == CATEGORICAL:
@@ -417,18 +783,59 @@ class TabularPreprocessor:
                             f"column {name!r}: categories must be a non-empty list of distinct strings")
                     pre.categories_[name] = list(cats)
                     continue
-                mean, std = c["mean"], c["std"]
-                if not all(type(v) in (int, float) for v in (mean, std)) \
-                        or not math.isfinite(mean) or not math.isfinite(std) or std <= 0:
-                    raise ValueError(
-                        f"column {name!r}: mean {mean!r} and std {std!r} must be finite numbers, "
-                        "std > 0")
-                pre.means_[name], pre.stds_[name] = float(mean), float(std)
+                if kind == DATE:
+                    fmt = c["format"]
+                    if fmt is not None and fmt not in DATE_FORMATS:
+                        raise ValueError(f"column {name!r}: unknown date format {fmt!r}")
+                    pre.date_formats_[name] = pre._formats[name] = fmt
+                    means, stds = c["means"], c["stds"]
+                    if not (isinstance(means, list) and isinstance(stds, list)
+                            and len(means) == len(stds) == len(DATE_PARTS)):
+                        raise ValueError(f"column {name!r}: means and stds must be lists of "
+                                         f"{len(DATE_PARTS)} numbers")
+                    keys = [f"{name}.{p}" for p in DATE_PARTS]
+                else:
+                    means, stds, keys = [c["mean"]], [c["std"]], [name]
+                for key, mean, std in zip(keys, means, stds):
+                    if not all(type(v) in (int, float) for v in (mean, std)) \
+                            or not math.isfinite(mean) or not math.isfinite(std) or std <= 0:
+                        raise ValueError(
+                            f"column {name!r}: mean {mean!r} and std {std!r} must be finite "
+                            "numbers, std > 0")
+                    pre.means_[key], pre.stds_[key] = float(mean), float(std)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise XentlearnInputError(f"not a valid TabularPreprocessor description: {exc}") from None
         pre.columns_ = list(pre.columns)
         pre._fitted = pre._loaded = True
         return pre
+
+    def describe(self) -> list[dict]:
+        """Per column, its preprocessing in words: {"name", "kind", "text"}."""
+        self._require_fitted()
+        rows = []
+        for name, kind in zip(self.columns_, self.kinds_):
+            if kind == CATEGORICAL:
+                cats = self.categories_[name]
+                shown = ", ".join(cats[:6]) + (f", ... ({len(cats)} in all)" if len(cats) > 6 else "")
+                text = f"one-hot, {len(cats)} categories: {shown}"
+            elif kind == DATE:
+                fmt = self.date_formats_.get(name)
+                text = ("date" + ("" if fmt is None else f" read as {fmt}")
+                        + " expanded into year, month, day of week, day of year"
+                        + (", standardised" if self.standardize else ""))
+            elif kind == BOOLEAN:
+                text = "true = 1, false = 0"
+            elif self.standardize:
+                text = (f"standardised: (x - {self.means_[name]:.6g}) / "
+                        f"{self.stds_[name]:.6g}")
+            else:
+                text = "as is"
+            if self.impute == "mean" and kind in (NUMERIC, BOOLEAN):
+                text += f"; missing -> mean {self.means_[name]:.6g}"
+            elif self.impute == "mean" and kind == DATE:
+                text += "; missing -> the mean of each part"
+            rows.append({"name": name, "kind": kind, "text": text})
+        return rows
 
     # ------------------------------------------------------------------ helpers
 
@@ -446,20 +853,15 @@ class TabularPreprocessor:
                 f"column {name!r} not found; available columns: {', '.join(data.schema.names)}"
             ) from None
 
-    def _check_kind(self, name: str, arrow_type) -> str | None:
-        try:
-            kind = column_kind(arrow_type)
-        except XentlearnInputError as exc:
-            raise XentlearnInputError(f"column {name!r}: {exc}; exclude it from the features") from None
-        known = self._kinds[name]
-        if kind is not None:
-            if known is None:
-                self._kinds[name], self._types[name] = kind, arrow_type
-            elif known != kind:
-                raise XentlearnInputError(
-                    f"column {name!r} changes type between batches: {self._types[name]} "
-                    f"({known}) then {arrow_type} ({kind})")
-        return kind
+
+def _width(kind: str, categories) -> int:
+    if kind == CATEGORICAL:
+        return len(categories)
+    return len(DATE_PARTS) if kind == DATE else 1
+
+
+def _listed(items: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{name!r} ({why})" for name, why in items)
 
 
 def _as_float64(column) -> np.ndarray:

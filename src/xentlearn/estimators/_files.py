@@ -3,11 +3,13 @@ of the estimator facade. Streaming itself lives in ``xentlearn.data``."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import warnings
 
 import numpy as np
 
-from xentlearn.data import FileSource, TableFiles, TabularPreprocessor, scan_target
+from xentlearn.data import FileSource, TableFiles, TabularPreprocessor, UnseenCategoryWarning
 from xentlearn.estimators._labels import EncodedTargets, compute_class_weight
 from xentlearn.exceptions import XentlearnInputError
 
@@ -19,7 +21,12 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
                   classes):
     """(source, validation, encoded targets, class weights) for TableFiles; records the
     preprocessing, feature and target columns on `estimator` (the facade restores them
-    if the fit fails)."""
+    if the fit fails).
+
+    A table with ``validation_fraction`` is split here into training and
+    validation rows of the same files (``TableFiles.split_validation``): the
+    preprocessing and class weights are learned from the training rows only.
+    """
     if y is not None or sample_weight is not None:
         raise XentlearnInputError(
             "with TableFiles, y and sample_weight come from the files: pass "
@@ -29,19 +36,23 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
     if table.sample_weight is not None and table.sample_weight == table.target:
         raise XentlearnInputError(
             f"the sample weight column {table.sample_weight!r} is also the target column")
+    if table.validation_fraction is not None:
+        if validation_data is not None:
+            raise XentlearnInputError(
+                "give validation_data or TableFiles(..., validation_fraction=f), not both")
+        table, validation_data = table.split_validation()
     if continuing:
         labels, preprocessor = estimator.classes_, estimator._preprocessor
     else:
-        labels = np.asarray(classes) if classes is not None else scan_target(
-            table.files(), table.target, batch_rows=table.batch_rows,
-            csv_block_bytes=table.csv_block_bytes)
+        labels = np.asarray(classes) if classes is not None else table.scan_classes()
         if len(labels) < 2:
             raise XentlearnInputError(
                 f"target column {table.target!r} has only one class ({labels[0]!r}); "
                 "a classifier needs at least 2")
         preprocessor = TabularPreprocessor(table.features, standardize=table.standardize,
                                            impute=table.impute,
-                                           max_categories=table.max_categories)
+                                           max_categories=table.max_categories,
+                                           na_values=table.na_values, dates=table.dates)
     kind = "binary" if len(labels) == 2 else "multiclass"
     encode = functools.partial(encode_labels, classes=labels, kind=kind, dtype=dtype,
                                column=table.target)
@@ -51,7 +62,9 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
                           preprocessor=preprocessor, dtype=dtype, encode_target=encode,
                           sample_weight_column=t.sample_weight, read_batch_rows=t.batch_rows,
                           shuffle_buffer_rows=t.shuffle_buffer_rows,
-                          csv_block_bytes=t.csv_block_bytes)
+                          csv_block_bytes=t.csv_block_bytes, drop=table.drop,
+                          na_values=_tokens(preprocessor.na_values, t.na_values),
+                          row_filters=t.row_filters)
 
     source = source_for(table)
     validation = None
@@ -61,7 +74,8 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
         validation = source_for(validation_data)
     elif estimator.early_stopping and not continuing:
         raise XentlearnInputError(
-            "early_stopping on files needs held-out files: "
+            "early_stopping on files needs held-out rows: "
+            "fit(TableFiles(train, validation_fraction=0.1)) or "
             "fit(TableFiles(train), validation_data=TableFiles(valid))")
     if continuing:
         class_weight = estimator._class_weight
@@ -104,9 +118,21 @@ def iter_file_logits(estimator, table, *, with_target: bool):
             "this model was trained on arrays, not files: pass arrays to predict")
     params = estimator._attributes_to_params()
     dtype = estimator._resolved_dtype()
+    preprocessor = estimator._preprocessor
+    # The missing-value tokens the model was trained with apply to every table.
+    table = dataclasses.replace(table, na_values=_tokens(preprocessor.na_values, table.na_values))
+    unseen: dict = {}
     for batch, y in table.iter_batches(estimator.feature_columns_, with_target=with_target):
-        X = estimator._preprocessor.transform(batch, dtype)
+        X = preprocessor.transform(batch, dtype, unseen=unseen)
         yield estimator._model.predict_logits(params, X), y
+    # Once per column, after the last batch: a category never seen in training
+    # is encoded as all zeros, which a user should know about but not per batch.
+    for column, (count, examples) in unseen.items():
+        warnings.warn(UnseenCategoryWarning(column, count, sorted(examples)), stacklevel=2)
+
+
+def _tokens(*groups) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for group in groups for v in group))
 
 
 def encode_labels(raw: np.ndarray, *, classes: np.ndarray, kind: str, dtype, column: str):
