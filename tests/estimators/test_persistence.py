@@ -353,3 +353,17 @@ def test_save_removes_temporaries_left_by_killed_saves(tmp_path):
     (tmp_path / ".other.xent.abcdefgh.tmp").write_bytes(b"another model's")
     LogisticRegression().fit(X, y).save(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.xent.abcdefgh.tmp", "model.xent"]
+
+
+def test_a_history_too_long_for_a_model_file_is_refused_at_save(tmp_path, monkeypatch):
+    """save refuses what load would refuse, and says the history is the cause."""
+    from xentlearn import io
+    from xentlearn.io import _format
+
+    X, y = _data()
+    est = LogisticRegression(max_iter=3).fit(X, y)
+    est.history_ = est.history_[:1] * 2000
+    monkeypatch.setattr(_format, "MAX_META_BYTES", 100_000)
+    with pytest.raises(io.MetadataTooLargeError, match="most of it is the training history, 2000 epochs"):
+        est.save(tmp_path / "model.xent")
+    assert list(tmp_path.iterdir()) == []

@@ -202,7 +202,7 @@ def _mutate_meta(meta: dict, data) -> tuple[dict, bool]:
     return meta, path[0] == "preprocessing"
 
 
-@_settings(160)
+@_settings(250)
 @given(data=st.data())
 def test_mutated_metadata(bases, target, data):
     name = data.draw(st.sampled_from(sorted(bases)), label="model")
@@ -281,7 +281,7 @@ def _mutate_header(payload: bytes, data) -> tuple[bytes, bool]:
     return _npy_bytes(_header_text(fields), body, version), operation in ("descr", "fortran")
 
 
-@_settings(100)
+@_settings(150)
 @given(data=st.data())
 def test_mutated_array_headers(bases, target, data):
     name = data.draw(st.sampled_from(sorted(bases)), label="model")
@@ -342,7 +342,7 @@ def _mutate_layout(base: Base, data) -> tuple[bytes, bool]:
     return raw, may_change
 
 
-@_settings(120)
+@_settings(150)
 @given(data=st.data())
 def test_mutated_archive_layout(bases, target, data):
     name = data.draw(st.sampled_from(sorted(bases)), label="model")

@@ -82,7 +82,11 @@ def save(estimator, path) -> None:
     """Write a fitted estimator to `path` (atomically: an old file survives a crash).
 
     Temporaries that earlier saves of `path` left behind when killed are
-    removed by this one (see ``xentlearn.io.write``).
+    removed by this one (see ``xentlearn.io.write``). The metadata, the
+    training history included, must stay within what ``load`` accepts
+    (``xentlearn.io.MAX_META_BYTES``, about 40,000 epochs of history); beyond
+    that ``xentlearn.io.MetadataTooLargeError`` (an ``XentlearnInputError``)
+    is raised and nothing is written.
     """
     from sklearn.utils.validation import check_is_fitted
 
@@ -110,7 +114,16 @@ def save(estimator, path) -> None:
         # Strings are stored as fixed-width unicode; this restores object arrays as fitted.
         "classes_object": np.asarray(estimator.classes_).dtype == object,
     }
-    io.write(path, arrays, meta)
+    try:
+        io.write(path, arrays, meta)
+    except io.MetadataTooLargeError as error:
+        if len(estimator.history_) < 1000:
+            raise
+        # The history is the only part of the metadata that grows without
+        # bound (one record per epoch, partial_fit call included).
+        raise io.MetadataTooLargeError(
+            f"{error}: most of it is the training history, {len(estimator.history_)} epochs "
+            f"(about {io.MAX_META_BYTES // 200} fit in a model file)") from None
 
 
 # ---------------------------------------------------------------- load

@@ -22,6 +22,7 @@ from xentlearn.io._format import (
     MAX_META_DEPTH,
     MAX_META_VALUES,
     ArrayHeader,
+    MetadataTooLargeError,
     read,
     write,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_META_CONTAINERS",
     "MAX_META_DEPTH",
     "MAX_META_VALUES",
+    "MetadataTooLargeError",
     "read",
     "write",
 ]

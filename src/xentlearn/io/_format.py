@@ -161,6 +161,10 @@ _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _EOCD_MAGIC, _EOCD64_LOCATOR_MAGIC, _EOCD64_MAGIC = b"PK\x05\x06", b"PK\x06\x07", b"PK\x06\x06"
 
 
+class MetadataTooLargeError(XentlearnInputError):
+    """``meta`` given to :func:`write` is beyond the limits :func:`read` enforces."""
+
+
 class ArrayHeader(NamedTuple):
     """What an ``arrays/<name>.npy`` entry declares, read without its data.
 
@@ -201,8 +205,9 @@ def write(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mappi
     XentlearnInputError
         If a name, array or meta value cannot be stored, or the file would
         break a limit :func:`read` enforces (more than :data:`MAX_ENTRIES`
-        arrays, a ``meta.json`` over :data:`MAX_META_BYTES`, values, containers
-        or depth); nothing is written.
+        arrays; a ``meta.json`` over :data:`MAX_META_BYTES`, values, containers
+        or depth, as the subclass :class:`MetadataTooLargeError`); nothing is
+        written.
     OSError
         If the file cannot be written; an existing file at `path` is left
         untouched and no temporary file remains.
@@ -742,7 +747,7 @@ def _encode_meta(meta: Mapping[str, Any]) -> bytes:
     encoded = json.dumps(document, indent=1).encode("utf-8")
     problem = _json_size_problem(encoded)
     if problem:
-        raise XentlearnInputError(
+        raise MetadataTooLargeError(
             f"meta would be a {META_ENTRY} that {problem}, so the file could not be read back; "
             "store large data in `arrays`"
         )
