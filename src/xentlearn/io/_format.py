@@ -16,9 +16,11 @@ byte of the pickle is read, and ``meta.json`` is parsed by ``json`` only.
 
 Loading is bounded: :func:`read` decides from the zip's directory, the file's
 size and the ``.npy`` headers alone whether a file is acceptable, before it
-decompresses any array data, so no file makes it allocate more than a small
-multiple of its own size. The rules, each checked by both :func:`read` and
-:func:`write` (so every file ``write`` produces is one ``read`` accepts):
+decompresses any array data. What it then decompresses is at most
+``MAX_EXPANSION * file_size + EXPANSION_SLACK`` bytes, each byte once, into
+arrays of exactly the checked sizes, and parsing ``meta.json`` is bounded by
+the caps below; no quadratic pass runs over anything in the file. The rules
+(``write`` keeps to them, so every file it produces is one ``read`` accepts):
 
 - the path is a regular file; a FIFO, device, socket or directory is refused
   without being opened for reading (a FIFO would block);
@@ -60,7 +62,8 @@ next to the destination and renames it over the destination. A process killed
 mid-write leaves that temporary behind; the next successful write of the same
 path removes such leftovers (regular files of exactly that name pattern, and
 only those no live writer holds: each writer keeps an exclusive ``flock`` on
-its temporary, which the kernel releases when the process dies).
+its temporary, which the kernel releases when the process dies; on a file
+system without locks, leftovers are kept rather than risk a live one).
 
 This module knows nothing of estimators: ``estimators/_persistence.py`` maps an
 estimator to ``(arrays, meta)`` and back.
