@@ -21,6 +21,12 @@ Measures (objective: mean cross-entropy + ||W||^2 / (2n), float64 everywhere):
                 which both xentlearn and the peers are shown
   grad/read     full-batch loss + gradient of the linear model over one read
                 of X (X.sum(axis=0)) (W1, W2; W4 for reference)
+  fastest       time to a relative gap (F - F*) / F* <= 1e-6 against the fastest peers
+                (PEERS.md; W5-W8, 200,000 x 100, each with its own penalty):
+                scikit-learn-intelex and glum (L2 binary, W5), scikit-learn-intelex
+                (L2 softmax, W6), glum, saga and liblinear (L1 binary, W7), saga
+                (elastic-net softmax, W8); sklearn lbfgs on W5 for reference. The
+                target row compares with the fastest peer that reached the gap.
   digits        W3 fitted to tol=1e-4 (scikit-learn's default), vs sklearn lbfgs
   checkpoint    the mlp training for 2 epochs with checkpoint=PATH (a write every
                 epoch end) over the same without (W2): the cost of checkpointing
@@ -28,10 +34,12 @@ Measures (objective: mean cross-entropy + ||W||^2 / (2n), float64 everywhere):
                 loading), per child, vs the scikit-learn run of the same task
 
     .venv/bin/python bench/run.py [--quick] [--repeats R] [--threads T]
-                                  [--only lbfgs,epoch,mlp,grad,digits]
+                                  [--only lbfgs,epoch,mlp,grad,digits,fastest,...]
 
---quick: a tenth of the rows of W1/W2, W4 20,000 x 2**16, one repeat: under
-two minutes once the cache exists (the first run also generates it).
+--quick: a tenth of the rows of W1/W2 and W5-W8, W4 20,000 x 2**16, one repeat:
+under two minutes once the cache exists (the first run also generates it).
+The fastest task needs the optional extra "bench" (scikit-learn-intelex, glum):
+`make bench` installs it.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ TARGETS = {
     "digits": {"W3": 1.0},
     "checkpoint": {"W2": 1.05},
     "rss": {"sklearn-lbfgs": 1.0, "sklearn-saga": 1.0, "sklearn-mlp": 1.0},
+    "fastest": {"fastest peer": 0.5},
 }
 
 TASKS = {   # task -> [(workload, contenders)]
@@ -76,7 +85,13 @@ TASKS = {   # task -> [(workload, contenders)]
     "grad": [("W1", ["xentlearn"]), ("W2", ["xentlearn"]), ("W4", ["xentlearn"])],
     "digits": [("W3", ["xentlearn"])],
     "checkpoint": [("W2", ["xentlearn"])],
+    "fastest": [("W5", ["xentlearn", "sklearnex", "glum", "sklearn-lbfgs"]),
+                ("W6", ["xentlearn", "sklearnex"]),
+                ("W7", ["xentlearn", "glum", "sklearn-saga", "liblinear"]),
+                ("W8", ["xentlearn", "sklearn-saga"])],
 }
+FASTEST_LABELS = {"W5": "L2 binary", "W6": "L2 softmax(5)", "W7": "L1 binary",
+                  "W8": "elastic net softmax(5)"}
 
 
 CHILD_ENV = dict(os.environ)
@@ -210,6 +225,21 @@ def make_rows(raw: dict) -> list[dict]:
         elif task == "digits":
             add("digits fit, tol=1e-4", workload, _median(mine, "seconds"),
                 _median(mine, "peer_seconds"), "sklearn-lbfgs", "s", "digits")
+        elif task == "fastest":
+            label = f"rel. gap 1e-6 {FASTEST_LABELS[workload]}"
+            times = {}
+            for peer, results in res.items():
+                if peer == "xentlearn":
+                    continue
+                note = _fastest_note(results)
+                if _reached(results) and _median(results, "seconds") is not None:
+                    times[peer] = _median(results, "seconds")
+                add(label, workload, _median(mine, "seconds"), _median(results, "seconds"),
+                    peer, "s", None, note)
+            if times:
+                peer = min(times, key=times.get)
+                add(label, workload, _median(mine, "seconds"), times[peer], "fastest peer", "s",
+                    "fastest", f"{peer}; " + _fastest_note(mine, own=True))
         elif task == "checkpoint":
             add("MLP epochs with checkpoint / without", workload, _median(mine, "seconds"),
                 _median(mine, "peer_seconds"), "no checkpoint", "s", "checkpoint")
@@ -226,6 +256,23 @@ def make_rows(raw: dict) -> list[dict]:
     return rows
 
 
+def _fastest_note(results: list, own: bool = False) -> str:
+    """Iterations (or epochs, or the tolerance used) and support, for the fastest rows."""
+    ok = [r for r in results if "error" not in r]
+    if not ok:
+        return "failed"
+    if not _reached(ok):
+        return "gap not reached"
+    r = ok[-1]
+    parts = [f"{r.get('iterations')} it"]
+    if r.get("tol") is not None:
+        parts.append(f"tol {r['tol']:g}")
+    if r.get("support_ref") is not None:
+        parts.append(f"support {r['support']} (best {r['support_ref']}, "
+                     f"{r['support_diff']} differ)")
+    return ", ".join(parts)
+
+
 def _fmt(v, unit):
     if v is None:
         return "-"
@@ -235,14 +282,14 @@ def _fmt(v, unit):
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'measure':34s} {'data':4s} {'xentlearn':>10s} {'peer':>10s}  {'peer name':16s}"
+    head = (f"{'measure':38s} {'data':4s} {'xentlearn':>10s} {'peer':>10s}  {'peer name':16s}"
             f" {'ratio':>6s} {'target':>6s}  ok")
     lines = [head, "-" * len(head)]
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
         target = f"{r['target']:.1f}" if r["target"] is not None else "-"
         ok = ("yes" if r["ok"] else "NO") if r["target"] is not None else ""
-        lines.append(f"{r['measure']:34s} {r['workload']:4s} {_fmt(r['xentlearn'], r['unit']):>10s}"
+        lines.append(f"{r['measure']:38s} {r['workload']:4s} {_fmt(r['xentlearn'], r['unit']):>10s}"
                      f" {_fmt(r['peer_value'], r['unit']):>10s}  {r['peer']:16s} {ratio:>6s}"
                      f" {target:>6s}  {ok}{'  (' + r['note'] + ')' if r['note'] else ''}")
     return "\n".join(lines)
