@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import sys
 import threading
@@ -76,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from xentlearn.cli._outputs import OutputError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    args = None
     with _sigterm_as_interrupt(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
@@ -114,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{_one_line(str(error))} (set XENTLEARN_DEBUG=1 for the traceback; "
                   "please report it)", file=sys.stderr)
             status = 1
-    for message in dict.fromkeys(_one_line(str(w.message)) for w in caught):
+    for message in dict.fromkeys(_one_line(_commands.cli_warning(w.message, args))
+                                 for w in caught):
         print(f"xentlearn: warning: {message}", file=sys.stderr)
     return status
 
@@ -134,9 +137,10 @@ def _one_line(text: str) -> str:
 # Estimator parameters that library messages may suggest as name=value; on the
 # command line they are spelled --name value.
 _SPOKEN_PARAMS = ("impute", "solver", "batch_size", "penalty", "learning_rate", "class_weight",
-                  "max_iter", "early_stopping", "csv_block_bytes")
+                  "max_iter", "early_stopping", "csv_block_bytes", "dates", "max_classes",
+                  "max_categories", "validation_fraction")
 # TableFiles fields that library messages name; the command line has a flag for each.
-_TABLE_FIELDS = ("csv_block_bytes",)
+_TABLE_FIELDS = ("csv_block_bytes", "max_categories", "max_classes")
 
 
 def _flag_names(message: str) -> str:
@@ -147,12 +151,30 @@ def _flag_names(message: str) -> str:
     """
     message = re.sub(r"The '(\w+)' parameter of \w+",
                      lambda m: "--" + m.group(1).replace("_", "-"), message)
+    # "drop=['a b', 'c']" -> "--drop 'a b' c"; "na_values=['?']" -> "--na-values '?'"
+    message = re.sub(r"\bdrop=\[([^\]]*)\]",
+                     lambda m: "--drop " + " ".join(map(shlex.quote, _names(m.group(1)))),
+                     message)
+    message = re.sub(r"\bna_values=\[([^\]]*)\]",
+                     lambda m: "--na-values " + shlex.quote(",".join(_names(m.group(1)))),
+                     message)
     # "TableFiles(..., csv_block_bytes=8192)" -> "--csv-block-bytes 8192"
     message = re.sub(r"TableFiles\((?:\.\.\., )?(\w+=[\w.-]+)\)", r"\1", message)
     message = re.sub(rf"\b({'|'.join(_TABLE_FIELDS)})\b(?!=)",
                      lambda m: "--" + m.group(1).replace("_", "-"), message)
     return re.sub(rf"\b({'|'.join(_SPOKEN_PARAMS)})=('?)([\w.-]+)\2",
                   lambda m: f"--{m.group(1).replace('_', '-')} {m.group(3)}", message)
+
+
+def _names(listed: str) -> list[str]:
+    """The strings of a Python list's repr body ("'a', 'b c'")."""
+    import ast
+
+    try:
+        names = ast.literal_eval(f"[{listed}]")
+    except (ValueError, SyntaxError):
+        return [listed]
+    return [str(n) for n in names]
 
 
 def _os_message(error: OSError) -> str:

@@ -1,4 +1,4 @@
-"""The four commands: train, predict, evaluate, info.
+"""The five commands: train, predict, evaluate, info, cv.
 
 Each takes the parsed arguments and a text stream for its report, and raises
 ``UsageError`` or a ``ValueError`` for bad usage or input; ``main`` turns
@@ -10,8 +10,12 @@ names are used here (``xentlearn.LogisticRegression``, ``MLPClassifier``,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import math
 import os
+import re
+import shlex
 import sys
 import time
 import warnings
@@ -22,19 +26,28 @@ import numpy as np
 
 import xentlearn
 from xentlearn.cli import _report
+from xentlearn.cli._metrics import METRIC_KEYS, metrics_json, score_batches
 from xentlearn.cli._options import ESTIMATOR_OPTIONS, UsageError
 from xentlearn.cli._outputs import StagedOutputs, naming
-from xentlearn.data import TableFiles, list_data_files, scan_target
+from xentlearn.data import (RowSplit, TableFiles, TabularPreprocessor, list_data_files,
+                            scan_target)
 from xentlearn.exceptions import XentlearnInputError
 
 DEFAULT_MODEL = Path("model.xent")
 DIGITS_TARGET = "digit"
 PREDICTION_SUFFIXES = {".csv": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# Cross-validation folds hash rows with --random-state mixed with this, so the
+# folds are independent of a --validation-fraction split inside them.
+_CV_SALT = 0xC5_F01D
 
 
 # ================================================================= train
 def train(args, out: TextIO) -> None:
-    """Fit a model on files (or the bundled digits), save it, its history, and report."""
+    """Fit a model on files (or the bundled digits), save it, its history, and report.
+
+    With ``--json`` the report goes to `out` as one JSON object and every
+    other line (the digits notice) to stderr.
+    """
     model_path = args.out or DEFAULT_MODEL
     _check_writable_file(model_path, "--out")
     history_path = args.history or _report.default_history_path(model_path)
@@ -44,27 +57,28 @@ def train(args, out: TextIO) -> None:
         _report.check_plot_path(args.plot)
     _check_distinct({"--out": model_path, "--history": history_path, "--plot": args.plot})
     quiet = bool(args.quiet)
+    text = sys.stderr if args.json else out
 
     if not args.data:
-        for name in ("target", "validation", "features", "sample_weight"):
+        for name in ("target", "validation", "features", "sample_weight", "drop", "id",
+                     "validation_fraction"):
             if getattr(args, name) is not None and not (name == "target"
                                                         and args.target == DIGITS_TARGET):
                 raise UsageError(
                     f"train: --{name.replace('_', '-')} needs DATA; without DATA, train uses "
                     "the bundled digits")
-        data, validation = _write_digits(model_path, out if not quiet else None)
+        data, validation = _write_digits(model_path, text if not quiet else None)
         target = DIGITS_TARGET
     else:
         if args.target is None:
             raise UsageError("train: --target COL is required with DATA (the label column)")
         data, validation, target = args.data, args.validation, args.target
+    _check_validation(args, validation, "train")
 
-    if args.early_stopping and not validation:
-        # The estimator's own message speaks Python (validation_data=TableFiles(...)).
-        raise UsageError("train: --early-stopping needs held-out files: --validation DATA")
     table_options = _table_options(args)
     train_table = TableFiles(_one_or_many(data), target=target, features=args.features,
-                             sample_weight=args.sample_weight, **table_options)
+                             sample_weight=args.sample_weight,
+                             validation_fraction=args.validation_fraction, **table_options)
     validation_table = None if not validation else TableFiles(
         _one_or_many(validation), target=target, sample_weight=args.sample_weight,
         **table_options)
@@ -75,7 +89,20 @@ def train(args, out: TextIO) -> None:
         warnings.simplefilter("default")
         estimator.fit(train_table, validation_data=validation_table)
     seconds = time.perf_counter() - start
-    _print_warnings(caught)
+    _print_warnings(caught, args)
+
+    # The rows scored: with --validation-fraction, the two sides of the split.
+    if args.validation_fraction is not None:
+        train_rows, validation_rows = train_table.split_validation()
+    else:
+        train_rows, validation_rows = train_table, validation_table
+    scores: list[tuple[str, _report.Metrics]] = []
+    if not quiet or args.json:
+        scores.append(("train", _score(estimator, train_rows)))
+    if validation_rows is not None and (not quiet or args.json or args.plot is not None):
+        scores.append(("validation", _score(estimator, validation_rows)))
+    if args.plot is not None and not scores:
+        scores.append(("train", _score(estimator, train_rows)))
 
     # Nothing of the user's is replaced unless every output could be written:
     # a full disk while writing the history leaves the old model in place.
@@ -85,18 +112,34 @@ def train(args, out: TextIO) -> None:
         with outputs.writing(history_path) as tmp:
             _report.write_history(estimator.history_, tmp)
         if args.plot is not None:
+            name, shown = scores[-1]
             with outputs.writing(args.plot) as tmp:
-                _report.plot_history(estimator.history_, tmp, file_format=args.plot.suffix[1:],
-                                     title=f"{type(estimator).__name__} on {_describe(data)}")
+                _report.plot_history(
+                    estimator.history_, tmp, file_format=args.plot.suffix[1:],
+                    title=f"{type(estimator).__name__} on {_describe(data)}",
+                    reliability=shown, reliability_name=name,
+                    restored_epoch=_restored_epoch(estimator),
+                    final_accuracy={n: m.accuracy for n, m in scores})
 
+    if args.json:
+        report = {
+            "estimator": type(estimator).__name__,
+            "classes": [_plain(c) for c in estimator.classes_],
+            "n_features": int(estimator.n_features_in_),
+            "epochs": int(estimator.n_iter_), "seconds": seconds,
+            "restored_epoch": _restored_epoch(estimator),
+            "temperature": _temperature(estimator),
+            "model": str(model_path), "history": str(history_path),
+            "plot": None if args.plot is None else str(args.plot),
+            "train": None, "validation": None}
+        report.update({name: metrics_json(m) for name, m in scores})
+        print(json.dumps(report, indent=2), file=out)
+        return
     if not quiet:
-        scores = [("train", _score(estimator, train_table))]
-        if validation_table is not None:
-            scores.append(("validation", _score(estimator, validation_table)))
         name, detail = scores[-1]
         print(f"\n{type(estimator).__name__}: {len(estimator.classes_)} classes, "
               f"{estimator.n_features_in_} features, {estimator.n_iter_} epochs in "
-              f"{seconds:.1f} s\n", file=out)
+              f"{seconds:.1f} s" + _restored_note(estimator) + "\n", file=out)
         print(_report.summary_table(scores), file=out)
         print("\n" + _report.metrics_report(detail, name) + "\n", file=out)
     print(f"model:   {model_path}", file=out)
@@ -106,6 +149,44 @@ def train(args, out: TextIO) -> None:
     if not args.data and not quiet:
         print(f"\nNext: xentlearn evaluate {_quote(model_path)} {_quote(validation[0])} "
               f"--target {DIGITS_TARGET}", file=out)
+
+
+def _check_validation(args, validation, command: str) -> None:
+    """--validation and --validation-fraction exclude each other; early stopping and
+    calibration need one of them."""
+    if validation and args.validation_fraction is not None:
+        raise UsageError(f"{command}: give --validation DATA or --validation-fraction F, "
+                         "not both")
+    held_out = bool(validation) or args.validation_fraction is not None
+    for flag, wanted in (("--early-stopping", args.early_stopping),
+                         ("--calibrate", args.calibrate)):
+        if wanted and not held_out:
+            # The estimator's own message speaks Python (validation_data=TableFiles(...)).
+            raise UsageError(f"{command}: {flag} needs held-out rows: --validation-fraction "
+                             "0.1 (or --validation DATA)")
+
+
+def _restored_epoch(estimator) -> int | None:
+    """The epoch whose weights early stopping restored, or None."""
+    params = estimator.get_params()
+    if not (params.get("early_stopping") and params.get("restore_best_weights")):
+        return None
+    best = _report.best_epoch(estimator.history_, params.get("validation_metric", "log_loss"))
+    return None if best is None or best == estimator.n_iter_ else best
+
+
+def _restored_note(estimator) -> str:
+    epoch = _restored_epoch(estimator)
+    note = "" if epoch is None else f"; weights of the best epoch, {epoch}, restored"
+    temperature = _temperature(estimator)
+    if temperature is not None:
+        note += f"; probabilities calibrated with temperature {temperature:.3g}"
+    return note
+
+
+def _temperature(estimator) -> float | None:
+    value = getattr(estimator, "temperature_", None)
+    return None if value is None else float(value)
 
 
 def _make_estimator(args, table: TableFiles, *, verbose: bool):
@@ -125,6 +206,8 @@ def _make_estimator(args, table: TableFiles, *, verbose: bool):
         params["dtype"] = np.dtype(params["dtype"]).type
     if isinstance(params.get("class_weight"), dict):
         params["class_weight"] = _class_weight_by_label(params["class_weight"], table)
+    if getattr(args, "calibrate", None):
+        params["calibration"] = "temperature"
     cls = xentlearn.MLPClassifier if model == "mlp" else xentlearn.LogisticRegression
     return cls(verbose=verbose, **params)
 
@@ -138,7 +221,7 @@ def _class_weight_by_label(weights: dict[str, float], table: TableFiles) -> dict
     target column.
     """
     classes = scan_target(list_data_files(table.path), table.target, batch_rows=table.batch_rows,
-                          csv_block_bytes=table.csv_block_bytes)
+                          csv_block_bytes=table.csv_block_bytes, na_values=table.na_values)
     by_text = {str(c.item() if isinstance(c, np.generic) else c): c for c in classes}
     unknown = [k for k in weights if k not in by_text]
     if unknown:
@@ -149,14 +232,21 @@ def _class_weight_by_label(weights: dict[str, float], table: TableFiles) -> dict
 
 
 def _table_options(args) -> dict[str, Any]:
+    """TableFiles options of train and cv (all but path, target, features, weights)."""
     options: dict[str, Any] = {}
     if args.standardize is not None:
         options["standardize"] = args.standardize
     if args.impute is not None:
         options["impute"] = None if args.impute == "none" else args.impute
-    for name in ("max_categories", "batch_rows", "shuffle_buffer_rows", "csv_block_bytes"):
+    for name in ("max_categories", "batch_rows", "shuffle_buffer_rows", "csv_block_bytes",
+                 "dates", "max_classes", "na_values"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
+    # An --id column is never a feature.
+    drop = list(args.drop or []) + ([args.id] if args.id is not None else [])
+    if drop:
+        options["drop"] = list(dict.fromkeys(drop))
+    options["split_seed"] = args.random_state or 0
     return options
 
 
@@ -189,14 +279,18 @@ def _write_digits(model_path: Path, out: TextIO | None) -> tuple[list[str], list
     return [str(paths["train"])], [str(paths["valid"])]
 
 
-def _score(estimator, table: TableFiles) -> _report.Metrics:
-    return _report.score_batches(estimator.iter_predictions(table, proba=True),
-                                 estimator.classes_, target=table.target)
+def _score(estimator, table: TableFiles, threshold: float | None = None) -> _report.Metrics:
+    return score_batches(estimator.iter_predictions(table, proba=True), estimator.classes_,
+                         target=table.target, threshold=threshold)
 
 
 # ================================================================= predict
 def predict(args, out: TextIO) -> None:
-    """Stream predictions for DATA into a CSV or Parquet file (or CSV on stdout)."""
+    """Stream predictions for DATA into a CSV or Parquet file (or CSV on stdout).
+
+    Columns: the ``--id`` column (as it is in DATA) if given, ``prediction``,
+    and with ``--proba`` one ``proba_<class>`` per class.
+    """
     import pyarrow as pa
 
     to_stdout = args.out in (None, "-")
@@ -207,24 +301,85 @@ def predict(args, out: TextIO) -> None:
     else:
         file_format = "csv"
     estimator = _load_file_model(args.model)
+    _check_threshold(estimator, args.threshold, "predict")
     table = TableFiles(_one_or_many(args.data), **_reading_options(args))
     classes = estimator.classes_
     float_type = pa.from_numpy_dtype(np.dtype(estimator.get_params()["dtype"]))
     fields = [pa.field("prediction", pa.array(classes).type)]
     if args.proba:
         fields += [pa.field(f"proba_{_plain(c)}", float_type) for c in classes]
+    ids = None
+    if args.id is not None:
+        columns = table.schema()
+        if args.id not in columns.names:
+            raise XentlearnInputError(
+                f"--id column {args.id!r} is not in {str(table.files()[0])!r}; it has "
+                f"{', '.join(columns.names)}")
+        id_type = columns.field(args.id).type
+        if pa.types.is_null(id_type):       # empty in the first CSV block
+            id_type = pa.string()
+        if args.id in [f.name for f in fields]:
+            raise UsageError(f"predict: --id {args.id!r} clashes with an output column name")
+        fields.insert(0, pa.field(args.id, id_type))
+        ids = _RowAligned(table.iter_column(args.id), id_type, args.id)
     schema = pa.schema(fields)
+    label_type = schema.field("prediction").type
 
     n_rows = 0
     with _PredictionWriter(out_path, file_format, schema) as writer:
-        for labels, proba, _ in estimator.iter_predictions(table, proba=args.proba):
-            columns = [pa.array(labels, type=schema.field(0).type)]
+        for labels, proba, _ in estimator.iter_predictions(
+                table, proba=args.proba or args.threshold is not None):
+            if args.threshold is not None:
+                labels = classes[(proba[:, 1] >= args.threshold).astype(np.intp)]
+            columns = [] if ids is None else [ids.take(len(labels))]
+            columns.append(pa.array(labels, type=label_type))
             if args.proba:
                 columns += [pa.array(proba[:, j], type=float_type) for j in range(len(classes))]
             writer.write(pa.record_batch(columns, schema=schema))
             n_rows += len(labels)
     if out_path is not None:
         print(f"wrote {n_rows} predictions to {out_path}", file=out)
+
+
+class _RowAligned:
+    """The values of one column, handed out n rows at a time whatever its batch sizes.
+
+    The id column is read in its own stream (``TableFiles.iter_column``); its
+    record batches need not match the prediction batches, so rows are queued
+    and cut to the sizes asked for.
+    """
+
+    def __init__(self, chunks, arrow_type, name: str) -> None:
+        self.chunks, self.type, self.name = iter(chunks), arrow_type, name
+        self.pending: list = []
+        self.n_pending = 0
+
+    def take(self, n: int):
+        import pyarrow as pa
+
+        while self.n_pending < n:
+            chunk = next(self.chunks, None)
+            if chunk is None:   # cannot happen with the same files: a bug if it does
+                raise RuntimeError(f"column {self.name!r} ended before the predictions")
+            try:
+                chunk = chunk.cast(self.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise XentlearnInputError(
+                    f"--id column {self.name!r} holds {chunk.type} values that are not "
+                    f"{self.type} as in the first file; expected one type in every file"
+                ) from None
+            self.pending.append(chunk)
+            self.n_pending += len(chunk)
+        joined = pa.concat_arrays(self.pending) if len(self.pending) > 1 else self.pending[0]
+        head, rest = joined.slice(0, n), joined.slice(n)
+        self.pending, self.n_pending = ([rest] if len(rest) else []), len(rest)
+        return head
+
+
+def _check_threshold(estimator, threshold, command: str) -> None:
+    if threshold is not None and len(estimator.classes_) != 2:
+        raise UsageError(f"{command}: --threshold applies to binary models; this one has "
+                         f"{len(estimator.classes_)} classes")
 
 
 def _prediction_format(path: Path) -> str:
@@ -315,8 +470,9 @@ class _PredictionWriter:
 
 # ================================================================= evaluate
 def evaluate(args, out: TextIO) -> None:
-    """Log-loss, accuracy, per-class metrics and the confusion matrix on labelled files."""
+    """Log-loss, accuracy, calibration, AUCs, per-class metrics and the confusion matrix."""
     estimator = _load_file_model(args.model)
+    _check_threshold(estimator, args.threshold, "evaluate")
     args.target = args.target or getattr(estimator, "target_column_", None)
     if args.target is None:
         raise UsageError("evaluate: --target COL is required (the label column)")
@@ -326,7 +482,13 @@ def evaluate(args, out: TextIO) -> None:
         raise UsageError(f"evaluate: --target {args.target!r} is one of the model's feature "
                          "columns; give the label column")
     table = TableFiles(_one_or_many(args.data), target=args.target, **_reading_options(args))
-    metrics = _score(estimator, table)
+    metrics = _score(estimator, table, args.threshold)
+    if args.json:
+        report = {"model": str(args.model), "estimator": type(estimator).__name__,
+                  "data": [str(d) for d in args.data], "target": args.target}
+        report.update(metrics_json(metrics))
+        print(json.dumps(report, indent=2), file=out)
+        return
     print(f"{args.model} ({type(estimator).__name__}, {len(estimator.classes_)} classes) "
           f"on {_describe(args.data)}\n", file=out)
     print(_report.summary_table([("data", metrics)]), file=out)
@@ -335,7 +497,8 @@ def evaluate(args, out: TextIO) -> None:
 
 # ================================================================= info
 def info(args, out: TextIO) -> None:
-    """What a model file holds: estimator, classes, features, parameters, training."""
+    """What a model file holds: estimator, classes, preprocessing in words, coefficients by
+    feature name (linear models, largest |coef| first), parameters, training."""
     estimator = xentlearn.load(args.model)
     description = _describe_model(estimator)
     if args.json:
@@ -346,20 +509,19 @@ def info(args, out: TextIO) -> None:
           f"{d['n_features_in']} inputs", file=out)
     print(f"classes: {', '.join(str(c) for c in d['classes'])}", file=out)
     if d["features"] is not None:
-        print(f"\nfeatures ({len(d['features'])} columns; standardize="
-              f"{d['standardize']}, impute={d['impute']}):", file=out)
-        rows = []
-        for column in d["features"]:
-            if column["kind"] == "categorical":
-                detail = (f"{len(column['categories'])} categories: "
-                          f"{_report._short_list(column['categories'], limit=6)}")
-            else:
-                detail = f"mean {column['mean']:.6g}, std {column['std']:.6g}"
-            rows.append((column["name"], column["kind"], detail))
+        missing = ("missing values are an error" if d["impute"] is None else
+                   "missing values imputed (numbers: the mean; text: a '<missing>' category)")
+        tokens = d["na_values"]
+        print(f"\npreprocessing of {len(d['features'])} columns ({missing}"
+              + (f"; also missing: {', '.join(map(repr, tokens))}" if tokens else "")
+              + "):", file=out)
+        rows = [(c["name"], c["kind"], c["description"]) for c in d["features"]]
         print(_report.format_table(["column", "kind", "preprocessing"], rows, align="lll"),
               file=out)
     else:
         print("features: trained on arrays (no column preprocessing stored)", file=out)
+    if d["coefficients"] is not None:
+        _print_coefficients(d, args.top, out)
     print(f"\nparameters ({d['n_parameters']} numbers, {d['params']['dtype']}):", file=out)
     for name, shape in d["parameter_shapes"].items():
         print(f"  {name} {tuple(shape)}", file=out)
@@ -375,6 +537,31 @@ def info(args, out: TextIO) -> None:
                   f"{t['final_val_accuracy']:.4f}", file=out)
             print(f"  best validation loss {t['best_val_loss']:.4f} at epoch "
                   f"{t['best_val_epoch']}", file=out)
+    if t["temperature"] is not None:
+        print(f"  calibrated: probabilities are softmax(logits / {t['temperature']:.4g})",
+              file=out)
+
+
+def _print_coefficients(d: dict, top: int, out: TextIO) -> None:
+    coefficients = d["coefficients"]
+    scale = (" (per standard deviation of each standardised column; one-hot and boolean "
+             "features per unit)" if d["standardize"] else "")
+    shown = coefficients[:top]
+    more = f", the {len(shown)} largest of {len(coefficients)}" if len(coefficients) > top else ""
+    print(f"\ncoefficients by feature, largest |coef| first{more}{scale}:", file=out)
+    if isinstance(shown[0]["coef"], dict):
+        classes = list(shown[0]["coef"])
+        rows = [(c["feature"], *c["coef"].values()) for c in shown]
+        print(_report.format_table(["feature", *classes], rows), file=out)
+    else:
+        rows = [(c["feature"], c["coef"]) for c in shown]
+        print(_report.format_table(["feature", f"coef ({d['positive_class']})"], rows),
+              file=out)
+    intercept = d["intercept"]
+    if intercept is not None:
+        values = (", ".join(f"{k} {v:.4f}" for k, v in intercept.items())
+                  if isinstance(intercept, dict) else f"{intercept:.4f}")
+        print(f"intercept: {values}", file=out)
 
 
 def _describe_model(estimator) -> dict[str, Any]:
@@ -390,16 +577,29 @@ def _describe_model(estimator) -> dict[str, Any]:
     else:
         shapes = {"coef_": estimator.coef_.shape, "intercept_": estimator.intercept_.shape}
     preprocessing = getattr(estimator, "preprocessing_", None)
+    features = names = None
+    if preprocessing is not None:
+        engine = TabularPreprocessor.from_dict(preprocessing)
+        names = engine.feature_names_out
+        # The engine's kinds: a date column is "date" whatever the file calls it.
+        features = [dict(column, kind=described["kind"], description=described["text"])
+                    for column, described in zip(preprocessing["columns"], engine.describe())]
+    elif getattr(estimator, "feature_names_in_", None) is not None:
+        names = [str(n) for n in estimator.feature_names_in_]
+    else:
+        names = [f"x{j}" for j in range(int(estimator.n_features_in_))]
     history = estimator.history_
     val = [(r["val_loss"], r["epoch"]) for r in history if r.get("val_loss") is not None]
     last = history[-1] if history else {}
-    return {
+    description = {
         "estimator": type(estimator).__name__,
         "classes": [_plain(c) for c in estimator.classes_],
         "n_features_in": int(estimator.n_features_in_),
-        "features": None if preprocessing is None else preprocessing["columns"],
+        "features": features,
+        "feature_names": names,
         "standardize": None if preprocessing is None else preprocessing["standardize"],
         "impute": None if preprocessing is None else preprocessing["impute"],
+        "na_values": [] if preprocessing is None else preprocessing.get("na_values", []),
         "parameter_shapes": {k: list(v) for k, v in shapes.items()},
         "n_parameters": int(sum(np.prod(s) for s in shapes.values())),
         "params": params,
@@ -411,8 +611,107 @@ def _describe_model(estimator) -> dict[str, Any]:
             "final_val_accuracy": last.get("val_accuracy"),
             "best_val_loss": min(val)[0] if val else None,
             "best_val_epoch": min(val)[1] if val else None,
+            "temperature": _temperature(estimator),
         },
     }
+    description.update(_coefficients(estimator, names))
+    return description
+
+
+def _coefficients(estimator, names: list[str]) -> dict[str, Any]:
+    """Linear models: coefficients by feature name, largest |coef| first; else None.
+
+    Binary: one number per feature, for the second class (its logit); multiclass:
+    one per class, sorted by the largest |coef| over the classes.
+    """
+    coef = getattr(estimator, "coef_", None)
+    if coef is None or hasattr(estimator, "coefs_") or getattr(estimator, "_task", None) not in (
+            None, "binary", "multiclass"):
+        return {"coefficients": None, "intercept": None, "positive_class": None}
+    coef = np.asarray(coef, dtype=np.float64)
+    classes = [str(_plain(c)) for c in estimator.classes_]
+    intercept = np.asarray(estimator.intercept_, dtype=np.float64)
+    if coef.shape[0] == 1:
+        order = np.argsort(-np.abs(coef[0]), kind="stable")
+        rows = [{"feature": names[j], "coef": float(coef[0, j])} for j in order]
+        return {"coefficients": rows, "intercept": float(intercept[0]),
+                "positive_class": classes[-1]}
+    order = np.argsort(-np.abs(coef).max(axis=0), kind="stable")
+    rows = [{"feature": names[j], "coef": dict(zip(classes, map(float, coef[:, j])))}
+            for j in order]
+    return {"coefficients": rows, "intercept": dict(zip(classes, map(float, intercept))),
+            "positive_class": None}
+
+
+# ================================================================= cv
+def cv(args, out: TextIO) -> None:
+    """K-fold cross-validation: train on K-1 folds, score the held-out fold, K times.
+
+    Folds are a hash of each row (``RowSplit``): fold k holds the rows whose
+    u(seed, file, row) lies in [k/K, (k+1)/K), so the split streams in bounded
+    memory and is the same for the same ``--random-state``. Not stratified:
+    with rare classes a fold may lack one (its recall is then 0 of 0).
+    """
+    if args.target is None:
+        raise UsageError("cv: --target COL is required (the label column)")
+    if args.checkpoint is not None:
+        raise UsageError("cv: --checkpoint applies to train, not to cross-validation")
+    _check_validation(args, None, "cv")
+    options = _table_options(args)
+    seed = options["split_seed"] ^ _CV_SALT
+    base = TableFiles(_one_or_many(args.data), target=args.target, features=args.features,
+                      sample_weight=args.sample_weight, **options)
+    text = sys.stderr if args.json else out
+    folds: list[_report.Metrics] = []
+    seconds = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for k in range(args.folds):
+            held_out = RowSplit(seed, k / args.folds, (k + 1) / args.folds)
+            train_rows = dataclasses.replace(base, row_filters=(held_out._replace(inside=False),),
+                                             validation_fraction=args.validation_fraction)
+            test_rows = dataclasses.replace(base, row_filters=(held_out,))
+            estimator = _make_estimator(args, train_rows, verbose=False)
+            start = time.perf_counter()
+            estimator.fit(train_rows)
+            seconds.append(time.perf_counter() - start)
+            folds.append(_score(estimator, test_rows, args.threshold))
+            if not args.quiet:
+                m = folds[-1]
+                print(f"fold {k + 1}/{args.folds}: {m.n_rows} rows, log-loss {m.log_loss:.4f}, "
+                      f"accuracy {m.accuracy:.4f} ({seconds[-1]:.1f} s)", file=text)
+    _print_warnings(caught, args)
+    keys = [k for k in METRIC_KEYS if any(getattr(m, k) is not None for m in folds)]
+    values = {k: [getattr(m, k) for m in folds] for k in keys}
+    summary = {k: _spread(v) for k, v in values.items()}
+    if args.json:
+        report = {"folds": args.folds, "rows": [m.n_rows for m in folds],
+                  "seconds": seconds, "estimator": type(estimator).__name__,
+                  "metrics": {k: dict(summary[k], folds=[_json_number(x) for x in values[k]])
+                              for k in keys},
+                  "per_fold": [metrics_json(m) for m in folds]}
+        print(json.dumps(report, indent=2), file=out)
+        return
+    n_rows = sum(m.n_rows for m in folds)
+    print(f"\n{type(estimator).__name__}, {args.folds}-fold cross-validation on "
+          f"{_describe(args.data)} ({n_rows} rows; each fold scored by a model trained on the "
+          f"other {args.folds - 1})\n", file=out)
+    header = ["metric", "mean", "std", *[f"fold{k + 1}" for k in range(args.folds)]]
+    rows = [(k, summary[k]["mean"], summary[k]["std"], *values[k]) for k in keys]
+    print(_report.format_table(header, rows), file=out)
+    print("\n(std: the standard deviation of the fold scores, numpy's default ddof=0; "
+          "undefined fold scores are left out)", file=out)
+
+
+def _spread(values) -> dict[str, float | None]:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return {"mean": None, "std": None}
+    return {"mean": float(np.mean(finite)), "std": float(np.std(finite))}
+
+
+def _json_number(value):
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 # ================================================================= helpers
@@ -428,10 +727,12 @@ def _load_file_model(path: Path):
 
 
 def _reading_options(args) -> dict[str, Any]:
-    """TableFiles options of predict and evaluate."""
+    """TableFiles options of predict and evaluate (the model adds its own na_values)."""
     options: dict[str, Any] = {"batch_rows": args.batch_rows or 65536}
     if args.csv_block_bytes is not None:
         options["csv_block_bytes"] = args.csv_block_bytes
+    if args.na_values is not None:
+        options["na_values"] = args.na_values
     return options
 
 
@@ -459,13 +760,38 @@ def _check_writable_file(path: Path, flag: str) -> None:
         raise XentlearnInputError(f"{flag} {str(path)!r}: folder {str(parent)!r} is not writable")
 
 
-def _print_warnings(caught) -> None:
+def _print_warnings(caught, args=None) -> None:
+    """Each distinct warning once, on one line, in command-line words."""
     seen = set()
     for w in caught:
-        message = " ".join(str(w.message).split())
+        message = " ".join(cli_warning(w.message, args).split())
         if message not in seen:
             seen.add(message)
             print(f"xentlearn: warning: {message}", file=sys.stderr)
+
+
+def cli_warning(warning: Warning, args=None) -> str:
+    """A library warning reworded for the command line.
+
+    ColumnWarning's ``drop=[...]`` becomes the ``--drop`` flag with its
+    columns. ConvergenceWarning's advice to scale the features is wrong here
+    (train standardises them unless --no-standardize): it becomes advice the
+    command line can follow.
+    """
+    message = str(warning)
+    columns = getattr(warning, "columns", None)
+    if columns is not None:
+        message = message.replace("drop=[...]", "--drop " + " ".join(map(shlex.quote, columns)))
+    if type(warning).__name__ == "ConvergenceWarning":
+        standardized = args is None or getattr(args, "standardize", None) is not False
+        message = re.sub(r"max_iter=(\d+)", r"--max-iter \1", message)
+        message = re.sub(r"tol=([\w.+-]+)", r"--tol \1", message)
+        advice = ("increase --max-iter (the features are already standardised; for a "
+                  "mini-batch solver a larger --learning-rate-init may help too)"
+                  if standardized else
+                  "increase --max-iter, or standardise the features (drop --no-standardize)")
+        message = re.sub(r"; increase max_iter.*$", "; " + advice, message)
+    return message
 
 
 def _one_or_many(paths):

@@ -140,6 +140,36 @@ def _layer_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _fraction(text: str) -> float:
+    value = _float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def _folds(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}")
+    return value
+
+
+def _max_classes(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}")
+    return value
+
+
+def _tokens(text: str) -> list[str]:
+    """'?,NA,-' -> ['?', 'NA', '-'] (spaces around each token are dropped)."""
+    tokens = [t.strip() for t in text.split(",")]
+    if not all(tokens):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated tokens such as '?,NA,-', got {text!r}")
+    return tokens
+
+
 def _columns(text: str) -> list[str]:
     columns = [c.strip() for c in text.split(",")]
     if not all(columns):
@@ -215,7 +245,8 @@ ESTIMATOR_OPTIONS = (
                     metavar="TOL"),
     EstimatorOption("n_iter_no_change", _positive_int, "epochs without improvement before stopping",
                     metavar="N"),
-    EstimatorOption("early_stopping", None, "stop when the --validation metric stops improving"),
+    EstimatorOption("early_stopping", None, "stop when the validation metric stops improving "
+                    "(needs --validation or --validation-fraction)"),
     EstimatorOption("validation_metric", _choice("log_loss", "accuracy"),
                     "metric for early stopping", metavar="{log_loss,accuracy}"),
     EstimatorOption("restore_best_weights", None, "keep the best validation epoch's weights"),
@@ -238,12 +269,15 @@ ESTIMATOR_OPTIONS = (
 # options they are the keys a --config file may hold.
 _DATA_OPTIONS = {
     "data": "DATA", "target": "--target", "validation": "--validation",
-    "features": "--features", "sample_weight": "--sample-weight", "impute": "--impute",
-    "standardize": "--standardize", "max_categories": "--max-categories",
+    "validation_fraction": "--validation-fraction",
+    "features": "--features", "drop": "--drop", "id": "--id",
+    "sample_weight": "--sample-weight", "impute": "--impute", "na_values": "--na-values",
+    "dates": "--dates", "standardize": "--standardize", "max_categories": "--max-categories",
+    "max_classes": "--max-classes",
     "batch_rows": "--batch-rows", "shuffle_buffer_rows": "--shuffle-buffer-rows",
-    "csv_block_bytes": "--csv-block-bytes",
+    "csv_block_bytes": "--csv-block-bytes", "calibrate": "--calibrate",
     "model": "--model", "out": "--out", "history": "--history", "plot": "--plot",
-    "quiet": "--quiet",
+    "quiet": "--quiet", "json": "--json",
 }
 
 
@@ -267,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(commands)
     _add_evaluate(commands)
     _add_info(commands)
+    _add_cv(commands)
     return parser
 
 
@@ -279,35 +314,45 @@ def _add_data_reading(parser: argparse.ArgumentParser) -> None:
                              "long text")
 
 
-def _add_train(commands) -> argparse.ArgumentParser:
-    p = commands.add_parser(
-        "train", help="train a model on CSV/Parquet files (or the bundled digits)",
-        description="Train a classifier on CSV or Parquet files (or folders of them), streamed "
-                    "in batches. Without DATA it trains on scikit-learn's digits, written as "
-                    "CSV next to the model. Estimator options default to the estimator's "
-                    "defaults (see the LogisticRegression / MLPClassifier docstrings).")
-    p.add_argument("data", nargs="*", metavar="DATA", default=None,
-                   help="CSV or Parquet files or folders (default: the bundled digits)")
-    p.add_argument("--config", type=Path, metavar="FILE.toml",
-                   help="TOML file whose keys are these options (max_iter = 50, "
-                        "hidden_layer_sizes = [64, 32], ...); command-line flags override it")
-    d = p.add_argument_group("data")
-    d.add_argument("--target", metavar="COL", help="label column (required with DATA)")
-    d.add_argument("--validation", action="append", metavar="DATA",
-                   help="held-out files scored every epoch (repeat for several)")
+def _add_table_options(d, *, command: str) -> None:
+    """How columns become features: the same flags for train and cv."""
+    d.add_argument("--target", metavar="COL",
+                   help="label column" + (" (required with DATA)" if command == "train" else ""))
     d.add_argument("--features", type=_columns, metavar="A,B,...",
-                   help="feature columns (default: all but target and weights)")
+                   help="feature columns (default: all but target, weights, --drop and --id)")
+    d.add_argument("--drop", nargs="+", action="extend", metavar="COL",
+                   help="columns that are not features (identifiers, leaks, free text); "
+                        "several names, or A,B")
+    d.add_argument("--id", metavar="COL",
+                   help="an identifier column: not a feature (predict copies it into "
+                        "each prediction row)")
     d.add_argument("--sample-weight", metavar="COL", help="column of non-negative row weights")
+    d.add_argument("--na-values", type=_tokens, metavar="'?,NA,-'",
+                   help="extra text that means a missing value (besides empty, NA, N/A, NaN, "
+                        "null); the model keeps them for predict")
     d.add_argument("--impute", choices=("none", "mean"),
                    help="missing values: none (an error) or mean (numeric mean, "
                         "'<missing>' category)")
+    d.add_argument("--dates", choices=("refuse", "expand"),
+                   help="date columns: refuse (default: an error naming them) or expand into "
+                        "year, month, day of week, day of year")
     d.add_argument("--standardize", action=argparse.BooleanOptionalAction,
                    help="standardise numeric features (default: yes)")
     d.add_argument("--max-categories", type=_positive_int, metavar="N",
                    help="refuse string columns with more distinct values (default 1000)")
+    d.add_argument("--max-classes", type=_max_classes, metavar="N",
+                   help="most distinct target values (default 1000; a numeric target with "
+                        "more than 100 is refused as a regression target unless this is given)")
+    d.add_argument("--validation-fraction", type=_fraction, metavar="F",
+                   help="hold out this fraction of the rows (a seeded hash of each row: the "
+                        "same rows every epoch and run) as validation data"
+                        + (" inside each fold" if command == "cv" else ""))
     _add_data_reading(d)
     d.add_argument("--shuffle-buffer-rows", type=_positive_int, metavar="N",
                    help="rows held in the per-epoch shuffle buffer (default 65536)")
+
+
+def _add_estimator_options(p) -> None:
     m = p.add_argument_group("estimator")
     m.add_argument("--model", type=_choice("linear", "mlp"), metavar="{linear,mlp}",
                    help="LogisticRegression (default) or MLPClassifier")
@@ -318,15 +363,65 @@ def _add_train(commands) -> argparse.ArgumentParser:
         else:
             m.add_argument(option.flag, dest=option.param, type=option.convert,
                            metavar=option.metavar, help=option.help)
+    m.add_argument("--calibrate", action=argparse.BooleanOptionalAction,
+                   help="fit a temperature T on the validation data after training "
+                        "(calibration='temperature'): probabilities softmax(z / T), the same "
+                        "predicted labels")
+
+
+def _add_train(commands) -> argparse.ArgumentParser:
+    p = commands.add_parser(
+        "train", help="train a model on CSV/Parquet files (or the bundled digits)",
+        description="Train a classifier on CSV or Parquet files (or folders of them), streamed "
+                    "in batches. Without DATA it trains on scikit-learn's digits, written as "
+                    "CSV next to the model. Estimator options default to the estimator's "
+                    "defaults (see the LogisticRegression / MLPClassifier docstrings). Columns "
+                    "that look like identifiers, constants or dates are named in a warning or "
+                    "an error before training.")
+    p.add_argument("data", nargs="*", metavar="DATA", default=None,
+                   help="CSV or Parquet files or folders (default: the bundled digits)")
+    p.add_argument("--config", type=Path, metavar="FILE.toml",
+                   help="TOML file whose keys are these options (max_iter = 50, "
+                        "hidden_layer_sizes = [64, 32], ...); command-line flags override it")
+    d = p.add_argument_group("data")
+    d.add_argument("--validation", action="append", metavar="DATA",
+                   help="held-out files scored every epoch (repeat for several)")
+    _add_table_options(d, command="train")
+    _add_estimator_options(p)
     o = p.add_argument_group("output")
     o.add_argument("--out", type=Path, metavar="MODEL", help="model file (default model.xent)")
     o.add_argument("--history", type=Path, metavar="FILE.csv",
                    help="per-epoch history CSV (default: MODEL with .history.csv)")
     o.add_argument("--plot", type=Path, metavar="FILE.png",
-                   help="draw loss curves and learning rate (needs matplotlib)")
+                   help="draw loss and accuracy curves, the learning rate when it changes, "
+                        "and a reliability diagram (needs matplotlib)")
+    o.add_argument("--json", action=argparse.BooleanOptionalAction,
+                   help="print the report as JSON on stdout (the rest goes to stderr)")
     o.add_argument("--quiet", action=argparse.BooleanOptionalAction,
                    help="no progress bar and no report")
     return p
+
+
+def _add_cv(commands) -> None:
+    p = commands.add_parser(
+        "cv", help="K-fold cross-validation on CSV/Parquet files",
+        description="Split the rows of DATA into K folds (a seeded hash of each row, so any "
+                    "number of rows in bounded memory), train on K-1 folds and score the "
+                    "held-out one, K times; print the mean and spread of each metric. Takes "
+                    "the data and estimator options of train.")
+    p.add_argument("data", nargs="+", metavar="DATA", help="CSV or Parquet files or folders")
+    p.add_argument("--folds", type=_folds, default=5, metavar="K",
+                   help="number of folds (default 5)")
+    d = p.add_argument_group("data")
+    _add_table_options(d, command="cv")
+    _add_estimator_options(p)
+    o = p.add_argument_group("output")
+    o.add_argument("--threshold", type=_fraction, metavar="T",
+                   help="binary models: predict the second class when its probability >= T")
+    o.add_argument("--json", action=argparse.BooleanOptionalAction,
+                   help="print the results as JSON on stdout")
+    o.add_argument("--quiet", action=argparse.BooleanOptionalAction,
+                   help="no line per fold")
 
 
 def _add_predict(commands) -> None:
@@ -339,26 +434,44 @@ def _add_predict(commands) -> None:
     p.add_argument("--out", metavar="FILE",
                    help="output .csv, .csv.gz, .parquet or .pq (default: CSV on stdout)")
     p.add_argument("--proba", action="store_true", help="add the class probabilities")
+    p.add_argument("--id", metavar="COL",
+                   help="copy this column (e.g. a customer id) into each prediction row, first")
+    p.add_argument("--threshold", type=_fraction, metavar="T",
+                   help="binary models: predict the second class when its probability >= T "
+                        "(default: the model's 0.5)")
+    p.add_argument("--na-values", type=_tokens, metavar="'?,NA,-'",
+                   help="extra missing-value tokens (those given at training always apply)")
     _add_data_reading(p)
 
 
 def _add_evaluate(commands) -> None:
     p = commands.add_parser(
-        "evaluate", help="log-loss, accuracy, per-class metrics and confusion matrix",
+        "evaluate", help="log-loss, accuracy, calibration, AUCs, per-class metrics, "
+                         "confusion matrix",
         description="Score a model on labelled files.")
     p.add_argument("model", type=Path, metavar="MODEL")
     p.add_argument("data", nargs="+", metavar="DATA")
     p.add_argument("--target", metavar="COL",
                    help="label column (default: the one the model was trained on)")
+    p.add_argument("--threshold", type=_fraction, metavar="T",
+                   help="binary models: predict the second class when its probability >= T")
+    p.add_argument("--na-values", type=_tokens, metavar="'?,NA,-'",
+                   help="extra missing-value tokens (those given at training always apply)")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON on stdout")
     _add_data_reading(p)
 
 
 def _add_info(commands) -> None:
     p = commands.add_parser("info", help="what a model file holds",
-                            description="Print the model, its classes, features, "
-                                        "parameters and training summary.")
+                            description="Print the model, its classes, the preprocessing of "
+                                        "each column in words, the coefficients by feature "
+                                        "name (linear models, largest first), parameters and "
+                                        "training summary.")
     p.add_argument("model", type=Path, metavar="MODEL")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--top", type=_positive_int, default=20, metavar="N",
+                   help="coefficients shown (default 20; --json lists all)")
 
 
 # ----------------------------------------------------------------- config file
@@ -428,13 +541,16 @@ def _config_value(key: str, value: Any, action: argparse.Action, where: str, bas
         return value
     if key == "class_weight" and isinstance(value, dict):
         text = ",".join(f"{k}={v}" for k, v in value.items())
-    elif key in ("hidden_layer_sizes", "features") and isinstance(value, list):
+    elif key in ("hidden_layer_sizes", "features", "na_values", "drop") \
+            and isinstance(value, list):
         text = ",".join(str(v) for v in value)
     elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise UsageError(f"{where}: expected {action.metavar or 'a string or number'}, "
                          f"got {value!r}")
     else:
         text = str(value)
+    if key == "drop":
+        return [text]          # split on commas with the command line's --drop
     if action.type is None:
         if action.choices is not None and text not in action.choices:
             raise UsageError(f"{where}: expected one of {', '.join(action.choices)}, got {text!r}")
@@ -460,4 +576,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             # (nargs="*" DATA gives [] when absent).
             if current is None or (key == "data" and current == []):
                 setattr(args, key, value)
+    if getattr(args, "drop", None) is not None:
+        args.drop = [c.strip() for item in args.drop for c in item.split(",") if c.strip()]
     return args

@@ -1,9 +1,7 @@
-"""What the CLI prints and writes besides models: metrics, text tables, history CSV, plots.
+"""What the CLI prints and writes besides models: text tables, history CSV, plots.
 
-Metrics are accumulated batch by batch from ``iter_predictions`` so that a
-data set larger than memory is scored in bounded memory: the log-loss is a
-running sum, and only the (n,) class indices of truth and prediction are kept
-for the confusion matrix.
+The metrics themselves are accumulated in ``_metrics`` (bounded memory, any
+number of rows); this module lays them out for a terminal and draws them.
 """
 
 from __future__ import annotations
@@ -11,115 +9,20 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from xentlearn.cli._metrics import Metrics, plain, score_batches, short_list
 from xentlearn.exceptions import XentlearnInputError
+
+__all__ = ["Metrics", "score_batches", "format_table", "summary_table", "metrics_report",
+           "write_history", "plot_history", "check_plot_path", "default_history_path"]
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "learning_rate", "seconds")
 # Wider confusion matrices wrap on a terminal and stop being readable.
 MAX_CONFUSION_CLASSES = 20
-
-
-# ----------------------------------------------------------------- metrics
-@dataclass
-class Metrics:
-    """Scores of a model on one labelled data set."""
-
-    classes: np.ndarray
-    n_rows: int
-    log_loss: float
-    accuracy: float
-    precision: np.ndarray      # (n_classes,)
-    recall: np.ndarray
-    f1: np.ndarray
-    support: np.ndarray        # (n_classes,) int: true rows per class
-    confusion: np.ndarray      # (n_classes, n_classes): rows true, columns predicted
-
-
-def score_batches(batches, classes: np.ndarray, *, target: str) -> Metrics:
-    """Metrics from ``est.iter_predictions(table, proba=True)`` output.
-
-    Parameters
-    ----------
-    batches : iterable of (labels, proba, truth)
-        labels and truth of shape (n_b,), proba of shape (n_b, n_classes).
-    classes : ndarray of shape (n_classes,)
-        The model's ``classes_`` (sorted, as scikit-learn keeps them).
-    target : str
-        Column name, for the error on a label the model never saw.
-
-    Notes
-    -----
-    log-loss = -(1/n) sum_i log p_i[y_i], with p clipped to [eps, 1] where eps
-    is the float64 machine epsilon, as ``sklearn.metrics.log_loss`` does.
-    Only sums are kept across batches (the loss and the k x k confusion
-    matrix), so any number of rows is scored in memory of one batch.
-    Precision, recall and F1 come from the confusion matrix C (rows: truth):
-    precision_c = C_cc / sum_i C_ic, recall_c = C_cc / sum_j C_cj, F1 their
-    harmonic mean, each 0 where its denominator is (scikit-learn's
-    ``zero_division=0``).
-    """
-    eps = np.finfo(np.float64).eps
-    k = len(classes)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    loss_sum = 0.0
-    for labels, proba, truth in batches:
-        true_index = _class_index(truth, classes, target)
-        rows = np.arange(len(true_index))
-        p_true = np.clip(np.asarray(proba, dtype=np.float64)[rows, true_index], eps, 1.0)
-        loss_sum -= float(np.log(p_true).sum())
-        predicted = _class_index(labels, classes, "prediction")
-        confusion += np.bincount(true_index * k + predicted, minlength=k * k).reshape(k, k)
-    n = int(confusion.sum())
-    if n == 0:
-        raise XentlearnInputError("no rows to evaluate")
-    hits = np.diag(confusion).astype(np.float64)
-    support = confusion.sum(axis=1)
-    precision = _ratio(hits, confusion.sum(axis=0))
-    recall = _ratio(hits, support)
-    f1 = _ratio(2.0 * precision * recall, precision + recall)
-    return Metrics(classes=classes, n_rows=n, log_loss=loss_sum / n,
-                   accuracy=float(hits.sum()) / n, precision=precision,
-                   recall=recall, f1=f1, support=support, confusion=confusion)
-
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, 0 where the denominator is 0."""
-    denominator = np.asarray(denominator, dtype=np.float64)
-    out = np.zeros_like(denominator)
-    np.divide(numerator, denominator, out=out, where=denominator > 0)
-    return out
-
-
-def _class_index(values: np.ndarray, classes: np.ndarray, column: str) -> np.ndarray:
-    """Index of each value in the sorted `classes`; an unknown label is an input error."""
-    values = np.asarray(values)
-    try:
-        index = np.minimum(np.searchsorted(classes, values), len(classes) - 1)
-        unknown = np.flatnonzero(classes[index] != values)
-    except TypeError:       # e.g. string labels in the file, integer classes in the model
-        raise XentlearnInputError(
-            f"column {column!r} holds labels of another type than the model's classes "
-            f"{_short_list(classes)}") from None
-    if unknown.size:
-        raise XentlearnInputError(
-            f"column {column!r} holds the label {_plain(values[unknown[0]])!r}, which is not "
-            f"among the model's classes {_short_list(classes)}")
-    return index
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _short_list(classes: Sequence, limit: int = 12) -> str:
-    items = [str(_plain(c)) for c in classes]
-    if len(items) > limit:
-        items = items[:limit] + [f"... ({len(classes)} in all)"]
-    return "[" + ", ".join(items) + "]"
+_plain, _short_list = plain, short_list
 
 
 # ----------------------------------------------------------------- text tables
@@ -151,9 +54,31 @@ def _cell(value: object) -> str:
 
 
 def summary_table(scores: Sequence[tuple[str, Metrics]]) -> str:
-    """log-loss, accuracy and rows for each named data set (train, validation, ...)."""
-    return format_table(["data", "log-loss", "accuracy", "rows"],
-                        [(name, m.log_loss, m.accuracy, m.n_rows) for name, m in scores])
+    """One row of scores per named data set (train, validation, ...).
+
+    Columns: log-loss, accuracy, balanced accuracy, Brier score, expected
+    calibration error (ECE), for binary targets ROC AUC and PR AUC (average
+    precision), and rows. Headers are single words, so the table splits on
+    whitespace. A note follows when an AUC comes from the score histogram.
+    """
+    binary = any(m.roc_auc is not None for _, m in scores)
+    header = ["data", "log-loss", "accuracy", "balanced-acc", "brier", "ECE"]
+    header += ["roc-auc", "pr-auc"] if binary else []
+    rows = []
+    for name, m in scores:
+        row = [name, m.log_loss, m.accuracy, m.balanced_accuracy, m.brier, m.calibration_error]
+        row += [m.roc_auc, m.pr_auc] if binary else []
+        rows.append(row + [m.n_rows])
+    text = format_table(header + ["rows"], rows)
+    bounds = [m.auc_error for _, m in scores if m.auc_error]
+    if bounds:
+        text += (f"\n(too many rows to keep every score: the AUCs come from a histogram of "
+                 f"scores and are within {max(bounds):.2g} of the exact values)")
+    thresholds = {m.threshold for _, m in scores if m.threshold is not None}
+    if thresholds:
+        text += (f"\n(labels: {_plain(scores[0][1].classes[1])!r} when its probability is >= "
+                 f"{thresholds.pop():g})")
+    return text
 
 
 def class_table(m: Metrics) -> str:
@@ -212,9 +137,31 @@ def check_plot_path(path: Path) -> None:
         ) from None
 
 
+def best_epoch(history: Sequence[dict], metric: str = "log_loss") -> int | None:
+    """The epoch whose validation score was best (lowest loss, or highest accuracy)."""
+    key = "val_accuracy" if metric == "accuracy" else "val_loss"
+    scored = [(r[key], r["epoch"]) for r in history if r.get(key) is not None]
+    if not scored:
+        return None
+    if metric == "accuracy":
+        return max(scored, key=lambda pair: (pair[0], -pair[1]))[1]
+    return min(scored)[1]
+
+
 def plot_history(history: Sequence[dict], path: Path, *, title: str,
-                 file_format: str | None = None) -> None:
-    """Train and validation loss per epoch (top) and the learning rate (bottom).
+                 file_format: str | None = None, reliability: Metrics | None = None,
+                 reliability_name: str = "validation", restored_epoch: int | None = None,
+                 final_accuracy: dict[str, float] | None = None) -> None:
+    """Loss, accuracy and calibration of a training run, in one figure.
+
+    Panels: the train and validation loss per epoch (a log axis when the loss
+    spans more than a decade); the validation accuracy per epoch, with the
+    final model's accuracy on each data set as dashed lines; a reliability
+    diagram of `reliability` (accuracy against mean top-class probability in
+    10 bins, the share of rows per bin as grey bars; a calibrated model lies
+    on the diagonal); and, only when the learning rate changes, the learning
+    rate per epoch. `restored_epoch` (early stopping that restored the best
+    weights) is marked on the loss and accuracy panels.
 
     `file_format` ("png", "svg" or "pdf") overrides the one of `path`'s
     extension, for a temporary file that is renamed afterwards.
@@ -225,26 +172,88 @@ def plot_history(history: Sequence[dict], path: Path, *, title: str,
     import matplotlib.pyplot as plt
 
     epochs = [r["epoch"] for r in history]
-    train = [r["train_loss"] for r in history]
-    val = [np.nan if r.get("val_loss") is None else r["val_loss"] for r in history]
-    lr = [r["learning_rate"] for r in history]
-    fig, (ax_loss, ax_lr) = plt.subplots(2, 1, figsize=(8, 6), sharex=True,
-                                         gridspec_kw={"height_ratios": [3, 1]})
+    train = np.array([r["train_loss"] for r in history], dtype=float)
+    val = np.array([np.nan if r.get("val_loss") is None else r["val_loss"] for r in history])
+    accuracy = np.array([np.nan if r.get("val_accuracy") is None else r["val_accuracy"]
+                         for r in history])
+    lr = np.array([r["learning_rate"] for r in history], dtype=float)
+    lr_changes = lr.size > 1 and not np.allclose(lr, lr[0], rtol=1e-12, atol=0)
+    marker = "." if len(epochs) < 30 else None
+
+    fig = plt.figure(figsize=(15, 6.5 if lr_changes else 5))
+    grid = fig.add_gridspec(2 if lr_changes else 1, 3,
+                            height_ratios=[3, 1] if lr_changes else [1])
+    ax_loss = fig.add_subplot(grid[0, 0])
+    ax_acc = fig.add_subplot(grid[0, 1], sharex=ax_loss)
+    ax_rel = fig.add_subplot(grid[:, 2])
     try:
-        ax_loss.plot(epochs, train, color="tab:blue", marker="." if len(epochs) < 30 else None,
-                     label="train loss")
+        fig.suptitle(title)
+        ax_loss.plot(epochs, train, color="tab:blue", marker=marker, label="train loss")
         if not np.all(np.isnan(val)):
-            ax_loss.plot(epochs, val, color="tab:orange",
-                         marker="." if len(epochs) < 30 else None, label="validation loss")
-        ax_loss.set_ylabel("cross-entropy")
-        ax_loss.set_title(title)
-        ax_loss.grid(alpha=0.3)
-        ax_loss.legend()
-        ax_lr.plot(epochs, lr, color="tab:green")
-        ax_lr.set_ylabel("learning rate")
-        ax_lr.set_xlabel("epoch")
-        ax_lr.grid(alpha=0.3)
+            ax_loss.plot(epochs, val, color="tab:orange", marker=marker, label="validation loss")
+        losses = np.concatenate([train, val])
+        losses = losses[np.isfinite(losses) & (losses > 0)]
+        if losses.size and losses.max() > 10 * losses.min():
+            ax_loss.set_yscale("log")
+        ax_loss.set_ylabel("cross-entropy" + (" (log scale)" if ax_loss.get_yscale() == "log"
+                                              else ""))
+        ax_loss.set_title("loss")
+
+        if not np.all(np.isnan(accuracy)):
+            ax_acc.plot(epochs, accuracy, color="tab:orange", marker=marker,
+                        label="validation accuracy")
+        else:
+            ax_acc.text(0.5, 0.5, "no validation data\n(--validation or --validation-fraction)",
+                        ha="center", va="center", transform=ax_acc.transAxes, color="0.4")
+        for (name, value), color in zip((final_accuracy or {}).items(),
+                                        ("tab:blue", "tab:orange")):
+            ax_acc.axhline(value, color=color, linestyle="--", linewidth=1,
+                           label=f"{name} accuracy, final model: {value:.3f}")
+        ax_acc.set_ylabel("accuracy")
+        ax_acc.set_title("accuracy")
+        for ax in (ax_loss, ax_acc):
+            if restored_epoch is not None:
+                ax.axvline(restored_epoch, color="0.3", linestyle=":", linewidth=1.5,
+                           label=f"restored best epoch ({restored_epoch})")
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize="small")
+
+        _reliability_panel(ax_rel, reliability, reliability_name)
+
+        if lr_changes:
+            ax_lr = fig.add_subplot(grid[1, 0:2], sharex=ax_loss)
+            ax_lr.plot(epochs, lr, color="tab:green")
+            if lr.min() > 0 and lr.max() > 10 * lr.min():
+                ax_lr.set_yscale("log")
+            ax_lr.set_ylabel("learning rate")
+            ax_lr.set_xlabel("epoch")
+            ax_lr.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(path, dpi=100, format=file_format and file_format.lower())
     finally:
         plt.close(fig)
+
+
+def _reliability_panel(ax, m: Metrics | None, name: str) -> None:
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted probability of the top class")
+    ax.set_ylabel("share of rows whose top class is right")
+    if m is None:
+        ax.set_title("reliability")
+        ax.text(0.5, 0.5, "not computed", ha="center", va="center", color="0.4")
+        return
+    width = 1.0 / len(m.bin_count)
+    centres = (np.arange(len(m.bin_count)) + 0.5) * width
+    share = m.bin_count / max(int(m.bin_count.sum()), 1)
+    ax.bar(centres, share, width=width * 0.9, color="0.85", label="share of rows")
+    seen = m.bin_count > 0
+    color = "tab:orange" if name == "validation" else "tab:blue"
+    ax.plot(m.bin_confidence[seen], m.bin_accuracy[seen], color=color, marker="o",
+            label=f"{name} data")
+    ax.set_title(f"reliability ({name}, {m.n_rows} rows; ECE {m.calibration_error:.3f})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left")

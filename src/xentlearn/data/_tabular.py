@@ -89,9 +89,8 @@ class UnseenCategoryWarning(UserWarning):
     def __init__(self, column: str, count: int, examples: Sequence[str]) -> None:
         shown = ", ".join(repr(v) for v in examples)
         super().__init__(
-            f"column {column!r}: {count} row(s) hold value(s) not seen in training ({shown}"
-            f"{', ...' if count > len(examples) else ''}); they are encoded as no category "
-            "(all zeros)")
+            f"column {column!r}: {count} row(s) hold values not seen in training (such as "
+            f"{shown}); they are encoded as no category (all zeros)")
         self.column, self.count, self.examples = column, count, list(examples)
 
 
@@ -711,9 +710,16 @@ class TabularPreprocessor:
             if kind == CATEGORICAL:
                 entry["categories"] = list(self.categories_[name])
             elif kind == DATE:
-                entry["format"] = self.date_formats_[name]
-                entry["means"] = [self.means_[f"{name}.{p}"] for p in DATE_PARTS]
-                entry["stds"] = [self.stds_[f"{name}.{p}"] for p in DATE_PARTS]
+                # Written as kind "categorical" whose "categories" are the parts, plus
+                # "expand": "date": the model-file check (estimators/_persistence.py)
+                # knows three kinds and counts a categorical column's features by its
+                # categories, which is exactly right here. Version 2 keeps releases
+                # that do not know "expand" from reading it as one-hot. from_dict also
+                # reads kind "date", for when the model-file check learns it.
+                entry.update(kind=CATEGORICAL, categories=list(DATE_PARTS), expand=DATE,
+                             format=self.date_formats_[name],
+                             means=[self.means_[f"{name}.{p}"] for p in DATE_PARTS],
+                             stds=[self.stds_[f"{name}.{p}"] for p in DATE_PARTS])
             else:
                 entry["mean"] = self.means_[name]
                 entry["std"] = self.stds_[name]
@@ -773,6 +779,15 @@ class TabularPreprocessor:
                 name, kind = c["name"], c["kind"]
                 if kind not in _KINDS or (kind == DATE and version < 2):
                     raise ValueError(f"column {name!r} has unknown kind {kind!r}")
+                expand = c.get("expand") if version > 1 else None
+                if expand is not None or kind == DATE:
+                    # A date column (see to_dict for why it may say "categorical").
+                    if expand not in (None, DATE) or kind not in (CATEGORICAL, DATE) or (
+                            kind == CATEGORICAL and c.get("categories") != list(DATE_PARTS)):
+                        raise ValueError(
+                            f"column {name!r}: a date column has expand 'date' and, as "
+                            f"kind 'categorical', the categories {list(DATE_PARTS)}")
+                    kind = DATE
                 pre.kinds_.append(kind)
                 if kind == CATEGORICAL:
                     cats = c["categories"]
