@@ -26,7 +26,7 @@ from xentlearn.estimators._build import LEARNING_RATES
 from xentlearn.estimators._calibration import fit_temperature
 from xentlearn.estimators._checkpoint import Checkpoint
 from xentlearn.estimators._preprocessing import TablePreprocessor
-from xentlearn.estimators._solvers import SOLVERS, SolverSettings
+from xentlearn.estimators._solvers import SOLVERS, SolverSettings, solver_settings
 from xentlearn.exceptions import DivergenceError, XentlearnInputError
 from xentlearn.objective import TASKS, Objective, make_loss
 from xentlearn.penalties import Penalty
@@ -208,7 +208,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 max_epochs=state.epoch + 1 if partial else int(self.max_iter),
                 batch_size=batch_size, shuffle=self.shuffle, validation=data.validation,
                 stoppers=stoppers, callbacks=tuple(self.callbacks or ()),
-                verbose=bool(self.verbose), checkpoint=checkpoint)
+                verbose=bool(self.verbose), checkpoint=checkpoint, backend=data.backend)
         except DivergenceError as error:
             history = state.history + tuple(error.history[len(state.history):])
             self._set_fitted(data, class_weight=data.class_weight, model=model,
@@ -241,11 +241,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             return self._alpha          # partial_fit keeps the first call's penalty
         loss = make_loss(data.encoded.kind, class_weight=data.class_weight)
         n_outputs = TASKS[data.encoded.kind].n_outputs(len(data.encoded.classes))
-        weight_sum = 0.0
-        for batch in data.source.batches(None):
-            zeros = np.zeros((batch.X.shape[0], n_outputs), dtype=batch.X.dtype)
-            weight_sum += loss(zeros, batch.targets, batch.sample_weight).weight_sum
-        self._alpha = 1.0 / weight_sum
+        self._alpha = 1.0 / _inputs.loss_weight_sum(data.source, loss, n_outputs)
         return self._alpha
 
     def _fit_temperature(self, model, params, data) -> float:
@@ -289,14 +285,10 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             preconditioner = _build.input_preconditioner(
                 data.source, params, model.first_layer_keys(), penalty.l2_strength,
                 getattr(data.source, "feature_names", getattr(self, "feature_names_in_", None)))
-        return SolverSettings(
-            learning_rate=learning_rate, penalty=penalty, penalty_mask=model.penalty_mask(),
-            momentum=float(self.momentum), nesterov=bool(self.nesterov),
-            beta_1=float(self.beta_1), beta_2=float(self.beta_2), epsilon=float(self.epsilon),
-            max_grad_norm=self.max_grad_norm,
-            adaptive=self.learning_rate == "adaptive" and not spec.full_batch,
-            steps_per_epoch=steps_per_epoch, n_iter_no_change=int(self.n_iter_no_change),
-            tol=float(self.tol), plateau=not (partial or early), preconditioner=preconditioner)
+        return solver_settings(self, learning_rate=learning_rate, penalty=penalty,
+                               penalty_mask=model.penalty_mask(),
+                               steps_per_epoch=steps_per_epoch, plateau=not (partial or early),
+                               preconditioner=preconditioner)
 
     def _warm_start_compatible(self, encoded, n_features) -> bool:
         return (self._task == encoded.kind and len(self.classes_) == len(encoded.classes)
@@ -371,15 +363,19 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         """Mean accuracy on (X, y), or on TableFiles with a target column."""
         check_is_fitted(self, "classes_")
         accuracy = _inputs.score_files(self, X)
+        if accuracy is None:
+            accuracy = _inputs.score_dask(self, X, y, sample_weight)
         if accuracy is not None:
             return accuracy
         return super().score(X, y, sample_weight=sample_weight)
 
+    @_inputs.per_partition
     def decision_function(self, X):
         """Raw logits: shape (n_samples,) for binary, (n_samples, n_outputs) otherwise."""
         logits = self._logits(X)
         return logits[:, 0] if TASKS[self._task].n_outputs(2) == 1 else logits
 
+    @_inputs.per_partition
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), in the fitted dtype.
 
@@ -389,6 +385,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         logits = self._calibrated(self._logits(X))     # checks fitted first
         return TASKS[self._task].proba(logits)
 
+    @_inputs.per_partition
     def predict_log_proba(self, X):
         """log of predict_proba, computed stably from the logits."""
         logits = self._calibrated(self._logits(X))
@@ -401,6 +398,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             return logits
         return logits / logits.dtype.type(temperature)
 
+    @_inputs.per_partition
     def predict(self, X):
         """Labels: classes_[argmax] (binary: logit > 0); multilabel: 0/1 indicators."""
         return self._labels_from_logits(self._logits(X))

@@ -3,7 +3,8 @@ to what the training loop reads (data sources), and to features for prediction.
 
 The estimator facade calls ``prepare`` to fit and ``logits`` / ``score`` to
 predict, and never looks at the type of X itself. Labels and class weights are
-encoded here, once, for every kind of input.
+encoded here, once, for every kind of input. Dask collections are one more
+branch (``_dask_inputs``), recognised without importing dask.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sklearn.utils.validation import validate_data
 
 from xentlearn import _checks
 from xentlearn.data import ArraySource, TableFiles
-from xentlearn.estimators import _files
+from xentlearn.estimators import _dask_inputs, _files
 from xentlearn.estimators._labels import EncodedTargets, compute_class_weight, encode_targets
 from xentlearn.estimators._preprocessing import table_features
 from xentlearn.exceptions import XentlearnInputError
@@ -28,6 +29,7 @@ class Prepared(NamedTuple):
     validation: object | None        # DataSource scored after each epoch, or None
     encoded: EncodedTargets          # kind (task), classes, targets
     class_weight: np.ndarray | None  # per class, in the fitted dtype
+    backend: object | None = None    # where the loop computes (None: the default, threads)
 
 
 def prepare(estimator, X, y, sample_weight, validation_data, *, dtype, partial: bool,
@@ -49,6 +51,10 @@ def prepare(estimator, X, y, sample_weight, validation_data, *, dtype, partial: 
     if not continuing:   # a fresh fit on arrays forgets an earlier table preprocessing
         for name in _files.TABLE_ATTRIBUTES:
             estimator.__dict__.pop(name, None)
+    if _dask_inputs.is_dask(X):
+        return Prepared(*_dask_inputs.prepare_dask(
+            estimator, X, y, sample_weight, dtype=dtype, partial=partial, continuing=continuing,
+            classes=classes, rng=rng))
     return Prepared(*_prepare_arrays(estimator, X, y, sample_weight, dtype=dtype,
                                      partial=partial, continuing=continuing, classes=classes,
                                      rng=rng))
@@ -67,6 +73,23 @@ def logits(estimator, X) -> np.ndarray:
     else:
         X = validate_data(estimator, X, accept_sparse=("csr", "csc"), dtype=dtype, reset=False)
     return estimator._model.predict_logits(estimator._attributes_to_params(), X)
+
+
+# Predict-like methods of the facade take dask input through this decorator.
+per_partition = _dask_inputs.per_partition
+score_dask = _dask_inputs.score_dask
+
+
+def loss_weight_sum(source, loss, n_outputs: int) -> float:
+    """sum_i w_i, the normaliser of the mean loss `loss`, over `source`'s rows
+    (``alpha="auto"``); on the workers for data on a Dask cluster."""
+    if isinstance(source, _dask_inputs.DaskSource):
+        return _dask_inputs.loss_weight_sum(source, loss, n_outputs)
+    weight_sum = 0.0
+    for batch in source.batches(None):
+        zeros = np.zeros((batch.X.shape[0], n_outputs), dtype=batch.X.dtype)
+        weight_sum += loss(zeros, batch.targets, batch.sample_weight).weight_sum
+    return weight_sum
 
 
 def score_files(estimator, X) -> float | None:

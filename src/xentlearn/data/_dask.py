@@ -1,0 +1,473 @@
+"""Dask collections as training data: partitions packed once, kept where they live.
+
+A ``DaskSource`` is the training data of one fit on a Dask cluster (or, without
+a ``dask.distributed`` client, on dask's local scheduler, in this process).
+
+Placement
+---------
+Each row partition of X is packed with the same rows of y and of the sample
+weights into one ``Batch`` (X in the engine's block format: a C-ordered float
+array or a CSR matrix), by one task, so that the three sit on the same
+worker. Persisting X, y and w separately would not co-locate them (the
+scheduler places each collection on its own), and every evaluation would then
+move y and w between workers; XGBoost's dask module packs for the same reason.
+The packed parts are computed once (``client.compute``), and stay in the
+workers' memory for the fit: they are futures, not scattered data, so a part
+lost with its worker is recomputed from its graph on another one.
+
+Shards and tasks
+----------------
+When the parts are in memory, the parts held by each worker form a *shard*
+(fixed for the fit). Every pass over the data is then one task per shard
+(``map_shards``): the task receives its shard's parts as arguments, which the
+scheduler resolves where they already are, so the task runs on that worker and
+nothing but the arguments (parameters: a few KB) and the results (sums) travel.
+One task per worker rather than one per partition: a task costs the scheduler
+about a millisecond, and an L-BFGS fit evaluates the objective hundreds of
+times. No ``workers=`` restriction is given: the scheduler already runs a task
+where its inputs are, and after a worker dies the shard's task runs wherever
+its parts were recomputed; the results come back in part order, so sums over
+them do not depend on where anything ran.
+
+Without a distributed client (dask's synchronous or threaded scheduler), the
+parts are computed into this process and the shard tasks are plain calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from xentlearn import _checks
+from xentlearn._types import Batch
+from xentlearn.data._arrays import ArraySource
+from xentlearn.data._stats import ColumnMoments, column_moments
+from xentlearn.exceptions import XentlearnInputError
+
+
+def is_dask_collection(obj) -> bool:
+    """True for dask arrays, DataFrames and Series, without importing dask."""
+    module = type(obj).__module__.split(".")[0]
+    return module in ("dask", "dask_expr") and hasattr(obj, "__dask_graph__")
+
+
+def current_client():
+    """The ``dask.distributed.Client`` that dask computes on now, or None.
+
+    Follows dask's own choice (``dask.base.get_scheduler``): the default client,
+    unless ``dask.config.set(scheduler=...)`` names another scheduler.
+    """
+    from dask.base import get_scheduler
+
+    scheduler = get_scheduler()
+    client = getattr(scheduler, "__self__", None)
+    if client is not None and type(client).__module__.split(".")[0] == "distributed":
+        return client
+    return None
+
+
+def _is_dask_array(obj) -> bool:
+    return is_dask_collection(obj) and hasattr(obj, "chunks") and hasattr(obj, "map_blocks")
+
+
+def check_row_chunks(X, name: str = "X") -> None:
+    """Refuse a dask array chunked along its columns (or not 2-D), saying how to fix it."""
+    if X.ndim != 2:
+        raise XentlearnInputError(f"{name} must be 2-D (n_samples, n_features); got shape "
+                                  f"{X.shape}")
+    if len(X.chunks[1]) > 1:
+        raise XentlearnInputError(
+            f"{name} is chunked along its columns (chunks {X.chunks[1]} over {X.shape[1]} "
+            f"columns): each partition must hold whole rows. Rechunk by rows only, e.g. "
+            f"{name}.rechunk({{1: -1}})")
+
+
+def _row_counts(obj) -> tuple | None:
+    """Rows per partition when dask knows them (arrays with known chunks), else None."""
+    if _is_dask_array(obj):
+        rows = obj.chunks[0]
+        return None if any(np.isnan(r) for r in rows) else tuple(int(r) for r in rows)
+    return None
+
+
+def _partitions(obj, name: str) -> list:
+    """The row partitions of a dask collection, as a list of ``Delayed``."""
+    if _is_dask_array(obj):
+        if obj.ndim == 2 and len(obj.chunks[1]) > 1:
+            obj = obj.rechunk({1: -1})          # y or weights: a few columns at most
+        return list(obj.to_delayed().ravel())
+    if hasattr(obj, "to_delayed"):
+        return list(obj.to_delayed())
+    raise XentlearnInputError(f"{name} is a {type(obj).__name__}, which has no row partitions")
+
+
+def _aligned(X, X_parts: list, other, name: str) -> list:
+    """`other` (y or sample_weight) as one piece per partition of X: a Delayed of the
+    same rows, an in-memory slice, or None."""
+    if other is None:
+        return [None] * len(X_parts)
+    if is_dask_collection(other):
+        rows, other_rows = _row_counts(X), _row_counts(other)
+        if rows is not None and other_rows is not None and rows != other_rows:
+            if sum(rows) != sum(other_rows):
+                raise XentlearnInputError(
+                    f"{name} has {sum(other_rows)} rows but X has {sum(rows)}")
+            other = other.rechunk({0: rows})   # same rows, chunked as X
+        parts = _partitions(other, name)
+        if len(parts) != len(X_parts):
+            raise XentlearnInputError(
+                f"{name} has {len(parts)} partitions but X has {len(X_parts)}: partition them "
+                f"alike (e.g. take both from one dask DataFrame, or rechunk {name} as X)")
+        return parts
+    rows = _row_counts(X)
+    if rows is None:
+        raise XentlearnInputError(
+            f"X is a dask collection of unknown partition lengths and {name} is in memory: "
+            f"pass {name} as a dask Series or array partitioned like X (e.g. a column of the "
+            "same dask DataFrame)")
+    n = sum(rows)
+    length = len(other) if hasattr(other, "__len__") else np.asarray(other).shape[0]
+    if length != n:
+        raise XentlearnInputError(f"{name} has {length} rows but X has {n}")
+    bounds = np.cumsum((0,) + rows)
+    take = other.iloc if hasattr(other, "iloc") else np.asarray(other)
+    return [take[start:stop] for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
+def _as_block(X, dtype: np.dtype, index: int):
+    """One partition of X in the engine's format: C-ordered `dtype` array, or CSR."""
+    if hasattr(X, "to_numpy") and getattr(X, "ndim", 0) == 2:        # pandas DataFrame
+        X = X.to_numpy(dtype=dtype, na_value=np.nan)
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=dtype)
+    else:
+        X = np.ascontiguousarray(X, dtype=dtype)
+    if X.ndim != 2:
+        raise XentlearnInputError(f"partition {index} of X has shape {X.shape}; expected 2-D")
+    _checks.check_finite(f"X (partition {index})", X)
+    return X
+
+
+def pack(X, y, sample_weight, dtype, index: int) -> Batch:
+    """Partition `index` of X, y and sample_weight as one Batch (y still the raw labels).
+
+    Runs on a worker: the three pieces meet there once, and stay together.
+    """
+    X = _as_block(X, np.dtype(dtype), index)
+    n = X.shape[0]
+    if y is not None and len(y) != n:
+        raise XentlearnInputError(
+            f"partition {index} of y has {len(y)} rows but the same partition of X has {n}: "
+            "y must be partitioned like X")
+    if sample_weight is not None:
+        if hasattr(sample_weight, "to_numpy"):
+            sample_weight = sample_weight.to_numpy()
+        sample_weight = _checks.check_sample_weight(
+            f"sample_weight (partition {index})", sample_weight, n, dtype)
+    return Batch(X, y, sample_weight)
+
+
+def _rows(part: Batch) -> int:
+    return int(part.X.shape[0])
+
+
+def _apply_each(parts: Sequence[Batch], fn: Callable, args: tuple) -> list:
+    return [fn(part, *args) for part in parts]
+
+
+def _apply_shard(parts: Sequence[Batch], fn: Callable, args: tuple, extra: tuple) -> Any:
+    return fn(list(parts), *args, *extra)
+
+
+class DaskSource:
+    """Training rows held as packed partitions on Dask workers (or in this process).
+
+    Satisfies the ``DataSource`` protocol (``n_samples``, ``n_features``,
+    ``dtype``, ``batches``, ``n_batches``); the real work goes through
+    ``map_shards`` / ``map_parts``, one task per worker (see the module
+    docstring). ``batches(None)`` streams the parts to the caller one at a
+    time (for a checkpoint's fingerprint, or a small validation set), which a
+    fit never does with the training rows.
+
+    Parameters
+    ----------
+    parts : list
+        Futures of packed ``Batch`` es (with a client), or the Batches themselves.
+    rows : list of int
+        Rows per part (no part is empty).
+    n_features : int
+    dtype : numpy dtype of X
+    client : dask.distributed.Client or None
+    shards : list of lists of part indices, optional
+        The parts of each worker; default from where the parts are now.
+    feature_names : column names of a DataFrame, or None
+    """
+
+    def __init__(self, parts: list, rows: Sequence[int], n_features: int, dtype, client,
+                 shards: list[list[int]] | None = None, feature_names=None):
+        self.parts = list(parts)
+        self.rows = [int(r) for r in rows]
+        self.n_samples = int(sum(self.rows))
+        self.n_features = int(n_features)
+        self.dtype = np.dtype(dtype)
+        self.client = client
+        self.feature_names = feature_names
+        self.shards = shards if shards is not None else self._current_shards()
+        self.moments: ColumnMoments | None = None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_collections(cls, X, y, sample_weight, *, dtype) -> "DaskSource":
+        """Pack and persist X (dask array chunked by rows, or DataFrame) with y and the
+        weights (dask collections partitioned alike, or in-memory arrays when X's
+        chunk sizes are known); empty partitions are dropped.
+
+        y is kept as given (labels are encoded later, once the classes are known).
+        """
+        import dask
+
+        if _is_dask_array(X):
+            check_row_chunks(X)
+            n_features, names = int(X.shape[1]), None
+        elif getattr(X, "ndim", 2) == 2 and hasattr(X, "columns"):
+            n_features, names = len(X.columns), list(X.columns)
+        else:
+            raise XentlearnInputError(
+                f"X must be a 2-D dask array or a dask DataFrame, got a {type(X).__name__}")
+        X_parts = _partitions(X, "X")
+        y_parts = _aligned(X, X_parts, y, "y")
+        w_parts = _aligned(X, X_parts, sample_weight, "sample_weight")
+        packer = dask.delayed(pack, pure=True)
+        packed = [packer(x, t, w, np.dtype(dtype).str, i)
+                  for i, (x, t, w) in enumerate(zip(X_parts, y_parts, w_parts))]
+        client = current_client()
+        if client is None:
+            parts = list(dask.compute(*packed))
+        else:
+            from distributed import wait
+
+            parts = client.compute(packed)
+            wait(parts)
+            _raise_first_error(parts)
+        source = cls(parts, [0] * len(parts), n_features, dtype, client, shards=[],
+                     feature_names=names)
+        source.shards = source._current_shards()
+        return source.without_empty_parts()
+
+    def without_empty_parts(self) -> "DaskSource":
+        """This source with its row counts measured and its empty parts dropped."""
+        rows = self.map_parts(_rows)
+        keep = [i for i, r in enumerate(rows) if r > 0]
+        return self._subset(keep, [rows[i] for i in keep])
+
+    def _subset(self, keep: list[int], rows: list[int]) -> "DaskSource":
+        renumber = {old: new for new, old in enumerate(keep)}
+        shards = [[renumber[i] for i in shard if i in renumber] for shard in self.shards]
+        source = DaskSource([self.parts[i] for i in keep], rows, self.n_features, self.dtype,
+                            self.client, shards=[s for s in shards if s],
+                            feature_names=self.feature_names)
+        source.moments = self.moments
+        return source
+
+    def replace_parts(self, fn: Callable, *args, drop_empty: bool = False,
+                      with_index: bool = False) -> "DaskSource":
+        """A source of ``fn(part, *args)`` (``fn(part, index, *args)`` `with_index`) for
+        every part, each computed where its part is (and so kept in the same shard);
+        the old parts are released with this object."""
+        heads = [(i,) if with_index else () for i in range(len(self.parts))]
+        if self.client is None:
+            parts = [fn(part, *head, *args) for part, head in zip(self.parts, heads)]
+        else:
+            from distributed import wait
+
+            parts = [self.client.submit(fn, part, *head, *args, pure=False)
+                     for part, head in zip(self.parts, heads)]
+            wait(parts)
+            _raise_first_error(parts)
+        source = DaskSource(parts, self.rows, self.n_features, self.dtype, self.client,
+                            shards=self.shards, feature_names=self.feature_names)
+        source.moments = self.moments
+        return source.without_empty_parts() if drop_empty else source
+
+    def _current_shards(self) -> list[list[int]]:
+        """The parts each worker holds now, one list per worker, in part order."""
+        if self.client is None or not self.parts:
+            return [list(range(len(self.parts)))] if self.parts else []
+        holders = self.client.who_has(self.parts)
+        by_worker: dict[str, list[int]] = {}
+        for i, part in enumerate(self.parts):
+            workers = sorted(holders.get(part.key, ())) or ["?"]
+            by_worker.setdefault(workers[0], []).append(i)
+        return sorted(by_worker.values())
+
+    # ------------------------------------------------------------------ work
+    def map_shards(self, fn: Callable, *args, shard_args: Sequence | None = None) -> list:
+        """``[fn(parts of shard s, *args[, shard_args[s]]) for s in shards]``, one task each.
+
+        `fn` must be importable on the workers (a module-level function); `args`
+        travel with every task (keep them small: parameters, not data).
+        """
+        extras = [() if shard_args is None else (shard_args[s],) for s in range(len(self.shards))]
+        if self.client is None:
+            return [_apply_shard([self.parts[i] for i in shard], fn, args, extra)
+                    for shard, extra in zip(self.shards, extras)]
+        futures = [self.client.submit(_apply_shard, [self.parts[i] for i in shard], fn, args,
+                                      extra, pure=False)
+                   for shard, extra in zip(self.shards, extras)]
+        return self.client.gather(futures)
+
+    def map_parts(self, fn: Callable, *args) -> list:
+        """``[fn(part, *args) for part in parts]``, in part order, one task per shard."""
+        return self.in_part_order(self.map_shards(_apply_each, fn, args))
+
+    def in_part_order(self, per_shard: Sequence[Sequence]) -> list:
+        """Per-shard lists of per-part results, put back in the order of the parts."""
+        out: list = [None] * len(self.parts)
+        for shard, results in zip(self.shards, per_shard):
+            for i, result in zip(shard, results):
+                out[i] = result
+        return out
+
+    def column_moments(self) -> ColumnMoments:
+        """Column means and variances over all rows (weighted), computed on the workers
+        once: one pass, per-part moments merged here in part order."""
+        if self.moments is None:
+            self.moments = merge_moments(self.map_parts(part_moments))
+        return self.moments
+
+    # ------------------------------------------------------------------ DataSource
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def n_batches(self, batch_size: int | None) -> int:
+        """1 for full batch; for mini-batches, the steps of one epoch on the largest
+        shard (each worker steps through its own rows)."""
+        if batch_size is None:
+            return 1
+        return max(-(-sum(self.rows[i] for i in shard) // batch_size) for shard in self.shards)
+
+    def shard_rows(self) -> list[int]:
+        return [sum(self.rows[i] for i in shard) for shard in self.shards]
+
+    def fetch(self, index: int) -> Batch:
+        """Part `index`, brought to this process."""
+        part = self.parts[index]
+        return part if self.client is None else part.result()
+
+    def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None,
+                skip: int = 0) -> Iterator[Batch]:
+        """Full batch: every part's row blocks, in part order, fetched one part at a time.
+
+        Mini-batches exist only on the workers (``training.DaskBackend``); without a
+        client the parts are here and are shuffled as one array.
+        """
+        if batch_size is None:
+            for index in range(len(self.parts)):
+                yield from ArraySource(*self.fetch(index)).batches(None)
+            return
+        if self.client is not None:
+            raise XentlearnInputError(
+                "mini-batches of data on a Dask cluster are drawn on the workers: train "
+                "through xentlearn.training.DaskBackend")
+        yield from concatenate(self.parts).batches(batch_size, rng=rng, skip=skip)
+
+
+def concatenate(parts: Sequence[Batch]) -> ArraySource:
+    """The rows of `parts`, in order, as one ArraySource (no copy for a single part)."""
+    if len(parts) == 1:
+        return ArraySource(*parts[0])
+    X = (sp.vstack([p.X for p in parts], format="csr") if sp.issparse(parts[0].X)
+         else np.concatenate([p.X for p in parts]))
+    targets = np.concatenate([p.targets for p in parts])
+    weights = (None if parts[0].sample_weight is None
+               else np.concatenate([p.sample_weight for p in parts]))
+    return ArraySource(X, targets, weights)
+
+
+def part_moments(part: Batch) -> ColumnMoments | None:
+    """Column moments of one part (None when its weights are all zero)."""
+    total = part.X.shape[0] if part.sample_weight is None else float(part.sample_weight.sum())
+    if total == 0:
+        return None
+    return column_moments(ArraySource(*part).batches(None))
+
+
+def merge_moments(moments: Sequence[ColumnMoments | None]) -> ColumnMoments:
+    """Moments of the union of disjoint row sets (Chan, Golub & LeVeque), in order."""
+    n_total, mean_total, m2_total = 0.0, None, None
+    for m in moments:
+        if m is None:
+            continue
+        n, mean, m2 = m.weight_sum, m.mean, m.var * m.weight_sum
+        if mean_total is None:
+            n_total, mean_total, m2_total = n, mean.copy(), m2
+            continue
+        merged = n_total + n
+        delta = mean - mean_total
+        m2_total = m2_total + m2 + delta * delta * (n_total * n / merged)
+        mean_total = mean_total + delta * (n / merged)
+        n_total = merged
+    if mean_total is None:
+        raise XentlearnInputError("column_moments needs at least one row of positive weight")
+    return ColumnMoments(n_total, mean_total, m2_total / n_total)
+
+
+def _raise_first_error(futures) -> None:
+    """Raise the exception of the first future that failed (in order), as the task raised it."""
+    for future in futures:
+        if future.status == "error":
+            future.result()
+
+
+def map_row_blocks(X, fn: Callable, *shared) -> Any:
+    """``fn(partition, *shared)`` for each row partition of X, lazily, as a dask array.
+
+    Parameters
+    ----------
+    X : dask array (chunked by rows) or dask DataFrame
+    fn : callable, (partition (ndarray or pandas DataFrame), *shared) -> ndarray
+        Rows in, the same number of rows out (1-D or 2-D); importable on the workers.
+    *shared : objects every task needs (a fitted estimator): one key of the graph each,
+        sent once per worker rather than embedded in every task.
+
+    Returns
+    -------
+    dask array with X's row chunks (unknown lengths for DataFrames), one task per
+    partition. The output's shape and dtype come from `fn` on one row of zeros
+    (of dask's fake non-empty partition for DataFrames), computed here.
+    """
+    import dask
+    import dask.array as da
+
+    keys = [dask.delayed(obj, pure=True) for obj in shared]
+    if _is_dask_array(X):
+        check_row_chunks(X)
+        probe = np.asarray(fn(np.zeros((1, X.shape[1]), dtype=X.dtype), *shared))
+        out_chunks = (X.chunks[0],) + tuple((s,) for s in probe.shape[1:])
+        return X.map_blocks(fn, *keys, dtype=probe.dtype, chunks=out_chunks,
+                            drop_axis=1 if probe.ndim == 1 else None, meta=probe[:0])
+    probe = np.asarray(fn(X._meta_nonempty.iloc[:1], *shared))
+    call = dask.delayed(fn, pure=True)
+    blocks = [da.from_delayed(call(part, *keys), shape=(np.nan,) + probe.shape[1:],
+                              dtype=probe.dtype, meta=probe[:0])
+              for part in X.to_delayed()]
+    return da.concatenate(blocks, axis=0)
+
+
+def map_partitions_reduce(X, y, sample_weight, fn: Callable, *args) -> list:
+    """``[fn(X_p, y_p, w_p, *args) for each partition p]``, computed by dask (on the
+    workers with a client), without persisting anything; only the results come back.
+    Large `args` are one key of the graph, shared by every task."""
+    import dask
+
+    if _is_dask_array(X):
+        check_row_chunks(X)
+    X_parts = _partitions(X, "X")
+    pieces = zip(X_parts, _aligned(X, X_parts, y, "y"),
+                 _aligned(X, X_parts, sample_weight, "sample_weight"))
+    shared = [dask.delayed(a, pure=True) if not np.isscalar(a) else a for a in args]
+    call = dask.delayed(fn, pure=True)
+    return list(dask.compute(*[call(x, t, w, *shared) for x, t, w in pieces]))

@@ -1,0 +1,348 @@
+"""Dask arrays and DataFrames: the Dask branch of the input adapter (``_inputs``).
+
+Fitting
+-------
+``prepare_dask`` turns (X, y, sample_weight) dask collections into a
+``DaskSource`` whose packed partitions live on the workers, and reads
+everything the fit's prologue needs in one pass over them (one task per
+worker, small results): rows and weight sums, the labels with their
+(weighted) counts, or for 2-D y its kind and column sums, and, for lbfgs,
+the column moments of its standardising preconditioner. The classes and
+class weights are decided here from those summaries; the labels are then
+encoded on the workers, part by part, where the parts are. Nothing of the
+size of X, y or the weights comes to this process.
+
+Predicting
+----------
+``per_partition`` wraps ``predict``, ``predict_proba``, ``predict_log_proba``
+and ``decision_function``: on dask input they return a dask array, one task
+per partition applying the in-memory method to that partition (the estimator,
+without its training state, is one key of the graph, shared by every task).
+``score_dask`` sums (weighted) correct predictions per partition.
+
+Dask itself is imported only in ``xentlearn.data._dask`` (and the training
+backend), and only when a dask collection is passed.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import warnings
+
+import numpy as np
+from sklearn.exceptions import DataConversionWarning
+
+from xentlearn._types import Batch
+from xentlearn.data import _dask
+from xentlearn.data._arrays import ArraySource
+from xentlearn.estimators._labels import (_missing_mask, _show, _unsortable_message,
+                                          EncodedTargets, check_classes_match,
+                                          compute_class_weight, encode_targets)
+from xentlearn.estimators._solvers import SOLVERS
+from xentlearn.exceptions import XentlearnInputError
+
+
+DaskSource = _dask.DaskSource
+
+
+def is_dask(X) -> bool:
+    return _dask.is_dask_collection(X)
+
+
+# ---------------------------------------------------------------------------- fit
+def prepare_dask(estimator, X, y, sample_weight, *, dtype, partial: bool, continuing: bool,
+                 classes, rng: np.random.Generator):
+    """(source, validation, encoded targets, class weights, backend) for dask input."""
+    from xentlearn.training._distributed import DaskBackend
+
+    if y is None:
+        raise XentlearnInputError("y is required to fit on a dask collection: labels aligned "
+                                  "with X (a dask Series or array partitioned like X)")
+    if partial and not continuing and classes is None and _ndim(y) == 1:
+        raise XentlearnInputError(
+            "classes must be given on the first call to partial_fit: every label that "
+            "will ever appear, e.g. partial_fit(X, y, classes=[...])")
+    if continuing and hasattr(estimator, "_preprocessor"):
+        raise XentlearnInputError(
+            "this model was trained on files; continue it on files (TableFiles), not on a "
+            "dask collection")
+    meta = getattr(X, "_meta", None)
+    if meta is not None and getattr(meta, "ndim", 0) == 2 and hasattr(meta, "columns"):
+        from xentlearn.estimators._inputs import _check_numeric_frame
+
+        _check_numeric_frame(meta)
+    two_d = _ndim(y) == 2 and _n_columns(y) != 1
+    if _ndim(y) == 2 and not two_d:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please change "
+            "the shape of y to (n_samples, ), for example using ravel().",
+            DataConversionWarning, stacklevel=5)
+    source = _dask.DaskSource.from_collections(X, y, sample_weight, dtype=dtype)
+    if source.n_samples == 0:
+        raise XentlearnInputError("X is empty; a classifier needs at least one sample")
+    _set_features(estimator, source, continuing)
+
+    with_moments = SOLVERS[estimator.solver].preconditioned and not partial
+    summaries = source.map_parts(_part_summary, two_d, with_moments)
+    if sample_weight is not None and not any(s["weight"] > 0 for s in summaries):
+        raise XentlearnInputError("sample_weight is zero for every row; nothing to fit")
+    known = estimator.classes_ if continuing else classes
+    if two_d:
+        kind, labels, counts = _matrix_kind(summaries, known)
+    else:
+        kind, labels, counts = _label_kind(summaries, known, dtype)
+    if continuing and kind != estimator._task:
+        raise XentlearnInputError(
+            f"y is {kind} but earlier partial_fit calls were {estimator._task}")
+    if continuing:
+        class_weight = estimator._class_weight
+    else:
+        class_weight = _class_weight(estimator.class_weight, labels, kind, counts,
+                                     sample_weight is not None, dtype)
+    source = source.replace_parts(_encode_part, kind, labels, np.dtype(dtype).str)
+    if with_moments:
+        source.moments = _dask.merge_moments([s["moments"] for s in summaries])
+    validation = None
+    if (estimator.early_stopping or estimator.calibration is not None) and not partial:
+        source, validation = _split_validation(source, estimator.validation_fraction, rng)
+    return (source, validation, EncodedTargets(kind, labels, None), class_weight,
+            DaskBackend())
+
+
+def _ndim(y) -> int:
+    return int(getattr(y, "ndim", None) or np.ndim(y))
+
+
+def _n_columns(y) -> int | None:
+    shape = getattr(y, "shape", None)
+    if shape is not None and len(shape) == 2 and isinstance(shape[1], (int, np.integer)):
+        return int(shape[1])
+    columns = getattr(y, "columns", None)
+    return None if columns is None else len(columns)
+
+
+def _set_features(estimator, source, continuing: bool) -> None:
+    """n_features_in_ and feature_names_in_, as scikit-learn's validate_data sets them."""
+    names = source.feature_names
+    if continuing:
+        if source.n_features != estimator.n_features_in_:
+            raise XentlearnInputError(
+                f"X has {source.n_features} features, but {type(estimator).__name__} is "
+                f"expecting {estimator.n_features_in_} features as input.")
+        return
+    estimator.n_features_in_ = source.n_features
+    if names is not None and all(isinstance(name, str) for name in names):
+        estimator.feature_names_in_ = np.asarray(names, dtype=object)
+    else:
+        estimator.__dict__.pop("feature_names_in_", None)
+
+
+def _labels_as_numpy(y) -> np.ndarray:
+    """A partition of y (pandas or numpy) as a numpy array; nullable integers kept integral."""
+    from xentlearn.estimators._inputs import _nullable_labels_as_numpy
+
+    y = _nullable_labels_as_numpy(y)
+    return np.asarray(y)
+
+
+def _part_summary(part: Batch, two_d: bool, with_moments: bool) -> dict:
+    """Runs on a worker: what the fit's prologue needs from one part, small.
+
+    1-D y: the distinct labels and their weighted counts. 2-D y: its kind
+    (``encode_targets`` on the part), its column count, whether every row is
+    one-hot, and the weighted column sums. Always the weight sum; with
+    `with_moments`, the column moments of X.
+    """
+    w = part.sample_weight
+    y_input = part.targets
+    y = _labels_as_numpy(y_input)
+    summary = {"weight": float(part.X.shape[0]) if w is None else float(np.sum(w, dtype=np.float64))}
+    if two_d:
+        encoded = encode_targets(y)
+        t = encoded.targets.astype(np.float64)
+        summary.update(kind=encoded.kind, columns=t.shape[1],
+                       one_hot=bool(np.all(t.sum(axis=1) == 1.0)),
+                       counts=t.sum(axis=0) if w is None else w.astype(np.float64) @ t)
+    else:
+        if y.ndim == 2:
+            y = y.ravel()
+        missing = _missing_mask(y_input, y)
+        if missing is not None and missing.any():
+            row = int(np.flatnonzero(missing)[0])
+            raise XentlearnInputError(
+                f"y has a missing label ({_show(y[row])}) in row {row} of its partition; every "
+                "sample needs a label")
+        try:
+            labels, inverse = np.unique(y, return_inverse=True)
+        except TypeError:
+            raise XentlearnInputError(_unsortable_message(y)) from None
+        summary.update(labels=labels,
+                       counts=np.bincount(inverse.reshape(-1), weights=w, minlength=len(labels))
+                       .astype(np.float64))
+    if with_moments:
+        summary["moments"] = _dask.part_moments(part)
+    return summary
+
+
+def _label_kind(summaries, known, dtype):
+    """(kind, classes, weighted count per class) of 1-D labels from the parts' summaries."""
+    union = np.concatenate([s["labels"] for s in summaries])
+    counts = np.concatenate([s["counts"] for s in summaries])
+    # encode_targets on the distinct labels alone runs every check of the in-memory path
+    # (label types, continuous floats, one class, labels outside `classes`).
+    encoded = encode_targets(union, classes=known, dtype=dtype)
+    index = check_classes_match(union, encoded.classes)
+    return (encoded.kind, encoded.classes,
+            np.bincount(index, weights=counts, minlength=len(encoded.classes)))
+
+
+def _matrix_kind(summaries, known):
+    """(kind, classes, weighted column sums) of a 2-D y from the parts' summaries."""
+    columns = {s["columns"] for s in summaries}
+    if len(columns) > 1:
+        raise XentlearnInputError(f"the partitions of y have different numbers of columns "
+                                  f"{sorted(columns)}")
+    k = columns.pop()
+    kinds = {s["kind"] for s in summaries}
+    if "soft" in kinds:
+        # A part of one-hot rows looks multilabel on its own; in soft labels it is fine.
+        if not all(s["kind"] == "soft" or s["one_hot"] for s in summaries):
+            raise XentlearnInputError(
+                "y is neither a 0/1 indicator matrix (multilabel) nor probability rows "
+                "(soft labels): some partitions hold probability rows and others 0/1 rows "
+                "that do not sum to 1")
+        kind = "soft"
+    else:
+        kind = "multilabel"
+    if known is not None:
+        given = np.asarray(known)
+        if given.shape != (k,) or not np.array_equal(given, np.arange(k)):
+            raise XentlearnInputError(
+                f"classes for a 2-D y with {k} columns must be range({k}); got {list(given)}")
+    return kind, np.arange(k), sum(s["counts"] for s in summaries)
+
+
+def _class_weight(class_weight, classes, kind, counts, weighted: bool, dtype):
+    """Class weights from the per-class (weighted) counts, as ``compute_class_weight``."""
+    if not (isinstance(class_weight, str) and class_weight == "balanced") or kind == "multilabel":
+        targets = np.arange(len(classes)) if kind != "binary" else np.array([0.0, 1.0])
+        return compute_class_weight(class_weight, classes, targets, kind, dtype=dtype)
+    empty = np.flatnonzero(counts <= 0)
+    if empty.size:
+        raise XentlearnInputError(
+            f"class_weight='balanced' needs every class in y, but class {_show(classes[empty[0]])} "
+            f"has {'zero total sample_weight' if weighted else 'no samples'}; pass a dict of "
+            "weights, or drop the class from `classes`")
+    return (counts.sum() / (len(classes) * counts)).astype(dtype)
+
+
+def _encode_part(part: Batch, kind: str, classes, dtype) -> Batch:
+    """Runs on a worker: the part with its labels encoded as the loss's targets."""
+    y = _labels_as_numpy(part.targets)
+    if kind in ("soft", "multilabel"):
+        targets = np.ascontiguousarray(y, dtype=dtype)
+    else:
+        index = check_classes_match(y.ravel(), classes)
+        targets = (index == 1).astype(dtype) if kind == "binary" else index
+    return Batch(part.X, targets, part.sample_weight)
+
+
+def _split_validation(source, fraction: float, rng: np.random.Generator):
+    """(train, validation) sources: each part's rows split by seeded uniforms, on its worker.
+
+    Rows are held out with probability `fraction` each (not stratified, and the
+    count is `fraction` of the rows on average: drawing an exact count would need
+    the rows of every part at once).
+    """
+    seed = int(rng.integers(2**31 - 1))
+    train = source.replace_parts(_split_part, seed, fraction, False, drop_empty=True,
+                                 with_index=True)
+    validation = source.replace_parts(_split_part, seed, fraction, True, drop_empty=True,
+                                      with_index=True)
+    if train.n_samples < 1 or validation.n_samples < 1:
+        raise XentlearnInputError(
+            f"validation_fraction={fraction} leaves no rows for training or validation "
+            f"with {source.n_samples} samples")
+    return train, validation
+
+
+def _split_part(part: Batch, index: int, seed: int, fraction: float, held_out: bool) -> Batch:
+    """Runs on a worker: the part's held-out rows (or the others); both calls draw the
+    same uniforms, from the fit's seed and the part's index."""
+    uniforms = np.random.default_rng([seed, index]).random(part.X.shape[0])
+    rows = np.flatnonzero((uniforms < fraction) == held_out)
+    sw = None if part.sample_weight is None else part.sample_weight[rows]
+    return Batch(part.X[rows], part.targets[rows], sw)
+
+
+def loss_weight_sum(source, loss, n_outputs: int) -> float:
+    """sum_i w_i, the loss's normaliser, over a DaskSource (on its workers, in part order)."""
+    return float(sum(source.map_parts(_part_loss_weight, loss, n_outputs)))
+
+
+def _part_loss_weight(part: Batch, loss, n_outputs: int) -> float:
+    total = 0.0
+    for batch in ArraySource(*part).batches(None):
+        zeros = np.zeros((batch.X.shape[0], n_outputs), dtype=batch.X.dtype)
+        total += loss(zeros, batch.targets, batch.sample_weight).weight_sum
+    return total
+
+
+# ---------------------------------------------------------------------------- predict
+def _predictor(estimator):
+    """A copy of the fitted estimator without its training state, for the workers."""
+    slim = copy.copy(estimator)
+    for name in ("_state", "history_", "loss_curve_", "validation_scores_"):
+        slim.__dict__.pop(name, None)
+    return slim
+
+
+def _call(X, name: str, estimator):
+    return getattr(estimator, name)(X)
+
+
+def per_partition(method):
+    """Decorate a predict-like method: on dask input, a dask array computed per partition.
+
+    The wrapped method runs unchanged on each partition (numpy or pandas), so
+    predictions on dask input equal those on the same rows in memory.
+    """
+    @functools.wraps(method)
+    def wrapper(self, X, *args, **kwargs):
+        if not is_dask(X):
+            return method(self, X, *args, **kwargs)
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "classes_")
+        predictor = _predictor(self)
+        return _dask.map_row_blocks(X, _call, method.__name__, predictor)
+    return wrapper
+
+
+def score_dask(estimator, X, y, sample_weight) -> float | None:
+    """Accuracy on dask input, summed per partition on the workers; None if X is not dask."""
+    if not is_dask(X):
+        return None
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "classes_")
+    sums = _dask.map_partitions_reduce(X, y, sample_weight, _partition_accuracy,
+                                       _predictor(estimator))
+    correct = sum(c for c, _ in sums)
+    total = sum(t for _, t in sums)
+    return correct / total
+
+
+def _partition_accuracy(X, y, sample_weight, estimator) -> tuple[float, float]:
+    from sklearn.metrics import accuracy_score
+
+    if hasattr(sample_weight, "to_numpy"):
+        sample_weight = sample_weight.to_numpy()
+    predicted = estimator.predict(X)
+    y = np.asarray(y)
+    if len(y) == 0:
+        return 0.0, 0.0
+    correct = accuracy_score(y, predicted, normalize=False, sample_weight=sample_weight)
+    total = len(y) if sample_weight is None else float(np.sum(sample_weight))
+    return float(correct), float(total)

@@ -1,0 +1,168 @@
+"""Dask input on dask's synchronous scheduler (no cluster): packing, the metadata pass,
+label encoding, the per-part sums and predictions, equal to the in-memory fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+
+from tests.dask.conftest import fit_quietly, problem, relative_difference, soft_labels
+from xentlearn import LogisticRegression, MLPClassifier
+from xentlearn.data import ArraySource, column_moments
+from xentlearn.data._dask import DaskSource, is_dask_collection
+from xentlearn.exceptions import XentlearnInputError
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(autouse=True)
+def synchronous():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def _lr(**kw):
+    return LogisticRegression(tol=1e-10, max_iter=1000, **kw)
+
+
+def test_detected_without_importing_dask_for_other_input():
+    assert is_dask_collection(da.zeros((2, 2)))
+    assert is_dask_collection(dd.from_pandas(pd.DataFrame({"a": [1.0]}), npartitions=1))
+    assert not is_dask_collection(np.zeros((2, 2)))
+    assert not is_dask_collection(pd.DataFrame({"a": [1.0]}))
+
+
+@pytest.mark.parametrize("case", ["binary", "softmax", "weights", "balanced", "soft",
+                                  "rechunked", "empty partition"])
+def test_equal_to_in_memory(case):
+    classes = 2 if case in ("binary", "weights", "rechunked", "empty partition") else 3
+    X, y = problem(classes=classes)
+    w = np.random.default_rng(1).uniform(0, 3, len(y)) if case == "weights" else None
+    kw = {"class_weight": "balanced"} if case == "balanced" else {}
+    target = soft_labels(y, classes) if case == "soft" else y
+    reference = _lr(**kw).fit(X, target, sample_weight=w)
+    chunks = (250, 300, 1, 649) if case == "rechunked" else 300
+    Xd = da.from_array(X, chunks=(chunks, -1))
+    yd = da.from_array(target, chunks=(300,) + target.shape[1:])    # other chunks: aligned
+    if case == "empty partition":
+        Xd = da.concatenate([Xd, Xd[:0]])
+        yd = da.concatenate([yd, yd[:0]])
+    wd = None if w is None else da.from_array(w, chunks=400)
+    fitted = _lr(**kw).fit(Xd, yd, sample_weight=wd)
+    assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
+    assert relative_difference(fitted.intercept_, reference.intercept_) < 1e-6
+    assert np.array_equal(fitted.classes_, reference.classes_)
+
+
+def test_dataframe_unknown_partitions_and_classes_missing_from_partitions():
+    X, y = problem(classes=4)
+    order = np.argsort(y, kind="stable")          # sorted labels: most partitions lack classes
+    X, y = X[order], np.array(["a", "b", "c", "d"])[y[order]]
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])]).assign(label=y)
+    ddf = dd.from_pandas(frame, npartitions=5).clear_divisions()
+    reference = _lr().fit(frame.drop(columns="label"), frame["label"])
+    fitted = _lr().fit(ddf.drop(columns="label"), ddf["label"])
+    assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
+    assert list(fitted.classes_) == ["a", "b", "c", "d"]
+    assert list(fitted.feature_names_in_) == list(reference.feature_names_in_)
+    proba = fitted.predict_proba(ddf.drop(columns="label"))
+    assert isinstance(proba, da.Array)
+    np.testing.assert_allclose(proba.compute(), reference.predict_proba(frame.drop(columns="label")),
+                               atol=1e-6)
+    assert fitted.predict(ddf.drop(columns="label")).compute().tolist() == \
+        reference.predict(frame.drop(columns="label")).tolist()
+
+
+def test_predictions_are_dask_arrays_equal_to_in_memory():
+    X, y = problem(classes=3)
+    model = _lr().fit(X, y)
+    Xd = da.from_array(X, chunks=(500, -1))
+    for method in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
+        lazy = getattr(model, method)(Xd)
+        assert isinstance(lazy, da.Array), method
+        assert lazy.chunks[0] == Xd.chunks[0]
+        np.testing.assert_array_equal(lazy.compute(), getattr(model, method)(X))
+    w = np.random.default_rng(0).uniform(size=len(y))
+    assert model.score(Xd, da.from_array(y, chunks=500), da.from_array(w, chunks=500)) == \
+        pytest.approx(model.score(X, y, w), abs=1e-12)
+    binary = _lr().fit(X, y == 1)
+    assert binary.decision_function(Xd).compute().shape == (len(y),)
+
+
+def test_metadata_moments_equal_one_pass_in_memory():
+    X, y = problem()
+    w = np.random.default_rng(0).uniform(0, 2, len(y))
+    source = DaskSource.from_collections(da.from_array(X, chunks=(170, -1)),
+                                         da.from_array(y, chunks=170),
+                                         da.from_array(w, chunks=170), dtype=np.float64)
+    expected = column_moments(ArraySource(X, y, w).batches(None))
+    got = source.column_moments()
+    assert got.weight_sum == pytest.approx(expected.weight_sum)
+    np.testing.assert_allclose(got.mean, expected.mean, rtol=1e-12)
+    np.testing.assert_allclose(got.var, expected.var, rtol=1e-10)
+    assert source.n_samples == len(y) and len(source.parts) == 8
+
+
+def test_column_chunks_refused_with_the_fix():
+    X, y = problem()
+    with pytest.raises(XentlearnInputError, match=r"chunked along its columns.*rechunk\(\{1: -1\}\)"):
+        _lr().fit(da.from_array(X, chunks=(300, 3)), da.from_array(y, chunks=300))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("nan", r"X \(partition 1\) contains 1 non-finite"),
+    ("partitions", r"y has 2 partitions but X has 4"),
+    ("missing label", r"missing label"),
+    ("one class", r"only one class"),
+    ("zero weights", r"zero for every row"),
+])
+def test_bad_input_named(bad, message):
+    X, y = problem()
+    w = None
+    Xd, yd = da.from_array(X, chunks=(300, -1)), da.from_array(y.astype(float), chunks=300)
+    if bad == "nan":
+        X = X.copy()
+        X[400, 2] = np.nan
+        Xd = da.from_array(X, chunks=(300, -1))
+    elif bad == "partitions":
+        frame = dd.from_pandas(pd.DataFrame(X), npartitions=4)
+        Xd, yd = frame, dd.from_pandas(pd.Series(y), npartitions=2)
+    elif bad == "missing label":
+        yd = da.from_array(np.where(np.arange(len(y)) == 5, np.nan, y), chunks=300)
+    elif bad == "one class":
+        yd = da.zeros(len(y), chunks=300)
+    elif bad == "zero weights":
+        w = da.zeros(len(y), chunks=300)
+    with pytest.raises(XentlearnInputError, match=message):
+        _lr().fit(Xd, yd, sample_weight=w)
+
+
+def test_unknown_lengths_with_in_memory_y_refused():
+    X, y = problem()
+    frame = dd.from_pandas(pd.DataFrame(X), npartitions=3)
+    with pytest.raises(XentlearnInputError, match="partitioned like X"):
+        _lr().fit(frame, y)
+
+
+def test_in_memory_y_split_by_known_chunks():
+    X, y = problem()
+    reference = _lr().fit(X, y)
+    fitted = _lr().fit(da.from_array(X, chunks=(333, -1)), y)
+    assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
+
+
+def test_mlp_lbfgs_and_early_stopping_run():
+    X, y = problem(n=600, classes=3)
+    Xd, yd = da.from_array(X, chunks=(200, -1)), da.from_array(y, chunks=200)
+    mlp = fit_quietly(MLPClassifier(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=30,
+                                    random_state=0), Xd, yd)
+    reference = fit_quietly(MLPClassifier(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=30,
+                                          random_state=0), X, y)
+    assert relative_difference(mlp.coefs_[0], reference.coefs_[0]) < 1e-6
+    stopped = fit_quietly(_lr(early_stopping=True, random_state=0), Xd, yd)
+    assert stopped.history_[0]["val_loss"] is not None
