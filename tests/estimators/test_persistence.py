@@ -321,7 +321,7 @@ INCONSISTENT = {
     "negative std": ("files", _set("preprocessing", "columns", 0, "std", -1.0), r"columns\[0\].std' is -1.0"),
     "zero std": ("files", _set("preprocessing", "columns", 0, "std", 0.0), r"columns\[0\].std' is 0.0"),
     "NaN mean": ("files", _set("preprocessing", "columns", 1, "mean", float("nan")), r"columns\[1\].mean' is nan"),
-    "unknown kind": ("files", _set("preprocessing", "columns", 0, "kind", "date"), r"columns\[0\].kind' is 'date'"),
+    "unknown kind": ("files", _set("preprocessing", "columns", 0, "kind", "time"), r"columns\[0\].kind' is 'time'"),
     "category types": ("files", _set("preprocessing", "columns", 2, "categories", [1, 2, 3]),
                        r"columns\[2\].categories' is \[1, 2, 3\]; expected"),
     "feature columns": ("files", _rename_feature_column, "meta field 'feature_columns'"),
@@ -367,3 +367,57 @@ def test_a_history_too_long_for_a_model_file_is_refused_at_save(tmp_path, monkey
     with pytest.raises(io.MetadataTooLargeError, match="most of it is the training history, 2000 epochs"):
         est.save(tmp_path / "model.xent")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_temperature_calibration_and_checkpoint_path_round_trip(tmp_path):
+    """calibration='temperature' divides the logits by the fitted temperature_: it must be saved."""
+    import pathlib
+
+    X, y = _data(3)
+    est = LogisticRegression(calibration="temperature", checkpoint=pathlib.Path(tmp_path / "ck"),
+                             random_state=0).fit(X, y)
+    assert est.temperature_ != 1.0
+    est.save(tmp_path / "model.xent")
+    loaded = xentlearn.load(tmp_path / "model.xent")
+    assert loaded.temperature_ == est.temperature_
+    assert loaded.checkpoint == str(tmp_path / "ck")
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+
+
+@pytest.mark.parametrize("change, pattern", [
+    (_set("temperature", -1.0), "meta field 'temperature' is -1.0; expected a finite number > 0"),
+    (_set("temperature", float("nan")), "meta field 'temperature' is nan"),
+    (_set("temperature", "2"), "meta field 'temperature' is '2'"),
+    (_set("params", "calibration", None), "meta field 'temperature' is set but params.calibration"),
+])
+def test_a_wrong_temperature_is_refused(tmp_path, change, pattern):
+    from xentlearn import io
+
+    X, y = _data(3)
+    LogisticRegression(calibration="temperature", random_state=0).fit(X, y).save(tmp_path / "m.xent")
+    arrays, meta = io.read(tmp_path / "m.xent")
+    meta = {k: v for k, v in meta.items() if k not in ("format", "format_version")}
+    change(arrays, meta)
+    io.write(tmp_path / "bad.xent", arrays, meta)
+    _refused(tmp_path / "bad.xent", pattern)
+
+
+def test_model_with_expanded_dates_and_missing_tokens_round_trips(tmp_path):
+    """Preprocessing version 2 (date columns, na_values) loads and predicts equal."""
+    import pyarrow as pa
+
+    from tests.cli import make_table, write_csv
+    from xentlearn.data import TableFiles
+
+    table = make_table(80, seed=3)
+    days = np.datetime64("2024-01-01") + np.arange(80) * 5
+    x2 = table.column("x2").to_pylist()
+    table = table.set_column(1, "x2", pa.array(["?" if i % 9 == 0 else str(v) for i, v in enumerate(x2)]))
+    table = table.append_column("day", pa.array(days.astype(str)))
+    csv = write_csv(table, tmp_path / "t.csv")
+    est = LogisticRegression(max_iter=30).fit(
+        TableFiles(csv, target="species", dates="expand", na_values=["?"], impute="mean"))
+    assert est.preprocessing_["version"] == 2
+    est.save(tmp_path / "model.xent")
+    loaded = xentlearn.load(tmp_path / "model.xent")
+    np.testing.assert_array_equal(loaded.predict_proba(TableFiles(csv)), est.predict_proba(TableFiles(csv)))

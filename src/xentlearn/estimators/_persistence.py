@@ -33,8 +33,9 @@ from xentlearn.models import MLP, Linear
 from xentlearn.training import EpochRecord
 
 TASKS = ("binary", "multiclass", "multilabel", "soft")
-# TabularPreprocessor's column kinds (its kinds_), as to_dict writes them.
-_COLUMN_KINDS = ("numeric", "bool", "categorical")
+# TabularPreprocessor's column kinds (its kinds_), as to_dict writes them; a date
+# column is written as "date", or as "categorical" with "expand": "date".
+_COLUMN_KINDS = ("numeric", "bool", "categorical", "date")
 # Arrays besides "param.<key>"; any other array name is refused.
 _OTHER_ARRAYS = ("classes", "class_weight", "feature_names_in")
 # Hyperparameters whose JSON form is an array or object; every other one is a scalar.
@@ -54,6 +55,8 @@ def _json_params(estimator) -> dict:
     params["callbacks"] = None
     if isinstance(params.get("random_state"), (np.random.Generator, np.random.RandomState)):
         params["random_state"] = None
+    if isinstance(params.get("checkpoint"), (os.PathLike, bytes)):
+        params["checkpoint"] = os.fsdecode(params["checkpoint"])
     if isinstance(params.get("class_weight"), dict):
         # JSON keys must be strings; labels keep their type as [label, weight] pairs.
         params["class_weight"] = {"pairs": [[_plain(k), float(v)]
@@ -114,6 +117,8 @@ def save(estimator, path) -> None:
         # Strings are stored as fixed-width unicode; this restores object arrays as fitted.
         "classes_object": np.asarray(estimator.classes_).dtype == object,
     }
+    if getattr(estimator, "temperature_", None) is not None:   # calibration="temperature"
+        meta["temperature"] = float(estimator.temperature_)
     try:
         io.write(path, arrays, meta)
     except io.MetadataTooLargeError as error:
@@ -139,6 +144,7 @@ class _Plan(NamedTuple):
     param_shapes: dict[str, tuple[int, ...]]
     dtype: np.dtype
     history: list[dict]
+    temperature: float | None
     preprocessing: dict | None
     feature_columns: list[str] | None
     target_column: str | None
@@ -238,9 +244,10 @@ def _check_file(meta: dict, headers: dict[str, ArrayHeader], path: str) -> _Plan
     _check_other_headers(headers, estimator, task, n_features, n_classes, dtype, param_shapes,
                          path)
     history = _check_history(meta, path)
+    temperature = _check_temperature(meta, estimator, path)
     preprocessing, feature_columns, target_column = _check_preprocessing(meta, n_features, path)
     return _Plan(estimator, task, n_features, n_outputs, param_shapes, dtype, history,
-                 preprocessing, feature_columns, target_column, classes_object)
+                 temperature, preprocessing, feature_columns, target_column, classes_object)
 
 
 def _check_required(meta: dict, path: str) -> None:
@@ -473,8 +480,27 @@ def _check_history(meta: dict, path: str) -> list[dict]:
     return history
 
 
+def _check_temperature(meta: dict, estimator, path: str) -> float | None:
+    """The fitted temperature of calibration="temperature" (logits are divided by it)."""
+    temperature = meta.get("temperature")
+    if temperature is None:
+        return None
+    if not _is_number(temperature) or not math.isfinite(temperature) or temperature <= 0:
+        raise _wrong(path, "meta field 'temperature'", temperature, "a finite number > 0")
+    if getattr(estimator, "calibration", None) != "temperature":
+        raise _refuse(path, "meta field 'temperature'",
+                      "is set but params.calibration is not 'temperature'")
+    return float(temperature)
+
+
 def _check_preprocessing(meta: dict, n_features: int, path: str):
-    """(preprocessing, feature_columns, target_column), consistent with n_features_in."""
+    """(preprocessing, feature_columns, target_column), consistent with n_features_in.
+
+    The fields a hand edit most likely breaks are checked here to name them;
+    ``TabularPreprocessor.from_dict`` then checks every field (date columns
+    and the version-2 fields included) and says how many features the
+    preprocessing makes, which must be n_features_in.
+    """
     preprocessing = meta.get("preprocessing")
     feature_columns = meta.get("feature_columns")
     target_column = meta.get("target_column")
@@ -490,7 +516,7 @@ def _check_preprocessing(meta: dict, n_features: int, path: str):
     columns = preprocessing.get("columns")
     if not isinstance(columns, list) or not columns:
         raise _wrong(path, "meta field 'preprocessing.columns'", columns, "a list of columns")
-    names, width = [], 0
+    names = []
     for i, column in enumerate(columns):
         where = f"meta field 'preprocessing.columns[{i}]"
         if not isinstance(column, dict):
@@ -501,39 +527,36 @@ def _check_preprocessing(meta: dict, n_features: int, path: str):
         if kind not in _COLUMN_KINDS:
             raise _wrong(path, where + ".kind'", kind, f"one of {list(_COLUMN_KINDS)}")
         names.append(name)
-        if kind == "categorical":
+        if kind == "categorical" and "expand" not in column:
             categories = column.get("categories")
             if (not isinstance(categories, list) or not categories
                     or not all(isinstance(c, str) for c in categories)
                     or len(set(categories)) != len(categories)):
-                raise _refuse(path, where + ".categories'",
-                              f"is {_show(categories)}; expected a non-empty list of distinct strings")
-            width += len(categories)
-            continue
-        for key in ("mean", "std"):
-            value = column.get(key)
-            if not _is_number(value) or not math.isfinite(value) or (key == "std" and value <= 0):
-                expected = "a finite number > 0" if key == "std" else "a finite number"
-                raise _refuse(path, f"{where}.{key}'", f"is {_show(value)}; expected {expected}")
-        width += 1
+                raise _wrong(path, where + ".categories'", categories,
+                             "a non-empty list of distinct strings")
+        elif kind in ("numeric", "bool"):
+            for key in ("mean", "std"):
+                value = column.get(key)
+                if not _is_number(value) or not math.isfinite(value) or (key == "std" and value <= 0):
+                    expected = "a finite number > 0" if key == "std" else "a finite number"
+                    raise _wrong(path, f"{where}.{key}'", value, expected)
     if len(set(names)) != len(names):
         raise _refuse(path, "meta field 'preprocessing.columns'", "repeats a column name")
+    if feature_columns != names:
+        raise _wrong(path, "meta field 'feature_columns'", feature_columns,
+                     f"the preprocessing's columns {_show(names)}")
+    if target_column is not None and (not isinstance(target_column, str) or target_column in names):
+        raise _wrong(path, "meta field 'target_column'", target_column,
+                     "null or a column name that is not a feature")
+    from xentlearn.data import TabularPreprocessor
+
+    try:
+        width = TabularPreprocessor.from_dict(preprocessing).n_features_out
+    except XentlearnInputError as error:
+        raise _refuse(path, "meta field 'preprocessing'", f"is invalid: {error}") from None
     if width != n_features:
         raise _refuse(path, "meta field 'preprocessing.columns'",
                       f"encode {width} features but n_features_in is {n_features}")
-    if feature_columns != names:
-        raise _refuse(path, "meta field 'feature_columns'",
-                      f"is {_show(feature_columns)}; expected the preprocessing's columns "
-                      f"{_show(names)}")
-    if target_column is not None and (not isinstance(target_column, str) or target_column in names):
-        raise _refuse(path, "meta field 'target_column'",
-                      f"is {_show(target_column)}; expected null or a column name that is not a feature")
-    try:
-        from xentlearn.data import TabularPreprocessor
-
-        TabularPreprocessor.from_dict(preprocessing)   # format, version, impute, ...
-    except XentlearnInputError as error:
-        raise _refuse(path, "meta field 'preprocessing'", f"is invalid: {error}") from None
     return preprocessing, feature_columns, target_column
 
 
@@ -578,6 +601,8 @@ def _build(plan: _Plan, arrays: Mapping[str, np.ndarray], path: str):
     estimator._rng = np.random.default_rng(random_state if isinstance(random_state, int) else None)
     estimator._params_to_attributes(model_params)
     estimator._set_history(plan.history)
+    if plan.temperature is not None:
+        estimator.temperature_ = plan.temperature
     if plan.preprocessing is not None:
         from xentlearn.data import TabularPreprocessor
 
