@@ -40,6 +40,20 @@ class SolverSettings(NamedTuple):
     preconditioner: optimizers.Preconditioner | None = None
 
 
+def solver_settings(estimator, *, learning_rate: Schedule, penalty: Penalty,
+                    penalty_mask: dict[str, bool], steps_per_epoch: int, plateau: bool,
+                    preconditioner: optimizers.Preconditioner | None = None) -> SolverSettings:
+    """SolverSettings from an estimator's hyperparameters and what the fit worked out."""
+    return SolverSettings(
+        learning_rate=learning_rate, penalty=penalty, penalty_mask=penalty_mask,
+        momentum=float(estimator.momentum), nesterov=bool(estimator.nesterov),
+        beta_1=float(estimator.beta_1), beta_2=float(estimator.beta_2),
+        epsilon=float(estimator.epsilon), max_grad_norm=estimator.max_grad_norm,
+        adaptive=estimator.learning_rate == "adaptive" and not SOLVERS[estimator.solver].full_batch,
+        steps_per_epoch=steps_per_epoch, n_iter_no_change=int(estimator.n_iter_no_change),
+        tol=float(estimator.tol), plateau=plateau, preconditioner=preconditioner)
+
+
 @dataclass(frozen=True)
 class SolverSpec:
     """One solver.

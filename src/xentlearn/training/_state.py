@@ -68,28 +68,34 @@ def generator_from_state(state: dict) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
-def state_to_parts(state: TrainState, prefix: str = "state") -> tuple[dict, dict]:
+def state_to_parts(state: TrainState, prefix: str = "state", *, with_params: bool = True,
+                   with_history: bool = True) -> tuple[dict, dict]:
     """(arrays, JSON-able meta) describing `state`, for a file without pickle.
 
     Arrays: params, optimizer state and the stopping rules' states, named
     ``<prefix>.0.<key>``, ``<prefix>.1.<path>``, ``<prefix>.2.<path>``
-    (``optimizers.state_to_arrays`` paths with "." for "/"). Meta: the counters, the random
-    generator's state and the history. Python floats go through JSON's
-    shortest round-trip repr, so every number comes back bit for bit.
+    (``optimizers.state_to_arrays`` paths with "." for "/"). Meta: the
+    counters, the random generator's state and the history. Python floats go
+    through JSON's shortest round-trip repr, so every number comes back bit for
+    bit. A model file, which stores the parameters and the history already,
+    leaves them out (`with_params`, `with_history` False).
     """
+    params = state.params if with_params else {}
     # Array names in a model file are one path component: "/" becomes ".".
     arrays = {path.replace("/", "."): value for path, value in
-              state_to_arrays((state.params, state.opt_state, state.stoppers), prefix).items()}
+              state_to_arrays((params, state.opt_state, state.stoppers), prefix).items()}
     meta = {"epoch": state.epoch, "batch": state.batch, "loss_sum": state.loss_sum,
-            "weight_sum": state.weight_sum, "rng_state": rng_state_to_json(state.rng_state),
-            "history": [list(record) for record in state.history]}
+            "weight_sum": state.weight_sum, "rng_state": rng_state_to_json(state.rng_state)}
+    if with_history:
+        meta["history"] = [list(record) for record in state.history]
     return arrays, meta
 
 
 def state_from_parts(arrays: dict, meta: dict, template: TrainState, prefix: str = "state"
                      ) -> TrainState:
     """Inverse of ``state_to_parts``; `template` (a fresh ``initial_state`` of the same fit)
-    gives the structure, shapes and dtypes, and every entry is checked against it.
+    gives the structure, shapes and dtypes, and every entry is checked against it. Parts
+    written without params or history take the template's.
 
     Raises
     ------
@@ -98,12 +104,10 @@ def state_from_parts(arrays: dict, meta: dict, template: TrainState, prefix: str
     """
     arrays = {name.replace(".", "/"): value for name, value in arrays.items()
               if name.startswith(prefix + ".")}
+    with_params = any(name.startswith(f"{prefix}/0/") for name in arrays)
     params, opt_state, stoppers = state_from_arrays(
-        arrays, (template.params, template.opt_state, template.stoppers), prefix)
-    for key, value in params.items():
-        if value.dtype != template.params[key].dtype:
-            raise XentlearnInputError(f"parameter {key!r} has dtype {value.dtype}, expected "
-                                      f"{template.params[key].dtype}")
+        arrays, (template.params if with_params else {}, template.opt_state, template.stoppers),
+        prefix)
     try:
         counters = [meta[name] for name in ("epoch", "batch")]
         sums = [meta[name] for name in ("loss_sum", "weight_sum")]
@@ -111,14 +115,15 @@ def state_from_parts(arrays: dict, meta: dict, template: TrainState, prefix: str
             raise ValueError(f"epoch and batch must be non-negative integers, got {counters}")
         if any(type(v) not in (int, float) for v in sums):
             raise ValueError(f"loss_sum and weight_sum must be numbers, got {sums}")
-        history = tuple(_record(row) for row in meta["history"])
+        history = (tuple(_record(row) for row in meta["history"]) if "history" in meta
+                   else template.history)
         if len(history) != counters[0]:
             raise ValueError(f"history has {len(history)} epochs but epoch is {counters[0]}")
         rng = generator_from_state(rng_state_from_json(meta["rng_state"]))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise XentlearnInputError(f"training state: {exc}") from None
-    return TrainState(params, opt_state, rng_state(rng), counters[0], counters[1],
-                      float(sums[0]), float(sums[1]), stoppers, history)
+    return TrainState(params if with_params else template.params, opt_state, rng_state(rng),
+                      counters[0], counters[1], float(sums[0]), float(sums[1]), stoppers, history)
 
 
 def _record(row) -> EpochRecord:
