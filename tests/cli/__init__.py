@@ -61,12 +61,26 @@ def write_parquet(table, path: Path) -> Path:
     return path
 
 
+def summary_columns(stdout: str, name: str) -> dict[str, float]:
+    """{column: value} of the report's summary line that starts with `name`.
+
+    The summary table's header starts with "data" and holds "log-loss"; its
+    cells split on whitespace (headers are single words).
+    """
+    lines = stdout.splitlines()
+    header = next((line.split() for line in lines
+                   if line.startswith("data ") and "log-loss" in line), None)
+    assert header, f"no summary table in:\n{stdout}"
+    row = next((line.split() for line in lines if line.split()[:1] == [name]
+                and len(line.split()) == len(header) and "log-loss" not in line), None)
+    assert row, f"no {name!r} row in:\n{stdout}"
+    return {h: (float(v) if v != "-" else None) for h, v in zip(header[1:], row[1:])}
+
+
 def summary_row(stdout: str, name: str) -> tuple[float, float, int]:
     """(log-loss, accuracy, rows) from the report line that starts with `name`."""
-    match = re.search(rf"^{re.escape(name)}\s+([0-9.]+)\s+([0-9.]+)\s+(\d+)\s*$", stdout,
-                      flags=re.MULTILINE)
-    assert match, f"no {name!r} row in:\n{stdout}"
-    return float(match[1]), float(match[2]), int(match[3])
+    columns = summary_columns(stdout, name)
+    return columns["log-loss"], columns["accuracy"], int(columns["rows"])
 
 
 def confusion_rows(stdout: str, classes) -> np.ndarray:

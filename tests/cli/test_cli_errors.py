@@ -45,7 +45,7 @@ CASES = [
     ("class-weight-label", ["train", "train.csv", "--target", "species", "--class-weight",
                             "dog=2"], "'dog', which is not a label of column 'species'"),
     ("early-stopping-alone", ["train", "train.csv", "--target", "species", "--early-stopping"],
-     "--early-stopping needs held-out files: --validation DATA"),
+     "--early-stopping needs held-out rows: --validation-fraction 0.1 (or --validation DATA)"),
     ("lbfgs-minibatch", ["train", "train.csv", "--target", "species", "--batch-size", "10"],
      "--solver lbfgs needs the full batch; got --batch-size 10"),
     ("plot-format", ["train", "train.csv", "--target", "species", "--plot", "c.jpg"],
@@ -194,8 +194,10 @@ def test_impute_mean_accepts_missing_values(tmp_path):
     result = run_cli("train", "gaps.csv", "--target", "species", "--impute", "mean",
                      "--max-iter", "3", "--solver", "adam", "--quiet", cwd=tmp_path)
     assert (tmp_path / "model.xent").is_file()
-    # max_iter=3 is too few to converge: the warning is one tidy line, not Python's format.
-    assert result.stderr.startswith("xentlearn: warning: LogisticRegression reached max_iter=3")
+    # max_iter=3 is too few to converge: the warning is one tidy line, not Python's format,
+    # in flag words, and it does not ask to scale features that train already standardises.
+    assert result.stderr.startswith("xentlearn: warning: LogisticRegression reached --max-iter 3")
+    assert "already standardised" in result.stderr and "StandardScaler" not in result.stderr
     assert len(result.stderr.splitlines()) == 1
 
 

@@ -9,6 +9,7 @@ import shlex
 import numpy as np
 import pytest
 
+from xentlearn.cli import main
 from tests.cli import (CLASSES, confusion_rows, make_table, run_cli, summary_row, write_csv,
                        write_parquet)
 
@@ -147,14 +148,17 @@ def test_class_weight_labels_match_integer_target_column(tmp_path):
     assert described["params"]["class_weight"] == {"1": 3.0}
 
 
-def test_plot_is_a_real_image_of_the_curves(tables, tmp_path):
+def test_plot_is_a_real_image_of_loss_accuracy_reliability_and_rate(tables, tmp_path,
+                                                                    monkeypatch, capsys):
     import matplotlib.image
 
-    run_cli("train", tables["train_csv"], "--target", "species", "--validation",
-            tables["valid_csv"], "--solver", "adam", "--learning-rate", "cosine",
-            "--max-iter", "12", "--quiet", "--plot", "curves.png", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", str(tables["train_csv"]), "--target", "species", "--validation",
+                 str(tables["valid_csv"]), "--solver", "adam", "--learning-rate", "cosine",
+                 "--max-iter", "12", "--quiet", "--plot", "curves.png"]) == 0
     image = matplotlib.image.imread(tmp_path / "curves.png")      # float RGBA in [0, 1]
-    assert image.shape[:2] == (600, 800)
+    # Three panels side by side, and a fourth row for the learning rate, which changes.
+    assert image.shape[:2] == (650, 1500)
     rgb = (image[..., :3] * 255).round().astype(int)
     non_white = np.any(rgb < 250, axis=-1).mean()
     assert 0.01 < non_white < 0.5          # drawn on, but not a solid block
@@ -162,8 +166,48 @@ def test_plot_is_a_real_image_of_the_curves(tables, tmp_path):
     def pixels_of(color):
         return int(np.all(np.abs(rgb - np.array(color)) <= 12, axis=-1).sum())
 
-    # The train curve (tab:blue), the validation curve (tab:orange) and the
-    # learning rate (tab:green) are each drawn with many pixels.
+    # The train curve (tab:blue), the validation curves and reliability diagram
+    # (tab:orange) and the learning rate (tab:green) are each drawn with many pixels.
     assert pixels_of((31, 119, 180)) > 200
-    assert pixels_of((255, 127, 14)) > 200
+    assert pixels_of((255, 127, 14)) > 400
     assert pixels_of((44, 160, 44)) > 100
+
+    # A constant learning rate has no panel: one row, and no green.
+    assert main(["train", str(tables["train_csv"]), "--target", "species", "--max-iter", "5",
+                 "--solver", "adam", "--quiet", "--plot", "flat.png", "--out", "flat.xent"]) == 0
+    image = matplotlib.image.imread(tmp_path / "flat.png")
+    assert image.shape[:2] == (500, 1500)
+    rgb = (image[..., :3] * 255).round().astype(int)
+    assert pixels_of((44, 160, 44)) < 20
+    capsys.readouterr()
+
+
+def test_plot_panels_log_loss_axis_restored_epoch_and_reliability(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from xentlearn.cli import _report
+    from xentlearn.cli._metrics import score_batches
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)     # keep the figure to look at it
+    # A loss that falls from 2 to 0.01 spans more than a decade: log axis.
+    history = [{"epoch": e, "train_loss": 2.0 * 0.5 ** e, "val_loss": 2.1 * 0.6 ** e,
+                "val_accuracy": min(0.5 + 0.05 * e, 0.9), "learning_rate": 0.1, "seconds": 0.0}
+               for e in range(1, 9)]
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet([1, 1], 200)
+    truth = (rng.random(200) < proba[:, 1]).astype(int)
+    metrics = score_batches([(proba.argmax(1), proba, truth)], np.array([0, 1]), target="y")
+    _report.plot_history(history, tmp_path / "p.png", title="t", reliability=metrics,
+                         restored_epoch=5, final_accuracy={"train": 0.8})
+    (figure,) = figures
+    loss, accuracy, reliability = figure.axes        # no learning-rate panel: it is constant
+    assert loss.get_yscale() == "log" and accuracy.get_yscale() == "linear"
+    for ax in (loss, accuracy):
+        assert any("restored best epoch (5)" in label for label in ax.get_legend_handles_labels()[1])
+    assert "ECE" in reliability.get_title()
+    # The diagram's points are the calibration bins: mean confidence against accuracy.
+    points = [line for line in reliability.get_lines() if line.get_label() == "validation data"]
+    seen = metrics.bin_count > 0
+    np.testing.assert_allclose(points[0].get_xdata(), metrics.bin_confidence[seen])
+    np.testing.assert_allclose(points[0].get_ydata(), metrics.bin_accuracy[seen])

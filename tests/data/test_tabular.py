@@ -41,6 +41,7 @@ def test_streaming_mean_std_match_numpy_on_the_full_data():
     np.testing.assert_allclose(X.std(axis=0), 1.0, rtol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore:constant column")
 def test_numeric_string_bool_encoding_and_feature_names():
     table = pa.table({
         "x": [1.0, 2.0, 3.0, 6.0],
@@ -241,3 +242,127 @@ def test_from_dict_refuses_inconsistent_descriptions(edit, match):
     edit(state)
     with pytest.raises(XentlearnInputError, match=match):
         TabularPreprocessor.from_dict(state)
+
+
+# ----------------------------------------------------------------- dates
+def _calendar(dates):
+    """(year, month, day of week, day of year) by Python's datetime, the reference."""
+    return np.array([[d.year, d.month, d.weekday(), d.timetuple().tm_yday] for d in dates],
+                    dtype=float)
+
+
+@pytest.mark.parametrize("kind", ["date32", "timestamp", "iso-text", "day-first-text"])
+def test_dates_expand_into_calendar_parts(kind):
+    import datetime
+
+    days = [datetime.date(2020, 1, 1) + datetime.timedelta(days=int(d))
+            for d in np.random.default_rng(0).integers(0, 2000, 40)]
+    column = {"date32": pa.array(days, pa.date32()),
+              "timestamp": pa.array([datetime.datetime(d.year, d.month, d.day, 13) for d in days],
+                                    pa.timestamp("s")),
+              "iso-text": pa.array([d.isoformat() for d in days]),
+              "day-first-text": pa.array([d.strftime("%d/%m/%Y") for d in days])}[kind]
+    table = pa.table({"when": column, "x": np.arange(40.0) % 7})
+    with pytest.raises(XentlearnInputError, match="'when' holds dates.*dates='expand'"):
+        TabularPreprocessor().fit([table])
+    pre = TabularPreprocessor(dates="expand", standardize=False).fit(table.to_batches(13))
+    assert pre.feature_names_out == ["when.year", "when.month", "when.day_of_week",
+                                     "when.day_of_year", "x"]
+    np.testing.assert_array_equal(pre.transform(table)[:, :4], _calendar(days))
+    # Round trip through the description, strictly read back.
+    state = json.loads(json.dumps(pre.to_dict()))
+    assert state["version"] == 2
+    again = TabularPreprocessor.from_dict(state)
+    np.testing.assert_array_equal(again.transform(table), pre.transform(table))
+    if kind == "day-first-text":
+        assert again.date_formats_ == {"when": "%d/%m/%Y"}
+        with pytest.raises(XentlearnInputError, match="'when' holds dates, but 'soon' is not"):
+            again.transform(pa.table({"when": ["01/02/2021", "soon"], "x": [1.0, 2.0]}))
+
+
+def test_na_values_are_missing_in_text_columns_and_kept_by_the_description():
+    table = pa.table({"c": ["a", "?", "b", "-"], "x": [1.0, 2.0, 3.0, 4.0]})
+    pre = TabularPreprocessor(na_values=["?", "-"], impute="mean").fit([table])
+    assert pre.categories_["c"] == ["a", "b", MISSING_CATEGORY]
+    state = pre.to_dict()
+    assert state["na_values"] == ["?", "-"] and state["version"] == 2
+    again = TabularPreprocessor.from_dict(state)
+    np.testing.assert_array_equal(again.transform(table), pre.transform(table))
+    # A numeric column made text by a token is named, with the tokens to declare.
+    spoiled = pa.table({"age": [str(a) for a in range(20, 60)] + ["?"]})
+    with pytest.raises(XentlearnInputError, match=r"'age' holds numbers except for 1 .*'\?'.*"
+                                                  r"na_values=\['\?'\]"):
+        TabularPreprocessor().fit([spoiled])
+
+
+def test_description_is_read_strictly_and_version_1_still_loads():
+    table = pa.table({"c": ["a", "b"], "x": [1.0, 2.0]})
+    plain = TabularPreprocessor().fit([table]).to_dict()
+    assert plain["version"] == 1 and "na_values" not in plain      # readable by older releases
+    TabularPreprocessor.from_dict(plain)
+    state = TabularPreprocessor(na_values=["?"]).fit([table]).to_dict()
+    bad_states = [
+        dict(state, extra=1),
+        dict(state, na_values="?"),
+        dict(state, na_values=["?", "?"]),
+        dict(state, dates="maybe"),
+        dict(state, version=3),
+        dict(state, columns=[{"name": "d", "kind": "categorical", "categories": ["year"],
+                              "expand": "date", "format": None, "means": [0.0],
+                              "stds": [1.0]}]),
+        dict(state, columns=[{"name": "d", "kind": "date", "format": "%Q",
+                              "means": [0.0] * 4, "stds": [1.0] * 4}]),
+        dict(state, columns=[{"name": "d", "kind": "date", "format": None,
+                              "means": [0.0] * 4, "stds": [1.0, 1.0, 0.0, 1.0]}]),
+        dict(plain, columns=[{"name": "d", "kind": "date", "format": None,
+                              "means": [0.0] * 4, "stds": [1.0] * 4}]),      # v1 has no dates
+    ]
+    for bad in bad_states:
+        with pytest.raises(XentlearnInputError, match="not a valid TabularPreprocessor"):
+            TabularPreprocessor.from_dict(bad)
+
+
+# ----------------------------------------------------------------- column warnings
+def test_identifier_free_text_and_constant_columns_are_named_in_one_warning_each():
+    from xentlearn.data import ColumnWarning
+
+    n = 60
+    rng = np.random.default_rng(0)
+    table = pa.table({
+        "customer_id": 1000 + 3 * rng.permutation(n),            # whole, distinct
+        "Individual ID": [f"P{i}" for i in rng.permutation(n)],   # text, distinct
+        "PassengerId": np.arange(n) % 30,                         # repeats, but named so
+        "ticket": [f"T{2 * i // 3}" for i in range(n)],           # 40 of 60: free text
+        "x": rng.normal(size=n),                                  # distinct floats: fine
+        "count": rng.integers(0, 5, n),                           # repeats: fine
+        "one": np.ones(n),
+        "flag": np.zeros(n, dtype=bool),
+        "unit": ["kg"] * n,
+    })
+    with pytest.warns(ColumnWarning) as caught:
+        TabularPreprocessor().fit(table.to_batches(max_chunksize=17))
+    by_problem = {w.message.problem: w.message for w in caught}
+    assert set(by_problem) == {"identifier", "free_text", "constant"}
+    assert by_problem["identifier"].columns == ["customer_id", "Individual ID", "PassengerId"]
+    assert by_problem["free_text"].columns == ["ticket"]
+    assert by_problem["constant"].columns == ["one", "flag", "unit"]
+    assert "drop=[...]" in str(by_problem["identifier"])
+
+
+def test_distinct_tracking_is_bounded(monkeypatch):
+    from xentlearn.data import _tabular
+
+    monkeypatch.setattr(_tabular, "_DISTINCT_LIMIT", 100)
+    pre = TabularPreprocessor()
+    with pytest.warns(_tabular.ColumnWarning, match="of the first 100"):
+        pre.fit(pa.table({"id": np.arange(1000)}).to_batches(max_chunksize=64))
+    assert pre._distinct["id"].values is None            # freed once past the limit
+
+
+def test_unseen_categories_are_counted_across_batches():
+    pre = TabularPreprocessor().fit([pa.table({"c": ["a", "b"] * 10})])
+    unseen: dict = {}
+    for batch in pa.table({"c": ["a", "z", "y", "z", "b"]}).to_batches(max_chunksize=2):
+        pre.transform(batch, unseen=unseen)
+    count, examples = unseen["c"]
+    assert count == 3 and examples == {"y", "z"}
