@@ -2,9 +2,12 @@
 
 What a file holds: the class name and every hyperparameter (JSON), the fitted
 parameters (arrays, bit for bit), ``classes_``, the task, feature names, the
-training history, and the tabular preprocessing when the model was trained on
-files. What it does not hold: user callbacks (code is never saved or run) and
-the optimizer state, so ``partial_fit`` after ``load`` starts a fresh state.
+training history, the tabular preprocessing when the model was trained on
+files, the calibration temperature, and the training state that ``partial_fit``
+continues from (the optimizer state as ``train.*`` arrays, the random
+generator's state and counters in the metadata), so that ``partial_fit`` after
+``load`` is bit-identical to ``partial_fit`` on the object that was saved. What
+it does not hold: user callbacks (code is never saved or run).
 
 Loading is strict and bounded (DESIGN §4). ``xentlearn.io.read`` bounds what a
 file may make it decompress and parse; on top of that, ``load`` checks the
@@ -30,7 +33,7 @@ from xentlearn import io
 from xentlearn.exceptions import ModelFileError, XentlearnInputError
 from xentlearn.io import ArrayHeader
 from xentlearn.models import MLP, Linear
-from xentlearn.training import EpochRecord
+from xentlearn.training import EpochRecord, initial_state, state_from_parts, state_to_parts
 
 TASKS = ("binary", "multiclass", "multilabel", "soft")
 # TabularPreprocessor's column kinds (its kinds_), as to_dict writes them; a date
@@ -38,6 +41,8 @@ TASKS = ("binary", "multiclass", "multilabel", "soft")
 _COLUMN_KINDS = ("numeric", "bool", "categorical", "date")
 # Arrays besides "param.<key>"; any other array name is refused.
 _OTHER_ARRAYS = ("classes", "class_weight", "feature_names_in")
+# The training state's arrays are named "train.<path>".
+_STATE_PREFIX = "train"
 # Hyperparameters whose JSON form is an array or object; every other one is a scalar.
 _STRUCTURED_PARAMS = ("class_weight", "hidden_layer_sizes")
 
@@ -119,6 +124,14 @@ def save(estimator, path) -> None:
     }
     if getattr(estimator, "temperature_", None) is not None:   # calibration="temperature"
         meta["temperature"] = float(estimator.temperature_)
+    if getattr(estimator, "_alpha", None) is not None:
+        meta["alpha_resolved"] = float(estimator._alpha)    # alpha="auto", as the first fit set it
+    state = getattr(estimator, "_state", None)
+    if state is not None:
+        # The parameters and the history are stored above; the stopping rules end with fit.
+        state_arrays, meta["train_state"] = state_to_parts(
+            state._replace(stoppers=()), _STATE_PREFIX, with_params=False, with_history=False)
+        arrays.update(state_arrays)
     try:
         io.write(path, arrays, meta)
     except io.MetadataTooLargeError as error:
@@ -149,6 +162,8 @@ class _Plan(NamedTuple):
     feature_columns: list[str] | None
     target_column: str | None
     classes_object: bool
+    alpha: float | None                 # alpha="auto" as resolved by the first fit
+    train_state: dict | None            # the training state's metadata (arrays: train.*)
 
 
 def load(path):
@@ -246,8 +261,15 @@ def _check_file(meta: dict, headers: dict[str, ArrayHeader], path: str) -> _Plan
     history = _check_history(meta, path)
     temperature = _check_temperature(meta, estimator, path)
     preprocessing, feature_columns, target_column = _check_preprocessing(meta, n_features, path)
+    alpha = meta.get("alpha_resolved")
+    if alpha is not None and (not _is_number(alpha) or not math.isfinite(alpha) or alpha <= 0):
+        raise _wrong(path, "meta field 'alpha_resolved'", alpha, "a finite number > 0 or null")
+    train_state = meta.get("train_state")
+    if train_state is not None and not isinstance(train_state, dict):
+        raise _wrong(path, "meta field 'train_state'", train_state, "an object or null")
     return _Plan(estimator, task, n_features, n_outputs, param_shapes, dtype, history,
-                 temperature, preprocessing, feature_columns, target_column, classes_object)
+                 temperature, preprocessing, feature_columns, target_column, classes_object,
+                 alpha, train_state)
 
 
 def _check_required(meta: dict, path: str) -> None:
@@ -437,7 +459,8 @@ def _check_other_headers(headers: dict[str, ArrayHeader], estimator, task: str, 
                          n_classes: int, dtype: np.dtype, param_shapes: dict, path: str) -> None:
     known = {f"param.{key}" for key in param_shapes} | set(_OTHER_ARRAYS)
     for name in headers:
-        if name not in known:
+        # Training-state arrays are checked against the optimizer's own state in _build.
+        if name not in known and not name.startswith(_STATE_PREFIX + "."):
             raise _refuse(path, f"array {name!r}", "is not part of a model file")
     header = headers.get("class_weight")
     if estimator.class_weight is None or task == "multilabel":
@@ -596,11 +619,11 @@ def _build(plan: _Plan, arrays: Mapping[str, np.ndarray], path: str):
     model_params = {key: arrays[f"param.{key}"].astype(plan.dtype, copy=False)
                     for key in plan.param_shapes}
     estimator._model = estimator._make_model(plan.n_features, plan.n_outputs)
-    estimator._opt_state = None
-    random_state = estimator.random_state
-    estimator._rng = np.random.default_rng(random_state if isinstance(random_state, int) else None)
     estimator._params_to_attributes(model_params)
     estimator._set_history(plan.history)
+    if plan.alpha is not None:
+        estimator._alpha = plan.alpha
+    estimator._state = _train_state(plan, estimator, model_params, arrays, path)
     if plan.temperature is not None:
         estimator.temperature_ = plan.temperature
     if plan.preprocessing is not None:
@@ -611,3 +634,37 @@ def _build(plan: _Plan, arrays: Mapping[str, np.ndarray], path: str):
         estimator.feature_columns_ = list(plan.feature_columns)
         estimator.target_column_ = plan.target_column
     return estimator
+
+
+def _train_state(plan: _Plan, estimator, params: dict, arrays: Mapping[str, np.ndarray],
+                 path: str):
+    """The saved training state, checked entry by entry against the state a partial_fit of
+    this estimator would start from (its optimizer's ``init``); None if the file has none
+    (files of earlier versions: partial_fit then starts a fresh optimizer)."""
+    names = [name for name in arrays if name.startswith(_STATE_PREFIX + ".")]
+    if plan.train_state is None:
+        if names:
+            raise _refuse(path, f"array {names[0]!r}",
+                          "is present but meta field 'train_state' is missing")
+        return None
+    from xentlearn.estimators._solvers import SOLVERS, solver_settings
+    from xentlearn.penalties import Penalty
+
+    alpha = plan.alpha if estimator.alpha == "auto" else estimator.alpha
+    if alpha is None:
+        raise _refuse(path, "meta field 'alpha_resolved'", "is missing but params.alpha is 'auto'")
+    model = estimator._model
+    # The state's structure depends on the chain of transforms only, not on the schedule.
+    settings = solver_settings(
+        estimator, learning_rate=lambda step: 1.0, steps_per_epoch=1, plateau=False,
+        penalty=Penalty.from_name(estimator.penalty, alpha, estimator.l1_ratio),
+        penalty_mask=model.penalty_mask())
+    optimizer = SOLVERS[estimator.solver].make_optimizer(settings)
+    history = tuple(EpochRecord(**record) for record in plan.history)
+    template = initial_state(params, optimizer.init(params), np.random.default_rng(0), (),
+                             epoch=len(history), history=history)
+    try:
+        return state_from_parts(dict(arrays), plan.train_state, template, _STATE_PREFIX)
+    except XentlearnInputError as error:
+        raise _refuse(path, "the training state (meta field 'train_state', arrays 'train.*')",
+                      f"does not fit this model: {error}") from None
