@@ -64,18 +64,20 @@ def test_equal_to_in_memory_on_two_workers(client, case):
     assert relative_difference(fitted.intercept_, reference.intercept_) < 1e-6
 
 
-def test_parts_stay_on_their_workers_one_task_each(client):
+def test_parts_packed_and_placed_in_one_run_per_worker(client):
     X, y = problem(n=2000)
     source = DaskSource.from_collections(da.from_array(X, chunks=(250, -1)),
                                          da.from_array(y, chunks=250), None, dtype=np.float64)
     assert len(source.parts) == 8
-    assert sorted(i for shard in source.shards for i in shard) == list(range(8))
-    holders = client.who_has(source.parts)
-    for shard in source.shards:                      # a shard's parts share one worker
-        assert len({holders[source.parts[i].key][0] for i in shard}) == 1
-    # Each part's X, y and weights were packed together: the part is one key on one worker.
+    assert source.shards == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    placement = source.placement()
+    workers = sorted(client.scheduler_info()["workers"])
+    for worker, shard in zip(workers, source.shards):   # each shard on its own worker
+        assert all(placement[i] == [worker] for i in shard)
+    # X, y (and weights) of a partition were packed into one object: one key, one worker.
     part = source.fetch(0)
     assert part.X.shape == (250, X.shape[1]) and part.targets.shape == (250,)
+    np.testing.assert_array_equal(part.X, X[:250])
 
 
 def test_dataframe_unknown_partitions_classes_missing(client):
@@ -148,3 +150,52 @@ def test_checkpoint_resumes_on_cluster(client, tmp_path):
     resumed = fit_quietly(LogisticRegression(max_iter=12, tol=1e-12, checkpoint=path), Xd, yd)
     np.testing.assert_array_equal(resumed.coef_, reference.coef_)
     assert not path.exists()
+
+
+def _adam(**kw):
+    return LogisticRegression(solver="adam", batch_size=50, max_iter=6, random_state=0,
+                              learning_rate_init=0.01, **kw)
+
+
+def test_minibatch_one_worker_equals_in_memory(client):
+    """All rows on one worker (one chunk): local SGD is the in-memory run, bit for bit."""
+    X, y = problem(n=1500, classes=3, seed=6)
+    reference = fit_quietly(_adam(), X, y)
+    fitted = fit_quietly(_adam(), da.from_array(X, chunks=(1500, -1)),
+                         da.from_array(y, chunks=1500))
+    np.testing.assert_array_equal(fitted.coef_, reference.coef_)
+    assert fitted.loss_curve_ == reference.loss_curve_
+
+
+def test_minibatch_two_workers_reproducible_and_near_in_memory(client):
+    X, y = problem(n=3000, classes=3, seed=7)
+    Xd, yd = da.from_array(X, chunks=(500, -1)), da.from_array(y, chunks=500)
+    reference = fit_quietly(_adam(), X, y)
+    first, second = fit_quietly(_adam(), Xd, yd), fit_quietly(_adam(), Xd, yd)
+    np.testing.assert_array_equal(first.coef_, second.coef_)     # shards fixed, seeded orders
+    assert first.loss_curve_[-1] == pytest.approx(reference.loss_curve_[-1], rel=0.05)
+    assert first.loss_curve_[-1] < first.loss_curve_[0]
+    import dask
+
+    with dask.config.set({"xentlearn.sync-every": 5}):            # more averages per epoch
+        synced = fit_quietly(_adam(), Xd, yd)
+    assert not np.array_equal(synced.coef_, first.coef_)
+    assert synced.loss_curve_[-1] == pytest.approx(reference.loss_curve_[-1], rel=0.05)
+
+
+def test_worker_killed_during_minibatch_epoch_same_result(client):
+    X, y = problem(n=6000, classes=3, seed=8)
+    Xd, yd = da.from_array(X, chunks=(1000, -1)), da.from_array(y, chunks=1000)
+    undisturbed = fit_quietly(_adam(), Xd, yd)
+    victim = max(_worker_pids(client).items())[1]
+    killed = threading.Event()
+
+    def kill_during_next_epoch(record, params):
+        if record.epoch == 2 and not killed.is_set():
+            threading.Timer(0.01, os.kill, (victim, signal.SIGKILL)).start()
+            killed.set()
+
+    disturbed = fit_quietly(_adam(callbacks=[kill_during_next_epoch]), Xd, yd)
+    assert killed.is_set()
+    np.testing.assert_array_equal(disturbed.coef_, undisturbed.coef_)
+    client.wait_for_workers(2, timeout=30)

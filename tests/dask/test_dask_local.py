@@ -166,3 +166,52 @@ def test_mlp_lbfgs_and_early_stopping_run():
     assert relative_difference(mlp.coefs_[0], reference.coefs_[0]) < 1e-6
     stopped = fit_quietly(_lr(early_stopping=True, random_state=0), Xd, yd)
     assert stopped.history_[0]["val_loss"] is not None
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_minibatch_equals_in_memory_bit_for_bit(solver):
+    """On the local scheduler every part is in one shard: local SGD is the in-memory
+    epoch (same shuffle, same batches across part boundaries, same updates)."""
+    X, y = problem(n=900, classes=3)
+    make = lambda: MLPClassifier(hidden_layer_sizes=(5,), solver=solver, batch_size=64,  # noqa: E731
+                                 max_iter=4, random_state=0, learning_rate_init=0.01)
+    reference = fit_quietly(make(), X, y)
+    fitted = fit_quietly(make(), da.from_array(X, chunks=(250, -1)), da.from_array(y, chunks=250))
+    for a, b in zip(fitted.coefs_, reference.coefs_):
+        np.testing.assert_array_equal(a, b)
+    assert fitted.loss_curve_ == reference.loss_curve_
+
+
+def test_shard_rows_take_equals_concatenated_indexing():
+    from xentlearn.data._dask import ShardRows
+    from xentlearn._types import Batch
+
+    rng = np.random.default_rng(0)
+    parts = [Batch(rng.normal(size=(n, 3)), rng.integers(0, 3, n), rng.uniform(size=n))
+             for n in (5, 1, 7)]
+    rows = ShardRows(parts)
+    X = np.concatenate([p.X for p in parts])
+    t = np.concatenate([p.targets for p in parts])
+    index = rng.permutation(13)[:9]
+    batch = rows.take(index)
+    np.testing.assert_array_equal(batch.X, X[index])
+    np.testing.assert_array_equal(batch.targets, t[index])
+
+
+def test_average_trees_weights_and_counts():
+    from xentlearn.training._distributed import average_trees
+
+    a, b = {"W": np.array([1.0, 3.0])}, {"W": np.array([3.0, 7.0])}
+    np.testing.assert_allclose(average_trees([a, b], [1, 3])["W"], [2.5, 6.0])
+    assert average_trees([a, b], [0, 5]) is b
+    from xentlearn import optimizers
+
+    opt = optimizers.adam(0.1)
+    s1, s2 = opt.init(a), opt.init(a)
+    _, s1 = opt.update(a, s1, a)
+    _, s2 = opt.update(b, s2, b)
+    _, s2 = opt.update(b, s2, b)
+    merged = average_trees([s1, s2], [1, 1])
+    arrays = optimizers.state_to_arrays(merged)
+    counts = [v for k, v in arrays.items() if v.dtype.kind == "i"]
+    assert counts and all(int(c) == 2 for c in counts)

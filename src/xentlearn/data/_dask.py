@@ -17,17 +17,22 @@ lost with its worker is recomputed from its graph on another one.
 
 Shards and tasks
 ----------------
-When the parts are in memory, the parts held by each worker form a *shard*
-(fixed for the fit). Every pass over the data is then one task per shard
-(``map_shards``): the task receives its shard's parts as arguments, which the
-scheduler resolves where they already are, so the task runs on that worker and
-nothing but the arguments (parameters: a few KB) and the results (sums) travel.
-One task per worker rather than one per partition: a task costs the scheduler
-about a millisecond, and an L-BFGS fit evaluates the objective hundreds of
-times. No ``workers=`` restriction is given: the scheduler already runs a task
-where its inputs are, and after a worker dies the shard's task runs wherever
-its parts were recomputed; the results come back in part order, so sums over
-them do not depend on where anything ran.
+The parts are cut into one run of consecutive parts per worker (a *shard*,
+of about equal rows when dask knows the chunk sizes), and every task of a
+shard's graph (reading or generating the partition too) is asked to run on
+its worker (a loose restriction: another worker may take over if that one is
+gone). Shards are thus the same in every fit on as many workers, whatever the
+timing, which makes data-parallel mini-batch training reproducible; data
+generated on the workers is made where it stays. Every pass over the data is
+then one task per shard (``map_shards``): the task receives its shard's parts
+as arguments, which the scheduler resolves where they already are, so it runs
+on that worker and only the arguments (parameters: a few KB) and the results
+(sums) travel. One task per worker rather than one per partition: a task
+costs the scheduler about a millisecond, and an L-BFGS fit evaluates the
+objective hundreds of times. The shard tasks carry no restriction: the
+scheduler runs a task where its inputs are, and after a worker dies, wherever
+its parts were recomputed; results come back in part order, so sums over them
+do not depend on where anything ran.
 
 Without a distributed client (dask's synchronous or threaded scheduler), the
 parts are computed into this process and the shard tasks are plain calls.
@@ -202,7 +207,7 @@ class DaskSource:
     dtype : numpy dtype of X
     client : dask.distributed.Client or None
     shards : list of lists of part indices, optional
-        The parts of each worker; default from where the parts are now.
+        The parts of each worker (default: one shard of every part).
     feature_names : column names of a DataFrame, or None
     """
 
@@ -215,7 +220,7 @@ class DaskSource:
         self.dtype = np.dtype(dtype)
         self.client = client
         self.feature_names = feature_names
-        self.shards = shards if shards is not None else self._current_shards()
+        self.shards = shards if shards is not None else [list(range(len(self.parts)))]
         self.moments: ColumnMoments | None = None
 
     # ------------------------------------------------------------------ building
@@ -246,15 +251,27 @@ class DaskSource:
         client = current_client()
         if client is None:
             parts = list(dask.compute(*packed))
+            shards = [list(range(len(parts)))]
         else:
             from distributed import wait
 
-            parts = client.compute(packed)
+            workers = sorted(client.scheduler_info()["workers"])
+            if not workers:
+                raise XentlearnInputError("the Dask cluster has no workers")
+            shards = contiguous_shards(_row_counts(X), len(packed), len(workers))
+            parts = [None] * len(packed)
+            for worker, shard in zip(workers, shards):
+                # Every task of the shard's graph (reading or generating the partition
+                # too) prefers its worker: shards are the same in every fit with as many
+                # workers, whatever the timing, and generated data is made in place.
+                futures = client.compute([packed[i] for i in shard], workers=[worker],
+                                         allow_other_workers=True)
+                for i, future in zip(shard, futures):
+                    parts[i] = future
             wait(parts)
             _raise_first_error(parts)
-        source = cls(parts, [0] * len(parts), n_features, dtype, client, shards=[],
+        source = cls(parts, [0] * len(parts), n_features, dtype, client, shards=shards,
                      feature_names=names)
-        source.shards = source._current_shards()
         return source.without_empty_parts()
 
     def without_empty_parts(self) -> "DaskSource":
@@ -292,16 +309,12 @@ class DaskSource:
         source.moments = self.moments
         return source.without_empty_parts() if drop_empty else source
 
-    def _current_shards(self) -> list[list[int]]:
-        """The parts each worker holds now, one list per worker, in part order."""
-        if self.client is None or not self.parts:
-            return [list(range(len(self.parts)))] if self.parts else []
+    def placement(self) -> list[list[str]]:
+        """The workers holding each part now (for diagnostics and tests)."""
+        if self.client is None:
+            return [["local"] for _ in self.parts]
         holders = self.client.who_has(self.parts)
-        by_worker: dict[str, list[int]] = {}
-        for i, part in enumerate(self.parts):
-            workers = sorted(holders.get(part.key, ())) or ["?"]
-            by_worker.setdefault(workers[0], []).append(i)
-        return sorted(by_worker.values())
+        return [sorted(holders.get(part.key, ())) for part in self.parts]
 
     # ------------------------------------------------------------------ work
     def map_shards(self, fn: Callable, *args, shard_args: Sequence | None = None) -> list:
@@ -375,6 +388,28 @@ class DaskSource:
         yield from concatenate(self.parts).batches(batch_size, rng=rng, skip=skip)
 
 
+def contiguous_shards(rows: Sequence[int] | None, n_parts: int, n_workers: int
+                      ) -> list[list[int]]:
+    """Parts 0..n-1 cut into min(n_workers, n) runs of consecutive parts: of about equal
+    rows when the row counts are known, else of about equal numbers of parts.
+
+    Examples
+    --------
+    >>> contiguous_shards([100, 100, 100, 300], 4, 2)
+    [[0, 1, 2], [3]]
+    >>> contiguous_shards(None, 5, 2)
+    [[0, 1, 2], [3, 4]]
+    """
+    k = max(1, min(n_workers, n_parts))
+    weights = np.ones(n_parts) if rows is None or sum(rows) == 0 else np.asarray(rows, float)
+    ends = np.cumsum(weights)
+    # Part i goes to the shard its middle row falls in.
+    middles = (ends - weights / 2) / ends[-1]
+    owner = np.minimum((middles * k).astype(int), k - 1)
+    shards = [list(np.flatnonzero(owner == s)) for s in range(k)]
+    return [[int(i) for i in shard] for shard in shards if shard]
+
+
 def concatenate(parts: Sequence[Batch]) -> ArraySource:
     """The rows of `parts`, in order, as one ArraySource (no copy for a single part)."""
     if len(parts) == 1:
@@ -385,6 +420,44 @@ def concatenate(parts: Sequence[Batch]) -> ArraySource:
     weights = (None if parts[0].sample_weight is None
                else np.concatenate([p.sample_weight for p in parts]))
     return ArraySource(X, targets, weights)
+
+
+class ShardRows:
+    """The rows of a worker's parts as one indexable set, without concatenating them.
+
+    ``take(rows)`` gathers rows (positions in the parts' concatenation, in any
+    order) into a Batch with exactly the values and order that indexing the
+    concatenated arrays would give, so a worker holding every part steps
+    through the same mini-batches as an in-memory ``ArraySource``.
+    """
+
+    def __init__(self, parts: Sequence[Batch]):
+        self.parts = list(parts)
+        self.bounds = np.cumsum([0] + [p.X.shape[0] for p in self.parts])
+        self.n_samples = int(self.bounds[-1])
+
+    def take(self, rows: np.ndarray) -> Batch:
+        if len(self.parts) == 1:
+            part = self.parts[0]
+            sw = None if part.sample_weight is None else part.sample_weight[rows]
+            return Batch(part.X[rows], part.targets[rows], sw)
+        which = np.searchsorted(self.bounds, rows, side="right") - 1
+        pieces, positions = [], []
+        for p in np.unique(which):
+            mask = which == p
+            local = rows[mask] - self.bounds[p]
+            part = self.parts[p]
+            pieces.append((part.X[local], part.targets[local],
+                           None if part.sample_weight is None else part.sample_weight[local]))
+            positions.append(np.flatnonzero(mask))
+        # Pieces come grouped by part; put the rows back in the order asked for.
+        inverse = np.empty(len(rows), dtype=np.intp)
+        inverse[np.concatenate(positions)] = np.arange(len(rows))
+        X = (sp.vstack([x for x, _, _ in pieces], format="csr") if sp.issparse(pieces[0][0])
+             else np.concatenate([x for x, _, _ in pieces]))
+        targets = np.concatenate([t for _, t, _ in pieces])[inverse]
+        sw = None if pieces[0][2] is None else np.concatenate([w for _, _, w in pieces])[inverse]
+        return Batch(X[inverse], targets, sw)
 
 
 def part_moments(part: Batch) -> ColumnMoments | None:

@@ -138,6 +138,12 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
                 if full_batch is not None:
                     state, train_loss, grads, stalled = _full_batch_epoch(full_batch, optimizer,
                                                                           state, progress)
+                elif hasattr(backend, "local_epoch"):
+                    # Data on a cluster: each worker steps through its own rows (local SGD).
+                    state, train_loss = backend.local_epoch(
+                        objective, optimizer, train, state, rng if shuffle else None,
+                        batch_size, progress, checkpoint)
+                    grads, stalled = None, False
                 else:
                     state, train_loss, grads, stalled = _minibatch_epoch(
                         objective, optimizer, train, state, rng if shuffle else None,
