@@ -271,9 +271,16 @@ def test_dates_expand_into_calendar_parts(kind):
     np.testing.assert_array_equal(pre.transform(table)[:, :4], _calendar(days))
     # Round trip through the description, strictly read back.
     state = json.loads(json.dumps(pre.to_dict()))
-    assert state["version"] == 2
+    assert state["version"] == 2 and state["columns"][0]["kind"] == "date"
     again = TabularPreprocessor.from_dict(state)
     np.testing.assert_array_equal(again.transform(table), pre.transform(table))
+    # The interim form (kind "categorical", the parts as categories, expand "date") reads too.
+    interim = dict(state, columns=[dict(state["columns"][0], kind="categorical",
+                                        categories=["year", "month", "day_of_week",
+                                                    "day_of_year"], expand="date"),
+                                   state["columns"][1]])
+    np.testing.assert_array_equal(TabularPreprocessor.from_dict(interim).transform(table),
+                                  pre.transform(table))
     if kind == "day-first-text":
         assert again.date_formats_ == {"when": "%d/%m/%Y"}
         with pytest.raises(XentlearnInputError, match="'when' holds dates, but 'soon' is not"):

@@ -710,14 +710,7 @@ class TabularPreprocessor:
             if kind == CATEGORICAL:
                 entry["categories"] = list(self.categories_[name])
             elif kind == DATE:
-                # Written as kind "categorical" whose "categories" are the parts, plus
-                # "expand": "date": the model-file check (estimators/_persistence.py)
-                # knows three kinds and counts a categorical column's features by its
-                # categories, which is exactly right here. Version 2 keeps releases
-                # that do not know "expand" from reading it as one-hot. from_dict also
-                # reads kind "date", for when the model-file check learns it.
-                entry.update(kind=CATEGORICAL, categories=list(DATE_PARTS), expand=DATE,
-                             format=self.date_formats_[name],
+                entry.update(format=self.date_formats_[name],
                              means=[self.means_[f"{name}.{p}"] for p in DATE_PARTS],
                              stds=[self.stds_[f"{name}.{p}"] for p in DATE_PARTS])
             else:
@@ -781,7 +774,9 @@ class TabularPreprocessor:
                     raise ValueError(f"column {name!r} has unknown kind {kind!r}")
                 expand = c.get("expand") if version > 1 else None
                 if expand is not None or kind == DATE:
-                    # A date column (see to_dict for why it may say "categorical").
+                    # A date column. Early version-2 files wrote it as kind "categorical"
+                    # with the parts as categories and "expand": "date" (when the
+                    # model-file check knew only three kinds); they read the same.
                     if expand not in (None, DATE) or kind not in (CATEGORICAL, DATE) or (
                             kind == CATEGORICAL and c.get("categories") != list(DATE_PARTS)):
                         raise ValueError(
