@@ -199,3 +199,66 @@ def test_worker_killed_during_minibatch_epoch_same_result(client):
     assert killed.is_set()
     np.testing.assert_array_equal(disturbed.coef_, undisturbed.coef_)
     client.wait_for_workers(2, timeout=30)
+
+
+def test_table_files_read_by_the_workers(client, tmp_path):
+    """With a client current, fit(TableFiles) reads each file on a worker through the
+    table's fitted preprocessing: the same optimum as on one machine, the same held-out
+    rows (validation losses equal), and a part per file, on the workers."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from xentlearn.data import TableFiles
+    from xentlearn.estimators import _dask_inputs
+
+    X, y = problem(n=2400, classes=3, seed=9)
+    colours = np.array(["red", "green", "blue"])[np.arange(2400) % 3]
+    for i in range(4):
+        rows = slice(600 * i, 600 * (i + 1))
+        pq.write_table(pa.table({"a": X[rows, 0], "b": X[rows, 1], "c": X[rows, 2],
+                                 "colour": colours[rows], "label": y[rows].astype(str)}),
+                       tmp_path / f"part{i}.parquet")
+    table = TableFiles(tmp_path, target="label", validation_fraction=0.2)
+    make = lambda: LogisticRegression(tol=1e-10, max_iter=500)  # noqa: E731
+    on_workers = fit_quietly(make(), table)
+    with _no_client(client):
+        assert not _dask_inputs.cluster_current()
+        here = fit_quietly(make(), table)
+    assert relative_difference(on_workers.coef_, here.coef_) < 1e-6
+    assert on_workers.history_[0]["val_loss"] == pytest.approx(here.history_[0]["val_loss"],
+                                                               rel=1e-9)
+    source = _dask_inputs.files_on_workers(_files_source(on_workers, table))
+    assert len(source.parts) == 4 and source.shards == [[0, 1], [2, 3]]
+    assert sorted({w for ws in source.placement() for w in ws}) == sorted(
+        client.scheduler_info()["workers"])
+
+
+def _files_source(estimator, table):
+    from xentlearn.estimators import _files
+
+    train, _ = table.split_validation()
+    kind = "multiclass"
+    import functools
+
+    encode = functools.partial(_files.encode_labels, classes=estimator.classes_, kind=kind,
+                               dtype=np.float64, column="label")
+    from xentlearn.data import FileSource
+
+    return FileSource(train.path, target="label", preprocessor=estimator._preprocessor,
+                      encode_target=encode, row_filters=train.row_filters)
+
+
+class _no_client:
+    """Makes dask compute locally inside the block (no current distributed client)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def __enter__(self):
+        import dask
+
+        self._config = dask.config.set(scheduler="sync")
+        self._config.__enter__()
+
+    def __exit__(self, *exc):
+        self._config.__exit__(*exc)

@@ -248,6 +248,27 @@ class DaskSource:
         packer = dask.delayed(pack, pure=True)
         packed = [packer(x, t, w, np.dtype(dtype).str, i)
                   for i, (x, t, w) in enumerate(zip(X_parts, y_parts, w_parts))]
+        return cls.from_delayed(packed, _row_counts(X), n_features, dtype, names)
+
+    @classmethod
+    def from_calls(cls, fn: Callable, calls: Sequence[tuple], weights: Sequence[float] | None,
+                   n_features: int, dtype, feature_names=None) -> "DaskSource":
+        """Parts made on the workers by ``fn(*call)`` for each call (e.g. one file each),
+        in order; see ``from_delayed``."""
+        import dask
+
+        maker = dask.delayed(fn, pure=True)
+        return cls.from_delayed([maker(*call) for call in calls], weights, n_features, dtype,
+                                feature_names)
+
+    @classmethod
+    def from_delayed(cls, packed: list, weights: Sequence[float] | None, n_features: int,
+                     dtype, feature_names=None) -> "DaskSource":
+        """Compute `packed` (Delayed Batches, in row order) once, one run of consecutive
+        parts per worker (balanced by `weights`: rows or bytes, when known); empty parts
+        are dropped. Without a distributed client they are computed here."""
+        import dask
+
         client = current_client()
         if client is None:
             parts = list(dask.compute(*packed))
@@ -258,7 +279,7 @@ class DaskSource:
             workers = sorted(client.scheduler_info()["workers"])
             if not workers:
                 raise XentlearnInputError("the Dask cluster has no workers")
-            shards = contiguous_shards(_row_counts(X), len(packed), len(workers))
+            shards = contiguous_shards(weights, len(packed), len(workers))
             parts = [None] * len(packed)
             for worker, shard in zip(workers, shards):
                 # Every task of the shard's graph (reading or generating the partition
@@ -271,7 +292,7 @@ class DaskSource:
             wait(parts)
             _raise_first_error(parts)
         source = cls(parts, [0] * len(parts), n_features, dtype, client, shards=shards,
-                     feature_names=names)
+                     feature_names=feature_names)
         return source.without_empty_parts()
 
     def without_empty_parts(self) -> "DaskSource":

@@ -289,6 +289,93 @@ def _part_loss_weight(part: Batch, loss, n_outputs: int) -> float:
     return total
 
 
+# ---------------------------------------------------------------------------- files
+def cluster_current() -> bool:
+    """True when a ``dask.distributed`` client is current. A client exists only if
+    ``distributed`` was imported, so nothing is imported to answer no."""
+    import sys
+
+    if "distributed" not in sys.modules:
+        return False
+    return _dask.current_client() is not None
+
+
+def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data, *, dtype,
+                             continuing, classes):
+    """TableFiles read by the workers of the current Dask client, one part per file.
+
+    The table's preprocessing and classes are learned here first, as for files
+    on one machine (``_files.prepare_files``: streaming passes, bounded memory);
+    then each worker reads its run of files through ``xentlearn.data.FileSource``
+    with that fitted preprocessing and keeps the rows, preprocessed, for the
+    fit. Validation rows (``validation_fraction`` or ``validation_data``) are
+    read the same way. Row splits keep their file numbering, so the same rows
+    are held out as on one machine.
+    """
+    from xentlearn.estimators import _files
+    from xentlearn.training._distributed import DaskBackend
+
+    source, validation, encoded, class_weight = _files.prepare_files(
+        estimator, table, y, sample_weight, validation_data, dtype=dtype, continuing=continuing,
+        classes=classes)
+    train = files_on_workers(source)
+    if validation is not None:
+        validation = files_on_workers(validation)
+    return train, validation, encoded, class_weight, DaskBackend()
+
+
+def files_on_workers(source) -> "_dask.DaskSource":
+    """A DaskSource of the rows of `source` (a FileSource with fitted preprocessing), each
+    file read and preprocessed by the worker that keeps it."""
+    import os
+
+    spec = {"target": source.target, "features": list(source.features),
+            "preprocessor": source.preprocessor, "dtype": source.dtype.str,
+            "encode_target": source.encode_target,
+            "sample_weight_column": source.sample_weight_column,
+            "read_batch_rows": source.read_batch_rows,
+            "csv_block_bytes": source.csv_block_bytes, "na_values": tuple(source.na_values),
+            "row_filters": tuple(source.row_filters), "n_features": source.n_features}
+    files = list(source.files)
+    sizes = [float(os.path.getsize(path)) for path in files]
+    return _dask.DaskSource.from_calls(
+        _read_file_part, [(str(path), index, spec) for index, path in enumerate(files)],
+        sizes, source.n_features, source.dtype, list(source.feature_names))
+
+
+class _FileNumbered:
+    """A row split (``xentlearn.data.RowSplit``) seen from a one-file FileSource: the
+    file keeps its number in the whole table, so the split takes the same rows."""
+
+    def __init__(self, split, file_index: int):
+        self.split, self.file_index = split, file_index
+
+    def mask(self, file_index: int, first_row: int, n_rows: int) -> np.ndarray:
+        return self.split.mask(self.file_index + file_index, first_row, n_rows)
+
+
+def _read_file_part(path: str, file_index: int, spec: dict) -> Batch:
+    """Runs on a worker: one file's rows, preprocessed and encoded, as one Batch."""
+    from xentlearn.data import FileSource
+
+    source = FileSource(
+        path, target=spec["target"], features=spec["features"],
+        preprocessor=spec["preprocessor"], dtype=spec["dtype"],
+        encode_target=spec["encode_target"], sample_weight_column=spec["sample_weight_column"],
+        read_batch_rows=spec["read_batch_rows"], csv_block_bytes=spec["csv_block_bytes"],
+        na_values=spec["na_values"],
+        row_filters=[_FileNumbered(split, file_index) for split in spec["row_filters"]])
+    batches = list(source.batches(None))
+    if not batches:
+        dtype = np.dtype(spec["dtype"])
+        return Batch(np.empty((0, spec["n_features"]), dtype), np.empty(0, dtype), None)
+    X = np.concatenate([b.X for b in batches]) if len(batches) > 1 else batches[0].X
+    targets = np.concatenate([b.targets for b in batches])
+    weights = (None if batches[0].sample_weight is None
+               else np.concatenate([b.sample_weight for b in batches]))
+    return Batch(np.ascontiguousarray(X), targets, weights)
+
+
 # ---------------------------------------------------------------------------- predict
 def _predictor(estimator):
     """A copy of the fitted estimator without its training state, for the workers."""

@@ -37,10 +37,16 @@ def prepare(estimator, X, y, sample_weight, validation_data, *, dtype, partial: 
     """Data sources, encoded targets and class weights for ``fit`` / ``partial_fit``.
 
     TableFiles stream through the table preprocessing (fitted on the first
-    call, recorded on `estimator`); arrays and DataFrames are validated as
-    scikit-learn does, and split by ``validation_fraction`` for early stopping.
+    call, recorded on `estimator`), read by the workers when a Dask client is
+    current; arrays and DataFrames are validated as scikit-learn does, and split
+    by ``validation_fraction`` for early stopping; dask collections stay on the
+    cluster (``_dask_inputs``).
     """
     if isinstance(X, TableFiles):
+        if _dask_inputs.cluster_current():    # a Dask client is current: workers read files
+            return Prepared(*_dask_inputs.prepare_files_on_cluster(
+                estimator, X, y, sample_weight, validation_data, dtype=dtype,
+                continuing=continuing, classes=classes))
         return Prepared(*_files.prepare_files(estimator, X, y, sample_weight, validation_data,
                                               dtype=dtype, continuing=continuing,
                                               classes=classes))
