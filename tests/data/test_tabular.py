@@ -373,3 +373,11 @@ def test_unseen_categories_are_counted_across_batches():
         pre.transform(batch, unseen=unseen)
     count, examples = unseen["c"]
     assert count == 3 and examples == {"y", "z"}
+
+
+def test_text_that_only_looks_like_dates_stays_text():
+    versions = pa.table({"v": ["1.2.3", "1.10.2", "2.0.1"] * 5})
+    pre = TabularPreprocessor().fit([versions])
+    assert pre.kinds_ == ["categorical"]
+    mixed = pa.table({"d": ["2024-01-31", "soon"] * 5})           # not every value is a date
+    assert TabularPreprocessor().fit([mixed]).kinds_ == ["categorical"]

@@ -39,8 +39,9 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT
                 "%Y-%m-%d %H:%M", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%Y %H:%M",
                 "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y",
                 "%d-%m-%Y", "%m-%d-%Y")
-_DATE_LIKE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?"
-                        r"(Z|[+-]\d{2}:?\d{2})?")
+# A four-digit year first or last, so that versions ("1.2.3") and fractions are not dates.
+_DATE_LIKE = re.compile(r"(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})"
+                        r"([ T]\d{1,2}:\d{2}(:\d{2})?)?(Z|[+-]\d{2}:?\d{2})?")
 _DATE_SAMPLE = 200
 # Identifier checks: fewer rows say nothing; numeric values are tracked in a
 # sorted array up to this many (8 MB), beyond which "distinct so far" stands.
