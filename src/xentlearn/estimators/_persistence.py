@@ -32,7 +32,6 @@ import numpy as np
 from xentlearn import io
 from xentlearn.exceptions import ModelFileError, XentlearnInputError
 from xentlearn.io import ArrayHeader
-from xentlearn.models import MLP, Linear
 from xentlearn.training import EpochRecord, initial_state, state_from_parts, state_to_parts
 
 TASKS = ("binary", "multiclass", "multilabel", "soft")
@@ -403,28 +402,6 @@ def _check_classes_header(headers: dict[str, ArrayHeader], task: str, classes_ob
     raise _refuse(path, "array 'classes'", problem)
 
 
-def _parameter_shapes(model) -> dict[str, tuple[int, ...]]:
-    """The parameter layout of `model` in ``init``'s key order, computed without allocating.
-
-    The layouts documented by ``models.Linear`` and ``models.MLP``: W_l of
-    shape (fan_in, fan_out) then b_l of shape (fan_out,), layer by layer; the
-    output bias only with ``fit_intercept``.
-    """
-    if isinstance(model, Linear):
-        sizes, fit_intercept = (model.n_features, model.n_outputs), model.fit_intercept
-    elif isinstance(model, MLP):
-        sizes, fit_intercept = model.layer_sizes, model.fit_intercept
-    else:  # pragma: no cover - a new model type must say its layout here
-        raise TypeError(f"no parameter layout known for {type(model).__name__}")
-    shapes = {}
-    last = len(sizes) - 2
-    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes[f"W{layer}"] = (fan_in, fan_out)
-        if layer < last or fit_intercept:
-            shapes[f"b{layer}"] = (fan_out,)
-    return shapes
-
-
 def _check_parameter_headers(meta: dict, headers: dict[str, ArrayHeader], estimator,
                              n_features: int, n_outputs: int, dtype: np.dtype,
                              path: str) -> dict[str, tuple[int, ...]]:
@@ -436,7 +413,7 @@ def _check_parameter_headers(meta: dict, headers: dict[str, ArrayHeader], estima
         model = estimator._make_model(n_features, n_outputs)   # a frozen configuration, no arrays
     except (ValueError, TypeError) as error:
         raise _refuse(path, "meta field 'params'", f"describes no model: {error}") from None
-    shapes = _parameter_shapes(model)
+    shapes = model.parameter_shapes()   # the layout, computed without allocating
     if param_keys != list(shapes):
         raise _refuse(path, "meta field 'param_keys'",
                       f"is {_show(param_keys)}; the hyperparameters describe a model with "
