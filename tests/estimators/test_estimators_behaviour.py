@@ -359,7 +359,7 @@ def test_hidden_layer_sizes_beyond_memory_are_refused_before_allocating(sizes):
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"too large for this machine: .*W0 64x"):
         MLPClassifier(hidden_layer_sizes=sizes, solver="lbfgs").fit(X, y)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 10.0     # no allocation: fast even on a busy machine
 
 
 def test_values_near_the_float64_limit_name_their_column_for_lbfgs():
