@@ -31,8 +31,8 @@ def _sigmoid_core(logits, targets, sample_weight, pos_weight, label_smoothing,
                   focal_gamma, focal_alpha, out):
     """(losses = sw_i l_ij shaped like logits, weight_sum, grad of sum(losses)). Trusts inputs.
 
-    Temporaries of the logits' size, plain path: low, high, e, one_minus_t (and
-    pw t with pos_weight, a smoothed t with eps > 0), besides `losses` and
+    Temporaries of the logits' size, plain path: low, high, e, one_minus_t, a scratch (and
+    a boolean sign mask, pw t with pos_weight, a smoothed t with eps > 0), besides `losses` and
     `grad`, which are returned. For (n,) binary logits these are n-vectors.
     """
     z = logits
@@ -66,17 +66,21 @@ def _sigmoid_core(logits, targets, sample_weight, pos_weight, label_smoothing,
     if pw is not None:
         losses *= one_minus_t + pwt       # (1 - t + pw t) log1p(exp(-|z|))
     np.add(e, 1.0, out=g)
-    np.reciprocal(g, out=g)               # g = 1 / (1 + exp(-|z|)); e is scratch from here on
+    np.reciprocal(g, out=g)               # g = 1 / (1 + exp(-|z|))
     # ce = (1 - t + pw t) log1p(exp(-|z|)) + (1 - t) relu(z) + pw t relu(-z)
-    np.multiply(one_minus_t, high, out=e)
-    losses += e
-    np.multiply(pwt, low, out=e)
-    losses -= e
-    np.exp(low, out=low)
+    scratch = np.multiply(one_minus_t, high)
+    losses += scratch
+    np.multiply(pwt, low, out=scratch)
+    losses -= scratch
+    # exp(min(z, 0)) is e where z < 0 and 1 elsewhere, i.e. max(e, [z >= 0]) (e <= 1), and
+    # exp(-max(z, 0)) = max(e, [z <= 0]): bit for bit the same numbers as two more exps
+    # (min(z, 0) - max(z, 0) is exactly z or -z), at the cost of two comparisons.
+    sign = np.greater_equal(z, 0.0)
+    np.maximum(e, sign, out=low)
     low *= g
     sig = low                             # s(z)
-    np.negative(high, out=high)
-    np.exp(high, out=high)
+    np.less_equal(z, 0.0, out=sign)
+    np.maximum(e, sign, out=high)
     high *= g
     sig_neg = high                        # s(-z)
 

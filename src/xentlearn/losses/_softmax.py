@@ -91,7 +91,9 @@ def _softmax_core(logits, targets, sample_weight, class_weight, label_smoothing,
             weight_sum = (float(t0_cw.sum()) if sw is None
                           else float(np.einsum("i,i->", sw, t0_cw)))
 
-    if gamma == 0.0:
+    if gamma == 0.0 and hard and _class_major(z, g):
+        losses = _hard_plain_class_major(z.T, targets, cw, cw_y, eps, g.T)
+    elif gamma == 0.0:
         losses = (_hard_plain(z, targets, cw, cw_y, eps, g) if hard
                   else _soft_plain(z, t0, cw, eps, g))
     else:
@@ -150,6 +152,56 @@ def _hard_plain(z, y, cw, cw_y, eps, g):
         hit = hit * (1.0 - eps)
         g -= (eps / k) * (cw if cw is not None else 1.0)
     _subtract_at(g, y, index, hit)
+    return losses
+
+
+def _class_major(z: np.ndarray, g: np.ndarray) -> bool:
+    """Whether z and g are F-ordered (n, k), i.e. their transposes C-contiguous (k, n)."""
+    return (z.shape[1] > 1 and not z.flags.c_contiguous and z.T.flags.c_contiguous
+            and g.T.flags.c_contiguous)
+
+
+def _hard_plain_class_major(zt, y, cw, cw_y, eps, gt):
+    """``_hard_plain`` on the transposes: zt and gt (k, n), C-contiguous; writes gt.
+
+    What the linear model's training forward gives (see ``Linear.forward``): every
+    step is a pass over k contiguous rows of n, where the row-major path reduces
+    along short rows of k.
+    """
+    k, n = zt.shape
+    m = np.maximum.reduce(zt, axis=0)               # (n,) the maximum over classes
+    np.subtract(zt, m, out=gt)                      # gt = z - m <= 0
+    index = np.arange(n, dtype=np.intp)
+    index += y * n                                  # flat positions of (y_i, i) in gt
+    flat = gt.reshape(-1)
+    shifted_y = flat[index]                         # z_y - m
+    if eps:
+        shifted_dot = (cw if cw is not None else np.ones(k, dtype=zt.dtype)) @ gt
+    np.exp(gt, out=gt)
+    s = np.add.reduce(gt, axis=0)                   # sum_c exp(z_c - m) >= 1
+    log_s = np.log(s)
+    losses = log_s - shifted_y
+    if cw_y is not None:
+        losses *= cw_y
+    if eps:
+        cw_total = float(cw.sum()) if cw is not None else float(k)
+        losses *= 1.0 - eps
+        log_s *= cw_total
+        log_s -= shifted_dot
+        log_s *= eps / k
+        losses += log_s
+        total = (1.0 - eps) * cw_y + eps / k * cw_total if cw_y is not None else None
+    else:
+        total = cw_y
+    scale = np.reciprocal(s, out=s)
+    if total is not None:
+        scale *= total
+    gt *= scale
+    hit = cw_y if cw_y is not None else 1.0
+    if eps:
+        hit = hit * (1.0 - eps)
+        gt -= (eps / k) * (cw[:, None] if cw is not None else 1.0)
+    flat[index] -= hit
     return losses
 
 

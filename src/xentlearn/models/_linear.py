@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from xentlearn._types import Grads, Matrix, Params
 from xentlearn.exceptions import XentlearnInputError
@@ -123,12 +124,31 @@ class Linear:
         Returns
         -------
         logits : ndarray of shape (n_samples, n_outputs), dtype of `params`
+            C-ordered for inference; with the cache, dense X and more than one
+            output, F-ordered (the transpose of a C-contiguous (n_outputs, n_samples)).
         cache : X itself (a reference, not a copy), or None
         """
         W = params["W0"]
         assert X.dtype == W.dtype, (X.dtype, W.dtype)   # internal invariant
-        logits = X @ W                  # (n, d) @ (d, k) -> (n, k); sparse @ dense is dense
         b = params.get("b0")
+        if not W.any():
+            # X @ 0 is 0 for finite X (the estimators check): the logits are the intercept,
+            # without a pass over X. A full-batch fit starts here (zero initialisation).
+            logits = np.zeros((X.shape[0], W.shape[1]), dtype=W.dtype)
+            if b is not None:
+                logits += b
+            return logits, (X if keep_cache else None)
+        if keep_cache and W.shape[1] > 1 and not sp.issparse(X):
+            # Training: the logits class by class, (W^T X^T)^T, F-ordered (n, k). OpenBLAS
+            # packs the big operand for a narrow product, and is faster this way round:
+            # one full-batch block (5242, 100) by 5 outputs 1.6 -> 0.8-1.3 ms on one core.
+            # The losses' hard-label softmax works class by class on it (contiguous rows of
+            # n), and the backward product wants delta^T, which is then C-contiguous.
+            logits_t = W.T @ X.T        # (k, n), C-contiguous
+            if b is not None:
+                logits_t += b[:, None]
+            return logits_t.T, X
+        logits = X @ W                  # (n, d) @ (d, k) -> (n, k); sparse @ dense is dense
         if b is not None:
             logits += b                 # in place on the array just allocated
         return logits, (X if keep_cache else None)
