@@ -91,6 +91,15 @@ class Linear:
         """Keys of the weights that multiply the inputs, and of their intercept (or None)."""
         return "W0", ("b0" if self.fit_intercept else None)
 
+    def output_layer_keys(self) -> tuple[str, str | None]:
+        """Keys of the weights that make the logits, and of their intercept (or None).
+
+        A softmax loss cannot see a constant added to a row of these weights (every
+        logit of a sample moves by the same amount): ``optimizers.owlqn``'s
+        ``shift_invariant``.
+        """
+        return self.first_layer_keys()
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> Params:
         """Zero parameters (the cross-entropy of a linear model is convex, so
         there is no symmetry to break; zeros also make the start independent of

@@ -131,6 +131,12 @@ class MLP:
         """Keys of the weights that multiply the inputs, and of their intercept."""
         return "W0", "b0"
 
+    def output_layer_keys(self) -> tuple[str, str | None]:
+        """Keys of the weights that make the logits (the last layer's), and of their
+        intercept (or None); see ``Linear.output_layer_keys``."""
+        last = self.n_layers - 1
+        return f"W{last}", (f"b{last}" if self.fit_intercept else None)
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> Params:
         """Glorot-uniform parameters, exactly as scikit-learn's ``MLPClassifier``.
 

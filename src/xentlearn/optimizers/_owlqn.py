@@ -30,7 +30,7 @@ from xentlearn.optimizers._lbfgs import push_pair, two_loop_direction
 from xentlearn.optimizers._precondition import Centring, Preconditioner
 from xentlearn.optimizers._transforms import Mask, _resolve_mask
 
-__all__ = ["owlqn", "OwlqnState", "pseudo_gradient"]
+__all__ = ["owlqn", "OwlqnState", "pseudo_gradient", "best_row_shift"]
 
 ValueFn = Callable[[Params], tuple[float, Params]]
 
@@ -168,10 +168,49 @@ def _shear_for(preconditioner, params: Params, where: dict[str, bool], dtype) ->
     return _Shear(centring, W.shape[0], W.shape[1], dtype)
 
 
+def best_row_shift(W: np.ndarray, l1: float, l2: float) -> np.ndarray | None:
+    r"""W with each row j moved by the :math:`c_j` that minimises its elastic-net penalty
+    :math:`\sum_i l_1 |W_{ji} + c_j| + l_2 (W_{ji} + c_j)^2 / 2`, or None if no row moves.
+
+    With :math:`u = -c` and the row sorted, :math:`a_{(1)} \le \dots \le a_{(k)}`, the
+    penalty on :math:`[a_{(m)}, a_{(m+1)}]` is one quadratic in u, minimal at
+    :math:`(\sum_i a_i - l_1 (2m - k) / l_2) / k` clipped to that interval; the best of
+    these k + 1 points (and of the kinks :math:`a_{(m)}`, which is all there is for
+    l2 = 0) is the minimiser. A row moves only if that lowers its penalty by more
+    than rounding; an entry equal to the chosen kink becomes exactly 0.
+    """
+    d, k = W.shape
+    if k < 2 or d == 0:
+        return None
+    a = np.sort(W, axis=1)
+    candidates = [np.zeros(d, dtype=W.dtype), *a.T]
+    if l2 > 0.0:
+        total = W.sum(axis=1)
+        low = np.concatenate([np.full((d, 1), -np.inf, dtype=W.dtype), a], axis=1)
+        high = np.concatenate([a, np.full((d, 1), np.inf, dtype=W.dtype)], axis=1)
+        for m in range(k + 1):
+            u = (total - l1 * (2 * m - k) / l2) / k
+            candidates.append(np.clip(u, low[:, m], high[:, m]))
+    u = np.stack(candidates, axis=1)                          # (d, n_candidates)
+    diff = W[:, None, :] - u[:, :, None]                      # (d, n_candidates, k)
+    psi = l1 * np.abs(diff).sum(axis=2) + 0.5 * l2 * (diff * diff).sum(axis=2)
+    best = psi.argmin(axis=1)
+    rows = np.arange(d)
+    gain = psi[:, 0] - psi[rows, best]
+    move = gain > 64.0 * np.finfo(W.dtype).eps * np.maximum(psi[:, 0], np.finfo(W.dtype).tiny)
+    if not move.any():
+        return None
+    shift = np.where(move, u[rows, best], 0.0).astype(W.dtype, copy=False)
+    moved = W - shift[:, None]
+    # An entry at the chosen kink: W_ji - W_ji is exactly 0 already.
+    return moved
+
+
 def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
           max_linesearch: int = 20, preconditioner: Preconditioner | None = None,
           c1: float = 1e-4, value_includes_l1: bool = True,
-          direction_projection: str = "zeros") -> GradientTransformation:
+          direction_projection: str = "zeros", shift_invariant: str | None = None,
+          l2_strength: float = 0.0) -> GradientTransformation:
     r"""Orthant-wise limited-memory quasi-Newton (OWL-QN) for f + L1; an ``update`` is an iteration.
 
     Minimises :math:`F(x) = f(x) + \lambda \sum_{j \in \mathcal P} |x_j|`,
@@ -237,6 +276,16 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
         Which entries of d step 3 constrains to the orthant of :math:`-v`:
         the penalised entries at zero, or every penalised entry as in
         Andrew & Gao (see Notes).
+    shift_invariant : str or None, default None
+        The key of a (n_features, n_outputs) weight matrix W whose rows the data
+        term of f cannot see a constant added to: softmax logits ``X W + b``, where
+        adding :math:`c_j` to every entry of row j adds :math:`x_j c_j` to every
+        logit of a sample. Then each trial point's rows are moved, without a pass
+        over the data, to the shift that minimises their penalty (see Notes).
+        Never for independent sigmoids, whose data term does see it.
+    l2_strength : float, default 0
+        The L2 part of the penalty on `shift_invariant`'s leaf, :math:`\alpha_2`
+        in :math:`\alpha_2 \|W\|^2 / 2` (inside f): a shift changes it too.
 
     Notes
     -----
@@ -314,6 +363,18 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
       :math:`-P v`, then from :math:`-v`. Without the centring (a plain P,
       or a penalised intercept), everything runs in x, as in the paper.
     - ``current_learning_rate(state)`` reports the accepted step t.
+    - `shift_invariant`. Along :math:`W + c\,1^\top` the softmax loss is
+      constant and F varies only through its penalty, row by row
+      :math:`\psi_j(c) = \sum_i \lambda |W_{ji} + c| + \alpha_2 (W_{ji} + c)^2 / 2`:
+      piecewise quadratic with kinks, flat but for :math:`\alpha_2`, which is where
+      L-BFGS's curvature pairs learn slowest (an elastic-net softmax of 5 classes,
+      200k x 100, took 72 iterations to a relative gap of 1e-6; its L2 counterpart,
+      which never leaves :math:`W 1 = 0`, 21). Each trial point of the line search
+      is first moved to the exact minimiser of every :math:`\psi_j` (the best
+      of the stationary points of its pieces, O(n_outputs^2) per row), then
+      evaluated: the data term is unchanged, F only lower, so the Armijo test
+      holds whenever it held before, and the curvature pair is taken on the
+      step actually made. Exact zeros stay exact.
 
     References
     ----------
@@ -346,6 +407,7 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
     max_linesearch = check_count("max_linesearch", max_linesearch, minimum=1)
     c1 = check_number("c1", c1, low=0.0, high=1.0, include_high=False, strict_low=True)
     value_includes_l1 = bool(value_includes_l1)
+    l2_strength = check_number("l2_strength", l2_strength, low=0.0)
     if direction_projection not in ("zeros", "all"):
         raise XentlearnInputError(
             f"direction_projection must be 'zeros' or 'all', got {direction_projection!r}")
@@ -446,6 +508,12 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
                     continue
                 u = step if shear is None else shear.step_to_x(step)
                 trial_updates = _tree.unravel(u, params)
+                if shift_invariant is not None and l1 > 0.0:
+                    moved = best_row_shift(params[shift_invariant] + trial_updates[shift_invariant],
+                                           l1, l2_strength)
+                    if moved is not None:
+                        trial_updates[shift_invariant] = moved - params[shift_invariant]
+                        u = _tree.ravel(trial_updates).astype(dtype, copy=False)
                 trial_params = apply_updates(params, trial_updates)
                 f, trial_grads = value_fn(trial_params)
                 evaluations += 1
