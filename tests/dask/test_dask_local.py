@@ -215,3 +215,41 @@ def test_average_trees_weights_and_counts():
     arrays = optimizers.state_to_arrays(merged)
     counts = [v for k, v in arrays.items() if v.dtype.kind == "i"]
     assert counts and all(int(c) == 2 for c in counts)
+
+
+def test_sparse_chunks_equal_to_in_memory():
+    import scipy.sparse as sp
+
+    X, y = problem()
+    X[np.abs(X) < 0.8] = 0.0
+    reference = _lr().fit(sp.csr_matrix(X), y)
+    Xd = da.from_array(X, chunks=(300, -1)).map_blocks(sp.csr_matrix, dtype=X.dtype,
+                                                       meta=sp.csr_matrix((0, 0)))
+    fitted = _lr().fit(Xd, da.from_array(y, chunks=300))
+    assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
+
+
+def test_multilabel_and_class_weight_dict():
+    X, y = problem(classes=3)
+    Y = np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int)
+    reference = _lr().fit(X, Y)
+    fitted = _lr().fit(da.from_array(X, chunks=(300, -1)), da.from_array(Y, chunks=(300, 3)))
+    assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
+    weights = {0: 2.0, 2: 0.5}
+    reference = _lr(class_weight=weights).fit(X, y)
+    fitted = _lr(class_weight=weights).fit(da.from_array(X, chunks=(300, -1)),
+                                           da.from_array(y, chunks=300))
+    assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
+
+
+def test_partial_fit_on_dask_equals_in_memory():
+    X, y = problem(classes=3)
+    Xd, yd = da.from_array(X, chunks=(300, -1)), da.from_array(y, chunks=300)
+    here = LogisticRegression(solver="adam", batch_size=50, random_state=0)
+    there = LogisticRegression(solver="adam", batch_size=50, random_state=0)
+    for _ in range(2):
+        here.partial_fit(X, y, classes=[0, 1, 2])
+        there.partial_fit(Xd, yd, classes=[0, 1, 2])
+    np.testing.assert_array_equal(there.coef_, here.coef_)
+    with pytest.raises(XentlearnInputError, match="classes must be given"):
+        LogisticRegression(solver="adam").partial_fit(Xd, yd)

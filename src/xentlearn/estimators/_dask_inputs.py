@@ -241,7 +241,7 @@ def _encode_part(part: Batch, kind: str, classes, dtype) -> Batch:
     """Runs on a worker: the part with its labels encoded as the loss's targets."""
     y = _labels_as_numpy(part.targets)
     if kind in ("soft", "multilabel"):
-        targets = np.ascontiguousarray(y, dtype=dtype)
+        targets = np.array(y, dtype=dtype, order="C")      # a new, aligned array
     else:
         index = check_classes_match(y.ravel(), classes)
         targets = (index == 1).astype(dtype) if kind == "binary" else index
@@ -260,6 +260,8 @@ def _split_validation(source, fraction: float, rng: np.random.Generator):
                                  with_index=True)
     validation = source.replace_parts(_split_part, seed, fraction, True, drop_empty=True,
                                       with_index=True)
+    # The preconditioner standardises the training rows only, as in memory.
+    train.moments = validation.moments = None
     if train.n_samples < 1 or validation.n_samples < 1:
         raise XentlearnInputError(
             f"validation_fraction={fraction} leaves no rows for training or validation "
@@ -386,7 +388,7 @@ def _predictor(estimator):
 
 
 def _call(X, name: str, estimator):
-    return getattr(estimator, name)(X)
+    return getattr(estimator, name)(_dask.memory_aligned(X))
 
 
 def per_partition(method):
@@ -426,7 +428,7 @@ def _partition_accuracy(X, y, sample_weight, estimator) -> tuple[float, float]:
 
     if hasattr(sample_weight, "to_numpy"):
         sample_weight = sample_weight.to_numpy()
-    predicted = estimator.predict(X)
+    predicted = estimator.predict(_dask.memory_aligned(X))
     y = np.asarray(y)
     if len(y) == 0:
         return 0.0, 0.0
