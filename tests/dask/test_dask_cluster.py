@@ -33,6 +33,9 @@ def client():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
+        # Worker processes start in the background; on a busy machine the first test
+        # could otherwise find none.
+        client.wait_for_workers(2, timeout=120)
         yield client
 
 

@@ -446,7 +446,7 @@ def contiguous_shards(rows: Sequence[int] | None, n_parts: int, n_workers: int
     >>> contiguous_shards([100, 100, 100, 300], 4, 2)
     [[0, 1, 2], [3]]
     >>> contiguous_shards(None, 5, 2)
-    [[0, 1, 2], [3, 4]]
+    [[0, 1], [2, 3, 4]]
     """
     k = max(1, min(n_workers, n_parts))
     weights = np.ones(n_parts) if rows is None or sum(rows) == 0 else np.asarray(rows, float)
