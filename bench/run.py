@@ -35,6 +35,7 @@ Measures (objective: mean cross-entropy + ||W||^2 / (2n), float64 everywhere):
 
     .venv/bin/python bench/run.py [--quick] [--repeats R] [--threads T]
                                   [--only lbfgs,epoch,mlp,grad,digits,fastest,...]
+                                  [--workloads W5,W8]
 
 --quick: a tenth of the rows of W1/W2 and W5-W8, W4 20,000 x 2**16, one repeat:
 under two minutes once the cache exists (the first run also generates it).
@@ -128,6 +129,8 @@ def run_tasks(args, log) -> dict:
     raw: dict = {}
     for task in args.only:
         for workload, contenders in TASKS[task]:
+            if args.workloads and workload not in args.workloads:
+                continue
             extra = {}
             if task == "epoch":
                 extra = {"epochs": 4 if args.quick else 3}
@@ -356,6 +359,8 @@ def main() -> None:
                         help="runs per contender (default 2, --quick 1)")
     parser.add_argument("--only", default=",".join(TASKS),
                         help=f"comma-separated subset of {','.join(TASKS)}")
+    parser.add_argument("--workloads", default=None,
+                        help="comma-separated subset of the tasks' workloads (e.g. W5,W8)")
     parser.add_argument("--max-epochs", type=int, default=None,
                         help="MLP epoch cap (default 15, --quick 10)")
     parser.add_argument("--timeout", type=float, default=900.0, help="per child, seconds")
@@ -383,7 +388,9 @@ def main() -> None:
     mode = "quick" if args.quick else "full"
     log(f"xentlearn bench ({mode}): {info['nproc']} cpus, {info['cpu']}, "
         f"load {info['loadavg_start']}")
-    needed = sorted({w for t in args.only for w, _ in TASKS[t]})
+    args.workloads = [w.strip() for w in args.workloads.split(",")] if args.workloads else None
+    needed = sorted({w for t in args.only for w, _ in TASKS[t]
+                     if not args.workloads or w in args.workloads})
     for name in needed:
         workloads.ensure(name, args.quick, log=log)
     raw = run_tasks(args, log)
