@@ -34,10 +34,10 @@ mlp       time to the test log-loss that the torch loop reaches after 5 epochs
           because scikit-learn divides its penalty by the batch size), and
           numpy-floor (the same training hand-written as lean as numpy allows:
           what any numpy implementation can reach; reference only).
-grad      full-batch loss + gradient of the linear model (xentlearn Objective)
-          against one read of X, ``X.sum(axis=0)`` (numpy's add.reduce, one
-          streaming pass over X), alternated in one process; X @ v is also
-          reported for reference.
+grad      full-batch loss + gradient of the linear model (xentlearn Objective) at
+          small random weights (not zero: see grad_vs_read) against one read of X,
+          ``X.sum(axis=0)`` (numpy's add.reduce, one streaming pass over X),
+          alternated in one process; X @ v is also reported for reference.
 fastest   time to a relative objective gap (F - F*) / F* <= 1e-6 on the fastest-peer
           workloads W5-W8 (PEERS.md), F with each workload's penalty. Each contender
           is stopped as close to the gap as its interface allows:
@@ -724,7 +724,10 @@ def grad_vs_read(w, spec):
     task = "binary" if binary else "multiclass"
     model = Linear(w.X.shape[1], 1 if binary else w.n_classes)
     objective = Objective(model, make_loss(task), Penalty(w.alpha), task)
+    # Away from zero: at W = 0 the linear model skips the forward product (the logits are
+    # the intercept), which only a fit's first evaluation enjoys.
     params = model.init(np.random.default_rng(0), np.float64)
+    params["W0"] = 0.01 * np.random.default_rng(0).standard_normal(params["W0"].shape)
     source = ArraySource(w.X, w.y.astype(np.float64) if binary else w.y)
     v = np.ones(w.X.shape[1])
 
