@@ -13,7 +13,9 @@ scheduler places each collection on its own), and every evaluation would then
 move y and w between workers; XGBoost's dask module packs for the same reason.
 The packed parts are computed once (``client.compute``), and stay in the
 workers' memory for the fit: they are futures, not scattered data, so a part
-lost with its worker is recomputed from its graph on another one.
+lost with its worker is recomputed from its graph on another one. Packing
+also copies a misaligned array (one that arrived from another worker, see
+``memory_aligned``), which BLAS would not take.
 
 Shards and tasks
 ----------------
@@ -109,7 +111,7 @@ def _partitions(obj, name: str) -> list:
     raise XentlearnInputError(f"{name} is a {type(obj).__name__}, which has no row partitions")
 
 
-def _aligned(X, X_parts: list, other, name: str) -> list:
+def _alongside(X, X_parts: list, other, name: str) -> list:
     """`other` (y or sample_weight) as one piece per partition of X: a Delayed of the
     same rows, an in-memory slice, or None."""
     if other is None:
@@ -270,8 +272,8 @@ class DaskSource:
             raise XentlearnInputError(
                 f"X must be a 2-D dask array or a dask DataFrame, got a {type(X).__name__}")
         X_parts = _partitions(X, "X")
-        y_parts = _aligned(X, X_parts, y, "y")
-        w_parts = _aligned(X, X_parts, sample_weight, "sample_weight")
+        y_parts = _alongside(X, X_parts, y, "y")
+        w_parts = _alongside(X, X_parts, sample_weight, "sample_weight")
         packer = dask.delayed(pack, pure=True)
         packed = [packer(x, t, w, np.dtype(dtype).str, i)
                   for i, (x, t, w) in enumerate(zip(X_parts, y_parts, w_parts))]
@@ -587,8 +589,8 @@ def map_partitions_reduce(X, y, sample_weight, fn: Callable, *args) -> list:
     if _is_dask_array(X):
         check_row_chunks(X)
     X_parts = _partitions(X, "X")
-    pieces = zip(X_parts, _aligned(X, X_parts, y, "y"),
-                 _aligned(X, X_parts, sample_weight, "sample_weight"))
+    pieces = zip(X_parts, _alongside(X, X_parts, y, "y"),
+                 _alongside(X, X_parts, sample_weight, "sample_weight"))
     shared = [dask.delayed(a, pure=True) if not np.isscalar(a) else a for a in args]
     call = dask.delayed(fn, pure=True)
     return list(dask.compute(*[call(x, t, w, *shared) for x, t, w in pieces]))
