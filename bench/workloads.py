@@ -315,7 +315,7 @@ def _reference(w: Workload):
 
     import xentlearn
 
-    d, k = w.X.shape[1], w.n_classes
+    k = w.n_classes
     found = {}
     penalty = "l2" if w.l1_ratio == 0 else ("l1" if w.l1_ratio == 1 else "elasticnet")
     with warnings.catch_warnings():
