@@ -285,10 +285,13 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             preconditioner = _build.input_preconditioner(
                 data.source, params, model.first_layer_keys(), penalty.l2_strength,
                 getattr(data.source, "feature_names", getattr(self, "feature_names_in_", None)))
-        return solver_settings(self, learning_rate=learning_rate, penalty=penalty,
-                               penalty_mask=model.penalty_mask(),
-                               steps_per_epoch=steps_per_epoch, plateau=not (partial or early),
-                               preconditioner=preconditioner)
+        settings = solver_settings(self, learning_rate=learning_rate, penalty=penalty,
+                                   penalty_mask=model.penalty_mask(),
+                                   steps_per_epoch=steps_per_epoch,
+                                   plateau=not (partial or early), preconditioner=preconditioner)
+        if data.encoded.kind in ("multiclass", "soft"):
+            settings = settings._replace(shift_invariant=model.output_layer_keys()[0])
+        return settings
 
     def _warm_start_compatible(self, encoded, n_features) -> bool:
         return (self._task == encoded.kind and len(self.classes_) == len(encoded.classes)

@@ -38,6 +38,9 @@ class SolverSettings(NamedTuple):
     plateau: bool                  # the training-loss plateau ends training (not in
                                    # partial_fit, nor when early stopping decides)
     preconditioner: optimizers.Preconditioner | None = None
+    # Softmax output weights whose rows the loss cannot see a constant added to (OWL-QN
+    # moves each row to its penalty's minimiser along that direction).
+    shift_invariant: str | None = None
 
 
 def solver_settings(estimator, *, learning_rate: Schedule, penalty: Penalty,
@@ -151,7 +154,9 @@ def _lbfgs(s: SolverSettings) -> GradientTransformation:
     if s.penalty.l1_strength:
         # Orthant-wise L-BFGS: the exact optimum of the L1 / elastic-net objective.
         return optimizers.owlqn(s.penalty.l1_strength, mask=s.penalty_mask,
-                                preconditioner=s.preconditioner)
+                                preconditioner=s.preconditioner,
+                                shift_invariant=s.shift_invariant,
+                                l2_strength=s.penalty.l2_strength)
     return optimizers.lbfgs(preconditioner=s.preconditioner)
 
 
