@@ -253,3 +253,16 @@ def test_partial_fit_on_dask_equals_in_memory():
     np.testing.assert_array_equal(there.coef_, here.coef_)
     with pytest.raises(XentlearnInputError, match="classes must be given"):
         LogisticRegression(solver="adam").partial_fit(Xd, yd)
+
+
+@pytest.mark.parametrize("kw", [{"penalty": "l1", "alpha": 1e-3},
+                                {"penalty": "elasticnet", "alpha": 1e-3, "l1_ratio": 0.5},
+                                {"solver": "adam", "batch_size": "full", "max_iter": 30}])
+def test_owlqn_and_full_batch_first_order_equal_to_in_memory(kw):
+    X, y = problem(classes=3)
+    make = lambda: LogisticRegression(tol=1e-10, **{"max_iter": 1000, **kw})  # noqa: E731
+    reference = fit_quietly(make(), X, y)
+    fitted = fit_quietly(make(), da.from_array(X, chunks=(300, -1)), da.from_array(y, chunks=300))
+    assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
+    if kw.get("penalty") == "l1":
+        np.testing.assert_array_equal(fitted.coef_ == 0, reference.coef_ == 0)
