@@ -306,8 +306,13 @@ class DaskSource:
             from distributed import wait
 
             workers = sorted(client.scheduler_info()["workers"])
-            if not workers:
-                raise XentlearnInputError("the Dask cluster has no workers")
+            if not workers:       # a cluster just started: its workers may still be coming
+                try:
+                    client.wait_for_workers(1, timeout=30)
+                except TimeoutError:
+                    raise XentlearnInputError(
+                        "the Dask cluster has no workers (waited 30 s for one)") from None
+                workers = sorted(client.scheduler_info()["workers"])
             shards = contiguous_shards(weights, len(packed), len(workers))
             parts = [None] * len(packed)
             for worker, shard in zip(workers, shards):
