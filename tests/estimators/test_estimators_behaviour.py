@@ -363,7 +363,7 @@ def test_hidden_layer_sizes_beyond_memory_are_refused_before_allocating(sizes):
 
 
 def test_values_near_the_float64_limit_name_their_column_for_lbfgs():
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=50), "huge": rng.normal(size=50) * 1e300})
     with pytest.raises(ValueError, match=r"values in huge are so large .* Rescale"):
