@@ -2,7 +2,8 @@
 in-memory fit, the cost of one evaluation, and scaling. Run by hand (minutes):
 
     .venv/bin/python bench/dask_bench.py [--quick] [--only memory,daskml,overhead,evaluation,scaling]
-                                         [--moments-from-workers]
+
+dask-ml comes with the bench extra: pip install -e '.[dask,bench]'.
 
 Every measure runs in a fresh child process with its own LocalCluster
 (threads_per_worker=1, processes=True, on this machine), and prints one JSON line;
@@ -27,10 +28,8 @@ scaling     per-evaluation wall time on 1 and 2 workers: strong (1,000,000 rows 
             and weak (500,000 rows per worker) efficiency, and a paper model of the cost
             (``_scaling_model``) that extrapolates to 8, 32 and 128 workers
 
---moments-from-workers applies, in the benchmark process only, the change requested of
-estimators/_build.py (input_preconditioner takes the column moments the metadata pass
-computed on the workers, instead of streaming the parts through the client); without it
-the preconditioner's pass reads every part into the client once, one part at a time.
+lbfgs's preconditioner takes the column moments that the metadata pass computed on the
+workers (R1, in estimators/_build.py), so no part of X comes to the client during a fit.
 """
 
 from __future__ import annotations
@@ -71,26 +70,6 @@ def _data(n: int, d: int, chunk_rows: int, seed: int = 0):
     noise = da.random.default_rng(seed + 1).logistic(size=n, chunks=chunk_rows)
     y = ((X @ w + noise) > 0).astype(np.int64)
     return X, y
-
-
-def _patch_moments_from_workers() -> None:
-    """The requested _build change, simulated: a source that knows its column moments
-    (a DaskSource, from the metadata pass) gives them instead of being read again."""
-    from xentlearn.estimators import _build
-
-    original = _build.input_preconditioner
-
-    def input_preconditioner(source, *args, **kwargs):
-        if not hasattr(source, "column_moments"):
-            return original(source, *args, **kwargs)
-        moments, saved = source.column_moments(), _build.column_moments
-        _build.column_moments = lambda batches: moments
-        try:
-            return original(source, *args, **kwargs)
-        finally:
-            _build.column_moments = saved
-
-    _build.input_preconditioner = input_preconditioner
 
 
 class _PeakRSS:
@@ -332,19 +311,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default=",".join(MEASURES))
-    parser.add_argument("--moments-from-workers", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        if args.moments_from_workers:
-            _patch_moments_from_workers()
         print("RESULT " + json.dumps(MEASURES[args.child](args.quick)), flush=True)
         return
     started = time.time()
     print(f"# load average at start: {os.getloadavg()}", flush=True)
     for name in args.only.split(","):
         command = [sys.executable, __file__, "--child", name]
-        command += ["--quick"] * args.quick + ["--moments-from-workers"] * args.moments_from_workers
+        command += ["--quick"] * args.quick
         done = subprocess.run(command, capture_output=True, text=True)
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         if done.returncode or not lines:

@@ -266,3 +266,43 @@ def test_owlqn_and_full_batch_first_order_equal_to_in_memory(kw):
     assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
     if kw.get("penalty") == "l1":
         np.testing.assert_array_equal(fitted.coef_ == 0, reference.coef_ == 0)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lbfgs_preconditioner_takes_the_metadata_moments_no_extra_pass(monkeypatch, weighted):
+    """R1: the column moments of lbfgs's preconditioner come from the metadata pass
+    (``DaskSource.moments``); no part is brought to the client for them, nor read again."""
+    from xentlearn.data import _dask
+    from xentlearn.estimators import _build
+
+    X, y = problem(classes=3)
+    w = np.random.default_rng(2).uniform(0, 2, len(y)) if weighted else None
+    reference = _lr().fit(X, y, sample_weight=w)
+    passes = {"fetch": 0, "moments pass": 0, "moments": []}
+    original_fetch, original_map_parts = DaskSource.fetch, DaskSource.map_parts
+    original_preconditioner = _build.input_preconditioner
+
+    def counting_fetch(self, index):
+        passes["fetch"] += 1
+        return original_fetch(self, index)
+
+    def counting_map_parts(self, fn, *args):
+        passes["moments pass"] += fn is _dask.part_moments
+        return original_map_parts(self, fn, *args)
+
+    def recording_preconditioner(source, *args):
+        passes["moments"].append(source.column_moments())
+        return original_preconditioner(source, *args)
+
+    monkeypatch.setattr(DaskSource, "fetch", counting_fetch)
+    monkeypatch.setattr(DaskSource, "map_parts", counting_map_parts)
+    monkeypatch.setattr(_build, "input_preconditioner", recording_preconditioner)
+    fitted = _lr().fit(da.from_array(X, chunks=(300, -1)), da.from_array(y, chunks=300),
+                       sample_weight=None if w is None else da.from_array(w, chunks=300))
+    assert passes["fetch"] == 0 and passes["moments pass"] == 0
+    [moments] = passes["moments"]
+    expected = column_moments(ArraySource(X, y, w).batches(None))
+    np.testing.assert_allclose(moments.mean, expected.mean, rtol=1e-12)
+    np.testing.assert_allclose(moments.var, expected.var, rtol=1e-10)
+    assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
+    assert relative_difference(fitted.intercept_, reference.intercept_) < 1e-6

@@ -57,7 +57,7 @@ _CONSTANT_COLUMN = 1e-6
 
 def input_preconditioner(source: DataSource, params: Params, keys: tuple[str, str | None],
                          l2_strength: float, feature_names=None) -> optimizers.Preconditioner:
-    """lbfgs's preconditioner that standardises the inputs (one pass over `source`).
+    """lbfgs's preconditioner that standardises the inputs (at most one pass over `source`).
 
     Each column is centred on its mean and scaled by sqrt(variance + 4 * l2)
     (``optimizers.standardizing_preconditioner``), so features in wildly
@@ -74,8 +74,11 @@ def input_preconditioner(source: DataSource, params: Params, keys: tuple[str, st
     Parameters
     ----------
     source : DataSource
-        The training data; read once, in full-batch blocks (weighted rows count
-        with their sample weights).
+        The training data (weighted rows count with their sample weights). A
+        source that knows its column moments (``source.column_moments()``: a
+        Dask source computes them on its workers, in the pass that also
+        counts rows and labels) gives them; any other is read once, in
+        full-batch blocks, here.
     params : dict
         The parameters to be trained.
     keys : (str, str or None)
@@ -91,7 +94,8 @@ def input_preconditioner(source: DataSource, params: Params, keys: tuple[str, st
     callable (n_params,) -> (n_params,)
         For ``optimizers.lbfgs(preconditioner=...)``.
     """
-    moments = column_moments(source.batches(None))
+    moments = (source.column_moments() if hasattr(source, "column_moments")
+               else column_moments(source.batches(None)))
     with np.errstate(over="ignore", invalid="ignore"):
         rms = np.sqrt(moments.var + moments.mean * moments.mean)
     overflow = np.flatnonzero(~np.isfinite(rms))
