@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
 import pytest
 
 import dask  # noqa: E402,F401  (a test extra: the Dask tests always run)
+from distributed import Client, LocalCluster
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A LocalCluster of 2 worker processes, 1 thread each, for the test module."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    """A client of `cluster` (the default client while the module runs), its 2 workers up."""
+    with Client(cluster) as client:
+        # Worker processes start in the background; on a busy machine the first test
+        # could otherwise find none.
+        client.wait_for_workers(2, timeout=120)
+        yield client
 
 
 def relative_difference(a, b) -> float:

@@ -1,4 +1,5 @@
-"""Training on a real cluster: 2 worker processes (LocalCluster), started once for the module.
+"""Training on a real cluster: 2 worker processes (LocalCluster, the `client` fixture of
+conftest.py), started once for the module.
 
 Every fit here must reach the in-memory optimum (relative coefficient difference
 < 1e-6), keep the data on the workers, and survive a worker killed mid-fit with
@@ -7,7 +8,6 @@ the same result, bit for bit.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -19,24 +19,12 @@ import pytest
 
 import dask.array as da
 import dask.dataframe as dd
-from distributed import Client, LocalCluster
 
 from tests.dask.conftest import fit_quietly, problem, relative_difference, soft_labels
 from xentlearn import LogisticRegression, MLPClassifier
 from xentlearn.data._dask import DaskSource
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:
-        # Worker processes start in the background; on a busy machine the first test
-        # could otherwise find none.
-        client.wait_for_workers(2, timeout=120)
-        yield client
 
 
 def _lr(**kw):

@@ -85,7 +85,8 @@ def train(args, out: TextIO) -> None:
     estimator = _make_estimator(args, train_table, verbose=not quiet)
 
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, \
+            _dask_client(getattr(args, "scheduler", None)):
         warnings.simplefilter("default")
         estimator.fit(train_table, validation_data=validation_table)
     seconds = time.perf_counter() - start
@@ -149,6 +150,35 @@ def train(args, out: TextIO) -> None:
     if not args.data and not quiet:
         print(f"\nNext: xentlearn evaluate {_quote(model_path)} {_quote(validation[0])} "
               f"--target {DIGITS_TARGET}", file=out)
+
+
+# How long ``--scheduler`` waits to connect (distributed's timeout syntax).
+SCHEDULER_TIMEOUT = "30s"
+
+
+@contextlib.contextmanager
+def _dask_client(address: str | None):
+    """A ``distributed.Client`` connected to `address` for the fit, closed after; nothing
+    (and no import of dask) without an address.
+
+    While the client is current, the estimator's fit on TableFiles runs on its
+    workers (``xentlearn.data.TableFiles`` on a cluster: each worker reads and
+    keeps its run of files; only parameters and sums travel).
+    """
+    if address is None:
+        yield None
+        return
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError(
+            "--scheduler needs the Dask extra: pip install 'xentlearn[dask]'") from None
+    try:
+        client = distributed.Client(address, timeout=SCHEDULER_TIMEOUT)
+    except (OSError, TimeoutError) as error:
+        raise UsageError(f"cannot reach the Dask scheduler at {address}: {error}") from None
+    with client:
+        yield client
 
 
 def _check_validation(args, validation, command: str) -> None:

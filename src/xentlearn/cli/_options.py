@@ -278,6 +278,7 @@ _DATA_OPTIONS = {
     "csv_block_bytes": "--csv-block-bytes", "calibrate": "--calibrate",
     "model": "--model", "out": "--out", "history": "--history", "plot": "--plot",
     "quiet": "--quiet", "json": "--json",
+    "scheduler": "--scheduler",
 }
 
 
@@ -386,6 +387,10 @@ def _add_train(commands) -> argparse.ArgumentParser:
     d = p.add_argument_group("data")
     d.add_argument("--validation", action="append", metavar="DATA",
                    help="held-out files scored every epoch (repeat for several)")
+    d.add_argument("--scheduler", metavar="ADDRESS",
+                   help="train on a running Dask cluster, such as tcp://host:8786: its "
+                        "workers read the files (at the same paths) and compute the sums; "
+                        "needs pip install 'xentlearn[dask]'")
     _add_table_options(d, command="train")
     _add_estimator_options(p)
     o = p.add_argument_group("output")

@@ -341,7 +341,8 @@ def files_on_workers(source) -> "_dask.DaskSource":
     files = list(source.files)
     sizes = [float(os.path.getsize(path)) for path in files]
     return _dask.DaskSource.from_calls(
-        _read_file_part, [(str(path), index, spec) for index, path in enumerate(files)],
+        # Absolute paths: a worker's working directory is not this process's.
+        _read_file_part, [(os.path.abspath(path), index, spec) for index, path in enumerate(files)],
         sizes, source.n_features, source.dtype, list(source.feature_names))
 
 
