@@ -1,7 +1,7 @@
 """xentlearn: classifiers trained by minimizing cross-entropy with gradient descent.
 
 Public API: the estimators ``LogisticRegression`` and ``MLPClassifier``,
-``load`` for model files, and the parts they are made of: ``losses``,
+``load`` for model files and ``describe`` for what one holds (without loading it), and the parts they are made of: ``losses``,
 ``optimizers``, ``schedules``, ``models``, ``data``, ``training`` and
 ``preprocessing``.
 
@@ -15,7 +15,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_ESTIMATOR_NAMES = ("LogisticRegression", "MLPClassifier", "load")
+_ESTIMATOR_NAMES = ("LogisticRegression", "MLPClassifier", "load", "describe")
 _SUBPACKAGES = ("losses", "optimizers", "schedules", "models", "data", "training",
                 "preprocessing", "estimators", "io", "exceptions")
 

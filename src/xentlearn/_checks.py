@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 import numpy as np
-import scipy.sparse as sp
 
 from xentlearn.exceptions import XentlearnInputError
 
 
+def issparse(a) -> bool:
+    """``scipy.sparse.issparse(a)``, without importing scipy (slow) for dense input.
+
+    A sparse matrix can only exist once ``scipy.sparse`` is imported: if it is not
+    in ``sys.modules``, `a` is not one.
+    """
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(a)
+
+
 def _values(a):
-    return a.data if sp.issparse(a) else np.asarray(a)
+    return a.data if issparse(a) else np.asarray(a)
 
 
 def check_finite(name: str, a) -> None:
@@ -27,7 +37,7 @@ def check_finite(name: str, a) -> None:
     finite = np.isfinite(values)
     if finite.all():
         return
-    if sp.issparse(a):
+    if issparse(a):
         coo = a.tocoo()
         bad = np.flatnonzero(~np.isfinite(coo.data))[0]
         row, value = int(coo.row[bad]), coo.data[bad]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:   # scipy's import is slow, and this module is on every start-up path
+    import scipy.sparse as sp
 
 Array = np.ndarray
 # CSR is what the kernels use; CSC is accepted at the boundary and used as is
 # (CSC.T @ dense and dense.T @ CSC are both O(nnz)).
-Matrix = np.ndarray | sp.csr_matrix | sp.csr_array | sp.csc_matrix | sp.csc_array
+Matrix: TypeAlias = "np.ndarray | sp.csr_matrix | sp.csr_array | sp.csc_matrix | sp.csc_array"
 Params = dict[str, np.ndarray]     # ordered: {"W0": (d, h), "b0": (h,), "W1": (h, k), "b1": (k,)}
 Grads = Params                     # same keys, shapes and dtypes as the params
 Updates = Params

@@ -72,11 +72,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:
+        # Answered before the commands are imported: start-up is the whole cost here.
+        from xentlearn import __version__
+
+        print(f"xentlearn {__version__}")
+        return 0
     from xentlearn.cli import _commands
     from xentlearn.cli._options import UsageError, parse_args
     from xentlearn.cli._outputs import OutputError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = None
     with _sigterm_as_interrupt(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")

@@ -29,8 +29,7 @@ from xentlearn.cli import _report
 from xentlearn.cli._metrics import METRIC_KEYS, metrics_json, score_batches
 from xentlearn.cli._options import ESTIMATOR_OPTIONS, UsageError
 from xentlearn.cli._outputs import StagedOutputs, naming
-from xentlearn.data import (RowSplit, TableFiles, TabularPreprocessor, list_data_files,
-                            scan_target)
+from xentlearn.data import RowSplit, TableFiles, list_data_files, scan_target
 from xentlearn.exceptions import XentlearnInputError
 
 DEFAULT_MODEL = Path("model.xent")
@@ -529,8 +528,7 @@ def evaluate(args, out: TextIO) -> None:
 def info(args, out: TextIO) -> None:
     """What a model file holds: estimator, classes, preprocessing in words, coefficients by
     feature name (linear models, largest |coef| first), parameters, training."""
-    estimator = xentlearn.load(args.model)
-    description = _describe_model(estimator)
+    description = xentlearn.describe(args.model)
     if args.json:
         print(json.dumps(description, indent=2, default=_plain), file=out)
         return
@@ -592,85 +590,6 @@ def _print_coefficients(d: dict, top: int, out: TextIO) -> None:
         values = (", ".join(f"{k} {v:.4f}" for k, v in intercept.items())
                   if isinstance(intercept, dict) else f"{intercept:.4f}")
         print(f"intercept: {values}", file=out)
-
-
-def _describe_model(estimator) -> dict[str, Any]:
-    params = estimator.get_params()
-    params["dtype"] = np.dtype(params["dtype"]).name
-    params.pop("callbacks", None)
-    params.pop("verbose", None)
-    if isinstance(params.get("class_weight"), dict):
-        params["class_weight"] = {str(_plain(k)): v for k, v in params["class_weight"].items()}
-    if hasattr(estimator, "coefs_"):
-        shapes = {f"coefs_[{i}]": w.shape for i, w in enumerate(estimator.coefs_)}
-        shapes.update({f"intercepts_[{i}]": b.shape for i, b in enumerate(estimator.intercepts_)})
-    else:
-        shapes = {"coef_": estimator.coef_.shape, "intercept_": estimator.intercept_.shape}
-    preprocessing = getattr(estimator, "preprocessing_", None)
-    features = names = None
-    if preprocessing is not None:
-        engine = TabularPreprocessor.from_dict(preprocessing)
-        names = engine.feature_names_out
-        # The engine's kinds: a date column is "date" whatever the file calls it.
-        features = [dict(column, kind=described["kind"], description=described["text"])
-                    for column, described in zip(preprocessing["columns"], engine.describe())]
-    elif getattr(estimator, "feature_names_in_", None) is not None:
-        names = [str(n) for n in estimator.feature_names_in_]
-    else:
-        names = [f"x{j}" for j in range(int(estimator.n_features_in_))]
-    history = estimator.history_
-    val = [(r["val_loss"], r["epoch"]) for r in history if r.get("val_loss") is not None]
-    last = history[-1] if history else {}
-    description = {
-        "estimator": type(estimator).__name__,
-        "classes": [_plain(c) for c in estimator.classes_],
-        "n_features_in": int(estimator.n_features_in_),
-        "features": features,
-        "feature_names": names,
-        "standardize": None if preprocessing is None else preprocessing["standardize"],
-        "impute": None if preprocessing is None else preprocessing["impute"],
-        "na_values": [] if preprocessing is None else preprocessing.get("na_values", []),
-        "parameter_shapes": {k: list(v) for k, v in shapes.items()},
-        "n_parameters": int(sum(np.prod(s) for s in shapes.values())),
-        "params": params,
-        "training": {
-            "epochs": int(estimator.n_iter_),
-            "seconds": float(sum(r.get("seconds") or 0.0 for r in history)),
-            "final_train_loss": last.get("train_loss"),
-            "final_val_loss": last.get("val_loss"),
-            "final_val_accuracy": last.get("val_accuracy"),
-            "best_val_loss": min(val)[0] if val else None,
-            "best_val_epoch": min(val)[1] if val else None,
-            "temperature": _temperature(estimator),
-        },
-    }
-    description.update(_coefficients(estimator, names))
-    return description
-
-
-def _coefficients(estimator, names: list[str]) -> dict[str, Any]:
-    """Linear models: coefficients by feature name, largest |coef| first; else None.
-
-    Binary: one number per feature, for the second class (its logit); multiclass:
-    one per class, sorted by the largest |coef| over the classes.
-    """
-    coef = getattr(estimator, "coef_", None)
-    if coef is None or hasattr(estimator, "coefs_") or getattr(estimator, "_task", None) not in (
-            None, "binary", "multiclass"):
-        return {"coefficients": None, "intercept": None, "positive_class": None}
-    coef = np.asarray(coef, dtype=np.float64)
-    classes = [str(_plain(c)) for c in estimator.classes_]
-    intercept = np.asarray(estimator.intercept_, dtype=np.float64)
-    if coef.shape[0] == 1:
-        order = np.argsort(-np.abs(coef[0]), kind="stable")
-        rows = [{"feature": names[j], "coef": float(coef[0, j])} for j in order]
-        return {"coefficients": rows, "intercept": float(intercept[0]),
-                "positive_class": classes[-1]}
-    order = np.argsort(-np.abs(coef).max(axis=0), kind="stable")
-    rows = [{"feature": names[j], "coef": dict(zip(classes, map(float, coef[:, j])))}
-            for j in order]
-    return {"coefficients": rows, "intercept": dict(zip(classes, map(float, intercept))),
-            "positive_class": None}
 
 
 # ================================================================= cv

@@ -4,22 +4,41 @@
 files (or folders of them) in bounded memory through ``TabularPreprocessor``.
 ``RowSplit`` selects a deterministic subset of the rows of files (validation
 splits and cross-validation folds) by a hash of each row's position.
+
+Every name is imported on first use (PEP 562): the command line reads a model
+file's preprocessing without importing scipy or pyarrow.
 """
 
-from xentlearn.data._arrays import ArraySource
-from xentlearn.data._base import Batch, DataSource
-from xentlearn.data._files import FileSource
-from xentlearn.data._frames import arrow_table, frame_columns, frame_library
-from xentlearn.data._readers import (
-    RowSplit, iter_record_batches, list_data_files, row_uniforms, scan_schema, scan_target)
-from xentlearn.data._stats import ColumnMoments, column_moments
-from xentlearn.data._table import TableFiles
-from xentlearn.data._tabular import (
-    DATE_FORMATS, DATE_PARTS, MISSING_CATEGORY, ColumnWarning, TabularPreprocessor,
-    UnseenCategoryWarning)
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "ArraySource": "_arrays",
+    "Batch": "_base", "DataSource": "_base",
+    "FileSource": "_files",
+    "arrow_table": "_frames", "frame_columns": "_frames", "frame_library": "_frames",
+    "RowSplit": "_readers", "iter_record_batches": "_readers", "list_data_files": "_readers",
+    "row_uniforms": "_readers", "scan_schema": "_readers", "scan_target": "_readers",
+    "ColumnMoments": "_stats", "column_moments": "_stats",
+    "TableFiles": "_table",
+    "DATE_FORMATS": "_tabular", "DATE_PARTS": "_tabular", "MISSING_CATEGORY": "_tabular",
+    "ColumnWarning": "_tabular", "TabularPreprocessor": "_tabular",
+    "UnseenCategoryWarning": "_tabular",
+}
 
 __all__ = ["ArraySource", "TableFiles", "Batch", "DataSource", "FileSource", "TabularPreprocessor",
            "MISSING_CATEGORY", "iter_record_batches", "list_data_files", "scan_schema",
            "scan_target", "column_moments", "ColumnMoments", "arrow_table", "frame_columns",
            "frame_library", "RowSplit", "row_uniforms", "ColumnWarning", "UnseenCategoryWarning",
            "DATE_FORMATS", "DATE_PARTS"]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"xentlearn.data.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'xentlearn.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
+from xentlearn._checks import issparse
 from xentlearn._types import Batch
 from xentlearn.exceptions import XentlearnInputError
 
@@ -89,7 +89,7 @@ def _block_moments(X, w) -> tuple[float, np.ndarray | None, np.ndarray | None]:
     total = float(X.shape[0]) if w is None else float(np.sum(w, dtype=np.float64))
     if total == 0.0:
         return 0.0, None, None
-    if sp.issparse(X):
+    if issparse(X):
         return (total, *_sparse_moments(X, w, total))
     if w is None:
         mean = np.add.reduce(X, axis=0, dtype=np.float64) / total

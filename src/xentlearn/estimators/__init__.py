@@ -2,8 +2,8 @@
 
 ``SOLVERS`` is the solver registry (``solver=`` names and what they mean);
 ``LEARNING_RATES`` the learning-rate schedules; both are what the command line
-offers. Names are imported on first use, so reading the registry does not
-import scikit-learn.
+offers. Names are imported on first use, so reading the registry or
+``describe``-ing a model file does not import scikit-learn.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib
 
 _WHERE = {"LogisticRegression": "_logistic", "MLPClassifier": "_mlp", "load": "_persistence",
-          "SOLVERS": "_solvers", "LEARNING_RATES": "_build"}
+          "describe": "_describe", "SOLVERS": "_solvers", "LEARNING_RATES": "_build"}
 
-__all__ = ["LogisticRegression", "MLPClassifier", "load", "SOLVERS", "LEARNING_RATES"]
+__all__ = ["LogisticRegression", "MLPClassifier", "load", "describe", "SOLVERS",
+           "LEARNING_RATES"]
 
 
 def __getattr__(name: str):

@@ -46,11 +46,17 @@ _STATE_PREFIX = "train"
 _STRUCTURED_PARAMS = ("class_weight", "hidden_layer_sizes")
 
 
-def _estimator_classes():
-    from xentlearn.estimators._logistic import LogisticRegression
-    from xentlearn.estimators._mlp import MLPClassifier
+# The estimators a file may hold; their classes are imported only to build one
+# (scikit-learn's import is slow, and ``describe`` needs none of it).
+ESTIMATOR_NAMES = ("LogisticRegression", "MLPClassifier")
 
-    return {cls.__name__: cls for cls in (LogisticRegression, MLPClassifier)}
+
+def _estimator_class(name: str):
+    if name == "LogisticRegression":
+        from xentlearn.estimators._logistic import LogisticRegression as cls
+    else:
+        from xentlearn.estimators._mlp import MLPClassifier as cls
+    return cls
 
 
 def _json_params(estimator) -> dict:
@@ -144,6 +150,24 @@ def save(estimator, path) -> None:
 
 
 # ---------------------------------------------------------------- load
+
+
+class Layout(NamedTuple):
+    """What the metadata and the array headers say without the estimator's class
+    (``_check_layout``): enough to describe a file, not yet to build its estimator."""
+
+    estimator: str                      # one of ESTIMATOR_NAMES
+    task: str
+    n_features: int
+    n_classes: int
+    history: list[dict]
+    temperature: float | None
+    preprocessing: dict | None
+    feature_columns: list[str] | None
+    target_column: str | None
+    classes_object: bool
+    alpha: float | None
+    train_state: dict | None
 
 
 class _Plan(NamedTuple):
@@ -245,20 +269,39 @@ def _is_float_of(header: ArrayHeader, dtype: np.dtype) -> bool:
 
 def _check_file(meta: dict, headers: dict[str, ArrayHeader], path: str) -> _Plan:
     """Every metadata section, then every array header against it; nothing allocated."""
-    _check_required(meta, path)
+    layout = _check_layout(meta, headers, path)
     estimator = _check_hyperparameters(meta, path)
+    n_outputs = 1 if layout.task == "binary" else layout.n_classes
+    dtype = np.dtype(estimator._resolved_dtype())
+    param_shapes = _check_parameter_headers(meta, headers, estimator, layout.n_features,
+                                            n_outputs, dtype, path)
+    _check_other_headers(headers, estimator, layout.task, layout.n_features, layout.n_classes,
+                         dtype, param_shapes, path)
+    if layout.temperature is not None and estimator.calibration != "temperature":
+        raise _refuse(path, "meta field 'temperature'",
+                      "is set but params.calibration is not 'temperature'")
+    return _Plan(estimator, layout.task, layout.n_features, n_outputs, param_shapes, dtype,
+                 layout.history, layout.temperature, layout.preprocessing,
+                 layout.feature_columns, layout.target_column, layout.classes_object,
+                 layout.alpha, layout.train_state)
+
+
+def _check_layout(meta: dict, headers: dict[str, ArrayHeader], path: str) -> Layout:
+    """The checks that need no estimator class: every section but the hyperparameters'
+    constraints and the parameter shapes they imply (``_check_file`` adds those)."""
+    _check_required(meta, path)
+    name = meta["estimator"]
+    if not isinstance(name, str) or name not in ESTIMATOR_NAMES:
+        raise _refuse(path, "meta field 'estimator'",
+                      f"is {_show(name)}; expected one of {sorted(ESTIMATOR_NAMES)}")
+    if not isinstance(meta["params"], dict):
+        raise _wrong(path, "meta field 'params'", meta["params"], "a JSON object")
     task = _check_task(meta, path)
     n_features = _check_n_features(meta, path)
     classes_object = _check_flag(meta, "classes_object", path)
     n_classes = _check_classes_header(headers, task, classes_object, path)
-    n_outputs = 1 if task == "binary" else n_classes
-    dtype = np.dtype(estimator._resolved_dtype())
-    param_shapes = _check_parameter_headers(meta, headers, estimator, n_features, n_outputs,
-                                            dtype, path)
-    _check_other_headers(headers, estimator, task, n_features, n_classes, dtype, param_shapes,
-                         path)
     history = _check_history(meta, path)
-    temperature = _check_temperature(meta, estimator, path)
+    temperature = _check_temperature(meta, path)
     preprocessing, feature_columns, target_column = _check_preprocessing(meta, n_features, path)
     alpha = meta.get("alpha_resolved")
     if alpha is not None and (not _is_number(alpha) or not math.isfinite(alpha) or alpha <= 0):
@@ -266,9 +309,8 @@ def _check_file(meta: dict, headers: dict[str, ArrayHeader], path: str) -> _Plan
     train_state = meta.get("train_state")
     if train_state is not None and not isinstance(train_state, dict):
         raise _wrong(path, "meta field 'train_state'", train_state, "an object or null")
-    return _Plan(estimator, task, n_features, n_outputs, param_shapes, dtype, history,
-                 temperature, preprocessing, feature_columns, target_column, classes_object,
-                 alpha, train_state)
+    return Layout(name, task, n_features, n_classes, history, temperature, preprocessing,
+                  feature_columns, target_column, classes_object, alpha, train_state)
 
 
 def _check_required(meta: dict, path: str) -> None:
@@ -283,14 +325,8 @@ def _check_required(meta: dict, path: str) -> None:
 def _check_hyperparameters(meta: dict, path: str):
     """The estimator named by the file, built with its hyperparameters and validated."""
     name = meta["estimator"]
-    classes = _estimator_classes()
-    if not isinstance(name, str) or name not in classes:
-        raise _refuse(path, "meta field 'estimator'",
-                      f"is {_show(name)}; expected one of {sorted(classes)}")
-    cls = classes[name]
+    cls = _estimator_class(name)
     params = meta["params"]
-    if not isinstance(params, dict):
-        raise _wrong(path, "meta field 'params'", params, "a JSON object")
     known = cls().get_params(deep=False)
     decoded = {}
     for key, value in params.items():
@@ -480,16 +516,13 @@ def _check_history(meta: dict, path: str) -> list[dict]:
     return history
 
 
-def _check_temperature(meta: dict, estimator, path: str) -> float | None:
+def _check_temperature(meta: dict, path: str) -> float | None:
     """The fitted temperature of calibration="temperature" (logits are divided by it)."""
     temperature = meta.get("temperature")
     if temperature is None:
         return None
     if not _is_number(temperature) or not math.isfinite(temperature) or temperature <= 0:
         raise _wrong(path, "meta field 'temperature'", temperature, "a finite number > 0")
-    if getattr(estimator, "calibration", None) != "temperature":
-        raise _refuse(path, "meta field 'temperature'",
-                      "is set but params.calibration is not 'temperature'")
     return float(temperature)
 
 
