@@ -17,7 +17,9 @@ _CHILD = textwrap.dedent("""
     from xentlearn.data import TableFiles
     warnings.simplefilter("ignore")
     clf = LogisticRegression(solver="sgd", batch_size=256, max_iter=1, random_state=0)
-    clf.fit(TableFiles(sys.argv[1], target="y", batch_rows=32768, shuffle_buffer_rows=32768))
+    # memory_budget=0: streamed, even where a quarter of the memory would hold the rows.
+    clf.fit(TableFiles(sys.argv[1], target="y", batch_rows=32768, shuffle_buffer_rows=32768,
+                       memory_budget=0))
     assert clf.n_iter_ == 1 and len(clf.classes_) == 3
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec from pytest.
     with open("/proc/self/status") as status:

@@ -7,6 +7,7 @@ through a buffer of bounded size.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from xentlearn.data._readers import (
     list_data_files, rows_mask, scan_schema, scan_target)
 from xentlearn.data._tabular import TabularPreprocessor
 from xentlearn.exceptions import XentlearnInputError
+
+# Bytes a row's target is counted for in FileSource.decoded_bytes: a class index
+# (int64) or a binary label (float64 at most).
+_TARGET_BYTES = 8
 
 
 class FileSource:
@@ -59,6 +64,11 @@ class FileSource:
     row_filters : sequence of RowSplit, optional
         Read only these rows of the files (a validation split or a
         cross-validation fold); every pass takes the same rows.
+    memory_budget : int, default=0
+        Bytes the decoded rows may take in memory. If `decoded_bytes` fits,
+        the first pass decodes every row into contiguous arrays and later
+        passes read those (see Notes); 0 always streams.
+        ``TableFiles.memory_budget`` is what an estimator passes.
 
     Attributes
     ----------
@@ -67,6 +77,13 @@ class FileSource:
     dtype : numpy.dtype
     feature_names : list of str
         The preprocessor's output feature names.
+    decoded_bytes : int
+        The decoded rows' size: n_samples x (n_features x itemsize + 8 for the
+        target + itemsize for a sample weight).
+    in_memory : bool
+        ``decoded_bytes <= memory_budget`` (and memory_budget > 0): the rows
+        are decoded once and kept. Decided from the data and the budget
+        alone, before any batch is read.
 
     Notes
     -----
@@ -84,6 +101,19 @@ class FileSource:
     groups are. This is the bounded-buffer shuffle of tf.data's
     ``Dataset.shuffle`` and of torch ``IterableDataset`` pipelines. Memory is
     O(shuffle_buffer_rows + read_batch_rows) rows, whatever the file sizes.
+
+    In memory (`in_memory`), the first call of ``batches`` decodes the files
+    once, in file order, into one (n_samples, n_features) array of `dtype`
+    (with the targets and weights), remembering which rows each record batch
+    held and from which file and Parquet row group it came. Every pass then
+    yields exactly what streaming yields, bit for bit, without reading a file:
+    full-batch blocks are cut at the same record-batch boundaries (so the
+    objective sums the same blocks in the same order), and a shuffled epoch
+    replays the reader's random choices (file order, row-group order) and the
+    buffer's permutations on row indices, gathering each mini-batch from the
+    decoded rows with ``np.take``. So the budget changes speed and memory,
+    never a result, and a checkpoint written while streaming resumes in
+    memory, and the reverse.
 
     Examples
     --------
@@ -104,7 +134,7 @@ class FileSource:
                  sample_weight_column: str | None = None, read_batch_rows: int = 65536,
                  shuffle_buffer_rows: int = 65536, csv_block_bytes: int | None = None,
                  drop: Sequence[str] = (), na_values: Sequence[str] = (),
-                 row_filters: Sequence[RowSplit] = ()) -> None:
+                 row_filters: Sequence[RowSplit] = (), memory_budget: int = 0) -> None:
         import pyarrow as pa
 
         self.dtype = np.dtype(dtype)
@@ -114,6 +144,12 @@ class FileSource:
                             ("shuffle_buffer_rows", shuffle_buffer_rows)):
             if int(value) < 1:
                 raise XentlearnInputError(f"{name} must be a positive integer, got {value!r}")
+        if (isinstance(memory_budget, bool) or not isinstance(memory_budget, numbers.Integral)
+                or memory_budget < 0):
+            raise XentlearnInputError(
+                f"memory_budget must be a non-negative integer number of bytes, got "
+                f"{memory_budget!r}")
+        self.memory_budget = int(memory_budget)
         self.files = list_data_files(paths)
         self.target = target
         self.sample_weight_column = sample_weight_column
@@ -168,6 +204,12 @@ class FileSource:
                 f"features {features}")
         self.feature_names = preprocessor.feature_names_out
         self.n_features = preprocessor.n_features_out
+        itemsize = self.dtype.itemsize
+        row_bytes = (self.n_features * itemsize + _TARGET_BYTES
+                     + (itemsize if sample_weight_column is not None else 0))
+        self.decoded_bytes = self.n_samples * row_bytes
+        self.in_memory = 0 < self.decoded_bytes <= self.memory_budget
+        self._cache: _Decoded | None = None
 
     def __len__(self) -> int:
         return self.n_samples
@@ -276,6 +318,18 @@ class FileSource:
         and the later batches are the same), but the skipped rows are not
         gathered. This is how a checkpointed epoch is fast-forwarded.
         """
+        if batch_size is not None and (isinstance(batch_size, bool)
+                                       or int(batch_size) != batch_size or batch_size < 1):
+            raise XentlearnInputError(
+                f"batch_size must be a positive integer or None, got {batch_size!r}")
+        if self.in_memory:
+            if self._cache is None:
+                self._cache = self._decode_all()
+            if batch_size is None:
+                yield from self._cache.blocks(block_rows(self.n_features, self.dtype.itemsize))
+            else:
+                yield from self._cached_minibatches(int(batch_size), rng, skip)
+            return
         if batch_size is None:
             step = block_rows(self.n_features, self.dtype.itemsize)
             for path, record in self._records(None):
@@ -284,10 +338,116 @@ class FileSource:
                 for start in range(0, chunk.X.shape[0], step):
                     yield _slice(chunk, slice(start, start + step))
             return
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise XentlearnInputError(
-                f"batch_size must be a positive integer or None, got {batch_size!r}")
         yield from self._minibatches(int(batch_size), rng, skip)
+
+    def _decode_all(self) -> "_Decoded":
+        """Every row, encoded, in file order, with where each record batch came from."""
+        X = np.empty((self.n_samples, self.n_features), dtype=self.dtype)
+        targets = weights = None
+        spans: list[tuple[int, int, int, int]] = []     # (file, row group, start, stop)
+        n = 0
+        for index, group, path, record in self._located_records():
+            m = record.num_rows
+            if n + m > self.n_samples:
+                raise self._changed_error()
+            chunk = self._encode(path, record, out=X[n:n + m])
+            if targets is None:
+                targets = np.empty((self.n_samples,) + chunk.targets.shape[1:],
+                                   dtype=chunk.targets.dtype)
+                if chunk.sample_weight is not None:
+                    weights = np.empty(self.n_samples, dtype=self.dtype)
+            targets[n:n + m] = chunk.targets
+            if weights is not None:
+                weights[n:n + m] = chunk.sample_weight
+            spans.append((index, group, n, n + m))
+            n += m
+        if n != self.n_samples:
+            raise self._changed_error()
+        return _Decoded(X, targets, weights, spans, self._row_groups())
+
+    def _changed_error(self) -> XentlearnInputError:
+        return XentlearnInputError(
+            f"{', '.join(str(f) for f in self.files)} changed while being read: "
+            f"{self.n_samples} rows were counted, another number was decoded")
+
+    def _row_groups(self) -> list[int | None]:
+        """Row groups per file (None for CSV, which the reader reads front to back)."""
+        import pyarrow.parquet as pq
+
+        return [pq.ParquetFile(path).metadata.num_row_groups
+                if _file_format(path) == "parquet" else None for path in self.files]
+
+    def _located_records(self) -> Iterator[tuple[int, int, Path, object]]:
+        """(file index, row group, path, record batch) in file order.
+
+        The record batches of ``_records(None)`` (same reads, same row filters,
+        empty ones left out), located so that a shuffled pass can be replayed.
+        """
+        import pyarrow as pa
+
+        for index, path in enumerate(self.files):
+            offsets = None
+            if _file_format(path) == "parquet":
+                import pyarrow.parquet as pq
+
+                meta = pq.ParquetFile(path).metadata
+                offsets = np.cumsum([meta.row_group(g).num_rows
+                                     for g in range(meta.num_row_groups)])
+            for first, record in _file_batches(path, self.columns, rng=None,
+                                               batch_rows=self.read_batch_rows,
+                                               csv_column_types=self._csv_types,
+                                               csv_block_bytes=self.csv_block_bytes,
+                                               na_values=self.na_values):
+                mask = rows_mask(self.row_filters, index, first, record.num_rows)
+                if mask is not None:
+                    record = record.filter(pa.array(mask))
+                if record.num_rows:
+                    group = 0 if offsets is None else int(np.searchsorted(offsets, first,
+                                                                          side="right"))
+                    yield index, group, path, record
+
+    def _replayed_spans(self, rng: np.random.Generator) -> Iterator[tuple[int, int]]:
+        """(start, stop) of the decoded rows of each record batch, in the order a
+        shuffled streaming pass reads them, drawing from `rng` exactly as it does:
+        the file order first, then each Parquet file's row-group order on entering it."""
+        cache = self._cache
+        for index in rng.permutation(len(self.files)):
+            n_groups = cache.row_groups[int(index)]
+            groups = (0,) if n_groups is None else rng.permutation(np.arange(n_groups))
+            for group in groups:
+                yield from cache.by_group.get((int(index), int(group)), ())
+
+    def _cached_minibatches(self, batch_size: int, rng, skip: int) -> Iterator[Batch]:
+        """``_minibatches`` on row indices of the decoded rows: the same batches, the
+        same draws from `rng`, and no file read (see the class Notes)."""
+        cache = self._cache
+        capacity = max(self.shuffle_buffer_rows, batch_size)
+        buffer = np.empty(capacity + self.read_batch_rows, dtype=np.intp)
+        spans = ((start, stop) for _, _, start, stop in cache.spans) if rng is None \
+            else self._replayed_spans(rng)
+        n = 0
+        for start, stop in spans:
+            buffer[n:n + stop - start] = np.arange(start, stop)
+            n += stop - start
+            if n < capacity:
+                continue
+            rows = buffer[:n].copy() if rng is None else buffer[rng.permutation(n)]
+            n_full = n - n % batch_size
+            for first in range(0, n_full, batch_size):
+                if skip:
+                    skip -= 1
+                    continue
+                yield cache.take(rows[first:first + batch_size])
+            # The remainder (< batch_size rows) is carried into the next fill.
+            buffer[:n - n_full] = rows[n_full:]
+            n -= n_full
+        if n:
+            rows = buffer[:n] if rng is None else buffer[rng.permutation(n)]
+            for first in range(0, n, batch_size):
+                if skip:
+                    skip -= 1
+                    continue
+                yield cache.take(rows[first:first + batch_size])
 
     def _minibatches(self, batch_size: int, rng, skip: int) -> Iterator[Batch]:
         capacity = max(self.shuffle_buffer_rows, batch_size)
@@ -334,6 +494,33 @@ class FileSource:
                     skip -= 1
                     continue
                 yield _take((X_buf, t_buf, w_buf), order, start, min(n, start + batch_size))
+
+
+class _Decoded:
+    """A FileSource's rows decoded in memory: X, targets, weights (in file order) and
+    `spans`, (file index, row group, start, stop) of each record batch read."""
+
+    def __init__(self, X: np.ndarray, targets, weights, spans: list, row_groups: list):
+        self.X, self.targets, self.weights = X, targets, weights
+        self.spans = spans
+        self.row_groups = row_groups
+        self.by_group: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for index, group, start, stop in spans:
+            self.by_group.setdefault((index, group), []).append((start, stop))
+
+    def blocks(self, step: int) -> Iterator[Batch]:
+        """The streaming pass's full-batch blocks: each record batch's rows cut into
+        blocks of `step` rows (views)."""
+        for _, _, start, stop in self.spans:
+            for first in range(start, stop, step):
+                rows = slice(first, min(first + step, stop))
+                w = None if self.weights is None else self.weights[rows]
+                yield Batch(self.X[rows], self.targets[rows], w)
+
+    def take(self, rows: np.ndarray) -> Batch:
+        """The given rows, as new arrays."""
+        w = None if self.weights is None else np.take(self.weights, rows)
+        return Batch(np.take(self.X, rows, axis=0), np.take(self.targets, rows, axis=0), w)
 
 
 def _take(buffers, order, start: int, stop: int) -> Batch:

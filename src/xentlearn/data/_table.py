@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import numbers
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +28,10 @@ _VALIDATION_SALT = 0x5EED_0F_7A1
 
 @dataclass(frozen=True)
 class TableFiles:
-    """CSV or Parquet files (or folders of them) to stream, never loaded whole.
+    """CSV or Parquet files (or folders of them) to train on, never loaded whole as text.
+
+    Read in record batches; ``fit`` keeps the decoded rows in memory when they
+    fit `memory_budget`, and streams them otherwise.
 
     Pass it as X to an estimator's ``fit`` (with y=None), ``predict``,
     ``predict_proba``, ``decision_function`` or ``score``. The estimator
@@ -89,6 +94,21 @@ class TableFiles:
     row_filters : sequence of RowSplit, default=()
         Read only the rows that every ``RowSplit`` selects (set by
         ``split_validation`` and by cross-validation; rarely by hand).
+    memory_budget : int or None, default=None
+        Bytes that ``fit`` may use to keep the decoded training rows in
+        memory. If the rows' decoded size (rows x output features x the
+        training dtype's itemsize, plus 8 bytes a row for the target and the
+        itemsize again for a sample-weight column) fits, the files are decoded
+        once, on the first pass that needs the encoded rows, and every later
+        pass (each L-BFGS evaluation, each epoch) reads memory instead of
+        re-reading and re-decoding the files; otherwise ``fit`` streams, in
+        bounded memory. None: a quarter of the machine's physical memory
+        (``memory_budget_bytes``). 0: always stream. The training and
+        validation rows share the budget (training rows first). Caching does
+        not change what is computed: the same blocks and the same shuffled
+        mini-batches, bit for bit, as streaming (so a checkpoint resumes
+        whatever the budget). ``predict`` and ``score`` always stream (one
+        pass). The CLI's ``--memory-budget``.
 
     Examples
     --------
@@ -123,6 +143,7 @@ class TableFiles:
     validation_fraction: float | None = None
     split_seed: int = 0
     row_filters: Sequence[RowSplit] = ()
+    memory_budget: int | None = None
 
     def __post_init__(self) -> None:
         check_csv_block_bytes(self.csv_block_bytes)
@@ -155,6 +176,20 @@ class TableFiles:
         if not all(isinstance(r, RowSplit) for r in filters):
             raise XentlearnInputError("TableFiles row_filters must be RowSplit objects")
         object.__setattr__(self, "row_filters", filters)
+        budget = self.memory_budget
+        if budget is not None:
+            if (isinstance(budget, bool) or not isinstance(budget, numbers.Integral)
+                    or budget < 0):
+                raise XentlearnInputError(
+                    f"TableFiles memory_budget must be a non-negative integer number of bytes "
+                    f"(0: always stream; None: a quarter of the physical memory), got "
+                    f"{budget!r}")
+            object.__setattr__(self, "memory_budget", int(budget))
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        """`memory_budget` in bytes, with None resolved to a quarter of physical memory."""
+        return default_memory_budget() if self.memory_budget is None else self.memory_budget
 
     def files(self) -> list[Path]:
         """The data files, in order (errors name a missing path or a bad extension)."""
@@ -265,6 +300,19 @@ class TableFiles:
                                          na_values=self.na_values,
                                          row_filters=self.row_filters):
             yield batch.column(0)
+
+
+def default_memory_budget() -> int:
+    """A quarter of the machine's physical memory, in bytes (``TableFiles.memory_budget``).
+
+    From ``os.sysconf`` (page size x physical pages); 0 (always stream) where
+    the platform does not tell.
+    """
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 0
+    return max(0, int(total)) // 4
 
 
 def _plain(value):

@@ -57,21 +57,25 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
     encode = functools.partial(encode_labels, classes=labels, kind=kind, dtype=dtype,
                                column=table.target)
 
-    def source_for(t):
+    def source_for(t, memory_budget):
         return FileSource(t.path, target=t.target, features=table.features,
                           preprocessor=preprocessor, dtype=dtype, encode_target=encode,
                           sample_weight_column=t.sample_weight, read_batch_rows=t.batch_rows,
                           shuffle_buffer_rows=t.shuffle_buffer_rows,
                           csv_block_bytes=t.csv_block_bytes, drop=table.drop,
                           na_values=_tokens(preprocessor.na_values, t.na_values),
-                          row_filters=t.row_filters)
+                          row_filters=t.row_filters, memory_budget=memory_budget)
 
-    source = source_for(table)
+    # The training rows are kept in memory if they fit the table's budget; the
+    # validation rows then get what is left of it.
+    budget = table.memory_budget_bytes
+    source = source_for(table, budget)
     validation = None
     if validation_data is not None:
         if not isinstance(validation_data, TableFiles):
             raise XentlearnInputError("validation_data must be TableFiles when X is")
-        validation = source_for(validation_data)
+        left = budget - (source.decoded_bytes if source.in_memory else 0)
+        validation = source_for(validation_data, min(left, validation_data.memory_budget_bytes))
     elif estimator.early_stopping and not continuing:
         raise XentlearnInputError(
             "early_stopping on files needs held-out rows: "

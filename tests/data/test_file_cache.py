@@ -1,0 +1,123 @@
+"""FileSource in memory (memory_budget): decoded once, then the same batches as streaming."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from tests.data.test_file_sources import N_ROWS, in_memory, make_table, source, write_layout
+from xentlearn.data import RowSplit, TableFiles
+from xentlearn.data._arrays import ArraySource
+from xentlearn.exceptions import XentlearnInputError
+
+LAYOUTS = ["csv", "parquet", "folder", "mixed"]
+BIG = 1 << 40          # a budget every test table fits
+
+
+def pair(path, **kwargs):
+    """(streaming, in-memory) sources over the same files and options."""
+    return source(path, memory_budget=0, **kwargs), source(path, memory_budget=BIG, **kwargs)
+
+
+def assert_same_batches(got, want):
+    got, want = list(got), list(want)
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert a.X.dtype == b.X.dtype and a.X.shape == b.X.shape
+        np.testing.assert_array_equal(a.X, b.X)
+        np.testing.assert_array_equal(a.targets, b.targets)
+        if b.sample_weight is None:
+            assert a.sample_weight is None
+        else:
+            np.testing.assert_array_equal(a.sample_weight, b.sample_weight)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_in_memory_yields_the_streaming_batches_bit_for_bit(tmp_path, layout, dtype):
+    path = write_layout(make_table(), tmp_path, layout)
+    # A fold of a cross-validation inside which a validation split is taken.
+    filters = (RowSplit(3, 0.0, 0.8), RowSplit(7, 0.0, 0.25, inside=False))
+    stream, cached = pair(path, dtype=dtype, sample_weight_column="w", read_batch_rows=37,
+                          shuffle_buffer_rows=90, row_filters=filters)
+    assert not stream.in_memory and cached.in_memory and cached._cache is None
+    assert 0 < cached.n_samples < N_ROWS
+    assert cached.decoded_bytes == cached.n_samples * (6 * np.dtype(dtype).itemsize + 8
+                                                       + np.dtype(dtype).itemsize)
+    # Full batch: the same blocks (cut at the same record batches), so the same sums.
+    assert_same_batches(cached.batches(None), stream.batches(None))
+    assert cached._cache is not None
+    for k in (1, 16, 64, 5000):
+        assert_same_batches(cached.batches(k), stream.batches(k))
+        for skip in (0, 3):
+            rng_s, rng_c = np.random.default_rng(k), np.random.default_rng(k)
+            for _ in range(2):          # two epochs from one generator
+                assert_same_batches(cached.batches(k, rng=rng_c, skip=skip),
+                                    stream.batches(k, rng=rng_s, skip=skip))
+            # The generators advanced identically: later epochs and draws agree too.
+            assert rng_c.integers(1 << 62) == rng_s.integers(1 << 62)
+
+
+def test_in_memory_file_order_equals_array_source(tmp_path):
+    table = make_table()
+    cached = source(write_layout(table, tmp_path, "mixed"), read_batch_rows=64,
+                    memory_budget=BIG)
+    X, y = in_memory(cached, table)
+    for k in (7, 256):
+        assert_same_batches(cached.batches(k), ArraySource(X, y).batches(k))
+
+
+def test_mini_batches_own_their_arrays(tmp_path):
+    cached = source(write_layout(make_table(), tmp_path, "parquet"), memory_budget=BIG)
+    first = next(cached.batches(8, rng=np.random.default_rng(0)))
+    first.X[:] = np.nan
+    assert np.isfinite(np.concatenate([b.X for b in cached.batches(None)])).all()
+
+
+def test_budget_decides_from_the_decoded_size(tmp_path):
+    path = write_layout(make_table(), tmp_path, "parquet")
+    size = source(path).decoded_bytes
+    assert size == N_ROWS * (6 * 8 + 8)
+    assert source(path, memory_budget=size).in_memory
+    small = source(path, memory_budget=size - 1)
+    assert not small.in_memory
+    assert sum(b.X.shape[0] for b in small.batches(None)) == N_ROWS
+    list(small.batches(10, rng=np.random.default_rng(0)))
+    assert small._cache is None                     # streamed: nothing was kept
+    assert not source(path).in_memory               # FileSource's default budget is 0
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, 2.0 ** 30, "1G", True, None])
+def test_file_source_memory_budget_is_checked(tmp_path, bad):
+    path = write_layout(make_table(), tmp_path, "parquet")
+    with pytest.raises(XentlearnInputError, match=r"memory_budget must be a non-negative "
+                                                  r"integer number of bytes, got"):
+        source(path, memory_budget=bad)
+
+
+def test_table_files_memory_budget_default_and_checks():
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    table = TableFiles("a.csv")
+    assert table.memory_budget is None
+    assert table.memory_budget_bytes == physical // 4 > 0
+    assert TableFiles("a.csv", memory_budget=0).memory_budget_bytes == 0
+    assert TableFiles("a.csv", memory_budget=np.int64(1 << 30)).memory_budget == 1 << 30
+    for bad in (-1, 1.5, 2.0 ** 30, "1G", True):
+        with pytest.raises(XentlearnInputError, match=r"TableFiles memory_budget must be a "
+                                                      r"non-negative integer number of bytes"):
+            TableFiles("a.csv", memory_budget=bad)
+    # Split tables keep the budget.
+    train, valid = TableFiles("a.csv", target="y", validation_fraction=0.2,
+                              memory_budget=123).split_validation()
+    assert train.memory_budget == valid.memory_budget == 123
+
+
+def test_files_changed_between_passes_are_named(tmp_path):
+    table = make_table()
+    path = write_layout(table, tmp_path, "csv")
+    cached = source(path, memory_budget=BIG)
+    write_layout(table.slice(0, 500), tmp_path, "csv")
+    with pytest.raises(XentlearnInputError, match="changed while being read"):
+        list(cached.batches(None))
