@@ -306,3 +306,20 @@ def test_lbfgs_preconditioner_takes_the_metadata_moments_no_extra_pass(monkeypat
     np.testing.assert_allclose(moments.var, expected.var, rtol=1e-10)
     assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
     assert relative_difference(fitted.intercept_, reference.intercept_) < 1e-6
+
+
+def test_every_backend_has_the_protocol_methods_with_one_signature():
+    """The loop has one code path: every backend answers full_batch, minibatch_epoch and
+    evaluate, with the Protocol's arguments (no backend-specific hook)."""
+    import inspect
+
+    from xentlearn.training import Backend, SerialBackend, ThreadBackend
+    from xentlearn.training import _loop
+    from xentlearn.training._distributed import DaskBackend
+
+    for name in ("full_batch", "minibatch_epoch", "evaluate"):
+        expected = list(inspect.signature(getattr(Backend, name)).parameters)
+        for backend in (SerialBackend, ThreadBackend, DaskBackend):
+            assert list(inspect.signature(getattr(backend, name)).parameters) == expected, \
+                (backend.__name__, name)
+    assert "hasattr(backend" not in inspect.getsource(_loop)

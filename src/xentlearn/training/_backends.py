@@ -2,25 +2,34 @@
 execution engine.
 
 A backend computes the full-batch value and gradient of an objective over a
-data source, hands out the mini-batches of one epoch, and scores validation
-data. The loop never knows which backend it runs on. ``ThreadBackend`` maps
+data source, runs the rest of one mini-batch epoch, and scores validation
+data. The loop never knows which backend it runs on: every backend has the
+same three methods, and the loop has one code path. ``ThreadBackend`` maps
 full-batch row blocks over two worker threads (BLAS on one thread each);
-``SerialBackend`` does everything in the calling thread. A backend is a
-context manager: resources (a thread pool, a cluster's persisted data) live
-between ``__enter__`` and ``__exit__``, i.e. for one fit.
+``SerialBackend`` does everything in the calling thread; both step through
+an epoch's mini-batches here, one optimizer step per batch
+(``minibatch_epoch``). ``training.DaskBackend`` does the same work where a
+cluster holds the data. A backend is a context manager: resources (a thread
+pool, a cluster's persisted data) live between ``__enter__`` and
+``__exit__``, i.e. for one fit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Protocol
 
 import numpy as np
 
-from xentlearn._types import Batch, DataSource, Grads, Params
+from xentlearn import _tree
+from xentlearn._types import Batch, DataSource, Grads, OptState, Params
+from xentlearn.exceptions import DivergenceError
 from xentlearn.objective import Objective
+from xentlearn.optimizers import GradientTransformation, apply_updates, current_learning_rate
 from xentlearn.training._parallel import N_WORKERS, parallel_map
+from xentlearn.training._state import TrainState
 
 
 class Backend(Protocol):
@@ -34,9 +43,19 @@ class Backend(Protocol):
                    ) -> tuple[float, Grads]:
         """F(params) and dF/dparams over every row of `source`."""
 
-    def minibatches(self, source: DataSource, batch_size: int,
-                    rng: np.random.Generator | None, skip: int = 0) -> Iterator[Batch]:
-        """One epoch's mini-batches, shuffled by `rng`, the first `skip` left out."""
+    def minibatch_epoch(self, objective: Objective, optimizer: GradientTransformation,
+                        source: DataSource, state: TrainState, rng: np.random.Generator | None,
+                        batch_size: int, progress, checkpoint) -> tuple[TrainState, float]:
+        """The rest of the current epoch, from ``state.batch``: (state, training loss).
+
+        `rng` (None: no shuffle) is the loop's generator at the epoch start;
+        the epoch leaves it where its shuffle left it. `progress` is told of
+        every step (``batch_done()``); `checkpoint` (or None) is saved with
+        the mid-epoch state whenever ``checkpoint.due()``. The training loss
+        is the mean of the batch losses, each at the parameters it was
+        computed with, plus the penalty at the end. Raises DivergenceError
+        with the last finite parameters.
+        """
 
     def evaluate(self, objective: Objective, params: Params, source: DataSource
                  ) -> tuple[float, float]:
@@ -58,8 +77,39 @@ class SerialBackend:
     def full_batch(self, objective, params, source):
         return objective.value_and_grad(params, source.batches(None), map_fn=self._map)
 
-    def minibatches(self, source, batch_size, rng, skip=0):
+    def minibatches(self, source: DataSource, batch_size: int, rng: np.random.Generator | None,
+                    skip: int = 0) -> Iterator[Batch]:
+        """One epoch's mini-batches, shuffled by `rng`, the first `skip` left out."""
         return source.batches(batch_size, rng=rng, skip=skip)
+
+    def minibatch_epoch(self, objective, optimizer, source, state, rng, batch_size, progress,
+                        checkpoint):
+        """The rest of the epoch here, one optimizer step per mini-batch of ``minibatches``
+        (see ``Backend.minibatch_epoch``).
+
+        A resumed epoch (``state.batch`` = b > 0) draws the same shuffle from the
+        same generator state and skips its first b batches, so it takes the
+        steps the uninterrupted epoch would have taken, bit for bit.
+        """
+        params, opt_state = state.params, state.opt_state
+        loss_sum, weight_sum, taken = state.loss_sum, state.weight_sum, state.batch
+        for batch in self.minibatches(source, batch_size, rng, skip=taken):
+            terms = objective.batch_terms(params, batch)
+            loss_sum += terms.loss_sum
+            weight_sum += terms.weight_sum
+            value, grads = objective.finish(terms, params)
+            check_finite(value, grads, state._replace(opt_state=opt_state, params=params),
+                         taken + 1)
+            updates, opt_state = optimizer.update(grads, opt_state, params, value=value)
+            params = apply_checked(params, updates, state, opt_state, taken + 1)
+            taken += 1
+            progress.batch_done()
+            if checkpoint is not None and checkpoint.due():
+                checkpoint.save(state._replace(params=params, opt_state=opt_state, batch=taken,
+                                               loss_sum=loss_sum, weight_sum=weight_sum))
+        train_loss = loss_sum / weight_sum + objective.penalty.value(params,
+                                                                      objective.penalty_mask)
+        return state._replace(params=params, opt_state=opt_state), float(train_loss)
 
     def evaluate(self, objective, params, source):
         return objective.evaluate(params, source.batches(None))
@@ -85,3 +135,37 @@ class ThreadBackend(SerialBackend):
         stack, self._stack = self._stack, None
         del self._map
         stack.close()
+
+
+# ---------------------------------------------------------------------------- divergence
+# Shared by every backend's epoch and the loop's full-batch step: what a NaN or inf
+# looks like to the user is decided once.
+
+def check_finite(value, grads, state: TrainState, batch: int) -> None:
+    """Raise DivergenceError (with `state`'s params) for a non-finite loss or gradient."""
+    if not math.isfinite(value):
+        raise divergence(state.epoch + 1, batch, "loss", state.opt_state, state.params)
+    if not _tree.all_finite(grads):
+        raise divergence(state.epoch + 1, batch, "gradient", state.opt_state, state.params)
+
+
+def apply_checked(params, updates, state: TrainState, opt_state, batch: int) -> Params:
+    """``apply_updates``, raising DivergenceError (with the old params) if the result is
+    not finite."""
+    new_params = apply_updates(params, updates)
+    # One check covers a NaN or inf update and a finite step that overflowed.
+    if not _tree.all_finite(new_params):
+        raise divergence(state.epoch + 1, batch, "update", opt_state, params)
+    return new_params
+
+
+def divergence(epoch: int, batch: int, what: str, opt_state: OptState, params: Params
+               ) -> DivergenceError:
+    """The DivergenceError of a fit whose `what` ("loss", "gradient", "update") became
+    NaN or inf at (epoch, batch), 1-based, carrying the last finite `params`."""
+    lr = current_learning_rate(opt_state)
+    return DivergenceError(
+        f"training diverged at epoch {epoch}, batch {batch}: the {what} became NaN or inf. "
+        f"Training stopped and kept the last finite parameters. Try a smaller learning rate "
+        f"(learning_rate_init; the step size was {lr:.3g}), or standardise the features.",
+        epoch=epoch, batch=batch, params=params)

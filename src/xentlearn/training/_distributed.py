@@ -32,7 +32,7 @@ back; here they are added in part order and divided once
 
 Mini-batch (sgd, adam, ...): data-parallel local SGD
 ----------------------------------------------------
-See ``DaskBackend.local_epoch``: each worker steps through its own rows in a
+See ``DaskBackend.minibatch_epoch``: each worker steps through its own rows in a
 seeded shuffled order; parameters and optimizer states are averaged every
 ``sync_every`` steps and at the end of every epoch.
 """
@@ -53,7 +53,7 @@ from xentlearn.data._arrays import ArraySource
 from xentlearn.data._dask import ShardRows
 from xentlearn.objective import Objective, accuracy_sum, add_terms
 from xentlearn.optimizers import apply_updates, state_from_arrays, state_to_arrays
-from xentlearn.training._loop import _divergence
+from xentlearn.training._backends import divergence
 from xentlearn.training._parallel import N_WORKERS, parallel_map, quiet_floating_point
 from xentlearn.training._state import TrainState
 
@@ -228,7 +228,7 @@ class DaskBackend:
         averages of the parameters and optimizer states. None (default): read
         ``dask.config.get("xentlearn.sync-every")``, and when that is unset
         too, once per epoch, at its end (the fewest round trips; see
-        ``local_epoch``).
+        ``minibatch_epoch``).
 
     Notes
     -----
@@ -269,13 +269,9 @@ class DaskBackend:
             sums += part_sums
         return sums[0] / sums[1], sums[2] / sums[3]
 
-    def minibatches(self, source, batch_size, rng, skip=0):
-        """Mini-batches here (dask's local scheduler only: the parts are in this process)."""
-        return source.batches(batch_size, rng=rng, skip=skip)
-
-    def local_epoch(self, objective: Objective, optimizer, source, state: TrainState,
-                    rng: np.random.Generator | None, batch_size: int, progress, checkpoint
-                    ) -> tuple[TrainState, float]:
+    def minibatch_epoch(self, objective: Objective, optimizer, source, state: TrainState,
+                        rng: np.random.Generator | None, batch_size: int, progress, checkpoint
+                        ) -> tuple[TrainState, float]:
         """The rest of the current epoch as data-parallel local SGD: (state, training loss).
 
         Each worker (shard) steps through its own rows, mini-batch by mini-batch,
@@ -318,8 +314,8 @@ class DaskBackend:
                 if result["diverged"] is not None:
                     what, step = result["diverged"]
                     # The diverging worker's last finite parameters, as the in-memory loop keeps.
-                    raise _divergence(state.epoch + 1, step + 1, what, result["opt_state"],
-                                      result["params"])
+                    raise divergence(state.epoch + 1, step + 1, what, result["opt_state"],
+                                     result["params"])
             weights = [r["rows"] for r in results]
             params = average_trees([r["params"] for r in results], weights)
             opt_state = average_trees([r["opt_state"] for r in results], weights)

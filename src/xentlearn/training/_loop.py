@@ -17,12 +17,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from xentlearn import _tree
 from xentlearn._types import DataSource, Grads, OptState, Params
 from xentlearn.exceptions import DivergenceError
 from xentlearn.objective import Objective
-from xentlearn.optimizers import GradientTransformation, apply_updates, current_learning_rate
-from xentlearn.training._backends import Backend, ThreadBackend
+from xentlearn.optimizers import GradientTransformation, current_learning_rate
+from xentlearn.training._backends import (Backend, ThreadBackend, apply_checked, check_finite,
+                                          divergence)
 from xentlearn.training._callbacks import EpochRecord, ProgressBar, call_callbacks
 from xentlearn.training._parallel import quiet_floating_point
 from xentlearn.training._state import TrainState, generator_from_state, initial_state, rng_state
@@ -138,16 +138,11 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
                 if full_batch is not None:
                     state, train_loss, grads, stalled = _full_batch_epoch(full_batch, optimizer,
                                                                           state, progress)
-                elif hasattr(backend, "local_epoch"):
-                    # Data on a cluster: each worker steps through its own rows (local SGD).
-                    state, train_loss = backend.local_epoch(
+                else:
+                    state, train_loss = backend.minibatch_epoch(
                         objective, optimizer, train, state, rng if shuffle else None,
                         batch_size, progress, checkpoint)
                     grads, stalled = None, False
-                else:
-                    state, train_loss, grads, stalled = _minibatch_epoch(
-                        objective, optimizer, train, state, rng if shuffle else None,
-                        batch_size, backend, progress, checkpoint)
                 val_loss = val_accuracy = None
                 if validation is not None:
                     val_loss, val_accuracy = backend.evaluate(objective, state.params, validation)
@@ -196,69 +191,16 @@ def _full_batch_epoch(full_batch: _FullBatch, optimizer, state: TrainState, prog
     params, whether the step changed nothing)."""
     params, opt_state = state.params, state.opt_state
     value, grads = full_batch(params)
-    _check_finite(value, grads, state, 1)
+    check_finite(value, grads, state, 1)
     updates, opt_state = optimizer.update(grads, opt_state, params, value=value,
                                           value_fn=full_batch)
     # All-zero updates: the line search found no decrease, nothing is left to gain.
     stalled = all(not u.any() for u in updates.values())
-    params = _apply(params, updates, state, opt_state, 1)
+    params = apply_checked(params, updates, state, opt_state, 1)
     # The objective at the new parameters: L-BFGS's line search already computed
     # it (memo hit), and the next step reuses it.
     value, grads = full_batch(params)
     if not math.isfinite(value):
-        raise _divergence(state.epoch + 1, 1, "loss", opt_state, params)
+        raise divergence(state.epoch + 1, 1, "loss", opt_state, params)
     progress.batch_done()
     return state._replace(params=params, opt_state=opt_state), float(value), grads, stalled
-
-
-def _minibatch_epoch(objective, optimizer, train, state: TrainState, rng, batch_size, backend,
-                     progress, checkpoint):
-    """The rest of the current epoch (from ``state.batch``), one step per mini-batch:
-    (state, the epoch's training objective, None, False).
-
-    The training objective of an epoch is the mean of its batch losses, each at
-    the parameters it was computed with, plus the penalty at the end
-    (scikit-learn's MLP reports the same).
-    """
-    params, opt_state = state.params, state.opt_state
-    loss_sum, weight_sum, taken = state.loss_sum, state.weight_sum, state.batch
-    for batch in backend.minibatches(train, batch_size, rng, skip=taken):
-        terms = objective.batch_terms(params, batch)
-        loss_sum += terms.loss_sum
-        weight_sum += terms.weight_sum
-        value, grads = objective.finish(terms, params)
-        _check_finite(value, grads, state._replace(opt_state=opt_state, params=params), taken + 1)
-        updates, opt_state = optimizer.update(grads, opt_state, params, value=value)
-        params = _apply(params, updates, state, opt_state, taken + 1)
-        taken += 1
-        progress.batch_done()
-        if checkpoint is not None and checkpoint.due():
-            checkpoint.save(state._replace(params=params, opt_state=opt_state, batch=taken,
-                                           loss_sum=loss_sum, weight_sum=weight_sum))
-    train_loss = loss_sum / weight_sum + objective.penalty.value(params, objective.penalty_mask)
-    return state._replace(params=params, opt_state=opt_state), float(train_loss), None, False
-
-
-def _check_finite(value, grads, state: TrainState, batch: int) -> None:
-    if not math.isfinite(value):
-        raise _divergence(state.epoch + 1, batch, "loss", state.opt_state, state.params)
-    if not _tree.all_finite(grads):
-        raise _divergence(state.epoch + 1, batch, "gradient", state.opt_state, state.params)
-
-
-def _apply(params, updates, state: TrainState, opt_state, batch: int) -> Params:
-    new_params = apply_updates(params, updates)
-    # One check covers a NaN or inf update and a finite step that overflowed.
-    if not _tree.all_finite(new_params):
-        raise _divergence(state.epoch + 1, batch, "update", opt_state, params)
-    return new_params
-
-
-def _divergence(epoch: int, batch: int, what: str, opt_state: OptState, params: Params
-                ) -> DivergenceError:
-    lr = current_learning_rate(opt_state)
-    return DivergenceError(
-        f"training diverged at epoch {epoch}, batch {batch}: the {what} became NaN or inf. "
-        f"Training stopped and kept the last finite parameters. Try a smaller learning rate "
-        f"(learning_rate_init; the step size was {lr:.3g}), or standardise the features.",
-        epoch=epoch, batch=batch, params=params)
