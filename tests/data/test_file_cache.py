@@ -114,10 +114,24 @@ def test_table_files_memory_budget_default_and_checks():
     assert train.memory_budget == valid.memory_budget == 123
 
 
+def test_fitting_pass_is_not_read_again_and_a_fitted_preprocessor_counts_then_decodes(tmp_path):
+    table = make_table()
+    path = write_layout(table, tmp_path, "csv")
+    stream, cached = pair(path)
+    assert cached.kept_records() is not None and stream.kept_records() is None
+    expected = list(stream.batches(None))
+    write_layout(table.slice(0, 500), tmp_path, "csv")       # the kept rows are decoded
+    assert_same_batches(cached.batches(None), expected)
+    assert cached.kept_records() is None                      # released once decoded
+
+
 def test_files_changed_between_passes_are_named(tmp_path):
     table = make_table()
     path = write_layout(table, tmp_path, "csv")
-    cached = source(path, memory_budget=BIG)
+    fitted = source(path).preprocessor
+    # A fitted preprocessor: rows are counted (one pass), then decoded (another).
+    cached = source(path, memory_budget=BIG, preprocessor=fitted)
+    assert cached.in_memory and cached.kept_records() is None
     write_layout(table.slice(0, 500), tmp_path, "csv")
     with pytest.raises(XentlearnInputError, match="changed while being read"):
         list(cached.batches(None))

@@ -47,7 +47,9 @@ class FileSource:
         ndarray of raw labels (strings as object, ints, bools, floats), shape
         (n_rows,) -> the engine's targets for those rows, shape (n_rows,) or
         (n_rows, k). Called once per record batch (the estimator builds it
-        from ``scan_target``'s classes).
+        from ``scan_target``'s classes). Not called while the source is
+        built: it may be set (attribute ``encode_target``) afterwards, before
+        the first ``batches``.
     sample_weight_column : str, optional
         A numeric column of non-negative weights.
     read_batch_rows : int, default=65536
@@ -151,6 +153,8 @@ class FileSource:
                 f"{memory_budget!r}")
         self.memory_budget = int(memory_budget)
         self.files = list_data_files(paths)
+        # The preprocessor's fitting pass's record batches, if kept for _decode_all.
+        self._kept: list | None = None
         self.target = target
         self.sample_weight_column = sample_weight_column
         self.encode_target = encode_target
@@ -210,18 +214,38 @@ class FileSource:
         self.decoded_bytes = self.n_samples * row_bytes
         self.in_memory = 0 < self.decoded_bytes <= self.memory_budget
         self._cache: _Decoded | None = None
+        if not self.in_memory:
+            self._kept = None
 
     def __len__(self) -> int:
         return self.n_samples
 
     def _fit_preprocessor(self) -> int:
         n_rows = 0
-        for _, batch in _iter_with_files(self.files, self.features, batch_rows=self.read_batch_rows,
-                                         csv_block_bytes=self.csv_block_bytes,
-                                         csv_column_types=self._csv_types,
-                                         na_values=self.na_values, row_filters=self.row_filters):
-            self.preprocessor.partial_fit(batch)
-            n_rows += batch.num_rows
+        if self.memory_budget:
+            # The record batches, every column, are kept while they fit the budget:
+            # if the decoded rows fit too, the first pass decodes these instead of
+            # reading the files a second time.
+            kept, kept_bytes = [], 0
+            for located in self._located_records():
+                record = located[-1]
+                self.preprocessor.partial_fit(record.select(self.features))
+                n_rows += record.num_rows
+                if kept is not None:
+                    kept_bytes += record.nbytes
+                    kept = kept if kept_bytes <= self.memory_budget else None
+                if kept is not None:
+                    kept.append(located)
+            self._kept = kept
+        else:
+            for _, batch in _iter_with_files(self.files, self.features,
+                                             batch_rows=self.read_batch_rows,
+                                             csv_block_bytes=self.csv_block_bytes,
+                                             csv_column_types=self._csv_types,
+                                             na_values=self.na_values,
+                                             row_filters=self.row_filters):
+                self.preprocessor.partial_fit(batch)
+                n_rows += batch.num_rows
         self.n_samples = n_rows
         self._check_split_rows()
         try:
@@ -346,7 +370,9 @@ class FileSource:
         targets = weights = None
         spans: list[tuple[int, int, int, int]] = []     # (file, row group, start, stop)
         n = 0
-        for index, group, path, record in self._located_records():
+        records, self._kept = (self._located_records() if self._kept is None
+                               else _emptied(self._kept)), None
+        for index, group, path, record in records:
             m = record.num_rows
             if n + m > self.n_samples:
                 raise self._changed_error()
@@ -364,6 +390,14 @@ class FileSource:
         if n != self.n_samples:
             raise self._changed_error()
         return _Decoded(X, targets, weights, spans, self._row_groups())
+
+    def kept_records(self) -> Iterator[tuple[Path, object]] | None:
+        """(path, record batch of every column) of the fitting pass, when the rows are
+        to be kept in memory and it kept them (None otherwise): the rows, read once,
+        for a caller that needs another column's values (``TableFiles.scan_classes``)."""
+        if self._kept is None or self._cache is not None:
+            return None
+        return ((path, record) for _, _, path, record in self._kept)
 
     def _changed_error(self) -> XentlearnInputError:
         return XentlearnInputError(
@@ -494,6 +528,14 @@ class FileSource:
                     skip -= 1
                     continue
                 yield _take((X_buf, t_buf, w_buf), order, start, min(n, start + batch_size))
+
+
+def _emptied(items: list) -> Iterator:
+    """The items of `items`, each dropped from the list as it is given (memory is freed
+    as a consumer moves on)."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 class _Decoded:

@@ -223,7 +223,7 @@ class TableFiles:
         return scan_schema(self.files(), csv_block_bytes=self.csv_block_bytes,
                            na_values=self.na_values)
 
-    def scan_classes(self) -> np.ndarray:
+    def scan_classes(self, records=None) -> np.ndarray:
         """Sorted distinct values of the target column, refusing what is not a class label.
 
         A numeric target with more than 100 distinct values is a regression
@@ -231,14 +231,23 @@ class TableFiles:
         `max_classes` (default 1000) distinct values is refused: the error
         names the column and what to pass. Reading stops as soon as the
         limit is passed.
+
+        Parameters
+        ----------
+        records : iterable of (path, pyarrow.RecordBatch), optional
+            This table's rows, already read (``FileSource.kept_records()``):
+            scanned instead of reading the target column from the files.
         """
         if self.target is None:
             raise XentlearnInputError("TableFiles needs target=<column> here")
         limit = DEFAULT_MAX_CLASSES if self.max_classes is None else self.max_classes
         stop = max(limit, NUMERIC_CLASSES_LIMIT)
-        classes = scan_target(self.files(), self.target, batch_rows=self.batch_rows,
-                              csv_block_bytes=self.csv_block_bytes, na_values=self.na_values,
-                              stop_after=stop)
+        if records is None:
+            classes = scan_target(self.files(), self.target, batch_rows=self.batch_rows,
+                                  csv_block_bytes=self.csv_block_bytes,
+                                  na_values=self.na_values, stop_after=stop)
+        else:
+            classes = _distinct_targets(records, self.target, stop_after=stop)
         count = f"more than {stop}" if len(classes) > stop else str(len(classes))
         shown = ", ".join(repr(_plain(c)) for c in classes[:3])
         if (classes.dtype.kind in "iuf" and self.max_classes is None
@@ -300,6 +309,38 @@ class TableFiles:
                                          na_values=self.na_values,
                                          row_filters=self.row_filters):
             yield batch.column(0)
+
+
+def _distinct_targets(records, target: str, *, stop_after: int) -> np.ndarray:
+    """``scan_target`` over record batches already read: sorted distinct values of
+    `target`, the same errors, and a stop once more than `stop_after` are found."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    classes = None
+    n_missing, first_bad = 0, None
+    for path, batch in records:
+        column = batch.column(target)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        missing = column.null_count
+        if pa.types.is_floating(column.type):
+            missing += pc.sum(pc.is_nan(column)).as_py() or 0
+        if missing:
+            n_missing += missing
+            first_bad = first_bad or path
+            continue
+        uniques = pc.unique(column).to_numpy(zero_copy_only=False)
+        classes = np.unique(uniques if classes is None else np.concatenate([classes, uniques]))
+        if len(classes) > stop_after and not n_missing:
+            return classes
+    if n_missing:
+        raise XentlearnInputError(
+            f"target column {target!r} has {n_missing} missing value(s) (first in "
+            f"{str(first_bad)!r}); every training row needs a label")
+    if classes is None:
+        raise XentlearnInputError("no rows to read the classes from")
+    return classes
 
 
 def default_memory_budget() -> int:

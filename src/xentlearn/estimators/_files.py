@@ -44,22 +44,15 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
     if continuing:
         labels, preprocessor = estimator.classes_, estimator._preprocessor
     else:
-        labels = np.asarray(classes) if classes is not None else table.scan_classes()
-        if len(labels) < 2:
-            raise XentlearnInputError(
-                f"target column {table.target!r} has only one class ({labels[0]!r}); "
-                "a classifier needs at least 2")
+        labels = np.asarray(classes) if classes is not None else None
         preprocessor = TabularPreprocessor(table.features, standardize=table.standardize,
                                            impute=table.impute,
                                            max_categories=table.max_categories,
                                            na_values=table.na_values, dates=table.dates)
-    kind = "binary" if len(labels) == 2 else "multiclass"
-    encode = functools.partial(encode_labels, classes=labels, kind=kind, dtype=dtype,
-                               column=table.target)
 
     def source_for(t, memory_budget):
         return FileSource(t.path, target=t.target, features=table.features,
-                          preprocessor=preprocessor, dtype=dtype, encode_target=encode,
+                          preprocessor=preprocessor, dtype=dtype, encode_target=None,
                           sample_weight_column=t.sample_weight, read_batch_rows=t.batch_rows,
                           shuffle_buffer_rows=t.shuffle_buffer_rows,
                           csv_block_bytes=t.csv_block_bytes, drop=table.drop,
@@ -67,15 +60,27 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
                           row_filters=t.row_filters, memory_budget=memory_budget)
 
     # The training rows are kept in memory if they fit the table's budget; the
-    # validation rows then get what is left of it.
+    # validation rows then get what is left of it. Such rows are read once: the
+    # classes come from the preprocessor's fitting pass, not from another read.
     budget = table.memory_budget_bytes
     source = source_for(table, budget)
+    if labels is None:
+        labels = table.scan_classes(source.kept_records())
+        if len(labels) < 2:
+            raise XentlearnInputError(
+                f"target column {table.target!r} has only one class ({labels[0]!r}); "
+                "a classifier needs at least 2")
+    kind = "binary" if len(labels) == 2 else "multiclass"
+    encode = functools.partial(encode_labels, classes=labels, kind=kind, dtype=dtype,
+                               column=table.target)
+    source.encode_target = encode
     validation = None
     if validation_data is not None:
         if not isinstance(validation_data, TableFiles):
             raise XentlearnInputError("validation_data must be TableFiles when X is")
         left = budget - (source.decoded_bytes if source.in_memory else 0)
         validation = source_for(validation_data, min(left, validation_data.memory_budget_bytes))
+        validation.encode_target = encode
     elif estimator.early_stopping and not continuing:
         raise XentlearnInputError(
             "early_stopping on files needs held-out rows: "
