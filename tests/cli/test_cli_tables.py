@@ -355,3 +355,21 @@ def test_info_lists_coefficients_by_feature_name_largest_first(cli, folder):
     described = json.loads(cli("info", "three.xent", "--json")[0])
     first = described["coefficients"][0]
     assert set(first["coef"]) == {"ant", "bee", "cat"}
+
+
+def test_memory_budget_decides_only_where_the_rows_are_read_from(cli, folder):
+    # Decoded once and kept (the default budget) or streamed on every pass (0): the same
+    # model bit for bit; the flag reads sizes as --csv-block-bytes does.
+    cli("train", "customers.csv", "--target", "churned", *CLEAN, "--quiet", "--out", "kept.xent")
+    cli("train", "customers.csv", "--target", "churned", *CLEAN, "--quiet", "--out",
+        "streamed.xent", "--memory-budget", "0")
+    cli("train", "customers.csv", "--target", "churned", *CLEAN, "--quiet", "--out",
+        "small.xent", "--memory-budget", "1K")
+    kept, streamed, small = (xentlearn.load(folder / f"{name}.xent")
+                             for name in ("kept", "streamed", "small"))
+    assert kept.n_iter_ > 1
+    np.testing.assert_array_equal(kept.coef_, streamed.coef_)
+    np.testing.assert_array_equal(kept.coef_, small.coef_)
+    _, err = cli("train", "customers.csv", "--target", "churned", "--memory-budget", "lots",
+                 status=2)
+    assert err.count("\n") == 1 and "argument --memory-budget: expected a size" in err

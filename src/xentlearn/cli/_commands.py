@@ -268,7 +268,7 @@ def _table_options(args) -> dict[str, Any]:
     if args.impute is not None:
         options["impute"] = None if args.impute == "none" else args.impute
     for name in ("max_categories", "batch_rows", "shuffle_buffer_rows", "csv_block_bytes",
-                 "dates", "max_classes", "na_values"):
+                 "memory_budget", "dates", "max_classes", "na_values"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     # An --id column is never a feature.

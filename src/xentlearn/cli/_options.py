@@ -275,7 +275,8 @@ _DATA_OPTIONS = {
     "dates": "--dates", "standardize": "--standardize", "max_categories": "--max-categories",
     "max_classes": "--max-classes",
     "batch_rows": "--batch-rows", "shuffle_buffer_rows": "--shuffle-buffer-rows",
-    "csv_block_bytes": "--csv-block-bytes", "calibrate": "--calibrate",
+    "csv_block_bytes": "--csv-block-bytes", "memory_budget": "--memory-budget",
+    "calibrate": "--calibrate",
     "model": "--model", "out": "--out", "history": "--history", "plot": "--plot",
     "quiet": "--quiet", "json": "--json",
     "scheduler": "--scheduler",
@@ -351,6 +352,10 @@ def _add_table_options(d, *, command: str) -> None:
     _add_data_reading(d)
     d.add_argument("--shuffle-buffer-rows", type=_positive_int, metavar="N",
                    help="rows held in the per-epoch shuffle buffer (default 65536)")
+    d.add_argument("--memory-budget", type=_bytes, metavar="BYTES",
+                   help="memory for the decoded training rows, such as 2G: data that fits is "
+                        "decoded once and trained on from memory, larger data streams from "
+                        "the files every pass (default a quarter of RAM; 0 always streams)")
 
 
 def _add_estimator_options(p) -> None:
