@@ -136,10 +136,19 @@ class _Stats:
         if n_b == 0:
             return
         mean_b = float(x.mean())
-        m2_b = float(np.square(x - mean_b).sum())
+        self._add(n_b, mean_b, float(np.square(x - mean_b).sum()))
+
+    def merge(self, other: "_Stats") -> None:
+        """Add the rows `other` summarises (disjoint from these)."""
+        if other.n:
+            self._add(other.n, other.mean, other.m2)
+
+    def _add(self, n_b: int, mean_b: float, m2_b: float) -> None:
         # Chan, Golub & LeVeque (1979): merging (n, mean, M2) pairs with the
         # difference of the means avoids the cancellation of sum(x^2) - n*mean^2,
-        # so large offsets (timestamps, prices) keep their small variances.
+        # so large offsets (timestamps, prices) keep their small variances:
+        #   n = n_a + n_b,  delta = mean_b - mean_a,  mean = mean_a + delta n_b / n,
+        #   M2 = M2_a + M2_b + delta^2 n_a n_b / n.
         n = self.n + n_b
         delta = mean_b - self.mean
         self.mean += delta * (n_b / n)
@@ -209,6 +218,29 @@ class _Distinct:
             self.unique, self.values = False, None
             return
         self.values = np.union1d(self.values, unique)
+        if self.values.size > _DISTINCT_LIMIT:
+            self.values, self.capped = None, True
+
+    def merge(self, other: "_Distinct") -> None:
+        """Add `other`'s tracking, as if its values had come after these.
+
+        Exact but in one case: when either side stopped tracking at the cap,
+        the answer is that side's "distinct in the first rows" (repeats across
+        the two are not looked for), as ``update`` stops looking at the cap.
+        """
+        if not other.whole:
+            self.whole = self.unique = False
+            self.values = None
+            return
+        if not self.whole or self.values is None:      # answered already, as update
+            return
+        if other.values is None:                        # a repeat in other, or capped
+            self.unique, self.capped, self.values = other.unique, other.capped, None
+            return
+        if np.isin(other.values, self.values, assume_unique=True).any():
+            self.unique, self.values = False, None
+            return
+        self.values = np.union1d(self.values, other.values)
         if self.values.size > _DISTINCT_LIMIT:
             self.values, self.capped = None, True
 
@@ -364,14 +396,7 @@ class TabularPreprocessor:
                 "this TabularPreprocessor was loaded with from_dict and cannot be refitted; "
                 "create a new one")
         if self._kinds is None:
-            if self.columns is None:
-                self.columns = list(data.schema.names)
-            self._kinds = {name: None for name in self.columns}
-            self._stats = {name: _Stats() for name in self.columns}
-            self._seen = {name: set() for name in self.columns}
-            self._missing = {name: 0 for name in self.columns}
-            self._present = {name: 0 for name in self.columns}
-            self._distinct = {name: _Distinct() for name in self.columns}
+            self._start(list(data.schema.names) if self.columns is None else self.columns)
         self._fitted = False
         for name in self.columns:
             column = self._null_tokens(self._column(data, name))
@@ -406,6 +431,118 @@ class TabularPreprocessor:
                 if kind == NUMERIC:
                     self._distinct[name].update(x)
         return self
+
+    def _start(self, columns: Sequence[str]) -> None:
+        """Empty accumulators for `columns` (the first partial_fit or merge)."""
+        self.columns = list(columns)
+        self._kinds = {name: None for name in self.columns}
+        self._stats = {name: _Stats() for name in self.columns}
+        self._seen = {name: set() for name in self.columns}
+        self._missing = {name: 0 for name in self.columns}
+        self._present = {name: 0 for name in self.columns}
+        self._distinct = {name: _Distinct() for name in self.columns}
+
+    def merge(self, other: "TabularPreprocessor") -> "TabularPreprocessor":
+        """Add the statistics `other` accumulated (``partial_fit`` on other rows) to these.
+
+        For fitting in parallel: each worker calls ``partial_fit`` on its own
+        files, and one process merges the partial states, in file order, and
+        calls ``finalize``. ``a.merge(b)`` is ``a`` having also seen b's batches
+        after its own:
+
+        - counts of rows, missing and present values add up;
+        - numeric, boolean and date-part moments combine exactly by Chan,
+          Golub & LeVeque's pairwise update (n = n_a + n_b, delta = mean_b -
+          mean_a, mean = mean_a + delta n_b / n, M2 = M2_a + M2_b + delta^2
+          n_a n_b / n): the same mean and variance as one pass, to rounding;
+        - category sets are united (and checked against `max_categories`);
+        - a column's kind, arrow type and date format are the first side's
+          that saw a value (as the first batch with values decides them); kinds
+          that differ are the error ``partial_fit`` raises for a column that
+          changes type (text that reads as dates on one side and not on the
+          other included). A later side's date text is checked against the
+          format when it is transformed, as it would have been when fitted;
+        - the identifier tracking of whole-number columns merges (see
+          ``_Distinct.merge``).
+
+        Parameters
+        ----------
+        other : TabularPreprocessor
+            Built with the same settings (columns, standardize, impute,
+            max_categories, na_values, dates), not finalized or loaded. It is
+            not modified.
+
+        Returns
+        -------
+        self, not finalized: call ``finalize`` (or merge more) next.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> first = pa.record_batch({"x": [1.0, 2.0], "c": ["a", "a"]})
+        >>> second = pa.record_batch({"x": [6.0], "c": ["b"]})
+        >>> merged = TabularPreprocessor().partial_fit(first).merge(
+        ...     TabularPreprocessor().partial_fit(second)).finalize()
+        >>> merged.means_["x"], merged.categories_["c"]
+        (3.0, ['a', 'b'])
+        """
+        for mine in (self, other):
+            if mine._loaded:
+                raise XentlearnInputError(
+                    "merge needs partial_fit states; a TabularPreprocessor loaded with "
+                    "from_dict holds none")
+        settings = ("standardize", "impute", "max_categories", "na_values", "dates")
+        for name in settings:
+            if getattr(self, name) != getattr(other, name):
+                raise XentlearnInputError(
+                    f"cannot merge preprocessors built with different {name}: "
+                    f"{getattr(self, name)!r} and {getattr(other, name)!r}")
+        if other._kinds is None:                 # other saw no batch: nothing to add
+            if self.columns is None:
+                self.columns = None if other.columns is None else list(other.columns)
+            elif other.columns is not None and list(other.columns) != self.columns:
+                raise XentlearnInputError(
+                    f"cannot merge preprocessors of different columns: {self.columns} and "
+                    f"{list(other.columns)}")
+            return self
+        if self._kinds is None:
+            if self.columns is not None and list(self.columns) != other.columns:
+                raise XentlearnInputError(
+                    f"cannot merge preprocessors of different columns: {self.columns} and "
+                    f"{other.columns}")
+            self._start(other.columns)
+        elif other.columns != self.columns:
+            raise XentlearnInputError(
+                f"cannot merge preprocessors of different columns: {self.columns} and "
+                f"{other.columns}")
+        self._fitted = False
+        for name in self.columns:
+            self._merge_column(name, other)
+        return self
+
+    def _merge_column(self, name: str, other: "TabularPreprocessor") -> None:
+        self._missing[name] += other._missing[name]
+        self._present[name] += other._present[name]
+        kind, theirs = self._kinds[name], other._kinds[name]
+        if theirs is None:                        # every value of the column missing there
+            return
+        if kind is None:
+            self._kinds[name], self._types[name] = theirs, other._types[name]
+            if name in other._formats:
+                self._formats[name] = other._formats[name]
+        elif kind != theirs:
+            raise XentlearnInputError(
+                f"column {name!r} changes type between batches: {self._types[name]} "
+                f"({kind}) then {other._types[name]} ({theirs})")
+        self._stats[name].merge(other._stats[name])
+        if name in other._parts:
+            parts = self._parts.setdefault(name, [_Stats() for _ in DATE_PARTS])
+            for part, their_part in zip(parts, other._parts[name]):
+                part.merge(their_part)
+        self._seen[name].update(other._seen[name])
+        if len(self._seen[name]) > self.max_categories:
+            raise _too_many_categories(name, self._seen[name], self.max_categories)
+        self._distinct[name].merge(other._distinct[name])
 
     def finalize(self) -> "TabularPreprocessor":
         """Turn the accumulated statistics into the fitted transformation.
