@@ -125,13 +125,25 @@ def test_fitting_pass_is_not_read_again_and_a_fitted_preprocessor_counts_then_de
     assert cached.kept_records() is None                      # released once decoded
 
 
+def test_fitted_preprocessor_csv_rows_are_counted_and_kept_in_one_pass(tmp_path):
+    table = make_table()
+    path = write_layout(table, tmp_path, "mixed")
+    fitted = source(path).preprocessor
+    stream = source(path, memory_budget=0, preprocessor=fitted)
+    cached = source(path, memory_budget=BIG, preprocessor=fitted)
+    assert cached.n_samples == N_ROWS and cached.kept_records() is not None
+    assert_same_batches(cached.batches(None), stream.batches(None))
+    assert_same_batches(cached.batches(50, rng=np.random.default_rng(1)),
+                        stream.batches(50, rng=np.random.default_rng(1)))
+
+
 def test_files_changed_between_passes_are_named(tmp_path):
     table = make_table()
-    path = write_layout(table, tmp_path, "csv")
+    path = write_layout(table, tmp_path, "parquet")
     fitted = source(path).preprocessor
-    # A fitted preprocessor: rows are counted (one pass), then decoded (another).
+    # A fitted preprocessor on Parquet: rows are counted from the metadata, then decoded.
     cached = source(path, memory_budget=BIG, preprocessor=fitted)
     assert cached.in_memory and cached.kept_records() is None
-    write_layout(table.slice(0, 500), tmp_path, "csv")
+    write_layout(table.slice(0, 500), tmp_path, "parquet")
     with pytest.raises(XentlearnInputError, match="changed while being read"):
         list(cached.batches(None))

@@ -58,6 +58,19 @@ def test_in_memory_and_streaming_fits_are_identical(table, case):
     assert cached.n_iter_ == streamed.n_iter_
 
 
+def test_csv_with_a_validation_split_fits_identically(table, tmp_path):
+    import pyarrow.csv as pacsv
+
+    rows = pq.read_table(table.files())
+    pacsv.write_csv(rows, tmp_path / "train.csv")
+    csv = dataclasses.replace(table, path=tmp_path / "train.csv", validation_fraction=0.25,
+                              csv_block_bytes=4096)
+    streamed = _fit_quietly(CASES["adam early stopping"](), dataclasses.replace(csv,
+                                                                                memory_budget=0))
+    cached = _fit_quietly(CASES["adam early stopping"](), csv)
+    _assert_same_fit(cached, streamed)
+
+
 def test_prepare_files_passes_the_budget_and_validation_gets_what_is_left(table):
     def prepare(t, **kwargs):
         est = LogisticRegression(early_stopping=kwargs.pop("early", False))

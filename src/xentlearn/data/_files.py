@@ -197,7 +197,11 @@ class FileSource:
                            for n in features if not pa.types.is_null(schema.field(n).type)}
 
         if preprocessor.is_fitted:
-            self.n_samples = self._count_rows()
+            # A CSV's rows are counted by parsing it: a source that may keep its rows
+            # keeps that pass's record batches, as the fitting pass does.
+            csv = any(_file_format(path) != "parquet" for path in self.files)
+            self.n_samples = self._read_keeping() if self.memory_budget and csv \
+                else self._count_rows()
             self._check_split_rows()
         else:
             self.n_samples = self._fit_preprocessor()
@@ -220,23 +224,29 @@ class FileSource:
     def __len__(self) -> int:
         return self.n_samples
 
+    def _read_keeping(self, fit: bool = False) -> int:
+        """Rows read (every column), fitting the preprocessor on them if `fit`; the
+        record batches are kept (``_kept``) while they fit the budget, so that if the
+        decoded rows fit too, the first pass decodes these instead of reading the
+        files a second time."""
+        n_rows, kept, kept_bytes = 0, [], 0
+        for located in self._located_records():
+            record = located[-1]
+            if fit:
+                self.preprocessor.partial_fit(record.select(self.features))
+            n_rows += record.num_rows
+            if kept is not None:
+                kept_bytes += record.nbytes
+                kept = kept if kept_bytes <= self.memory_budget else None
+            if kept is not None:
+                kept.append(located)
+        self._kept = kept
+        return n_rows
+
     def _fit_preprocessor(self) -> int:
         n_rows = 0
         if self.memory_budget:
-            # The record batches, every column, are kept while they fit the budget:
-            # if the decoded rows fit too, the first pass decodes these instead of
-            # reading the files a second time.
-            kept, kept_bytes = [], 0
-            for located in self._located_records():
-                record = located[-1]
-                self.preprocessor.partial_fit(record.select(self.features))
-                n_rows += record.num_rows
-                if kept is not None:
-                    kept_bytes += record.nbytes
-                    kept = kept if kept_bytes <= self.memory_budget else None
-                if kept is not None:
-                    kept.append(located)
-            self._kept = kept
+            n_rows = self._read_keeping(fit=True)
         else:
             for _, batch in _iter_with_files(self.files, self.features,
                                              batch_rows=self.read_batch_rows,
