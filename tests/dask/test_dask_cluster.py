@@ -192,15 +192,19 @@ def test_worker_killed_during_minibatch_epoch_same_result(client):
     client.wait_for_workers(2, timeout=30)
 
 
-def test_table_files_read_by_the_workers(client, tmp_path):
-    """With a client current, fit(TableFiles) reads each file on a worker through the
-    table's fitted preprocessing: the same optimum as on one machine, the same held-out
-    rows (validation losses equal), and a part per file, on the workers."""
+def test_table_files_read_by_the_workers(client, tmp_path, monkeypatch):
+    """With a client current, fit(TableFiles) learns the preprocessing and the classes on
+    the workers (each file partial_fit where it is read, merged here) and reads each file
+    on a worker through it: this process reads no rows; the same preprocessing and
+    optimum as on one machine, the same held-out rows (validation losses equal), and a
+    part per file, on the workers."""
+    import functools
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from xentlearn.data import TableFiles
-    from xentlearn.estimators import _dask_inputs
+    from xentlearn.data import FileSource, TableFiles, TabularPreprocessor
+    from xentlearn.estimators import _dask_inputs, _files
 
     X, y = problem(n=2400, classes=3, seed=9)
     colours = np.array(["red", "green", "blue"])[np.arange(2400) % 3]
@@ -211,32 +215,84 @@ def test_table_files_read_by_the_workers(client, tmp_path):
                        tmp_path / f"part{i}.parquet")
     table = TableFiles(tmp_path, target="label", validation_fraction=0.2)
     make = lambda: LogisticRegression(tol=1e-10, max_iter=500)  # noqa: E731
-    on_workers = fit_quietly(make(), table)
     with _no_client(client):
         assert not _dask_inputs.cluster_current()
         here = fit_quietly(make(), table)
+    # Rows read in this process: any FileSource, preprocessor fitting or target scan.
+    read_here = []
+    for owner, name in ((FileSource, "__init__"), (TabularPreprocessor, "partial_fit")):
+        original = getattr(owner, name)
+        monkeypatch.setattr(owner, name, functools.partialmethod(
+            lambda self, *a, _original=original, _name=name, **k:
+            read_here.append(_name) or _original(self, *a, **k)))
+    from xentlearn.data import _table
+
+    scan_target = _table.scan_target
+    monkeypatch.setattr(_table, "scan_target",
+                        lambda *a, **k: read_here.append("scan_target") or scan_target(*a, **k))
+    on_workers = fit_quietly(make(), table)
+    monkeypatch.undo()
+    assert read_here == []
+    assert on_workers.feature_columns_ == here.feature_columns_
+    assert list(on_workers.classes_) == list(here.classes_)
+    workers_pre, here_pre = on_workers._preprocessor, here._preprocessor
+    assert workers_pre.categories_ == here_pre.categories_
+    for key in here_pre.means_:
+        assert workers_pre.means_[key] == pytest.approx(here_pre.means_[key], rel=1e-12)
+        assert workers_pre.stds_[key] == pytest.approx(here_pre.stds_[key], rel=1e-12)
     assert relative_difference(on_workers.coef_, here.coef_) < 1e-6
     assert on_workers.history_[0]["val_loss"] == pytest.approx(here.history_[0]["val_loss"],
                                                                rel=1e-9)
-    source = _dask_inputs.files_on_workers(_files_source(on_workers, table))
+    train, _ = table.split_validation()
+    encode = functools.partial(_files.encode_labels, classes=on_workers.classes_,
+                               kind="multiclass", dtype=np.float64, column="label")
+    source = _dask_inputs.files_on_workers(train, on_workers.feature_columns_, workers_pre,
+                                           encode, np.float64)
     assert len(source.parts) == 4 and source.shards == [[0, 1], [2, 3]]
     assert sorted({w for ws in source.placement() for w in ws}) == sorted(
         client.scheduler_info()["workers"])
 
 
-def _files_source(estimator, table):
-    from xentlearn.estimators import _files
+def test_table_files_on_the_cluster_weights_balanced_validation_data_partial_fit(
+        client, tmp_path, monkeypatch):
+    """CSV files with a weight column and class_weight="balanced" (counted on the workers),
+    validation_data files: equal to the fit on one machine; partial_fit continues with
+    the preprocessing and classes of its first call (no second metadata pass)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
 
-    train, _ = table.split_validation()
-    kind = "multiclass"
-    import functools
+    from xentlearn.data import TableFiles
+    from xentlearn.estimators import _dask_inputs
 
-    encode = functools.partial(_files.encode_labels, classes=estimator.classes_, kind=kind,
-                               dtype=np.float64, column="label")
-    from xentlearn.data import FileSource
+    X, y = problem(n=1800, classes=3, seed=4)
+    w = np.random.default_rng(4).uniform(0.2, 3.0, len(y))
+    for name, rows in (("train", range(0, 3)), ("valid", range(3, 4))):
+        (tmp_path / name).mkdir()
+        for i in rows:
+            part = slice(450 * i, 450 * (i + 1))
+            pa_csv.write_csv(pa.table({"a": X[part, 0], "b": X[part, 1], "n": np.arange(450) % 7,
+                                       "w": w[part], "label": np.array(list("xyz"))[y[part]]}),
+                             tmp_path / name / f"{i}.csv")
+    table, valid = (TableFiles(tmp_path / name, target="label", sample_weight="w")
+                    for name in ("train", "valid"))
+    make = lambda: LogisticRegression(class_weight="balanced", tol=1e-10, max_iter=500)  # noqa: E731
+    on_workers = fit_quietly(make(), table, validation_data=valid)
+    with _no_client(client):
+        here = fit_quietly(make(), table, validation_data=valid)
+    np.testing.assert_allclose(on_workers._class_weight, here._class_weight, rtol=1e-12)
+    assert relative_difference(on_workers.coef_, here.coef_) < 1e-6
+    assert on_workers.history_[-1]["val_loss"] == pytest.approx(here.history_[-1]["val_loss"],
+                                                                rel=1e-8)
 
-    return FileSource(train.path, target="label", preprocessor=estimator._preprocessor,
-                      encode_target=encode, row_filters=train.row_filters)
+    passes = []
+    original = _dask_inputs._fit_on_workers
+    monkeypatch.setattr(_dask_inputs, "_fit_on_workers",
+                        lambda *a: passes.append(1) or original(*a))
+    model = LogisticRegression(solver="adam", batch_size=64, random_state=0)
+    model.partial_fit(table, classes=["x", "y", "z"])
+    first = model.preprocessing_
+    model.partial_fit(table)
+    assert passes == [1] and model.preprocessing_ == first and model.n_iter_ == 2
 
 
 class _no_client:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import warnings
 
 import numpy as np
@@ -35,6 +36,7 @@ from sklearn.exceptions import DataConversionWarning
 
 from xentlearn._types import Batch
 from xentlearn.data import _dask
+from xentlearn.data import TableFiles
 from xentlearn.data._arrays import ArraySource
 from xentlearn.estimators._labels import (_missing_mask, _show, _unsortable_message,
                                           EncodedTargets, check_classes_match,
@@ -306,44 +308,229 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
                              continuing, classes):
     """TableFiles read by the workers of the current Dask client, one part per file.
 
-    The table's preprocessing and classes are learned here first, as for files
-    on one machine (``_files.prepare_files``: streaming passes, bounded memory);
-    then each worker reads its run of files through ``xentlearn.data.FileSource``
-    with that fitted preprocessing and keeps the rows, preprocessed, for the
-    fit. Validation rows (``validation_fraction`` or ``validation_data``) are
-    read the same way. Row splits keep their file numbering, so the same rows
-    are held out as on one machine.
+    What one machine learns from the files in streaming passes
+    (``_files.prepare_files``) is learned here on the workers, and this process
+    reads no rows, only the files' schema:
+
+    1. a metadata pass, one task per file (``_file_metadata``): the worker
+       runs ``TabularPreprocessor.partial_fit`` on the file's feature columns
+       and collects its distinct labels; here the partial preprocessors are
+       merged in file order (``TabularPreprocessor.merge``: the same moments as
+       one pass, to rounding; the same categories) and finalized, and the
+       classes are checked as ``TableFiles.scan_classes`` checks them;
+    2. each worker then reads its run of files through
+       ``xentlearn.data.FileSource`` with that fitted preprocessing and keeps
+       the rows, preprocessed, for the fit (``files_on_workers``);
+    3. balanced class weights count the encoded labels where the parts are.
+
+    A continued fit (partial_fit, warm start on files) keeps its preprocessing
+    and classes and skips step 1. Validation rows (``validation_fraction`` or
+    ``validation_data``) are read as in step 2; row splits keep their file
+    numbering, so the same rows are held out as on one machine.
     """
     from xentlearn.estimators import _files
     from xentlearn.training._distributed import DaskBackend
 
-    source, validation, encoded, class_weight = _files.prepare_files(
-        estimator, table, y, sample_weight, validation_data, dtype=dtype, continuing=continuing,
-        classes=classes)
-    train = files_on_workers(source)
-    if validation is not None:
-        validation = files_on_workers(validation)
-    return train, validation, encoded, class_weight, DaskBackend()
+    if y is not None or sample_weight is not None:
+        raise XentlearnInputError(
+            "with TableFiles, y and sample_weight come from the files: pass "
+            "TableFiles(..., target=<column>, sample_weight=<column>) and y=None")
+    if table.target is None:
+        raise XentlearnInputError("TableFiles needs target=<column> to fit")
+    if table.sample_weight is not None and table.sample_weight == table.target:
+        raise XentlearnInputError(
+            f"the sample weight column {table.sample_weight!r} is also the target column")
+    if table.validation_fraction is not None:
+        if validation_data is not None:
+            raise XentlearnInputError(
+                "give validation_data or TableFiles(..., validation_fraction=f), not both")
+        table, validation_data = table.split_validation()
+    if validation_data is not None and not isinstance(validation_data, TableFiles):
+        raise XentlearnInputError("validation_data must be TableFiles when X is")
+    if validation_data is None and estimator.early_stopping and not continuing:
+        raise XentlearnInputError(
+            "early_stopping on files needs held-out rows: "
+            "fit(TableFiles(train, validation_fraction=0.1)) or "
+            "fit(TableFiles(train), validation_data=TableFiles(valid))")
+    if continuing:
+        labels, preprocessor = estimator.classes_, estimator._preprocessor
+        features = list(estimator.feature_columns_)
+    else:
+        features = _feature_columns(table)
+        preprocessor, labels = _fit_on_workers(table, features, classes)
+    kind = "binary" if len(labels) == 2 else "multiclass"
+    encode = functools.partial(_files.encode_labels, classes=labels, kind=kind, dtype=dtype,
+                               column=table.target)
+    train = files_on_workers(table, features, preprocessor, encode, dtype)
+    validation = None
+    if validation_data is not None:
+        validation = files_on_workers(validation_data, features, preprocessor, encode, dtype)
+    if continuing:
+        class_weight = estimator._class_weight
+    else:
+        counts = None
+        if isinstance(estimator.class_weight, str) and estimator.class_weight == "balanced":
+            counts = sum(train.map_parts(_part_class_counts, kind, len(labels)))
+        class_weight = _class_weight(estimator.class_weight, labels, kind, counts,
+                                     table.sample_weight is not None, dtype)
+    estimator._preprocessor = preprocessor
+    estimator.preprocessing_ = preprocessor.to_dict()
+    estimator.feature_columns_ = features
+    estimator.target_column_ = table.target
+    estimator.n_features_in_ = train.n_features
+    return train, validation, EncodedTargets(kind, labels, None), class_weight, DaskBackend()
 
 
-def files_on_workers(source) -> "_dask.DaskSource":
-    """A DaskSource of the rows of `source` (a FileSource with fitted preprocessing), each
-    file read and preprocessed by the worker that keeps it."""
-    import os
+def _feature_columns(table) -> list[str]:
+    """The table's feature columns, from the files' schema (read here; no rows), with the
+    checks ``FileSource`` makes."""
+    schema = table.schema()
+    first = str(table.files()[0])
+    available = ", ".join(schema.names)
+    excluded = {table.target} | ({table.sample_weight} if table.sample_weight else set())
+    for name, what in ((table.target, "target"), (table.sample_weight, "sample weight")):
+        if name is not None and name not in schema.names:
+            raise XentlearnInputError(
+                f"{what} column {name!r} not found in {first!r}; available columns: {available}")
+    unknown = [c for c in table.drop if c not in schema.names]
+    if unknown:
+        raise XentlearnInputError(
+            f"column(s) to drop {unknown} not found in {first!r}; it has {available}")
+    if table.features is None:
+        features = [n for n in schema.names if n not in excluded and n not in set(table.drop)]
+    else:
+        features = list(table.features)
+    for name in features:
+        if name not in schema.names:
+            raise XentlearnInputError(
+                f"feature column {name!r} not found in {first!r}; available columns: {available}")
+        if name in excluded:
+            raise XentlearnInputError(
+                f"feature column {name!r} is also the target or sample weight column")
+    if not features:
+        raise XentlearnInputError(f"no feature columns: {first!r} holds only {available}")
+    return features
 
-    spec = {"target": source.target, "features": list(source.features),
-            "preprocessor": source.preprocessor, "dtype": source.dtype.str,
-            "encode_target": source.encode_target,
-            "sample_weight_column": source.sample_weight_column,
-            "read_batch_rows": source.read_batch_rows,
-            "csv_block_bytes": source.csv_block_bytes, "na_values": tuple(source.na_values),
-            "row_filters": tuple(source.row_filters), "n_features": source.n_features}
-    files = list(source.files)
+
+def _fit_on_workers(table, features: list[str], classes):
+    """(fitted TabularPreprocessor, classes): the metadata pass, one task per file."""
+    import dask
+    import pyarrow as pa
+
+    from xentlearn.data import TabularPreprocessor
+
+    schema = table.schema()
+    make = functools.partial(TabularPreprocessor, features, standardize=table.standardize,
+                             impute=table.impute, max_categories=table.max_categories,
+                             na_values=table.na_values, dates=table.dates)
+    # CSV integers are read as float64, as FileSource reads them: the type is inferred
+    # from a file's first block, and a later "2.5" would fail to convert.
+    csv_types = {n: pa.float64() if pa.types.is_integer(schema.field(n).type)
+                 else schema.field(n).type
+                 for n in features if not pa.types.is_null(schema.field(n).type)}
+    spec = {"make": make, "features": features, "target": table.target,
+            "labels": classes is None, "csv_types": csv_types, "read_batch_rows": table.batch_rows,
+            "csv_block_bytes": table.csv_block_bytes, "na_values": tuple(table.na_values),
+            "row_filters": tuple(table.row_filters)}
+    files = table.files()
+    call = dask.delayed(_file_metadata, pure=True)
+    results = dask.compute(*[call(os.path.abspath(path), index, spec)
+                             for index, path in enumerate(files)])
+    where = ", ".join(str(f) for f in files)
+    if sum(r["rows"] for r in results) == 0:
+        raise XentlearnInputError(
+            f"no rows to train on in {where}" + (
+                ": the row split keeps no row on one side: too few rows for the validation "
+                "fraction or the number of folds" if table.row_filters else ""))
+    preprocessor = make()
+    for result in results:
+        preprocessor.merge(result["preprocessor"])
+    try:
+        preprocessor.finalize()
+    except XentlearnInputError as exc:
+        raise XentlearnInputError(f"{exc} (in {where})") from None
+    if classes is not None:
+        labels = np.asarray(classes)
+    else:
+        labels = table.scan_classes([(path, pa.record_batch([r["labels"]], [table.target]))
+                                     for path, r in zip(files, results) if r["labels"] is not None])
+    if len(labels) < 2:
+        raise XentlearnInputError(
+            f"target column {table.target!r} has only one class ({labels[0]!r}); "
+            "a classifier needs at least 2")
+    return preprocessor, labels
+
+
+def _file_metadata(path: str, file_index: int, spec: dict) -> dict:
+    """Runs on a worker: one file's share of the metadata pass.
+
+    Returns the file's partial preprocessor (``partial_fit`` on every record
+    batch of its kept rows, not finalized), its row count, and, when asked,
+    its distinct labels as a pyarrow array followed by one null per missing
+    label (so that the classes' check counts them).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from xentlearn.data import iter_record_batches
+
+    preprocessor = spec["make"]()
+    columns = list(spec["features"]) + ([spec["target"]] if spec["labels"] else [])
+    rows, missing, distinct = 0, 0, []
+    for batch in iter_record_batches(
+            [path], list(dict.fromkeys(columns)), batch_rows=spec["read_batch_rows"],
+            csv_column_types=spec["csv_types"], csv_block_bytes=spec["csv_block_bytes"],
+            na_values=spec["na_values"],
+            row_filters=[_FileNumbered(split, file_index) for split in spec["row_filters"]]):
+        preprocessor.partial_fit(batch)
+        rows += batch.num_rows
+        if spec["labels"]:
+            column = batch.column(spec["target"])
+            if pa.types.is_dictionary(column.type):
+                column = column.cast(column.type.value_type)
+            present = pc.is_valid(column)
+            if pa.types.is_floating(column.type):
+                present = pc.and_(present, pc.invert(pc.is_nan(column)))
+            missing += len(column) - (pc.sum(present).as_py() or 0)
+            distinct.append(pc.unique(pc.filter(column, present)))
+    labels = None
+    if distinct:
+        values = pc.unique(pa.chunked_array(distinct))
+        labels = pa.concat_arrays([values, pa.nulls(missing, values.type)])
+    return {"preprocessor": preprocessor, "rows": rows, "labels": labels}
+
+
+def _part_class_counts(part: Batch, kind: str, n_classes: int) -> np.ndarray:
+    """Runs on a worker: the (weighted) rows of each class in a part of encoded targets."""
+    index = (part.targets > 0.5).astype(np.intp) if kind == "binary" else part.targets
+    return np.bincount(index, weights=part.sample_weight, minlength=n_classes).astype(np.float64)
+
+
+def files_on_workers(table, features: list[str], preprocessor, encode_target, dtype
+                     ) -> "_dask.DaskSource":
+    """A DaskSource of the rows of `table` through the fitted `preprocessor`, each file
+    read and preprocessed by the worker that keeps it (``_read_file_part``)."""
+    dtype = np.dtype(dtype)
+    n_features = preprocessor.n_features_out
+    # The missing-value tokens the preprocessing was fitted with apply to every table.
+    na_values = tuple(dict.fromkeys((*preprocessor.na_values, *table.na_values)))
+    spec = {"target": table.target, "features": list(features), "preprocessor": preprocessor,
+            "dtype": dtype.str, "encode_target": encode_target,
+            "sample_weight_column": table.sample_weight, "read_batch_rows": table.batch_rows,
+            "csv_block_bytes": table.csv_block_bytes, "na_values": na_values,
+            "row_filters": tuple(table.row_filters), "n_features": n_features}
+    files = table.files()
     sizes = [float(os.path.getsize(path)) for path in files]
-    return _dask.DaskSource.from_calls(
+    source = _dask.DaskSource.from_calls(
         # Absolute paths: a worker's working directory is not this process's.
         _read_file_part, [(os.path.abspath(path), index, spec) for index, path in enumerate(files)],
-        sizes, source.n_features, source.dtype, list(source.feature_names))
+        sizes, n_features, dtype, list(preprocessor.feature_names_out))
+    if source.n_samples == 0:
+        raise XentlearnInputError(
+            f"no rows in {', '.join(str(f) for f in files)}" + (
+                ": the row split keeps no row on one side: too few rows for the validation "
+                "fraction or the number of folds" if table.row_filters else ""))
+    return source
 
 
 class _FileNumbered:
