@@ -241,6 +241,9 @@ class FileSource:
             if kept is not None:
                 kept.append(located)
         self._kept = kept
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()    # the reader's freed buffers
         return n_rows
 
     def _fit_preprocessor(self) -> int:
@@ -380,6 +383,9 @@ class FileSource:
         targets = weights = None
         spans: list[tuple[int, int, int, int]] = []     # (file, row group, start, stop)
         n = 0
+        import pyarrow as pa
+
+        pool = pa.default_memory_pool()
         records, self._kept = (self._located_records() if self._kept is None
                                else _emptied(self._kept)), None
         for index, group, path, record in records:
@@ -397,6 +403,11 @@ class FileSource:
                 weights[n:n + m] = chunk.sample_weight
             spans.append((index, group, n, n + m))
             n += m
+            del record, chunk
+            # pyarrow's allocator keeps freed pages for reuse: hand the decoded record
+            # batch's back, so that memory holds the kept batches or the decoded rows,
+            # not both.
+            pool.release_unused()
         if n != self.n_samples:
             raise self._changed_error()
         return _Decoded(X, targets, weights, spans, self._row_groups())
