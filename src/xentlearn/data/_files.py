@@ -2,7 +2,9 @@
 
 ``FileSource`` reads through ``_readers`` (one record batch at a time), encodes
 each batch with a ``TabularPreprocessor`` and shuffles mini-batches per epoch
-through a buffer of bounded size.
+through a buffer of bounded size. Rows whose decoded size fits the source's
+``memory_budget`` are decoded once and kept; every pass then yields the same
+batches as streaming, from memory.
 """
 
 from __future__ import annotations
@@ -68,8 +70,12 @@ class FileSource:
         cross-validation fold); every pass takes the same rows.
     memory_budget : int, default=0
         Bytes the decoded rows may take in memory. If `decoded_bytes` fits,
-        the first pass decodes every row into contiguous arrays and later
-        passes read those (see Notes); 0 always streams.
+        the first ``batches`` call decodes every row into contiguous arrays
+        and later passes read those (see Notes); 0 always streams. While it
+        is not 0, the pass made here (fitting the preprocessor, or counting a
+        CSV's rows) reads every column and keeps its record batches as long
+        as their size (``RecordBatch.nbytes``) fits too, and the decode
+        takes them instead of reading the files again.
         ``TableFiles.memory_budget`` is what an estimator passes.
 
     Attributes
@@ -104,10 +110,11 @@ class FileSource:
     ``Dataset.shuffle`` and of torch ``IterableDataset`` pipelines. Memory is
     O(shuffle_buffer_rows + read_batch_rows) rows, whatever the file sizes.
 
-    In memory (`in_memory`), the first call of ``batches`` decodes the files
-    once, in file order, into one (n_samples, n_features) array of `dtype`
-    (with the targets and weights), remembering which rows each record batch
-    held and from which file and Parquet row group it came. Every pass then
+    In memory (`in_memory`), the first call of ``batches`` decodes the rows
+    once (the kept record batches, or the files read again), in file order,
+    into one (n_samples, n_features) array of `dtype` (with the targets and
+    weights), remembering which rows each record batch held and from which
+    file and Parquet row group it came. Every pass then
     yields exactly what streaming yields, bit for bit, without reading a file:
     full-batch blocks are cut at the same record-batch boundaries (so the
     objective sums the same blocks in the same order), and a shuffled epoch

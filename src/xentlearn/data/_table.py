@@ -98,17 +98,19 @@ class TableFiles:
         Bytes that ``fit`` may use to keep the decoded training rows in
         memory. If the rows' decoded size (rows x output features x the
         training dtype's itemsize, plus 8 bytes a row for the target and the
-        itemsize again for a sample-weight column) fits, the files are decoded
-        once, on the first pass that needs the encoded rows, and every later
-        pass (each L-BFGS evaluation, each epoch) reads memory instead of
+        itemsize again for a sample-weight column) fits, the files are read
+        once: the record batches of the first pass (the one that learns the
+        preprocessing and counts the rows) are kept, as far as they fit the
+        budget too, and decoded into contiguous arrays, and every later pass
+        (each L-BFGS evaluation, each epoch) reads those instead of
         re-reading and re-decoding the files; otherwise ``fit`` streams, in
         bounded memory. None: a quarter of the machine's physical memory
         (``memory_budget_bytes``). 0: always stream. The training and
-        validation rows share the budget (training rows first). Caching does
-        not change what is computed: the same blocks and the same shuffled
-        mini-batches, bit for bit, as streaming (so a checkpoint resumes
-        whatever the budget). ``predict`` and ``score`` always stream (one
-        pass). The CLI's ``--memory-budget``.
+        validation rows share the budget (training rows first). Keeping the
+        rows does not change what is computed: the same blocks and the same
+        shuffled mini-batches, bit for bit, as streaming (so a checkpoint
+        resumes whatever the budget). ``predict`` and ``score`` always stream
+        (one pass). The CLI's ``--memory-budget``.
 
     Examples
     --------
