@@ -356,8 +356,9 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
         labels, preprocessor = estimator.classes_, estimator._preprocessor
         features = list(estimator.feature_columns_)
     else:
-        features = _feature_columns(table)
-        preprocessor, labels = _fit_on_workers(table, features, classes)
+        schema = table.schema()        # the first block of each file: no rows are kept
+        features = _feature_columns(table, schema)
+        preprocessor, labels = _fit_on_workers(table, schema, features, classes)
     kind = "binary" if len(labels) == 2 else "multiclass"
     encode = functools.partial(_files.encode_labels, classes=labels, kind=kind, dtype=dtype,
                                column=table.target)
@@ -381,10 +382,9 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
     return train, validation, EncodedTargets(kind, labels, None), class_weight, DaskBackend()
 
 
-def _feature_columns(table) -> list[str]:
-    """The table's feature columns, from the files' schema (read here; no rows), with the
-    checks ``FileSource`` makes."""
-    schema = table.schema()
+def _feature_columns(table, schema) -> list[str]:
+    """The table's feature columns, from the files' `schema`, with the checks
+    ``FileSource`` makes."""
     first = str(table.files()[0])
     available = ", ".join(schema.names)
     excluded = {table.target} | ({table.sample_weight} if table.sample_weight else set())
@@ -412,14 +412,13 @@ def _feature_columns(table) -> list[str]:
     return features
 
 
-def _fit_on_workers(table, features: list[str], classes):
+def _fit_on_workers(table, schema, features: list[str], classes):
     """(fitted TabularPreprocessor, classes): the metadata pass, one task per file."""
     import dask
     import pyarrow as pa
 
     from xentlearn.data import TabularPreprocessor
 
-    schema = table.schema()
     make = functools.partial(TabularPreprocessor, features, standardize=table.standardize,
                              impute=table.impute, max_categories=table.max_categories,
                              na_values=table.na_values, dates=table.dates)
