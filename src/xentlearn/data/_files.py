@@ -114,15 +114,17 @@ class FileSource:
     once (the kept record batches, or the files read again), in file order,
     into one (n_samples, n_features) array of `dtype` (with the targets and
     weights), remembering which rows each record batch held and from which
-    file and Parquet row group it came. Every pass then
-    yields exactly what streaming yields, bit for bit, without reading a file:
-    full-batch blocks are cut at the same record-batch boundaries (so the
-    objective sums the same blocks in the same order), and a shuffled epoch
-    replays the reader's random choices (file order, row-group order) and the
-    buffer's permutations on row indices, gathering each mini-batch from the
-    decoded rows with ``np.take``. So the budget changes speed and memory,
-    never a result, and a checkpoint written while streaming resumes in
-    memory, and the reverse.
+    file and Parquet row group it came. Every pass then yields exactly what
+    streaming yields, bit for bit, without reading a file: full-batch blocks
+    are cut at the same record-batch boundaries (so the objective sums the
+    same blocks in the same order), and a shuffled epoch replays the reader's
+    random choices (file order, row-group order) and the buffer's
+    permutations on row indices, gathering each mini-batch from the decoded
+    rows with ``np.take``. So the budget changes speed and memory, never a
+    result, and a checkpoint written while streaming resumes in memory, and
+    the reverse. The kernels are those of arrays (``ArraySource``'s block
+    size; the objective's threads): only the block boundaries follow the
+    record batches.
 
     Examples
     --------
@@ -236,6 +238,8 @@ class FileSource:
         record batches are kept (``_kept``) while they fit the budget, so that if the
         decoded rows fit too, the first pass decodes these instead of reading the
         files a second time."""
+        import pyarrow as pa
+
         n_rows, kept, kept_bytes = 0, [], 0
         for located in self._located_records():
             record = located[-1]
@@ -248,8 +252,6 @@ class FileSource:
             if kept is not None:
                 kept.append(located)
         self._kept = kept
-        import pyarrow as pa
-
         pa.default_memory_pool().release_unused()    # the reader's freed buffers
         return n_rows
 
@@ -386,13 +388,13 @@ class FileSource:
 
     def _decode_all(self) -> "_Decoded":
         """Every row, encoded, in file order, with where each record batch came from."""
+        import pyarrow as pa
+
+        pool = pa.default_memory_pool()
         X = np.empty((self.n_samples, self.n_features), dtype=self.dtype)
         targets = weights = None
         spans: list[tuple[int, int, int, int]] = []     # (file, row group, start, stop)
         n = 0
-        import pyarrow as pa
-
-        pool = pa.default_memory_pool()
         records, self._kept = (self._located_records() if self._kept is None
                                else _emptied(self._kept)), None
         for index, group, path, record in records:
@@ -420,9 +422,10 @@ class FileSource:
         return _Decoded(X, targets, weights, spans, self._row_groups())
 
     def kept_records(self) -> Iterator[tuple[Path, object]] | None:
-        """(path, record batch of every column) of the fitting pass, when the rows are
-        to be kept in memory and it kept them (None otherwise): the rows, read once,
-        for a caller that needs another column's values (``TableFiles.scan_classes``)."""
+        """(path, record batch of every column) of the pass made at construction, when
+        the rows are to be kept in memory and it kept them (None otherwise, and once
+        decoded): the rows, read once, for a caller that needs another column's
+        values (``TableFiles.scan_classes``)."""
         if self._kept is None or self._cache is not None:
             return None
         return ((path, record) for _, _, path, record in self._kept)
