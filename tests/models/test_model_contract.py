@@ -202,3 +202,38 @@ def test_mlp_bad_configuration_names_the_argument(kwargs, match):
 def test_linear_bad_configuration_names_the_argument():
     with pytest.raises(XentlearnInputError, match="n_features"):
         Linear(0, 3)
+
+
+# ---------------------------------------------------------------- flat gradients
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fmt", [None, "csr_matrix", "csc_array"])
+@pytest.mark.parametrize("model", [m for m in tiny_models() if isinstance(m, MLP)], ids=repr)
+def test_mlp_gradients_are_views_of_one_flat_buffer(model, fmt, dtype):
+    # The optimizer then runs once on grads.flat; each leaf must equal the
+    # textbook product it stands for (A^T delta, 1^T delta), computed here directly.
+    from xentlearn import _tree
+    from xentlearn.models._activations import DERIVATIVES
+
+    params = random_params(model, dtype=dtype)
+    X = make_X(6, model.n_features, density=0.5, dtype=dtype)
+    X_in = X if fmt is None else SPARSE_FORMATS[fmt](X)
+    logits, cache = model.forward(params, X_in)
+    dlogits = np.random.default_rng(3).normal(size=logits.shape).astype(dtype)
+    grads = model.backward(params, cache, dlogits)
+    assert isinstance(grads, _tree.FlatParams) and list(grads) == list(params)
+    assert grads.flat.dtype == dtype and grads.flat.flags.c_contiguous
+    assert all(np.shares_memory(g, grads.flat) for g in grads.values())
+    activations = [X] + list(cache[1:])
+    delta = dlogits
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for layer in range(model.n_layers - 1, -1, -1):
+        np.testing.assert_allclose(grads[f"W{layer}"], activations[layer].T @ delta, rtol=rtol,
+                                   atol=rtol)
+        if f"b{layer}" in params:
+            np.testing.assert_allclose(grads[f"b{layer}"], delta.sum(axis=0), rtol=rtol,
+                                       atol=rtol)
+        if layer:
+            delta = delta @ params[f"W{layer}"].T
+            DERIVATIVES[model.activation](activations[layer], delta)

@@ -13,20 +13,27 @@ Backward, from delta_{L+1} = dL/dlogits:
 
 The recursion stops at delta_1: dL/dX is never formed. The loops run over
 layers only; every step is a matrix product over the whole batch.
+
+The gradients are written straight into one flat buffer (``_tree.FlatParams``,
+the dict's leaves are views of one vector, in the params' key order), so the
+optimizer and the loop's checks that follow work on one vector, not per leaf.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 
+from xentlearn import _tree
 from xentlearn._types import Grads, Matrix, Params
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.models._activations import ACTIVATIONS, DERIVATIVES
-from xentlearn.models._products import bias_gradient, weight_gradient
+from xentlearn.models._products import transpose
 
 Activation = Literal["relu", "tanh", "logistic", "identity"]
 
@@ -221,25 +228,28 @@ class MLP:
 
         Returns
         -------
-        grads : dict
-            Same keys (in the same order), shapes and dtypes as `params`.
+        grads : FlatParams
+            Same keys (in the same order), shapes and dtypes as `params`; the
+            leaves are views of one new vector, ``grads.flat``.
         """
         derivative = DERIVATIVES[self.activation]
-        grads: Grads = {}
+        dtype = dlogits.dtype
+        grads = _tree.FlatParams(np.empty(sum(v.size for v in params.values()), dtype),
+                                 _tree.layout_of(params))
         delta = dlogits                               # (n, fan_out) of the current layer
         for layer in range(self.n_layers - 1, -1, -1):
             A_prev = cache[layer]                     # (n, fan_in): X for layer 0
             # (fan_in, fan_out); sparse X (layer 0) is never densified.
-            grads[f"W{layer}"] = weight_gradient(A_prev, delta)
+            _weight_gradient_into(A_prev, delta, grads[f"W{layer}"])
             if f"b{layer}" in params:
-                grads[f"b{layer}"] = bias_gradient(delta)
+                # 1^T delta as a BLAS product: a column sum walks short rows slowly.
+                np.matmul(_ones(delta.shape[0], dtype), delta, out=grads[f"b{layer}"])
             if layer > 0:
                 # (n, fan_out) @ (fan_out, fan_in): a new array, so the in-place
                 # derivative never touches dlogits or the cached activations.
                 delta = delta @ params[f"W{layer}"].T
                 derivative(A_prev, delta)
-        # Backprop filled the dict from the output side; return it in params' order.
-        return {key: grads[key] for key in params}
+        return grads
 
     def penalty_mask(self) -> dict[str, bool]:
         """True for the weight matrices W_l, False for the biases b_l."""
@@ -250,6 +260,29 @@ class MLP:
             if layer < last or self.fit_intercept:
                 mask[f"b{layer}"] = False
         return mask
+
+
+def _weight_gradient_into(A: Matrix, delta: np.ndarray, out: np.ndarray) -> None:
+    """out = A^T delta, (fan_in, fan_out), written into `out` (a view of the flat buffer).
+
+    Dense A: ``matmul(A.T, delta, out=out)``, one BLAS call writing in place. At
+    mini-batch shapes it is as fast as ``models._products.weight_gradient``'s
+    (delta^T A)^T, which pays a transposed copy of the result on top (one core,
+    float64: A (256, 64) by 26, 37 us against 49; X (256, 16) by 64, 24 against 35).
+    Sparse A (layer 0 only) goes through the copy-free CSC transpose, O(nnz * k).
+    """
+    if sp.issparse(A):
+        out[...] = transpose(A) @ delta
+    else:
+        np.matmul(A.T, delta, out=out)
+
+
+@functools.lru_cache(maxsize=16)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of n ones (the bias gradient's 1^T), made once per size."""
+    ones = np.ones(n, dtype=dtype)
+    ones.flags.writeable = False
+    return ones
 
 
 def _affine(params: Params, layer: int, A: Matrix) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from xentlearn import _tree
 from xentlearn._types import OptState, Params, Updates
 from xentlearn.exceptions import XentlearnInputError
 
@@ -159,6 +160,13 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     if updates.keys() != params.keys():
         raise XentlearnInputError(
             f"updates have keys {sorted(updates)} but params have keys {sorted(params)}")
+    flat_updates = _tree.flat_of(updates)
+    if flat_updates is not None:
+        # One addition over the whole vector; plain-dict params (the first step after
+        # a restore) are laid out like the updates once, and the result is flat.
+        flat_params = _tree.vector_like(params, updates)
+        if flat_params is not None:
+            return _tree.FlatParams(flat_params + flat_updates, updates.layout)
     # astype(copy=False) is free when the dtypes already agree; when they do not, the
     # sum is formed in the wider dtype and rounded once, as optax does.
     return {key: (p + updates[key]).astype(p.dtype, copy=False) for key, p in params.items()}

@@ -3,6 +3,11 @@
 Every transform is a pure ``(init, update)`` pair (see ``_base``). All scalars
 that touch arrays are Python floats, so float32 grads give float32 updates and
 float32 state (NEP 50: a NumPy float64 scalar would upcast them).
+
+The element-wise transforms write their maths once, as a function of arrays,
+and run it through ``_tree.leafwise``: on the whole parameter vector when the
+gradients come as a flat buffer (``_tree.FlatParams``, as the MLP gives them),
+leaf by leaf otherwise; the numbers are the same either way.
 """
 
 from __future__ import annotations
@@ -81,12 +86,12 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
     def init(params: Params) -> TraceState:
         return TraceState(_tree.zeros_like(params))
 
+    def step(g, b):
+        b = g + decay * b
+        return (g + decay * b if nesterov else b), b
+
     def update(grads, state, params=None, *, value=None, value_fn=None):
-        new_trace = {k: g + decay * state.trace[k] for k, g in grads.items()}
-        if nesterov:
-            updates = {k: g + decay * new_trace[k] for k, g in grads.items()}
-        else:
-            updates = new_trace
+        updates, new_trace = _tree.leafwise(step, grads, state.trace)
         return updates, TraceState(new_trace)
 
     # A constant gradient g settles at b = g / (1 - mu): momentum amplifies the step.
@@ -138,22 +143,24 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
         count = state.count + 1
         bias1 = 1.0 - b1 ** count
         bias2_sqrt = math.sqrt(1.0 - b2 ** count)
-        mu, nu, updates = {}, {}, {}
-        # Each result is a fresh array updated in place (one allocation per leaf
+
+        # Each result is a fresh array updated in place (one allocation per output
         # instead of one per operation); the state's arrays are only read.
-        for k, g in grads.items():
-            m = g - state.mu[k]             # m_{t-1} + (1 - b1)(g - m_{t-1}): torch's lerp
+        def step(g, m_prev, v_prev):
+            m = g - m_prev                  # m_{t-1} + (1 - b1)(g - m_{t-1}): torch's lerp
             m *= 1.0 - b1
-            m += state.mu[k]
+            m += m_prev
             v = g * g
             v *= 1.0 - b2
-            v += b2 * state.nu[k]
+            v += b2 * v_prev
             u = np.sqrt(v)
             u /= bias2_sqrt
             u += eps
             np.divide(m, u, out=u)
             u *= 1.0 / bias1
-            mu[k], nu[k], updates[k] = m, v, u
+            return u, m, v
+
+        updates, mu, nu = _tree.leafwise(step, grads, state.mu, state.nu)
         return updates, ScaleByAdamState(count, mu, nu)
 
     def preconditioner(state: ScaleByAdamState) -> dict[str, np.ndarray]:
@@ -201,14 +208,18 @@ def scale_by_rms(decay: float = 0.99, eps: float = 1e-8, centered: bool = False
     def init(params: Params) -> ScaleByRmsState:
         return ScaleByRmsState(_tree.zeros_like(params), _tree.zeros_like(params) if centered else {})
 
-    def update(grads, state, params=None, *, value=None, value_fn=None):
-        nu = {k: decay * state.nu[k] + (1.0 - decay) * (g * g) for k, g in grads.items()}
+    def step(g, v_prev, *m_prev):
+        v = decay * v_prev + (1.0 - decay) * (g * g)
         if centered:
-            mu = {k: decay * state.mu[k] + (1.0 - decay) * g for k, g in grads.items()}
-            updates = {k: g / (np.sqrt(nu[k] - mu[k] * mu[k]) + eps) for k, g in grads.items()}
+            m = decay * m_prev[0] + (1.0 - decay) * g
+            return g / (np.sqrt(v - m * m) + eps), v, m
+        return g / (np.sqrt(v) + eps), v
+
+    def update(grads, state, params=None, *, value=None, value_fn=None):
+        if centered:
+            updates, nu, mu = _tree.leafwise(step, grads, state.nu, state.mu)
         else:
-            mu = state.mu
-            updates = {k: g / (np.sqrt(nu[k]) + eps) for k, g in grads.items()}
+            (updates, nu), mu = _tree.leafwise(step, grads, state.nu), state.mu
         return updates, ScaleByRmsState(nu, mu)
 
     def preconditioner(state: ScaleByRmsState) -> dict[str, np.ndarray]:
@@ -251,9 +262,12 @@ def scale_by_adagrad(eps: float = 1e-10, initial_accumulator_value: float = 0.0
     def init(params: Params) -> ScaleByAdagradState:
         return ScaleByAdagradState({k: np.full_like(p, initial) for k, p in params.items()})
 
+    def step(g, s_prev):
+        s = s_prev + g * g
+        return g / (np.sqrt(s) + eps), s
+
     def update(grads, state, params=None, *, value=None, value_fn=None):
-        sums = {k: state.sum_of_squares[k] + g * g for k, g in grads.items()}
-        updates = {k: g / (np.sqrt(sums[k]) + eps) for k, g in grads.items()}
+        updates, sums = _tree.leafwise(step, grads, state.sum_of_squares)
         return updates, ScaleByAdagradState(sums)
 
     with_step_scale(update, lambda state: {k: 1.0 / (np.sqrt(v) + eps)
@@ -289,6 +303,15 @@ def add_decayed_weights(weight_decay: float, mask: Mask = None) -> GradientTrans
     def update(grads, state, params=None, *, value=None, value_fn=None):
         params = _need_params(params, "add_decayed_weights")
         where = _resolve_mask(mask, params)
+        flat = _tree.flat_of(grads)
+        if flat is not None:
+            # A copy of the flat gradient with g + lambda theta written over the masked
+            # leaves: the same numbers as below, and the result stays one vector.
+            updates = _tree.FlatParams(flat.copy(), grads.layout)
+            for k, g in grads.items():
+                if where[k]:
+                    np.add(g, weight_decay * params[k], out=updates[k])
+            return updates, state
         updates = {k: g + weight_decay * params[k] if where[k] else g for k, g in grads.items()}
         return updates, state
 
@@ -323,7 +346,7 @@ def scale_by_schedule(learning_rate: ScalarOrSchedule) -> GradientTransformation
 
     def update(grads, state, params=None, *, value=None, value_fn=None):
         lr = schedule(state.count)
-        updates = {k: -lr * g for k, g in grads.items()}
+        updates, = _tree.leafwise(lambda g: (-lr * g,), grads)
         return updates, ScaleByScheduleState(state.count + 1, lr)
 
     return GradientTransformation(init, update)
