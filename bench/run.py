@@ -28,6 +28,11 @@ Measures (objective: mean cross-entropy + ||W||^2 / (2n), float64 everywhere):
                 (elastic-net softmax, W8); sklearn lbfgs on W5 for reference. The
                 target row compares with the fastest peer that reached the gap.
   digits        W3 fitted to tol=1e-4 (scikit-learn's default), vs sklearn lbfgs
+  mlp-small     small tables (issue #13 item 5; bench/mlp_small.py): MLP(64) for 40
+                epochs at each library's defaults on 16,000 x 16 and 16,000 x 50
+                synthetic 26-class tables (stand-ins for UCI letter): seconds per
+                epoch vs scikit-learn MLPClassifier, also at batch 200, test accuracy,
+                and the numpy floors (a lean numpy training; its matrix products alone)
   checkpoint    the mlp training for 2 epochs with checkpoint=PATH (a write every
                 epoch end) over the same without (W2): the cost of checkpointing
   peak RSS      memory above the data (VmHWM after a reset, minus VmRSS after
@@ -75,6 +80,7 @@ TARGETS = {
     "checkpoint": {"W2": 1.05},
     "rss": {"sklearn-lbfgs": 1.0, "sklearn-saga": 1.0, "sklearn-mlp": 1.0},
     "fastest": {"fastest peer": 0.5},
+    "mlp-small": {"sklearn-mlp": 0.5},
 }
 
 TASKS = {   # task -> [(workload, contenders)]
@@ -90,7 +96,12 @@ TASKS = {   # task -> [(workload, contenders)]
                 ("W6", ["xentlearn", "sklearnex"]),
                 ("W7", ["xentlearn", "glum", "sklearn-saga", "liblinear"]),
                 ("W8", ["xentlearn", "sklearn-saga"])],
+    "mlp-small": [(table, ["xentlearn", "xentlearn-b200", "sklearn-mlp", "numpy-floor",
+                           "matmul-floor"]) for table in ("S16", "S50")],
 }
+# Tasks whose children are not peers.py: their tables are generated in the child
+# (no workloads.py cache), and each repeat r trains with random_state=r.
+OWN_SCRIPT = {"mlp-small": "mlp_small.py"}
 FASTEST_LABELS = {"W5": "L2 binary", "W6": "L2 softmax(5)", "W7": "L1 binary",
                   "W8": "elastic net softmax(5)"}
 
@@ -98,9 +109,9 @@ FASTEST_LABELS = {"W5": "L2 binary", "W6": "L2 softmax(5)", "W7": "L1 binary",
 CHILD_ENV = dict(os.environ)
 
 
-def child(spec: dict, timeout: float) -> dict:
+def child(spec: dict, timeout: float, script: str = "peers.py") -> dict:
     """One measurement in a fresh interpreter; its last stdout line is JSON."""
-    cmd = [sys.executable, str(HERE / "peers.py"), json.dumps(spec)]
+    cmd = [sys.executable, str(HERE / script), json.dumps(spec)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               env=CHILD_ENV)
@@ -152,8 +163,10 @@ def run_tasks(args, log) -> dict:
                             "quick": args.quick, **extra}
                     if contender in hints:
                         spec["hint"] = hints[contender]
+                    if task in OWN_SCRIPT:
+                        spec.update(table=workload, seed=r)
                     start = time.perf_counter()
-                    res = child(spec, args.timeout)
+                    res = child(spec, args.timeout, OWN_SCRIPT.get(task, "peers.py"))
                     if "hint" in res:
                         hints[contender] = res["hint"]
                     raw[key][contender].append(res)
@@ -166,6 +179,11 @@ def run_tasks(args, log) -> dict:
 def _median(results: list, field: str):
     vals = [r[field] for r in results if "error" not in r and r.get(field) is not None]
     return statistics.median(vals) if vals else None
+
+
+def _mean(results: list, field: str):
+    vals = [r[field] for r in results if "error" not in r and r.get(field) is not None]
+    return statistics.fmean(vals) if vals else None
 
 
 def _reached(results: list) -> bool:
@@ -243,6 +261,21 @@ def make_rows(raw: dict) -> list[dict]:
                 peer = min(times, key=times.get)
                 add(label, workload, _median(mine, "seconds"), times[peer], "fastest peer", "s",
                     "fastest", f"{peer}; " + _fastest_note(mine, own=True))
+        elif task == "mlp-small":
+            sk = res.get("sklearn-mlp", [])
+            for mine_name, label in (("xentlearn", "small MLP epoch, defaults"),
+                                     ("xentlearn-b200", "small MLP epoch, batch 200"),
+                                     ("numpy-floor", "small MLP epoch, numpy floor"),
+                                     ("matmul-floor", "small MLP epoch, products only")):
+                ours = res.get(mine_name, [])
+                acc = _mean(ours, "accuracy"), _mean(sk, "accuracy")
+                note = ("" if None in acc else
+                        f"test accuracy {acc[0]:.4f} vs {acc[1]:.4f}, mean over seeds")
+                add(label, workload, _median(ours, "epoch_seconds"),
+                    _median(sk, "epoch_seconds"), "sklearn-mlp", "s",
+                    "mlp-small" if mine_name == "xentlearn" else None,
+                    note if mine_name == "xentlearn" else ("reference only; " + note
+                                                           if note else "reference only"))
         elif task == "checkpoint":
             add("MLP epochs with checkpoint / without", workload, _median(mine, "seconds"),
                 _median(mine, "peer_seconds"), "no checkpoint", "s", "checkpoint")
@@ -390,7 +423,7 @@ def main() -> None:
         f"load {info['loadavg_start']}")
     args.workloads = [w.strip() for w in args.workloads.split(",")] if args.workloads else None
     needed = sorted({w for t in args.only for w, _ in TASKS[t]
-                     if not args.workloads or w in args.workloads})
+                     if t not in OWN_SCRIPT and (not args.workloads or w in args.workloads)})
     for name in needed:
         workloads.ensure(name, args.quick, log=log)
     raw = run_tasks(args, log)
@@ -398,6 +431,9 @@ def main() -> None:
     info["loadavg_end"] = os.getloadavg()
     info["seconds"] = round(time.perf_counter() - t_start, 1)
     info["workloads"] = {n: workloads.meta(n, args.quick) for n in needed}
+    if "mlp-small" in args.only:
+        info["workloads"].update(S16="16,000 x 16 (+ 4,000 test), 26 classes, synthetic",
+                                 S50="16,000 x 50 (+ 4,000 test), 26 classes, synthetic")
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"bench-{mode}"
     info["threads"] = args.threads or "library defaults"
