@@ -9,7 +9,6 @@ branch (``_dask_inputs``), recognised without importing dask.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 import numpy as np
@@ -45,7 +44,6 @@ def prepare(estimator, X, y, sample_weight, validation_data, *, dtype, partial: 
     """
     if isinstance(X, TableFiles):
         if _dask_inputs.cluster_current():    # a Dask client is current: workers read files
-            X = dataclasses.replace(X, memory_budget=0)     # and keep the rows, not the client
             return Prepared(*_dask_inputs.prepare_files_on_cluster(
                 estimator, X, y, sample_weight, validation_data, dtype=dtype,
                 continuing=continuing, classes=classes))
