@@ -18,6 +18,7 @@ first flat operation without changing any number.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -64,20 +65,14 @@ class FlatParams(dict):
     __slots__ = ("flat", "layout")
 
     def __init__(self, flat: np.ndarray, layout: Layout):
-        start = 0
-        leaves = {}
-        try:
-            for key, shape in layout:
-                stop = start + math.prod(shape)
-                leaves[key] = flat[start:stop].reshape(shape)
-                start = stop
-        except ValueError:
-            start = -1                      # the vector is too short: reported below
-        if start != flat.shape[0] or flat.ndim != 1:
-            size = sum(math.prod(shape) for _, shape in layout)
+        # Built on every optimizer step: the cuts are planned once per layout.
+        cuts, size = _cuts(layout)
+        if flat.shape != (size,):
             raise ValueError(f"a layout of {size} numbers does not fit a vector of "
                              f"shape {flat.shape}")
-        super().__init__(leaves)
+        super().__init__({key: flat[start:stop] if shape is None
+                          else flat[start:stop].reshape(shape)
+                          for key, start, stop, shape in cuts})
         self.flat: np.ndarray | None = flat
         self.layout: Layout | None = layout
 
@@ -123,6 +118,17 @@ class FlatParams(dict):
         if self.flat is None:
             return (dict, (dict(self),))
         return (FlatParams, (self.flat, self.layout))
+
+
+@functools.lru_cache(maxsize=256)
+def _cuts(layout: Layout) -> tuple[tuple, int]:
+    """((key, start, stop, shape or None for 1-D leaves), ...) and the total size."""
+    cuts, start = [], 0
+    for key, shape in layout:
+        stop = start + math.prod(shape)
+        cuts.append((key, start, stop, None if len(shape) == 1 else shape))
+        start = stop
+    return tuple(cuts), start
 
 
 def flat_of(tree: Params) -> np.ndarray | None:

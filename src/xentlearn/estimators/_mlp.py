@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 
 import numpy as np
@@ -11,6 +12,11 @@ from xentlearn._types import Params
 from xentlearn.estimators._base import BaseXentClassifier
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.models import MLP
+
+
+# scikit-learn's adam step (0.001 per batch of 200) scaled to this estimator's batches
+# of 256, so that one epoch travels as far (class Notes).
+_ADAM_DEFAULT_STEP = {"adam": 0.001 * 256 / 200, "adamw": 0.001 * 256 / 200}
 
 
 class MLPClassifier(BaseXentClassifier):
@@ -37,8 +43,12 @@ class MLPClassifier(BaseXentClassifier):
     tol : float, default=1e-4
         As scikit-learn's MLPClassifier.
 
+    learning_rate_init : float or None, default=None
+        None is the solver's default step, except for "adam" and "adamw", whose
+        default here is 0.00128 (see Notes).
+
     Every other parameter is as in ``xentlearn.LogisticRegression`` (batch_size
-    "auto" is min(256, n_samples) here; learning_rate_init None is adam's 0.001).
+    "auto" is min(256, n_samples) here).
 
     Attributes
     ----------
@@ -47,6 +57,21 @@ class MLPClassifier(BaseXentClassifier):
     intercepts_ : list of ndarray, intercepts_[l] of shape (fan_out,)
     n_iter_, loss_curve_, validation_scores_, history_, n_features_in_,
     feature_names_in_ : as in LogisticRegression.
+
+    Notes
+    -----
+    Adam's default step. Adam moves every weight by about ``learning_rate_init``
+    per step whatever the batch size, so over one epoch of n rows it travels
+    about ``lr * n / batch_size``. scikit-learn's MLPClassifier takes
+    ``lr = 0.001`` over batches of 200; with the batches of 256 that
+    DESIGN fixes here, 0.001 would travel 22% less per epoch, and after the
+    same number of epochs the network is less trained: on 16,000 x 16 and
+    16,000 x 50 tables with 26 classes (bench task ``mlp-small``), 40 epochs
+    ended 0.75 and 0.3 points below scikit-learn's test accuracy (mean of 5
+    seeds). ``0.001 * 256 / 200 = 0.00128`` restores scikit-learn's distance per
+    epoch (same tables: 0.9 and 1.0 points above it; after 200 epochs, the
+    default ``max_iter``, within 0.3 points either way). A learning_rate_init
+    that is given is used as given.
 
     Examples
     --------
@@ -117,6 +142,12 @@ class MLPClassifier(BaseXentClassifier):
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
         self.calibration = calibration
+
+    def _solver_settings(self, spec, *args, **kwargs):
+        # Adam's default step over batches of 256: see the class Notes.
+        if self.learning_rate_init is None and spec.name in _ADAM_DEFAULT_STEP:
+            spec = dataclasses.replace(spec, default_learning_rate=_ADAM_DEFAULT_STEP[spec.name])
+        return super()._solver_settings(spec, *args, **kwargs)
 
     def _hidden(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
