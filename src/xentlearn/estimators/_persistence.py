@@ -166,27 +166,18 @@ class Layout(NamedTuple):
     feature_columns: list[str] | None
     target_column: str | None
     classes_object: bool
-    alpha: float | None
-    train_state: dict | None
+    alpha: float | None                 # alpha="auto" as resolved by the first fit
+    train_state: dict | None            # the training state's metadata (arrays: train.*)
 
 
 class _Plan(NamedTuple):
     """What the metadata and the array headers say, once checked against each other."""
 
+    layout: Layout
     estimator: Any                      # unfitted, hyperparameters set and validated
-    task: str
-    n_features: int
     n_outputs: int
     param_shapes: dict[str, tuple[int, ...]]
     dtype: np.dtype
-    history: list[dict]
-    temperature: float | None
-    preprocessing: dict | None
-    feature_columns: list[str] | None
-    target_column: str | None
-    classes_object: bool
-    alpha: float | None                 # alpha="auto" as resolved by the first fit
-    train_state: dict | None            # the training state's metadata (arrays: train.*)
 
 
 def load(path):
@@ -280,10 +271,7 @@ def _check_file(meta: dict, headers: dict[str, ArrayHeader], path: str) -> _Plan
     if layout.temperature is not None and estimator.calibration != "temperature":
         raise _refuse(path, "meta field 'temperature'",
                       "is set but params.calibration is not 'temperature'")
-    return _Plan(estimator, layout.task, layout.n_features, n_outputs, param_shapes, dtype,
-                 layout.history, layout.temperature, layout.preprocessing,
-                 layout.feature_columns, layout.target_column, layout.classes_object,
-                 layout.alpha, layout.train_state)
+    return _Plan(layout, estimator, n_outputs, param_shapes, dtype)
 
 
 def _check_layout(meta: dict, headers: dict[str, ArrayHeader], path: str) -> Layout:
@@ -601,10 +589,10 @@ def _check_array_values(arrays: Mapping[str, np.ndarray], plan: _Plan, path: str
     classes = arrays["classes"]
     if classes.dtype.kind == "f" and not np.isfinite(classes).all():
         raise _refuse(path, "array 'classes'", "holds NaN or infinite labels")
-    if plan.task in ("multilabel", "soft"):
+    if plan.layout.task in ("multilabel", "soft"):
         if not np.array_equal(classes, np.arange(classes.shape[0])):
             raise _refuse(path, "array 'classes'",
-                          f"must be 0..{classes.shape[0] - 1} for task {plan.task!r} (one per column)")
+                          f"must be 0..{classes.shape[0] - 1} for task {plan.layout.task!r} (one per column)")
     elif np.unique(classes).shape[0] != classes.shape[0]:
         raise _refuse(path, "array 'classes'", "repeats a class")
     class_weight = arrays.get("class_weight")
@@ -616,10 +604,10 @@ def _build(plan: _Plan, arrays: Mapping[str, np.ndarray], path: str):
     """The fitted estimator from checked metadata and arrays."""
     _check_array_values(arrays, plan, path)
     estimator = plan.estimator
-    estimator._task = plan.task
-    estimator.classes_ = (arrays["classes"].astype(object) if plan.classes_object
+    estimator._task = plan.layout.task
+    estimator.classes_ = (arrays["classes"].astype(object) if plan.layout.classes_object
                           else arrays["classes"])
-    estimator.n_features_in_ = plan.n_features
+    estimator.n_features_in_ = plan.layout.n_features
     if "feature_names_in" in arrays:
         estimator.feature_names_in_ = arrays["feature_names_in"].astype(object)
     class_weight = arrays.get("class_weight")
@@ -628,21 +616,21 @@ def _build(plan: _Plan, arrays: Mapping[str, np.ndarray], path: str):
     # A file written on a machine of the other byte order holds the same values.
     model_params = {key: arrays[f"param.{key}"].astype(plan.dtype, copy=False)
                     for key in plan.param_shapes}
-    estimator._model = estimator._make_model(plan.n_features, plan.n_outputs)
+    estimator._model = estimator._make_model(plan.layout.n_features, plan.n_outputs)
     estimator._params_to_attributes(model_params)
-    estimator._set_history(plan.history)
-    if plan.alpha is not None:
-        estimator._alpha = plan.alpha
+    estimator._set_history(plan.layout.history)
+    if plan.layout.alpha is not None:
+        estimator._alpha = plan.layout.alpha
     estimator._state = _train_state(plan, estimator, model_params, arrays, path)
-    if plan.temperature is not None:
-        estimator.temperature_ = plan.temperature
-    if plan.preprocessing is not None:
+    if plan.layout.temperature is not None:
+        estimator.temperature_ = plan.layout.temperature
+    if plan.layout.preprocessing is not None:
         from xentlearn.data import TabularPreprocessor
 
-        estimator.preprocessing_ = plan.preprocessing
-        estimator._preprocessor = TabularPreprocessor.from_dict(plan.preprocessing)
-        estimator.feature_columns_ = list(plan.feature_columns)
-        estimator.target_column_ = plan.target_column
+        estimator.preprocessing_ = plan.layout.preprocessing
+        estimator._preprocessor = TabularPreprocessor.from_dict(plan.layout.preprocessing)
+        estimator.feature_columns_ = list(plan.layout.feature_columns)
+        estimator.target_column_ = plan.layout.target_column
     return estimator
 
 
@@ -652,7 +640,7 @@ def _train_state(plan: _Plan, estimator, params: dict, arrays: Mapping[str, np.n
     this estimator would start from (its optimizer's ``init``); None if the file has none
     (files of earlier versions: partial_fit then starts a fresh optimizer)."""
     names = [name for name in arrays if name.startswith(_STATE_PREFIX + ".")]
-    if plan.train_state is None:
+    if plan.layout.train_state is None:
         if names:
             raise _refuse(path, f"array {names[0]!r}",
                           "is present but meta field 'train_state' is missing")
@@ -660,7 +648,7 @@ def _train_state(plan: _Plan, estimator, params: dict, arrays: Mapping[str, np.n
     from xentlearn.estimators._solvers import SOLVERS, solver_settings
     from xentlearn.penalties import Penalty
 
-    alpha = plan.alpha if estimator.alpha == "auto" else estimator.alpha
+    alpha = plan.layout.alpha if estimator.alpha == "auto" else estimator.alpha
     if alpha is None:
         raise _refuse(path, "meta field 'alpha_resolved'", "is missing but params.alpha is 'auto'")
     model = estimator._model
@@ -670,11 +658,11 @@ def _train_state(plan: _Plan, estimator, params: dict, arrays: Mapping[str, np.n
         penalty=Penalty.from_name(estimator.penalty, alpha, estimator.l1_ratio),
         penalty_mask=model.penalty_mask())
     optimizer = SOLVERS[estimator.solver].make_optimizer(settings)
-    history = tuple(EpochRecord(**record) for record in plan.history)
+    history = tuple(EpochRecord(**record) for record in plan.layout.history)
     template = initial_state(params, optimizer.init(params), np.random.default_rng(0), (),
                              epoch=len(history), history=history)
     try:
-        return state_from_parts(dict(arrays), plan.train_state, template, _STATE_PREFIX)
+        return state_from_parts(dict(arrays), plan.layout.train_state, template, _STATE_PREFIX)
     except XentlearnInputError as error:
         raise _refuse(path, "the training state (meta field 'train_state', arrays 'train.*')",
                       f"does not fit this model: {error}") from None
