@@ -33,6 +33,11 @@ Measures (objective: mean cross-entropy + ||W||^2 / (2n), float64 everywhere):
                 synthetic 26-class tables (stand-ins for UCI letter): seconds per
                 epoch vs scikit-learn MLPClassifier, also at batch 200, test accuracy,
                 and the numpy floors (a lean numpy training; its matrix products alone)
+  files         training from files (issue #13 item 4; bench/files_bench.py):
+                LogisticRegression(solver="lbfgs") on a 100,000 x 20 binary table
+                (F1; --quick 20,000), fit(TableFiles(csv)) in memory (the default
+                budget) vs fit(X, y) on the same rows; for reference pandas read_csv +
+                fit, fit(TableFiles(parquet)), and the CSV streamed (memory_budget=0)
   checkpoint    the mlp training for 2 epochs with checkpoint=PATH (a write every
                 epoch end) over the same without (W2): the cost of checkpointing
   peak RSS      memory above the data (VmHWM after a reset, minus VmRSS after
@@ -81,6 +86,7 @@ TARGETS = {
     "rss": {"sklearn-lbfgs": 1.0, "sklearn-saga": 1.0, "sklearn-mlp": 1.0},
     "fastest": {"fastest peer": 0.5},
     "mlp-small": {"sklearn-mlp": 0.5},
+    "files": {"arrays": 1.5},
 }
 
 TASKS = {   # task -> [(workload, contenders)]
@@ -98,10 +104,11 @@ TASKS = {   # task -> [(workload, contenders)]
                 ("W8", ["xentlearn", "sklearn-saga"])],
     "mlp-small": [(table, ["xentlearn", "xentlearn-b200", "sklearn-mlp", "numpy-floor",
                            "matmul-floor"]) for table in ("S16", "S50")],
+    "files": [("F1", ["files", "arrays", "read+arrays", "parquet", "files-stream"])],
 }
 # Tasks whose children are not peers.py: their tables are generated in the child
 # (no workloads.py cache), and each repeat r trains with random_state=r.
-OWN_SCRIPT = {"mlp-small": "mlp_small.py"}
+OWN_SCRIPT = {"mlp-small": "mlp_small.py", "files": "files_bench.py"}
 FASTEST_LABELS = {"W5": "L2 binary", "W6": "L2 softmax(5)", "W7": "L1 binary",
                   "W8": "elastic net softmax(5)"}
 
@@ -276,6 +283,21 @@ def make_rows(raw: dict) -> list[dict]:
                     "mlp-small" if mine_name == "xentlearn" else None,
                     note if mine_name == "xentlearn" else ("reference only; " + note
                                                            if note else "reference only"))
+        elif task == "files":
+            arrays = _median(res.get("arrays", []), "seconds")
+            for name, label, target_key in (
+                    ("files", "fit(TableFiles(csv)) / fit(X, y)", "files"),
+                    ("parquet", "fit(TableFiles(parquet)) / fit(X, y)", None),
+                    ("files-stream", "CSV streamed (budget 0) / fit(X, y)", None)):
+                ours = res.get(name, [])
+                iters = _median(ours, "n_iter")
+                note = [f"{iters:.0f} iterations"] if iters else []
+                add(label, workload, _median(ours, "seconds"), arrays, "arrays", "s",
+                    target_key, "; ".join(note + ([] if target_key else ["reference only"])))
+            add("fit(TableFiles(csv)) / read_csv + fit", workload,
+                _median(res.get("files", []), "seconds"),
+                _median(res.get("read+arrays", []), "seconds"), "pandas read+fit", "s", None,
+                "reference only")
         elif task == "checkpoint":
             add("MLP epochs with checkpoint / without", workload, _median(mine, "seconds"),
                 _median(mine, "peer_seconds"), "no checkpoint", "s", "checkpoint")
@@ -431,6 +453,9 @@ def main() -> None:
     info["loadavg_end"] = os.getloadavg()
     info["seconds"] = round(time.perf_counter() - t_start, 1)
     info["workloads"] = {n: workloads.meta(n, args.quick) for n in needed}
+    if "files" in args.only:
+        info["workloads"]["F1"] = ("100,000 x 20 (--quick 20,000), binary, standard normal, "
+                                   "as CSV and Parquet")
     if "mlp-small" in args.only:
         info["workloads"].update(S16="16,000 x 16 (+ 4,000 test), 26 classes, synthetic",
                                  S50="16,000 x 50 (+ 4,000 test), 26 classes, synthetic")
