@@ -147,3 +147,23 @@ def test_files_changed_between_passes_are_named(tmp_path):
     write_layout(table.slice(0, 500), tmp_path, "parquet")
     with pytest.raises(XentlearnInputError, match="changed while being read"):
         list(cached.batches(None))
+
+
+def test_replay_with_empty_files_and_row_groups_filtered_away(tmp_path):
+    from tests.data.test_file_sources import write
+
+    table = make_table()
+    folder = tmp_path / "parts"
+    write(table.slice(0, 400), folder / "a.parquet", row_group_size=30)
+    write(table.slice(400, 0), folder / "b.parquet")                   # no rows
+    write(table.slice(400, 350), folder / "c.csv")
+    write(table.slice(750, 250), folder / "d.parquet", row_group_size=7)
+    # Keeps about 1 row in 8: many record batches and row groups keep none.
+    stream, cached = pair(folder, read_batch_rows=5, shuffle_buffer_rows=12,
+                          row_filters=(RowSplit(11, 0.0, 0.125),))
+    assert cached.in_memory and 60 < cached.n_samples < 200
+    assert_same_batches(cached.batches(None), stream.batches(None))
+    for seed in range(3):
+        rng_s, rng_c = np.random.default_rng(seed), np.random.default_rng(seed)
+        for _ in range(3):
+            assert_same_batches(cached.batches(4, rng=rng_c), stream.batches(4, rng=rng_s))
