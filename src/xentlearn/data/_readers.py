@@ -633,16 +633,34 @@ def scan_target(files, target: str, *, batch_rows: int = 65536,
         If the column is missing (naming the file and the available columns)
         or holds missing values (naming the count and the first file).
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     files = _as_files(files)
     schema = scan_schema(files, csv_block_bytes=csv_block_bytes, na_values=na_values)
     _check_column(files, schema, target, "target")
+    records = _iter_with_files(files, [target], batch_rows=batch_rows,
+                               csv_block_bytes=csv_block_bytes, na_values=na_values)
+    classes = distinct_labels(records, target, stop_after=stop_after)
+    if classes is None:
+        raise XentlearnInputError(f"no rows in {', '.join(str(f) for f in files)}")
+    return classes
+
+
+def distinct_labels(records, target: str, *, stop_after: int | None = None
+                    ) -> np.ndarray | None:
+    """Sorted distinct values of column `target` over (path, record batch) pairs; None
+    if there is no row. ``scan_target``'s reading loop, also run on batches kept in
+    memory (``TableFiles.scan_classes``).
+
+    Raises
+    ------
+    XentlearnInputError
+        A missing label (null or NaN): the count and the first file.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     classes = None
     n_missing, first_bad = 0, None
-    for path, batch in _iter_with_files(files, [target], batch_rows=batch_rows,
-                                        csv_block_bytes=csv_block_bytes, na_values=na_values):
+    for path, batch in records:
         column = batch.column(target)
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
@@ -664,6 +682,4 @@ def scan_target(files, target: str, *, batch_rows: int = 65536,
         raise XentlearnInputError(
             f"target column {target!r} has {n_missing} missing value(s) (first in "
             f"{str(first_bad)!r}); every training row needs a label")
-    if classes is None:
-        raise XentlearnInputError(f"no rows in {', '.join(str(f) for f in files)}")
     return classes

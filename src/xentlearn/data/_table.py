@@ -13,7 +13,7 @@ import numpy as np
 
 from xentlearn.data._readers import (
     _CSV_BLOCK_BYTES, RowSplit, _iter_with_files, _target_values, check_csv_block_bytes,
-    list_data_files, scan_schema, scan_target)
+    distinct_labels, list_data_files, scan_schema, scan_target)
 from xentlearn.data._tabular import DATE_MODES
 from xentlearn.exceptions import XentlearnInputError
 
@@ -249,7 +249,9 @@ class TableFiles:
                                   csv_block_bytes=self.csv_block_bytes,
                                   na_values=self.na_values, stop_after=stop)
         else:
-            classes = _distinct_targets(records, self.target, stop_after=stop)
+            classes = distinct_labels(records, self.target, stop_after=stop)
+            if classes is None:
+                raise XentlearnInputError("no rows to read the classes from")
         count = f"more than {stop}" if len(classes) > stop else str(len(classes))
         shown = ", ".join(repr(_plain(c)) for c in classes[:3])
         if (classes.dtype.kind in "iuf" and self.max_classes is None
@@ -311,38 +313,6 @@ class TableFiles:
                                          na_values=self.na_values,
                                          row_filters=self.row_filters):
             yield batch.column(0)
-
-
-def _distinct_targets(records, target: str, *, stop_after: int) -> np.ndarray:
-    """``scan_target`` over record batches already read: sorted distinct values of
-    `target`, the same errors, and a stop once more than `stop_after` are found."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    classes = None
-    n_missing, first_bad = 0, None
-    for path, batch in records:
-        column = batch.column(target)
-        if pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
-        missing = column.null_count
-        if pa.types.is_floating(column.type):
-            missing += pc.sum(pc.is_nan(column)).as_py() or 0
-        if missing:
-            n_missing += missing
-            first_bad = first_bad or path
-            continue
-        uniques = pc.unique(column).to_numpy(zero_copy_only=False)
-        classes = np.unique(uniques if classes is None else np.concatenate([classes, uniques]))
-        if len(classes) > stop_after and not n_missing:
-            return classes
-    if n_missing:
-        raise XentlearnInputError(
-            f"target column {target!r} has {n_missing} missing value(s) (first in "
-            f"{str(first_bad)!r}); every training row needs a label")
-    if classes is None:
-        raise XentlearnInputError("no rows to read the classes from")
-    return classes
 
 
 def default_memory_budget() -> int:

@@ -36,7 +36,6 @@ from sklearn.exceptions import DataConversionWarning
 
 from xentlearn._types import Batch
 from xentlearn.data import _dask
-from xentlearn.data import TableFiles
 from xentlearn.data._arrays import ArraySource
 from xentlearn.estimators._labels import (_missing_mask, _show, _unsortable_message,
                                           EncodedTargets, check_classes_match,
@@ -331,22 +330,7 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
     from xentlearn.estimators import _files
     from xentlearn.training._distributed import DaskBackend
 
-    if y is not None or sample_weight is not None:
-        raise XentlearnInputError(
-            "with TableFiles, y and sample_weight come from the files: pass "
-            "TableFiles(..., target=<column>, sample_weight=<column>) and y=None")
-    if table.target is None:
-        raise XentlearnInputError("TableFiles needs target=<column> to fit")
-    if table.sample_weight is not None and table.sample_weight == table.target:
-        raise XentlearnInputError(
-            f"the sample weight column {table.sample_weight!r} is also the target column")
-    if table.validation_fraction is not None:
-        if validation_data is not None:
-            raise XentlearnInputError(
-                "give validation_data or TableFiles(..., validation_fraction=f), not both")
-        table, validation_data = table.split_validation()
-    if validation_data is not None and not isinstance(validation_data, TableFiles):
-        raise XentlearnInputError("validation_data must be TableFiles when X is")
+    table, validation_data = _files.training_tables(table, y, sample_weight, validation_data)
     if validation_data is None and estimator.early_stopping and not continuing:
         raise XentlearnInputError(
             "early_stopping on files needs held-out rows: "

@@ -17,16 +17,10 @@ from xentlearn.exceptions import XentlearnInputError
 TABLE_ATTRIBUTES = ("_preprocessor", "preprocessing_", "feature_columns_", "target_column_")
 
 
-def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype, continuing,
-                  classes):
-    """(source, validation, encoded targets, class weights) for TableFiles; records the
-    preprocessing, feature and target columns on `estimator` (the facade restores them
-    if the fit fails).
-
-    A table with ``validation_fraction`` is split here into training and
-    validation rows of the same files (``TableFiles.split_validation``): the
-    preprocessing and class weights are learned from the training rows only.
-    """
+def training_tables(table: TableFiles, y, sample_weight, validation_data
+                    ) -> tuple[TableFiles, TableFiles | None]:
+    """(training rows, validation rows or None) of a fit on `table`, the arguments checked:
+    y and weights come from the files, and ``validation_fraction`` splits the table."""
     if y is not None or sample_weight is not None:
         raise XentlearnInputError(
             "with TableFiles, y and sample_weight come from the files: pass "
@@ -41,6 +35,22 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
             raise XentlearnInputError(
                 "give validation_data or TableFiles(..., validation_fraction=f), not both")
         table, validation_data = table.split_validation()
+    if validation_data is not None and not isinstance(validation_data, TableFiles):
+        raise XentlearnInputError("validation_data must be TableFiles when X is")
+    return table, validation_data
+
+
+def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype, continuing,
+                  classes):
+    """(source, validation, encoded targets, class weights) for TableFiles; records the
+    preprocessing, feature and target columns on `estimator` (the facade restores them
+    if the fit fails).
+
+    A table with ``validation_fraction`` is split here into training and
+    validation rows of the same files (``TableFiles.split_validation``): the
+    preprocessing and class weights are learned from the training rows only.
+    """
+    table, validation_data = training_tables(table, y, sample_weight, validation_data)
     if continuing:
         labels, preprocessor = estimator.classes_, estimator._preprocessor
     else:
@@ -76,8 +86,6 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
     source.encode_target = encode
     validation = None
     if validation_data is not None:
-        if not isinstance(validation_data, TableFiles):
-            raise XentlearnInputError("validation_data must be TableFiles when X is")
         left = budget - (source.decoded_bytes if source.in_memory else 0)
         validation = source_for(validation_data, min(left, validation_data.memory_budget_bytes))
         validation.encode_target = encode
