@@ -21,12 +21,16 @@ every other hyperparameter at its library's default, and ``random_state=seed``:
     xentlearn-b200  the same with batch_size=200 (scikit-learn's batch)
     sklearn-mlp     sklearn.neural_network.MLPClassifier(hidden_layer_sizes=(64,)):
                     adam 1e-3, batch min(200, n), its own BLAS threads
-    numpy-floor     the same training (batch 256) hand-written as lean as numpy
+    numpy-floor     the same training (batch 256, adam at xentlearn's default step
+                    0.00128, L2 1e-4 on the weights) hand-written as lean as numpy
                     allows: one flat parameter vector, no checks, BLAS on one thread
                     as xentlearn trains; what any numpy implementation can reach
     matmul-floor    only the five matrix products of each step (forward X W0, A W1;
                     backward A^T D, D W1^T, X^T D1) and the relu, batch 256, BLAS on
                     one thread: the floor that no per-step saving can go below
+
+``--in-process TABLE ROUNDS`` instead fits xentlearn and scikit-learn (its own BLAS
+threads, then one thread) alternately in one process and prints per-round ratios.
 
 Reported: ``epoch_seconds``, the fit's wall time over its epochs (``n_iter_``; set-up
 and the final attributes included, as a user sees them), ``epoch_cpu_seconds``, the
@@ -51,6 +55,7 @@ CPU = time.process_time
 EPOCHS = 40
 HIDDEN = 64
 TABLES = {"S16": (16, 14), "S50": (50, 30)}     # name -> (n_features, n_informative)
+FLOOR_LR = 0.001 * 256 / 200                    # xentlearn MLPClassifier's default adam step
 
 
 def make_table(name: str):
@@ -168,7 +173,7 @@ def run_numpy_floor(data, seed, matmuls_only=False, batch=256):
                 denom *= 1 / np.sqrt(1 - 0.999 ** step)
                 denom += 1e-8
                 np.divide(m, denom, out=denom)
-                denom *= -1e-3 / (1 - 0.9 ** step)
+                denom *= -FLOOR_LR / (1 - 0.9 ** step)
                 flat = flat + denom
     seconds, cpu = PERF() - start, CPU() - cpu
     W0, b0, W1, b1 = views(flat)
@@ -188,7 +193,42 @@ CONTENDERS = {
 }
 
 
+def alternate_in_process(table: str, rounds: int) -> None:
+    """xentlearn vs scikit-learn (its own BLAS threads, and one thread) in one process,
+    alternated fit by fit: drift on a shared machine then hits every contender alike.
+
+        .venv/bin/python bench/mlp_small.py --in-process S16 5
+    """
+    import statistics
+
+    from threadpoolctl import threadpool_limits
+
+    data = make_table(table)
+    fits = {"xentlearn": lambda s: run_xentlearn(data, s),
+            "sklearn-mlp": lambda s: run_sklearn(data, s)}
+    times: dict[str, list] = {"xentlearn": [], "sklearn-mlp": [], "sklearn-mlp-1thread": []}
+    loads = [os.getloadavg()[0]]
+    for r in range(rounds):
+        for name in (list(times) if r % 2 == 0 else list(times)[::-1]):
+            with warnings.catch_warnings(), threadpool_limits(
+                    1 if name.endswith("1thread") else None, "blas"):
+                warnings.simplefilter("ignore")
+                times[name].append(fits[name.removesuffix("-1thread")](r)["epoch_seconds"])
+        loads.append(os.getloadavg()[0])
+    for name, values in times.items():
+        print(f"{table} {name:20s} seconds per epoch: median {statistics.median(values):.4f}, "
+              f"min {min(values):.4f}")
+    for peer in ("sklearn-mlp", "sklearn-mlp-1thread"):
+        ratios = [a / b for a, b in zip(times["xentlearn"], times[peer])]
+        print(f"{table} xentlearn / {peer}: median of rounds {statistics.median(ratios):.3f} "
+              f"({', '.join(f'{x:.2f}' for x in ratios)})")
+    print(f"load average 1 min at each round: {', '.join(f'{x:.1f}' for x in loads)}")
+
+
 def main() -> None:
+    if sys.argv[1] == "--in-process":
+        alternate_in_process(sys.argv[2], int(sys.argv[3]))
+        return
     spec = json.loads(sys.argv[1])
     data = make_table(spec["table"])
     load_before = os.getloadavg()[0]
