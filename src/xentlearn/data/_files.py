@@ -19,7 +19,7 @@ from xentlearn._types import Batch
 from xentlearn.data._arrays import block_rows
 from xentlearn.data._readers import (
     RowSplit, _check_column, _file_batches, _file_format, _iter_with_files, _target_values,
-    list_data_files, rows_mask, scan_schema, scan_target)
+    list_data_files, rows_mask, scan_schema)
 from xentlearn.data._tabular import TabularPreprocessor
 from xentlearn.exceptions import XentlearnInputError
 
@@ -462,7 +462,8 @@ class FileSource:
                                                batch_rows=self.read_batch_rows,
                                                csv_column_types=self._csv_types,
                                                csv_block_bytes=self.csv_block_bytes,
-                                               na_values=self.na_values):
+                                               na_values=self.na_values,
+                                               whole_csv_bytes=self.memory_budget):
                 mask = rows_mask(self.row_filters, index, first, record.num_rows)
                 if mask is not None:
                     record = record.filter(pa.array(mask))
