@@ -129,6 +129,7 @@ class FileSource:
     Examples
     --------
     >>> import numpy as np, pyarrow as pa, pyarrow.parquet as pq, tempfile, os
+    >>> from xentlearn.data import scan_target
     >>> path = os.path.join(tempfile.mkdtemp(), "d.parquet")
     >>> pq.write_table(pa.table({"x": [0.0, 1.0, 2.0], "y": ["a", "b", "a"]}), path)
     >>> classes = scan_target(path, "y")
