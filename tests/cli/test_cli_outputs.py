@@ -239,3 +239,50 @@ def test_sigterm_handler_is_restored_after_main(data, tmp_path):
     before = signal.getsignal(signal.SIGTERM)
     assert main(["info", str(data / "model.xent")]) == 0
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+_STAGING_CHILD = """
+import sys, time
+from pathlib import Path
+from xentlearn.cli._outputs import StagedOutputs
+outputs = StagedOutputs()
+outputs.temporary(Path(sys.argv[1]) / "model.xent").write_bytes(b"half a model")
+print("staged", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock: staging folders of killed runs "
+                    "stay on Windows")
+def test_staging_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
+    from xentlearn.cli._outputs import STAGING_PREFIX, StagedOutputs
+
+    # A run killed with SIGKILL while its outputs were staged: the kernel drops its lock.
+    child = subprocess.Popen([sys.executable, "-c", _STAGING_CHILD, str(tmp_path)],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "staged"
+    child.kill()
+    child.wait()
+    killed = [p for p in tmp_path.iterdir() if p.name.startswith(STAGING_PREFIX)]
+    assert len(killed) == 1 and (killed[0] / "model.xent").read_bytes() == b"half a model"
+    # A live run's folder (its lock held, here by another open file) is never touched;
+    # one without a lock file is left while it may still be being created.
+    live = StagedOutputs()
+    live.temporary(tmp_path / "other.csv").write_text("in progress")
+    fresh = tmp_path / (STAGING_PREFIX + "fresh")
+    fresh.mkdir()
+    with StagedOutputs() as outputs:
+        outputs.temporary(tmp_path / "model.xent").write_bytes(b"a model")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert not killed[0].exists()
+    assert "model.xent" in names and fresh.exists()
+    assert len([n for n in names if n.startswith(STAGING_PREFIX)]) == 2    # live + fresh
+    assert (tmp_path / "model.xent").read_bytes() == b"a model"
+    live.discard()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, "model.xent"]
+    # Without a lock file, a folder is abandoned once it is older than any creation takes.
+    old = time.time() - 3600
+    os.utime(fresh, (old, old))
+    with StagedOutputs() as outputs:
+        outputs.temporary(tmp_path / "model.xent").write_bytes(b"again")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.xent"]

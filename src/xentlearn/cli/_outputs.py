@@ -8,6 +8,13 @@ failure part-way (a full disk, Ctrl-C, SIGTERM) therefore replaces none of the
 user's files and leaves no temporary behind, and its message names the file
 that could not be written.
 
+The temporaries live in a hidden staging folder next to the outputs,
+``.xentlearn-staging-<random>``, which the writing process holds an exclusive
+``flock`` on. A process killed outright (SIGKILL, power loss) cannot remove its
+folder; the next command that writes into the same folder removes every
+staging folder whose lock nobody holds (the kernel drops a dead process's
+locks), and never one that a live command is using.
+
 The new files get the permission bits of the files they replace, or
 ``0o666`` less the umask, as ``open`` would give: ``mkstemp`` alone would
 make them private (0o600), unlike every other file a user's tools write.
@@ -18,9 +25,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:     # Windows: no flock; staging folders of killed runs stay
+    fcntl = None
+
+STAGING_PREFIX = ".xentlearn-staging-"
+# A staging folder without its lock file is being created, or was left by a run
+# killed in that instant: only the latter is this old.
+_UNLOCKED_GRACE_SECONDS = 60.0
 
 
 class OutputError(OSError):
@@ -73,6 +92,7 @@ class StagedOutputs:
 
     def __init__(self) -> None:
         self._files: list[tuple[Path, Path]] = []      # (temporary, final)
+        self._folders: dict[Path, tuple[Path, int | None]] = {}   # parent: (staging, lock fd)
 
     def __enter__(self) -> StagedOutputs:
         return self
@@ -84,17 +104,27 @@ class StagedOutputs:
             self.discard()
 
     def temporary(self, path: Path) -> Path:
-        """A new empty temporary file next to `path`, moved onto it by ``commit``."""
+        """A new empty temporary file for `path` (in the staging folder next to it), moved
+        onto `path` by ``commit``."""
         path = Path(path)
         with naming(path):
-            # ".part", not io.write's ".tmp": a save of the same name by another
-            # process removes unlocked ".<name>.<8 characters>.tmp" files as
-            # leftovers, and these are unlocked while alive.
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
-                                        dir=path.parent)
-        os.close(fd)
-        self._files.append((Path(name), path))
-        return Path(name)
+            tmp = self._staging(path.parent) / path.name
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        self._files.append((tmp, path))
+        return tmp
+
+    def _staging(self, parent: Path) -> Path:
+        """This run's staging folder in `parent`, made (and the abandoned ones removed)
+        on first use."""
+        if parent not in self._folders:
+            remove_abandoned_staging(parent)
+            folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
+            lock = None
+            if fcntl is not None:
+                lock = os.open(folder / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            self._folders[parent] = (folder, lock)
+        return self._folders[parent][0]
 
     @contextlib.contextmanager
     def writing(self, path: Path) -> Iterator[Path]:
@@ -125,13 +155,50 @@ class StagedOutputs:
         for folder in dict.fromkeys(path.parent for _, path in self._files):
             _fsync_folder(folder)
         self._files = []
+        self._remove_staging()
 
     def discard(self) -> None:
         """Remove every temporary not yet moved; replaces nothing."""
-        for tmp, _ in self._files:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
         self._files = []
+        self._remove_staging()
+
+    def _remove_staging(self) -> None:
+        for folder, lock in self._folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+            if lock is not None:
+                os.close(lock)
+        self._folders = {}
+
+
+def remove_abandoned_staging(parent: Path) -> None:
+    """Delete the staging folders in `parent` that no live process holds; never raises."""
+    if fcntl is None:
+        return
+    with contextlib.suppress(OSError):
+        with os.scandir(parent) as scan:
+            folders = [Path(entry.path) for entry in scan
+                       if entry.name.startswith(STAGING_PREFIX)
+                       and entry.is_dir(follow_symlinks=False)]
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                _remove_if_abandoned(folder)
+
+
+def _remove_if_abandoned(folder: Path) -> None:
+    try:
+        lock = os.open(folder / ".lock", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        if time.time() - os.lstat(folder).st_mtime > _UNLOCKED_GRACE_SECONDS:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    try:
+        # Succeeds only if no process holds the lock: its writer is gone.
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        shutil.rmtree(folder, ignore_errors=True)
+    except BlockingIOError:
+        return
+    finally:
+        os.close(lock)
 
 
 def _new_mode(path: Path) -> int:
