@@ -18,7 +18,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from xentlearn import losses
+from xentlearn import _tree, losses
 from xentlearn._types import Batch, Grads, Model, Params
 from xentlearn.penalties import Penalty
 
@@ -201,8 +201,9 @@ class Objective:
         """Divide once and add the penalty: (F, dF/dparams). Takes over terms.grads_sum."""
         grads = terms.grads_sum
         inv = 1.0 / terms.weight_sum
-        for value in grads.values():
-            value *= inv
+        flat = _tree.flat_of(grads)
+        for value in (grads.values() if flat is None else (flat,)):
+            value *= inv            # element-wise: a flat buffer gives its leaves' bits
         mask = self.penalty_mask
         self.penalty.add_smooth_grad(grads, params, mask)
         value = terms.loss_sum * inv + self.penalty.value(params, mask)
