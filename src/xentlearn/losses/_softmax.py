@@ -110,6 +110,29 @@ def _row_sums(a: np.ndarray) -> np.ndarray:
     return a @ np.ones(a.shape[1], dtype=a.dtype)
 
 
+def _hard_losses(s, shifted_y, shifted_dot, cw, cw_y, eps, k):
+    """(per-sample losses (n,), row totals S_i (n,) or None for 1) of hard targets.
+
+    s = sum_c exp(z_c - m), shifted_y = z_y - m and, with label smoothing,
+    shifted_dot = sum_c cw_c (z_c - m), all (n,). Targets a_ic = (1 - eps) cw_y
+    d_{c,y} + (eps / k) cw_c, S_i = sum_c a_ic; -log p_y = log s - (z_y - m), and
+    (eps / k) sum_c cw_c (-log p_c) = (eps / k) (C log s - shifted_dot), with C = sum_c cw_c.
+    """
+    log_s = np.log(s)
+    losses = log_s - shifted_y
+    if cw_y is not None:
+        losses *= cw_y
+    if not eps:
+        return losses, cw_y
+    cw_total = float(cw.sum()) if cw is not None else float(k)
+    losses *= 1.0 - eps
+    log_s *= cw_total
+    log_s -= shifted_dot
+    log_s *= eps / k
+    losses += log_s
+    return losses, ((1.0 - eps) * cw_y + eps / k * cw_total if cw_y is not None else None)
+
+
 def _hard_plain(z, y, cw, cw_y, eps, g):
     """Integer targets, gamma = 0: per-sample losses (n,), gradient written into `g`.
 
@@ -125,23 +148,7 @@ def _hard_plain(z, y, cw, cw_y, eps, g):
         shifted_dot = g @ (cw if cw is not None else np.ones(k, dtype=z.dtype))
     np.exp(g, out=g)
     s = _row_sums(g)                                # sum_c exp(z_c - m) >= 1
-    log_s = np.log(s)
-    # -log p_y = log s - (z_y - m)
-    losses = log_s - shifted_y
-    if cw_y is not None:
-        losses *= cw_y
-    # Hard targets: a_ic = (1 - eps) cw_y d_{c,y} + (eps / k) cw_c, S_i = sum_c a_ic.
-    if eps:
-        cw_total = float(cw.sum()) if cw is not None else float(k)
-        losses *= 1.0 - eps
-        # (eps / k) sum_c cw_c (-log p_c) = (eps / k) (C log s - sum_c cw_c (z_c - m))
-        log_s *= cw_total
-        log_s -= shifted_dot
-        log_s *= eps / k
-        losses += log_s
-        total = (1.0 - eps) * cw_y + eps / k * cw_total if cw_y is not None else None
-    else:
-        total = cw_y
+    losses, total = _hard_losses(s, shifted_y, shifted_dot if eps else None, cw, cw_y, eps, k)
     # grad = S p - a, with p = exp(z - m) / s folded into one row scaling.
     scale = np.reciprocal(s, out=s)
     if total is not None:
@@ -179,20 +186,7 @@ def _hard_plain_class_major(zt, y, cw, cw_y, eps, gt):
         shifted_dot = (cw if cw is not None else np.ones(k, dtype=zt.dtype)) @ gt
     np.exp(gt, out=gt)
     s = np.add.reduce(gt, axis=0)                   # sum_c exp(z_c - m) >= 1
-    log_s = np.log(s)
-    losses = log_s - shifted_y
-    if cw_y is not None:
-        losses *= cw_y
-    if eps:
-        cw_total = float(cw.sum()) if cw is not None else float(k)
-        losses *= 1.0 - eps
-        log_s *= cw_total
-        log_s -= shifted_dot
-        log_s *= eps / k
-        losses += log_s
-        total = (1.0 - eps) * cw_y + eps / k * cw_total if cw_y is not None else None
-    else:
-        total = cw_y
+    losses, total = _hard_losses(s, shifted_y, shifted_dot if eps else None, cw, cw_y, eps, k)
     scale = np.reciprocal(s, out=s)
     if total is not None:
         scale *= total
