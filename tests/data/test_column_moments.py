@@ -97,3 +97,17 @@ def test_dense_blocks_are_centred_in_chunks(monkeypatch):
     np.testing.assert_allclose(chunked.var, whole.var, rtol=1e-12)
     mean = w @ X / w.sum()
     np.testing.assert_allclose(chunked.var, w @ (X - mean) ** 2 / w.sum(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sum_of_squares_or_centring_chosen_per_column_keeps_ten_digits(weighted):
+    # Means of 0 to 1e5 standard deviations: the columns below the cancellation bound
+    # take sum(x^2) - W mean^2, the others are centred, in the same block.
+    rng = np.random.default_rng(4)
+    ratios = np.array([0.0, 1.0, 30.0, 32.0, 1e3, 1e5])
+    X = rng.normal(size=(4000, ratios.size)) * 0.5 + 0.5 * ratios
+    w = rng.random(4000) if weighted else np.ones(4000)
+    moments = column_moments(_blocks(X, w if weighted else None, sizes=(2500, 1500)))
+    mean = w @ X / w.sum()
+    np.testing.assert_allclose(moments.mean, mean, rtol=1e-13)
+    np.testing.assert_allclose(moments.var, w @ (X - mean) ** 2 / w.sum(), rtol=1e-10)
