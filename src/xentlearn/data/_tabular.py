@@ -131,12 +131,16 @@ class _Stats:
     def __init__(self) -> None:
         self.n, self.mean, self.m2 = 0, 0.0, 0.0
 
-    def update(self, x: np.ndarray) -> None:
+    def update(self, x: np.ndarray, total: float | None = None) -> None:
+        """Add the rows of `x`; `total`, if given, is ``x.sum()`` (already computed)."""
         n_b = x.shape[0]
         if n_b == 0:
             return
-        mean_b = float(x.mean())
-        self._add(n_b, mean_b, float(np.square(x - mean_b).sum()))
+        # sum / n is x.mean() bit for bit (numpy's mean is the same pairwise sum, divided).
+        mean_b = float((x.sum() if total is None else total) / n_b)
+        deviations = x - mean_b
+        np.multiply(deviations, deviations, out=deviations)
+        self._add(n_b, mean_b, float(deviations.sum()))
 
     def merge(self, other: "_Stats") -> None:
         """Add the rows `other` summarises (disjoint from these)."""
@@ -419,14 +423,20 @@ class TabularPreprocessor:
                 if len(self._seen[name]) > self.max_categories:
                     raise _too_many_categories(name, self._seen[name], self.max_categories)
             else:
-                x = _as_float64(column)
-                missing = np.isnan(x)
-                n_missing = int(np.count_nonzero(missing))
+                x = _as_float64(column, writable=False)
+                # A finite sum means no NaN (missing) and no infinity: one pass decides
+                # for the common column; an overflowing sum only takes the long way.
+                total = x.sum()
+                n_missing = 0
+                if not math.isfinite(total):
+                    missing = np.isnan(x)
+                    n_missing = int(np.count_nonzero(missing))
+                    if n_missing:
+                        x = x[~missing]
+                    _check_finite_column(name, x)
+                    total = None
                 self._missing[name] += n_missing
-                if n_missing:
-                    x = x[~missing]
-                _check_finite_column(name, x)
-                self._stats[name].update(x)
+                self._stats[name].update(x, total)
                 self._present[name] += x.size
                 if kind == NUMERIC:
                     self._distinct[name].update(x)
@@ -698,8 +708,8 @@ class TabularPreprocessor:
         else:
             if out.shape != shape:
                 raise XentlearnInputError(f"out has shape {out.shape}, expected {shape}")
-            out[...] = 0
         j = 0
+        scratch = None
         for name, kind in zip(self.columns_, self.kinds_):
             column = self._null_tokens(self._column(data, name))
             if kind == CATEGORICAL:
@@ -711,18 +721,24 @@ class TabularPreprocessor:
             else:
                 parts, keys = [_numbers_of(name, column)], [name]
             for x, key in zip(parts, keys):
-                missing = np.isnan(x)
-                if missing.any():
-                    if self.impute is None:
-                        raise XentlearnInputError(
-                            f"column {name!r} has {int(np.count_nonzero(missing))} missing "
-                            f"value(s) (null or NaN); expected none: the preprocessor was "
-                            f"fitted with impute=None")
-                    x[missing] = self.means_[key]
-                _check_finite_column(name, x)
+                # As in partial_fit: a finite sum is a column without gaps or infinities.
+                if not math.isfinite(x.sum()):
+                    missing = np.isnan(x)
+                    if missing.any():
+                        if self.impute is None:
+                            raise XentlearnInputError(
+                                f"column {name!r} has {int(np.count_nonzero(missing))} "
+                                f"missing value(s) (null or NaN); expected none: the "
+                                f"preprocessor was fitted with impute=None")
+                        x = np.where(missing, self.means_[key], x)
+                    _check_finite_column(name, x)
                 if kind != BOOLEAN and self.standardize:
-                    # Computed in float64, rounded once into the output dtype.
-                    out[:, j] = (x - self.means_[key]) / self.stds_[key]
+                    # Computed in float64, rounded once into the output dtype; one
+                    # scratch column serves every column of the batch.
+                    if scratch is None:
+                        scratch = np.empty(shape[0])
+                    np.subtract(x, self.means_[key], out=scratch)
+                    out[:, j] = np.divide(scratch, self.stds_[key], out=scratch)
                 else:
                     out[:, j] = x
                 j += 1
@@ -734,6 +750,8 @@ class TabularPreprocessor:
         import pyarrow.compute as pc
 
         cats = self.categories_[name]
+        # Only these columns need zeros: every other column of `out` is written whole.
+        out[:, start:start + len(cats)] = 0
         if pa.types.is_null(column.type):
             values = pa.nulls(len(column), pa.string())
         else:
@@ -1012,8 +1030,9 @@ def _listed(items: list[tuple[str, str]]) -> str:
     return ", ".join(f"{name!r} ({why})" for name, why in items)
 
 
-def _as_float64(column) -> np.ndarray:
-    """A writable float64 copy with NaN where the column is null."""
+def _as_float64(column, writable: bool = True) -> np.ndarray:
+    """The column as float64 with NaN where it is null: a copy, or with ``writable=False``
+    a read-only view of a float64 column without nulls (no copy)."""
     import pyarrow as pa
 
     if pa.types.is_null(column.type):
@@ -1021,15 +1040,16 @@ def _as_float64(column) -> np.ndarray:
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     x = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
-    return np.array(x, dtype=np.float64, copy=True)
+    return np.array(x, dtype=np.float64, copy=True) if writable else x
 
 
 def _numbers_of(name: str, column) -> np.ndarray:
-    """``_as_float64`` for transform: a fitted numeric column given text is named."""
+    """``_as_float64`` for transform (read-only): a fitted numeric column given text is
+    named."""
     import pyarrow as pa
 
     try:
-        return _as_float64(column)
+        return _as_float64(column, writable=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise XentlearnInputError(
             f"column {name!r} was numeric when the preprocessing was fitted but now holds "
