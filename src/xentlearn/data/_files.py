@@ -464,7 +464,7 @@ class FileSource:
                                                csv_column_types=self._csv_types,
                                                csv_block_bytes=self.csv_block_bytes,
                                                na_values=self.na_values,
-                                               whole_csv_bytes=self.memory_budget):
+                                               whole_bytes=self.memory_budget):
                 mask = rows_mask(self.row_filters, index, first, record.num_rows)
                 if mask is not None:
                     record = record.filter(pa.array(mask))

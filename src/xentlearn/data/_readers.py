@@ -413,14 +413,18 @@ def _null_tokens(batch, na_values: Sequence[str]):
 
 def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
                   csv_column_types: dict | None, csv_block_bytes: int | None = None,
-                  na_values: Sequence[str] = (), whole_csv_bytes: int = 0
+                  na_values: Sequence[str] = (), whole_bytes: int = 0
                   ) -> Iterator[tuple[int, object]]:
     """(index of the first row in the file, record batch) for `columns` of one file.
 
-    A CSV file of at most `whole_csv_bytes` bytes (a reader that keeps the rows
-    anyway) is parsed by one ``read_csv`` call, on pyarrow's threads: the same
-    record batches as the streaming reader gives (both cut the text at the same
-    ``csv_block_bytes`` boundaries), parsed about 2.5x faster.
+    For a reader that keeps the rows anyway, `whole_bytes` lets it read whole
+    what fits: a CSV file of at most that many bytes is parsed by one
+    ``read_csv`` call, on pyarrow's threads: the same record batches as the
+    streaming reader gives (both cut the text at the same ``csv_block_bytes``
+    boundaries), parsed about 2.5x faster; a Parquet row group whose
+    uncompressed size fits is read by one ``read_row_group`` (its columns
+    decoded on pyarrow's threads) and cut where ``iter_batches`` cuts it, every
+    `batch_rows` rows from the start of the group.
 
     The row index is the row's position in the file whatever the reading
     order: Parquet row groups visited in a random order keep their offsets
@@ -442,6 +446,12 @@ def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
                 groups = rng.permutation(groups)
             for group in groups:
                 first = int(offsets[group])
+                if pf.metadata.row_group(int(group)).total_byte_size <= whole_bytes:
+                    data = pf.read_row_group(int(group), columns=columns)
+                    for start in range(0, data.num_rows, batch_rows):
+                        part = data.slice(start, batch_rows).combine_chunks().to_batches()[0]
+                        yield first + start, _null_tokens(part, na_values)
+                    continue
                 for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[int(group)],
                                              columns=columns):
                     yield first, _null_tokens(batch, na_values)
@@ -452,7 +462,7 @@ def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
         options = _csv_options(path, block_bytes=block_bytes, na_values=na_values,
                                include_columns=columns, column_types=csv_column_types or {})
         first = 0
-        if os.path.getsize(path) <= whole_csv_bytes:
+        if os.path.getsize(path) <= whole_bytes:
             records = contextlib.nullcontext(pacsv.read_csv(path, **options).to_batches())
         else:
             records = pacsv.open_csv(path, **options)
