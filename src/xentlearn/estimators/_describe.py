@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from xentlearn import io
-from xentlearn.estimators._persistence import (
-    Layout, _check_layout, _guarded, _plain, _refuse)
+from xentlearn.estimators._file_schema import Layout, check_layout, guarded, refuse
+from xentlearn.estimators._persistence import _plain
 from xentlearn.io import ArrayHeader
 
 
@@ -57,11 +57,11 @@ def describe(path) -> dict[str, Any]:
     layouts: list[Layout] = []
 
     def check(meta: dict, headers: dict[str, ArrayHeader]) -> None:
-        layouts.append(_guarded(path, _check_layout, meta, headers, path))
-        _guarded(path, _check_weight_headers, meta, headers, layouts[0], path)
+        layouts.append(guarded(path, check_layout, meta, headers, path))
+        guarded(path, _check_weight_headers, meta, headers, layouts[0], path)
 
     arrays, meta = io.read(path, check=check)
-    return _guarded(path, _description, meta, arrays, layouts[0])
+    return guarded(path, _description, meta, arrays, layouts[0])
 
 
 def _check_weight_headers(meta: dict, headers: dict[str, ArrayHeader], layout: Layout,
@@ -70,19 +70,19 @@ def _check_weight_headers(meta: dict, headers: dict[str, ArrayHeader], layout: L
     the first layer reading n_features_in inputs; chained shapes are load's to check."""
     keys = meta["param_keys"]
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise _refuse(path, "meta field 'param_keys'", "is not a list of strings")
+        raise refuse(path, "meta field 'param_keys'", "is not a list of strings")
     for key in keys:
         header = headers.get(f"param.{key}")
         if header is None:
-            raise _refuse(path, f"array 'param.{key}'", "is missing")
+            raise refuse(path, f"array 'param.{key}'", "is missing")
         dims = 2 if key.startswith("W") else 1
         if len(header.shape) != dims or header.dtype.kind != "f":
-            raise _refuse(path, f"array 'param.{key}'",
+            raise refuse(path, f"array 'param.{key}'",
                           f"has shape {header.shape} and dtype {header.dtype}; expected "
                           f"{dims} dimensions of floats")
     first = headers.get("param.W0")
     if first is None or first.shape[0] != layout.n_features:
-        raise _refuse(path, "array 'param.W0'",
+        raise refuse(path, "array 'param.W0'",
                       f"does not read n_features_in={layout.n_features} inputs")
 
 
