@@ -65,14 +65,14 @@ class FlatParams(dict):
     __slots__ = ("flat", "layout")
 
     def __init__(self, flat: np.ndarray, layout: Layout):
-        # Built on every optimizer step: the cuts are planned once per layout.
-        cuts, size = _cuts(layout)
+        # Built several times per optimizer step, so the cuts are planned once per
+        # layout and the views go straight into the dict storage.
+        cuts, size = _cuts_of(layout)
         if flat.shape != (size,):
             raise ValueError(f"a layout of {size} numbers does not fit a vector of "
                              f"shape {flat.shape}")
-        super().__init__({key: flat[start:stop] if shape is None
-                          else flat[start:stop].reshape(shape)
-                          for key, start, stop, shape in cuts})
+        for key, rows, shape in cuts:
+            _dict_setitem(self, key, flat[rows] if shape is None else flat[rows].reshape(shape))
         self.flat: np.ndarray | None = flat
         self.layout: Layout | None = layout
 
@@ -120,15 +120,35 @@ class FlatParams(dict):
         return (FlatParams, (self.flat, self.layout))
 
 
+_dict_setitem = dict.__setitem__
+
+
 @functools.lru_cache(maxsize=256)
 def _cuts(layout: Layout) -> tuple[tuple, int]:
-    """((key, start, stop, shape or None for 1-D leaves), ...) and the total size."""
+    """((key, slice of the vector, shape or None for 1-D leaves), ...) and the total size."""
     cuts, start = [], 0
     for key, shape in layout:
         stop = start + math.prod(shape)
-        cuts.append((key, start, stop, None if len(shape) == 1 else shape))
+        cuts.append((key, slice(start, stop), None if len(shape) == 1 else shape))
         start = stop
     return tuple(cuts), start
+
+
+# (layout, its cuts) of the last layout seen: one training run reuses one layout object.
+# Replaced as one tuple, so a thread never reads one layout with another's cuts.
+_last_cuts: tuple = ((), ((), 0))
+
+
+def _cuts_of(layout: Layout) -> tuple[tuple, int]:
+    """``_cuts(layout)``, by identity for the layout seen last (hashing a nested tuple
+    on every step costs more than planning it did)."""
+    global _last_cuts
+    last = _last_cuts
+    if last[0] is layout:
+        return last[1]
+    cuts = _cuts(layout)
+    _last_cuts = (layout, cuts)
+    return cuts
 
 
 def flat_of(tree: Params) -> np.ndarray | None:
@@ -175,6 +195,18 @@ def as_flat(tree: Params) -> FlatParams | None:
         return None
     return FlatParams(np.concatenate([value.ravel() for value in tree.values()]),
                       layout_of(tree))
+
+
+def empty(layout: Layout, dtype) -> FlatParams:
+    """An uninitialised ``FlatParams`` laid out as `layout` (a gradient to write into).
+
+    Examples
+    --------
+    >>> tree = empty((("W", (2, 3)), ("b", (3,))), np.float32)
+    >>> tree.flat.shape, tree["W"].shape, tree["b"].dtype
+    ((9,), (2, 3), dtype('float32'))
+    """
+    return FlatParams(np.empty(_cuts_of(layout)[1], dtype), layout)
 
 
 def leafwise(fn: Callable[..., tuple], tree: Params, *others: Params) -> tuple[Params, ...]:

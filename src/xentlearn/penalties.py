@@ -54,13 +54,14 @@ class Penalty:
         """alpha * R(W), L1 part included, as a Python float."""
         if self.alpha == 0.0:
             return 0.0
+        l2, l1 = self.l2_strength, self.l1_strength
         total = 0.0
         for key, value in params.items():
             if mask.get(key, False):
-                if self.l2_strength:
-                    total += 0.5 * self.l2_strength * float(np.vdot(value, value))
-                if self.l1_strength:
-                    total += self.l1_strength * float(np.abs(value).sum())
+                if l2:
+                    total += 0.5 * l2 * float(np.vdot(value, value))
+                if l1:
+                    total += l1 * float(np.abs(value).sum())
         return total
 
     def add_smooth_grad(self, grads: Grads, params: Params, mask: dict[str, bool]) -> None:
@@ -74,4 +75,5 @@ class Penalty:
             return
         for key, value in params.items():
             if mask.get(key, False):
-                grads[key] += strength * value
+                leaf = grads[key]       # in place through the leaf: `grads` keeps its arrays
+                leaf += strength * value

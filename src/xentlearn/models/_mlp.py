@@ -120,6 +120,12 @@ class MLP:
                 shapes[f"b{layer}"] = (sizes[layer + 1],)
         return shapes
 
+    @functools.cached_property
+    def _layer_keys(self) -> tuple[tuple[str, str], ...]:
+        """(("W0", "b0"), ("W1", "b1"), ...), input side first: forward and backward look
+        the leaves up on every step without formatting their names."""
+        return tuple((f"W{layer}", f"b{layer}") for layer in range(self.n_layers))
+
     def to_layers(self, params: Params) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """[(W_l, b_l)] per layer, input side first (b of the output layer None without
         an output intercept)."""
@@ -201,14 +207,14 @@ class MLP:
         """
         assert X.dtype == params["W0"].dtype, (X.dtype, params["W0"].dtype)  # internal invariant
         activate = ACTIVATIONS[self.activation]
-        last = self.n_layers - 1
+        *hidden, output = self._layer_keys
         A = X
         cache = [X] if keep_cache else None
-        for layer in range(last):
-            A = activate(_affine(params, layer, A))  # in place on the fresh Z
+        for keys in hidden:
+            A = activate(_affine(params, keys, A))   # in place on the fresh Z
             if keep_cache:
                 cache.append(A)
-        return _affine(params, last, A), cache        # logits: no output activation
+        return _affine(params, output, A), cache     # logits: no output activation
 
     def predict_logits(self, params: Params, X: Matrix) -> np.ndarray:
         """``forward(params, X, keep_cache=False)[0]``: logits only, for inference."""
@@ -234,20 +240,20 @@ class MLP:
         """
         derivative = DERIVATIVES[self.activation]
         dtype = dlogits.dtype
-        grads = _tree.FlatParams(np.empty(sum(v.size for v in params.values()), dtype),
-                                 _tree.layout_of(params))
+        grads = _tree.empty(_tree.layout_of(params), dtype)
         delta = dlogits                               # (n, fan_out) of the current layer
         for layer in range(self.n_layers - 1, -1, -1):
+            W_key, b_key = self._layer_keys[layer]
             A_prev = cache[layer]                     # (n, fan_in): X for layer 0
             # (fan_in, fan_out); sparse X (layer 0) is never densified.
-            _weight_gradient_into(A_prev, delta, grads[f"W{layer}"])
-            if f"b{layer}" in params:
+            _weight_gradient_into(A_prev, delta, grads[W_key])
+            if b_key in params:
                 # 1^T delta as a BLAS product: a column sum walks short rows slowly.
-                np.matmul(_ones(delta.shape[0], dtype), delta, out=grads[f"b{layer}"])
+                np.matmul(_ones(delta.shape[0], dtype), delta, out=grads[b_key])
             if layer > 0:
                 # (n, fan_out) @ (fan_out, fan_in): a new array, so the in-place
                 # derivative never touches dlogits or the cached activations.
-                delta = delta @ params[f"W{layer}"].T
+                delta = delta @ params[W_key].T
                 derivative(A_prev, delta)
         return grads
 
@@ -286,10 +292,12 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
-def _affine(params: Params, layer: int, A: Matrix) -> np.ndarray:
-    """Z = A @ W_layer + b_layer, as a new array (A may be sparse; Z is dense)."""
-    Z = A @ params[f"W{layer}"]       # (n, fan_in) @ (fan_in, fan_out) -> (n, fan_out)
-    b = params.get(f"b{layer}")
+def _affine(params: Params, keys: tuple[str, str], A: Matrix) -> np.ndarray:
+    """Z = A @ W + b for the layer whose keys are `keys` = (W's, b's), without b when
+    `params` has none, as a new array (A may be sparse; Z is dense)."""
+    W_key, b_key = keys
+    Z = A @ params[W_key]             # (n, fan_in) @ (fan_in, fan_out) -> (n, fan_out)
+    b = params.get(b_key)
     if b is not None:
         Z += b                        # in place: Z was allocated just above
     return Z

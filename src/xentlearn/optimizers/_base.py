@@ -116,19 +116,26 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     def init(params: Params) -> tuple:
         return tuple(t.init(params) for t in transforms)
 
+    update_fns = tuple(t.update for t in transforms)
+    # The scales that a transform after them needs, by index (usually none).
+    scale_after = {i: fn for i, fn in enumerate(scale_fns) if fn is not None and i < last_wanting}
+
     def update(grads, state, params=None, *, value=None, value_fn=None, step_scale=1.0):
         if len(state) != len(transforms):
             raise XentlearnInputError(
                 f"state has {len(state)} entries but the chain has {len(transforms)} "
                 f"transforms; was it created by this optimizer's init?")
         new_states = []
-        for i, (transform, inner) in enumerate(zip(transforms, state)):
-            extra = {"step_scale": step_scale} if wants_scale[i] else {}
-            grads, new_inner = transform.update(grads, inner, params, value=value,
-                                                value_fn=value_fn, **extra)
-            if scale_fns[i] is not None and i < last_wanting:
-                step_scale = multiply_step_scales(step_scale, scale_fns[i](new_inner))
-            new_states.append(new_inner)
+        for i, (transform_update, inner) in enumerate(zip(update_fns, state)):
+            if wants_scale[i]:
+                grads, inner = transform_update(grads, inner, params, value=value,
+                                                value_fn=value_fn, step_scale=step_scale)
+            else:
+                grads, inner = transform_update(grads, inner, params, value=value,
+                                                value_fn=value_fn)
+            if i in scale_after:
+                step_scale = multiply_step_scales(step_scale, scale_after[i](inner))
+            new_states.append(inner)
         return grads, tuple(new_states)
 
     def chain_step_scale(state) -> StepScale:

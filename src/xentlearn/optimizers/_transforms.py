@@ -152,8 +152,9 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
             m += m_prev
             v = g * g
             v *= 1.0 - b2
-            v += b2 * v_prev
-            u = np.sqrt(v)
+            u = np.multiply(b2, v_prev)     # b2 v_{t-1}, then the buffer of u
+            v += u
+            np.sqrt(v, out=u)
             u /= bias2_sqrt
             u += eps
             np.divide(m, u, out=u)

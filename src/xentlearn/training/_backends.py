@@ -98,8 +98,7 @@ class SerialBackend:
             loss_sum += terms.loss_sum
             weight_sum += terms.weight_sum
             value, grads = objective.finish(terms, params)
-            check_finite(value, grads, state._replace(opt_state=opt_state, params=params),
-                         taken + 1)
+            check_finite(value, grads, state.epoch, taken + 1, opt_state, params)
             updates, opt_state = optimizer.update(grads, opt_state, params, value=value)
             params = apply_checked(params, updates, state, opt_state, taken + 1)
             taken += 1
@@ -141,12 +140,14 @@ class ThreadBackend(SerialBackend):
 # Shared by every backend's epoch and the loop's full-batch step: what a NaN or inf
 # looks like to the user is decided once.
 
-def check_finite(value, grads, state: TrainState, batch: int) -> None:
-    """Raise DivergenceError (with `state`'s params) for a non-finite loss or gradient."""
+def check_finite(value, grads, epoch: int, batch: int, opt_state: OptState, params: Params
+                 ) -> None:
+    """Raise DivergenceError (with `params`, at which they were computed) for a non-finite
+    loss or gradient; `epoch` is the 0-based epoch in progress, `batch` 1-based."""
     if not math.isfinite(value):
-        raise divergence(state.epoch + 1, batch, "loss", state.opt_state, state.params)
+        raise divergence(epoch + 1, batch, "loss", opt_state, params)
     if not _tree.all_finite(grads):
-        raise divergence(state.epoch + 1, batch, "gradient", state.opt_state, state.params)
+        raise divergence(epoch + 1, batch, "gradient", opt_state, params)
 
 
 def apply_checked(params, updates, state: TrainState, opt_state, batch: int) -> Params:

@@ -191,7 +191,7 @@ def _full_batch_epoch(full_batch: _FullBatch, optimizer, state: TrainState, prog
     params, whether the step changed nothing)."""
     params, opt_state = state.params, state.opt_state
     value, grads = full_batch(params)
-    check_finite(value, grads, state, 1)
+    check_finite(value, grads, state.epoch, 1, opt_state, params)
     updates, opt_state = optimizer.update(grads, opt_state, params, value=value,
                                           value_fn=full_batch)
     # All-zero updates: the line search found no decrease, nothing is left to gain.
