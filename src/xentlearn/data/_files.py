@@ -26,6 +26,9 @@ from xentlearn.exceptions import XentlearnInputError
 # Bytes a row's target is counted for in FileSource.decoded_bytes: a class index
 # (int64) or a binary label (float64 at most).
 _TARGET_BYTES = 8
+# Decoded record batches are handed back to the allocator this many bytes at a
+# time (see FileSource._decode_all).
+_RELEASE_BYTES = 16 << 20
 
 
 class FileSource:
@@ -228,8 +231,9 @@ class FileSource:
         self.decoded_bytes = self.n_samples * row_bytes
         self.in_memory = 0 < self.decoded_bytes <= self.memory_budget
         self._cache: _Decoded | None = None
-        if not self.in_memory:
+        if not self.in_memory and self._kept is not None:
             self._kept = None
+            pa.default_memory_pool().release_unused()
 
     def __len__(self) -> int:
         return self.n_samples
@@ -395,7 +399,11 @@ class FileSource:
         X = np.empty((self.n_samples, self.n_features), dtype=self.dtype)
         targets = weights = None
         spans: list[tuple[int, int, int, int]] = []     # (file, row group, start, stop)
-        n = 0
+        n = freed = 0
+        # pyarrow's allocator keeps freed pages for reuse: the decoded record batches'
+        # are handed back every _RELEASE_BYTES, so that memory holds the kept batches
+        # or the decoded rows, not both (give or take that much). Each hand-back costs
+        # about as much as transforming a small record batch, hence not one per batch.
         records, self._kept = (self._located_records() if self._kept is None
                                else _emptied(self._kept)), None
         for index, group, path, record in records:
@@ -413,11 +421,12 @@ class FileSource:
                 weights[n:n + m] = chunk.sample_weight
             spans.append((index, group, n, n + m))
             n += m
+            freed += record.nbytes
             del record, chunk
-            # pyarrow's allocator keeps freed pages for reuse: hand the decoded record
-            # batch's back, so that memory holds the kept batches or the decoded rows,
-            # not both.
-            pool.release_unused()
+            if freed >= _RELEASE_BYTES:
+                pool.release_unused()
+                freed = 0
+        pool.release_unused()
         if n != self.n_samples:
             raise self._changed_error()
         return _Decoded(X, targets, weights, spans, self._row_groups())

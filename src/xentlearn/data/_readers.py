@@ -37,6 +37,10 @@ _SCAN_BYTES = 1 << 20
 # whole column chunks: a file written with one huge row group then still
 # streams in bounded memory.
 _PARQUET_STREAM_BYTES = 1 << 20
+# A row group read whole is cut into record batches that share its buffers, so
+# its memory is freed only once all of them are: this bounds what a reader that
+# hands batches back one by one (FileSource's decode) holds on top of them.
+_WHOLE_ROW_GROUP_BYTES = 64 << 20
 
 PathArg = str | PathLike
 
@@ -422,9 +426,10 @@ def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
     ``read_csv`` call, on pyarrow's threads: the same record batches as the
     streaming reader gives (both cut the text at the same ``csv_block_bytes``
     boundaries), parsed about 2.5x faster; a Parquet row group whose
-    uncompressed size fits is read by one ``read_row_group`` (its columns
-    decoded on pyarrow's threads) and cut where ``iter_batches`` cuts it, every
-    `batch_rows` rows from the start of the group.
+    uncompressed size fits (and is at most ``_WHOLE_ROW_GROUP_BYTES``) is read
+    by one ``read_row_group`` (its columns decoded on pyarrow's threads) and
+    cut where ``iter_batches`` cuts it, every `batch_rows` rows from the start
+    of the group.
 
     The row index is the row's position in the file whatever the reading
     order: Parquet row groups visited in a random order keep their offsets
@@ -446,7 +451,8 @@ def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
                 groups = rng.permutation(groups)
             for group in groups:
                 first = int(offsets[group])
-                if pf.metadata.row_group(int(group)).total_byte_size <= whole_bytes:
+                size = pf.metadata.row_group(int(group)).total_byte_size
+                if size <= min(whole_bytes, _WHOLE_ROW_GROUP_BYTES):
                     data = pf.read_row_group(int(group), columns=columns)
                     for start in range(0, data.num_rows, batch_rows):
                         part = data.slice(start, batch_rows).combine_chunks().to_batches()[0]
