@@ -107,8 +107,9 @@ def _block_moments(X, w) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         w = w.astype(np.float64, copy=False)
         mean = (w @ X) / total
         squares = np.einsum("i,ij,ij->j", w, X, X, dtype=np.float64)
-    m2 = squares - total * mean * mean
-    cancelled = ~(m2 > _CANCELLATION * squares)     # NaN, and spreads small against the mean
+    with np.errstate(over="ignore", invalid="ignore"):   # overflow: centred below, as before
+        m2 = squares - total * mean * mean
+        cancelled = ~(m2 > _CANCELLATION * squares)     # NaN, and spreads small against the mean
     if cancelled.any():
         m2[cancelled] = _centred_m2(X[:, cancelled], w, mean[cancelled])
     return total, mean, m2
