@@ -218,13 +218,13 @@ def test_help_and_version_exit_0():
 
 
 def test_unexpected_error_exits_1_with_one_line(folder, monkeypatch, capsys):
-    from xentlearn.cli import _commands
+    from xentlearn.cli import _info
 
     def broken(args, out):
         raise RuntimeError("something inside\nbroke")
 
     monkeypatch.chdir(folder)
-    monkeypatch.setattr(_commands, "info", broken)
+    monkeypatch.setattr(_info, "info", broken)
     monkeypatch.delenv("XENTLEARN_DEBUG", raising=False)
     assert main(["info", "model.xent"]) == 1
     err = capsys.readouterr().err

@@ -280,7 +280,7 @@ def test_cv_scores_each_fold_with_a_model_trained_on_the_others(cli, folder):
     assert err.count("fold ") == 3                          # progress lines on stderr
     # The first fold's score is that of a model fitted on the other rows by hand.
     from xentlearn.data import RowSplit
-    from xentlearn.cli._commands import _CV_SALT
+    from xentlearn.cli._cv import _CV_SALT
 
     held_out = RowSplit(0 ^ _CV_SALT, 0.0, 1 / 3)
     table = TableFiles(folder / "customers.csv", target="churned", dates="expand",

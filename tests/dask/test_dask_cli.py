@@ -14,7 +14,8 @@ import pytest
 from tests.cli import make_table, write_csv
 from tests.dask.conftest import relative_difference
 from xentlearn import load
-from xentlearn.cli import _commands, main
+from xentlearn.cli import _train as cli_train
+from xentlearn.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def test_scheduler_from_the_config_file(cluster, folder, tmp_path, capsys, monke
 
 
 def test_unreachable_scheduler_one_line_exit_2(folder, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(_commands, "SCHEDULER_TIMEOUT", "1s")
+    monkeypatch.setattr(cli_train, "SCHEDULER_TIMEOUT", "1s")
     started = time.perf_counter()
     status, err = _train(capsys, folder, "--target", "species", "--out", tmp_path / "m.xent",
                          "--scheduler", "tcp://127.0.0.1:1")

@@ -1,4 +1,4 @@
-"""The ``xentlearn`` command: train, predict, evaluate and info on CSV/Parquet files.
+"""The ``xentlearn`` command: train, predict, evaluate, info and cv on CSV/Parquet files.
 
 ``main(argv)`` returns the exit status instead of calling ``sys.exit``, so it
 can be tested in-process: 0 on success, 2 on bad usage or bad input (one line
@@ -79,17 +79,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"xentlearn {__version__}")
         return 0
-    from xentlearn.cli import _commands
+    from xentlearn.cli import _cv, _evaluate, _info, _predict, _train
+    from xentlearn.cli._messages import cli_warning
     from xentlearn.cli._options import UsageError, parse_args
     from xentlearn.cli._outputs import OutputError
+
+    commands = {"train": _train.train, "predict": _predict.predict,
+                "evaluate": _evaluate.evaluate, "info": _info.info, "cv": _cv.cv}
 
     args = None
     with _sigterm_as_interrupt(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
             args = parse_args(argv)
-            command = getattr(_commands, args.command)
-            command(args, sys.stdout)
+            commands[args.command](args, sys.stdout)
             status = 0
         except SystemExit as done:      # --help and --version exit through argparse
             status = done.code if isinstance(done.code, int) else 0
@@ -122,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{_one_line(str(error))} (set XENTLEARN_DEBUG=1 for the traceback; "
                   "please report it)", file=sys.stderr)
             status = 1
-    for message in dict.fromkeys(_one_line(_commands.cli_warning(w.message, args))
+    for message in dict.fromkeys(_one_line(cli_warning(w.message, args))
                                  for w in caught):
         print(f"xentlearn: warning: {message}", file=sys.stderr)
     return status

@@ -18,6 +18,9 @@ locks), and never one that a live command is using.
 The new files get the permission bits of the files they replace, or
 ``0o666`` less the umask, as ``open`` would give: ``mkstemp`` alone would
 make them private (0o600), unlike every other file a user's tools write.
+
+``check_writable_file`` refuses an output path that cannot be written before
+any work starts (minutes of training, say).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from xentlearn.exceptions import XentlearnInputError
 
 try:
     import fcntl
@@ -68,6 +73,17 @@ def naming(path: Path) -> Iterator[None]:
         yield
     except OSError as error:
         raise output_error(path, error) from None
+
+
+def check_writable_file(path: Path, flag: str) -> None:
+    """Refuse early (before minutes of training) an output path that cannot be written."""
+    if path.is_dir():
+        raise XentlearnInputError(f"{flag} {str(path)!r} is a folder; expected a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise XentlearnInputError(f"{flag} {str(path)!r}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise XentlearnInputError(f"{flag} {str(path)!r}: folder {str(parent)!r} is not writable")
 
 
 class StagedOutputs:

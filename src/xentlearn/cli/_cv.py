@@ -1,0 +1,95 @@
+"""``xentlearn cv``: K-fold cross-validation on files, folds hashed from the rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+import warnings
+from typing import TextIO
+
+import numpy as np
+
+from xentlearn.cli import _report
+from xentlearn.cli._estimator import check_validation, make_estimator, score_table
+from xentlearn.cli._messages import print_warnings
+from xentlearn.cli._metrics import METRIC_KEYS, metrics_json
+from xentlearn.cli._options import UsageError
+from xentlearn.cli._tables import describe_data, one_or_many, table_options
+from xentlearn.data import RowSplit, TableFiles
+
+# Cross-validation folds hash rows with --random-state mixed with this, so the
+# folds are independent of a --validation-fraction split inside them.
+_CV_SALT = 0xC5_F01D
+
+
+def cv(args, out: TextIO) -> None:
+    """K-fold cross-validation: train on K-1 folds, score the held-out fold, K times.
+
+    Folds are a hash of each row (``RowSplit``): fold k holds the rows whose
+    u(seed, file, row) lies in [k/K, (k+1)/K), so the split streams in bounded
+    memory and is the same for the same ``--random-state``. Not stratified:
+    with rare classes a fold may lack one (its recall is then 0 of 0).
+    """
+    if args.target is None:
+        raise UsageError("cv: --target COL is required (the label column)")
+    if args.checkpoint is not None:
+        raise UsageError("cv: --checkpoint applies to train, not to cross-validation")
+    check_validation(args, None, "cv")
+    options = table_options(args)
+    seed = options["split_seed"] ^ _CV_SALT
+    base = TableFiles(one_or_many(args.data), target=args.target, features=args.features,
+                      sample_weight=args.sample_weight, **options)
+    text = sys.stderr if args.json else out
+    folds: list[_report.Metrics] = []
+    seconds = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for k in range(args.folds):
+            held_out = RowSplit(seed, k / args.folds, (k + 1) / args.folds)
+            train_rows = dataclasses.replace(base, row_filters=(held_out._replace(inside=False),),
+                                             validation_fraction=args.validation_fraction)
+            test_rows = dataclasses.replace(base, row_filters=(held_out,))
+            estimator = make_estimator(args, train_rows, verbose=False)
+            start = time.perf_counter()
+            estimator.fit(train_rows)
+            seconds.append(time.perf_counter() - start)
+            folds.append(score_table(estimator, test_rows, args.threshold))
+            if not args.quiet:
+                m = folds[-1]
+                print(f"fold {k + 1}/{args.folds}: {m.n_rows} rows, log-loss {m.log_loss:.4f}, "
+                      f"accuracy {m.accuracy:.4f} ({seconds[-1]:.1f} s)", file=text)
+    print_warnings(caught, args)
+    keys = [k for k in METRIC_KEYS if any(getattr(m, k) is not None for m in folds)]
+    values = {k: [getattr(m, k) for m in folds] for k in keys}
+    summary = {k: _spread(v) for k, v in values.items()}
+    if args.json:
+        report = {"folds": args.folds, "rows": [m.n_rows for m in folds],
+                  "seconds": seconds, "estimator": type(estimator).__name__,
+                  "metrics": {k: dict(summary[k], folds=[_json_number(x) for x in values[k]])
+                              for k in keys},
+                  "per_fold": [metrics_json(m) for m in folds]}
+        print(json.dumps(report, indent=2), file=out)
+        return
+    n_rows = sum(m.n_rows for m in folds)
+    print(f"\n{type(estimator).__name__}, {args.folds}-fold cross-validation on "
+          f"{describe_data(args.data)} ({n_rows} rows; each fold scored by a model trained on the "
+          f"other {args.folds - 1})\n", file=out)
+    header = ["metric", "mean", "std", *[f"fold{k + 1}" for k in range(args.folds)]]
+    rows = [(k, summary[k]["mean"], summary[k]["std"], *values[k]) for k in keys]
+    print(_report.format_table(header, rows), file=out)
+    print("\n(std: the standard deviation of the fold scores, numpy's default ddof=0; "
+          "undefined fold scores are left out)", file=out)
+
+
+def _spread(values) -> dict[str, float | None]:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return {"mean": None, "std": None}
+    return {"mean": float(np.mean(finite)), "std": float(np.std(finite))}
+
+
+def _json_number(value):
+    return None if value is None or not math.isfinite(value) else float(value)
