@@ -81,8 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from xentlearn.cli import _cv, _evaluate, _info, _predict, _train
     from xentlearn.cli._messages import cli_warning
-    from xentlearn.cli._options import UsageError, parse_args
+    from xentlearn.cli._options import UsageError
     from xentlearn.cli._outputs import OutputError
+    from xentlearn.cli._parser import parse_args
 
     commands = {"train": _train.train, "predict": _predict.predict,
                 "evaluate": _evaluate.evaluate, "info": _info.info, "cv": _cv.cv}
