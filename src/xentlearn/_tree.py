@@ -229,10 +229,12 @@ def leafwise(fn: Callable[..., tuple], tree: Params, *others: Params) -> tuple[P
     tuple of dict
         One tree per output of `fn`, in `tree`'s key order.
     """
-    if flat_of(tree) is not None:
+    flat = flat_of(tree)
+    if flat is not None:
         vectors = [vector_like(other, tree) for other in others]
-        if all(vector is not None for vector in vectors):
-            return tuple(FlatParams(out, tree.layout) for out in fn(tree.flat, *vectors))
+        if not any(vector is None for vector in vectors):
+            layout = tree.layout
+            return tuple([FlatParams(out, layout) for out in fn(flat, *vectors)])
     per_leaf = {key: fn(value, *(other[key] for other in others)) for key, value in tree.items()}
     n_outputs = len(next(iter(per_leaf.values()))) if per_leaf else 0
     return tuple({key: outs[i] for key, outs in per_leaf.items()} for i in range(n_outputs))
@@ -286,9 +288,14 @@ def all_finite(tree: Params) -> bool:
     float64, ~1.8e19 in float32), is confirmed entry-wise. A flat tree is one
     vector: one call.
     """
-    leaves = (tree.flat,) if flat_of(tree) is not None else tree.values()
-    return all(math.isfinite(np.vdot(value, value)) or bool(np.isfinite(value).all())
-               for value in leaves)
+    flat = flat_of(tree)
+    if flat is not None:
+        return _finite(flat)
+    return all(_finite(value) for value in tree.values())
+
+
+def _finite(a: np.ndarray) -> bool:
+    return math.isfinite(np.vdot(a, a)) or bool(np.isfinite(a).all())
 
 
 def ravel(tree: Params) -> np.ndarray:
