@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from xentlearn._types import Batch
-from xentlearn.data._arrays import block_rows
+from xentlearn.data._arrays import ArraySource, block_rows
 from xentlearn.data._readers import (
     RowSplit, _check_column, _file_batches, _file_format, _iter_with_files, _target_values,
     list_data_files, rows_mask, scan_schema)
@@ -98,10 +98,14 @@ class FileSource:
 
     Notes
     -----
-    ``batches(None)`` yields the rows in file order, in chunks of about one
-    record batch: the objective sums chunk terms, so this is the exact full
-    gradient. ``batches(k)`` yields mini-batches of k rows (the last one
-    shorter), in file order; with the same rows in memory, this is exactly
+    ``batches(None)`` yields the rows in file order, in ``ArraySource``'s
+    cache-sized row blocks, cut across record batches as if the rows were one
+    array: the objective sums block terms, so this is the exact full
+    gradient, and with the same rows in memory it is exactly
+    ``ArraySource(X, targets).batches(None)``, block for block (a block that
+    spans two record batches is copied together while streaming).
+    ``batches(k)`` yields mini-batches of k rows (the last one shorter), in
+    file order; with the same rows in memory, this is exactly
     ``ArraySource(X, targets).batches(k)``. ``batches(k, rng=rng)`` shuffles:
     files and Parquet row groups are visited in random order, and rows are
     permuted within a buffer of `shuffle_buffer_rows` rows; mini-batches are
@@ -119,15 +123,15 @@ class FileSource:
     weights), remembering which rows each record batch held and from which
     file and Parquet row group it came. Every pass then yields exactly what
     streaming yields, bit for bit, without reading a file: full-batch blocks
-    are cut at the same record-batch boundaries (so the objective sums the
-    same blocks in the same order), and a shuffled epoch replays the reader's
+    are the same rows (so the objective sums the same blocks in the same
+    order), and a shuffled epoch replays the reader's
     random choices (file order, row-group order) and the buffer's
     permutations on row indices, gathering each mini-batch from the decoded
     rows with ``np.take``. So the budget changes speed and memory, never a
     result, and a checkpoint written while streaming resumes in memory, and
-    the reverse. The kernels are those of arrays (``ArraySource``'s block
-    size; the objective's threads): only the block boundaries follow the
-    record batches.
+    the reverse. The full-batch pass is that of arrays (``ArraySource``'s
+    blocks; the objective's threads), so training from the decoded rows costs
+    what training from arrays does.
 
     Examples
     --------
@@ -377,17 +381,15 @@ class FileSource:
             if self._cache is None:
                 self._cache = self._decode_all()
             if batch_size is None:
-                yield from self._cache.blocks(block_rows(self.n_features, self.dtype.itemsize))
+                cache = self._cache
+                yield from ArraySource(cache.X, cache.targets, cache.weights).batches(None)
             else:
                 yield from self._cached_minibatches(int(batch_size), rng, skip)
             return
         if batch_size is None:
             step = block_rows(self.n_features, self.dtype.itemsize)
-            for path, record in self._records(None):
-                chunk = self._encode(path, record)
-                # Cache-sized row blocks (views), as ArraySource's full-batch pass.
-                for start in range(0, chunk.X.shape[0], step):
-                    yield _slice(chunk, slice(start, start + step))
+            yield from _blocks_across(
+                (self._encode(path, record) for path, record in self._records(None)), step)
             return
         yield from self._minibatches(int(batch_size), rng, skip)
 
@@ -592,15 +594,6 @@ class _Decoded:
         for index, group, start, stop in spans:
             self.by_group.setdefault((index, group), []).append((start, stop))
 
-    def blocks(self, step: int) -> Iterator[Batch]:
-        """The streaming pass's full-batch blocks: each record batch's rows cut into
-        blocks of `step` rows (views)."""
-        for _, _, start, stop in self.spans:
-            for first in range(start, stop, step):
-                rows = slice(first, min(first + step, stop))
-                w = None if self.weights is None else self.weights[rows]
-                yield Batch(self.X[rows], self.targets[rows], w)
-
     def take(self, rows: np.ndarray) -> Batch:
         """The given rows, as new arrays."""
         w = None if self.weights is None else np.take(self.weights, rows)
@@ -620,3 +613,38 @@ def _take(buffers, order, start: int, stop: int) -> Batch:
 def _slice(batch: Batch, rows) -> Batch:
     w = None if batch.sample_weight is None else batch.sample_weight[rows]
     return Batch(batch.X[rows], batch.targets[rows], w)
+
+
+def _blocks_across(chunks: Iterator[Batch], step: int) -> Iterator[Batch]:
+    """Consecutive blocks of `step` rows (the last one shorter) of the rows of
+    `chunks` taken as one array: views of a chunk where a block lies inside one,
+    a copy of the pieces where it spans several (so the blocks are those of
+    ``ArraySource``, whatever the record batches)."""
+    pieces: list[Batch] = []        # the start of the next block, fewer than `step` rows
+    held = 0
+    for chunk in chunks:
+        m, start = chunk.X.shape[0], 0
+        if held:
+            start = min(step - held, m)
+            pieces.append(_slice(chunk, slice(0, start)))
+            held += start
+            if held < step:
+                continue
+            yield _joined(pieces)
+            pieces, held = [], 0
+        for first in range(start, m - step + 1, step):
+            yield _slice(chunk, slice(first, first + step))
+        rest = start + (m - start) // step * step
+        if rest < m:
+            pieces, held = [_slice(chunk, slice(rest, m))], m - rest
+    if held:
+        yield _joined(pieces)
+
+
+def _joined(pieces: list[Batch]) -> Batch:
+    if len(pieces) == 1:
+        return pieces[0]
+    w = (None if pieces[0].sample_weight is None
+         else np.concatenate([p.sample_weight for p in pieces]))
+    return Batch(np.concatenate([p.X for p in pieces]),
+                 np.concatenate([p.targets for p in pieces]), w)
