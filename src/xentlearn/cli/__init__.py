@@ -11,8 +11,6 @@ output files and leaves no temporary file behind.
 from __future__ import annotations
 
 import os
-import re
-import shlex
 import signal
 import sys
 import threading
@@ -20,6 +18,8 @@ import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+
+from xentlearn.cli._messages import flag_names, one_line, os_message, print_warnings
 
 __all__ = ["main"]
 
@@ -80,7 +80,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xentlearn {__version__}")
         return 0
     from xentlearn.cli import _cv, _evaluate, _info, _predict, _train
-    from xentlearn.cli._messages import cli_warning
     from xentlearn.cli._options import UsageError
     from xentlearn.cli._outputs import OutputError
     from xentlearn.cli._parser import parse_args
@@ -103,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Every input error of the library is a ValueError subclass
             # (XentlearnInputError, ModelFileError, DivergenceError, and
             # scikit-learn's InvalidParameterError for an out-of-range option).
-            status = _fail(_flag_names(str(error)))
+            status = _fail(flag_names(str(error)))
         except BrokenPipeError:
             # `xentlearn info m.xent | head`: the reader left; that is not an error.
             # Point stdout at devnull so the interpreter's final flush stays quiet.
@@ -112,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OutputError as error:
             status = _fail(str(error))
         except OSError as error:
-            status = _fail(_os_message(error))
+            status = _fail(os_message(error))
         except Terminated:
             print("xentlearn: terminated (SIGTERM)", file=sys.stderr)
             status = 128 + signal.SIGTERM
@@ -123,71 +122,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             if os.environ.get("XENTLEARN_DEBUG"):
                 traceback.print_exc()
             print(f"xentlearn: unexpected error: {type(error).__name__}: "
-                  f"{_one_line(str(error))} (set XENTLEARN_DEBUG=1 for the traceback; "
+                  f"{one_line(str(error))} (set XENTLEARN_DEBUG=1 for the traceback; "
                   "please report it)", file=sys.stderr)
             status = 1
-    for message in dict.fromkeys(_one_line(cli_warning(w.message, args))
-                                 for w in caught):
-        print(f"xentlearn: warning: {message}", file=sys.stderr)
+    print_warnings(caught, args)
     return status
 
 
 def _fail(message: str) -> int:
-    message = _one_line(message)
+    message = one_line(message)
     if not message.startswith("xentlearn"):
         message = f"xentlearn: error: {message}"
     print(message, file=sys.stderr)
     return 2
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-# Estimator parameters that library messages may suggest as name=value; on the
-# command line they are spelled --name value.
-_SPOKEN_PARAMS = ("impute", "solver", "batch_size", "penalty", "learning_rate", "class_weight",
-                  "max_iter", "early_stopping", "csv_block_bytes", "dates", "max_classes",
-                  "max_categories", "validation_fraction")
-# TableFiles fields that library messages name; the command line has a flag for each.
-_TABLE_FIELDS = ("csv_block_bytes", "max_categories", "max_classes", "memory_budget")
-
-
-def _flag_names(message: str) -> str:
-    """Library messages in command-line words.
-
-    scikit-learn's "The 'max_iter' parameter of X must be ..." becomes "--max-iter
-    must be ...", and a suggestion such as "impute='mean'" becomes "--impute mean".
-    """
-    message = re.sub(r"The '(\w+)' parameter of \w+",
-                     lambda m: "--" + m.group(1).replace("_", "-"), message)
-    # "drop=['a b', 'c']" -> "--drop 'a b' c"; "na_values=['?']" -> "--na-values '?'"
-    message = re.sub(r"\bdrop=\[([^\]]*)\]",
-                     lambda m: "--drop " + " ".join(map(shlex.quote, _names(m.group(1)))),
-                     message)
-    message = re.sub(r"\bna_values=\[([^\]]*)\]",
-                     lambda m: "--na-values " + shlex.quote(",".join(_names(m.group(1)))),
-                     message)
-    # "TableFiles(..., csv_block_bytes=8192)" -> "--csv-block-bytes 8192"
-    message = re.sub(r"TableFiles\((?:\.\.\., )?(\w+=[\w.-]+)\)", r"\1", message)
-    message = re.sub(rf"\b({'|'.join(_TABLE_FIELDS)})\b(?!=)",
-                     lambda m: "--" + m.group(1).replace("_", "-"), message)
-    return re.sub(rf"\b({'|'.join(_SPOKEN_PARAMS)})=('?)([\w.-]+)\2",
-                  lambda m: f"--{m.group(1).replace('_', '-')} {m.group(3)}", message)
-
-
-def _names(listed: str) -> list[str]:
-    """The strings of a Python list's repr body ("'a', 'b c'")."""
-    import ast
-
-    try:
-        names = ast.literal_eval(f"[{listed}]")
-    except (ValueError, SyntaxError):
-        return [listed]
-    return [str(n) for n in names]
-
-
-def _os_message(error: OSError) -> str:
-    if error.filename is not None and error.strerror:
-        return f"{error.strerror}: {error.filename!r}"
-    return str(error)

@@ -1,4 +1,9 @@
-"""Library warnings in command-line words, printed once each on stderr."""
+"""Library messages in command-line words, each on one line.
+
+Errors and warnings of the library speak Python (``max_iter=5``,
+``drop=['a']``, "The 'tol' parameter of ..."); the command line's user
+needs the flags (``--max-iter 5``, ``--drop a``, ``--tol``).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,21 @@ import shlex
 import sys
 
 
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def print_warnings(caught, args=None) -> None:
     """Each distinct warning once, on one line, in command-line words."""
     seen = set()
     for w in caught:
-        message = " ".join(cli_warning(w.message, args).split())
+        message = one_line(_cli_warning(w.message, args))
         if message not in seen:
             seen.add(message)
             print(f"xentlearn: warning: {message}", file=sys.stderr)
 
 
-def cli_warning(warning: Warning, args=None) -> str:
+def _cli_warning(warning: Warning, args=None) -> str:
     """A library warning reworded for the command line.
 
     ColumnWarning's ``drop=[...]`` becomes the ``--drop`` flag with its
@@ -39,3 +48,52 @@ def cli_warning(warning: Warning, args=None) -> str:
                   "increase --max-iter, or standardise the features (drop --no-standardize)")
         message = re.sub(r"; increase max_iter.*$", "; " + advice, message)
     return message
+
+
+# Estimator parameters that library messages may suggest as name=value; on the
+# command line they are spelled --name value.
+_SPOKEN_PARAMS = ("impute", "solver", "batch_size", "penalty", "learning_rate", "class_weight",
+                  "max_iter", "early_stopping", "csv_block_bytes", "dates", "max_classes",
+                  "max_categories", "validation_fraction")
+# TableFiles fields that library messages name; the command line has a flag for each.
+_TABLE_FIELDS = ("csv_block_bytes", "max_categories", "max_classes", "memory_budget")
+
+
+def flag_names(message: str) -> str:
+    """A library error message in command-line words.
+
+    scikit-learn's "The 'max_iter' parameter of X must be ..." becomes "--max-iter
+    must be ...", and a suggestion such as "impute='mean'" becomes "--impute mean".
+    """
+    message = re.sub(r"The '(\w+)' parameter of \w+",
+                     lambda m: "--" + m.group(1).replace("_", "-"), message)
+    # "drop=['a b', 'c']" -> "--drop 'a b' c"; "na_values=['?']" -> "--na-values '?'"
+    message = re.sub(r"\bdrop=\[([^\]]*)\]",
+                     lambda m: "--drop " + " ".join(map(shlex.quote, _names(m.group(1)))),
+                     message)
+    message = re.sub(r"\bna_values=\[([^\]]*)\]",
+                     lambda m: "--na-values " + shlex.quote(",".join(_names(m.group(1)))),
+                     message)
+    # "TableFiles(..., csv_block_bytes=8192)" -> "--csv-block-bytes 8192"
+    message = re.sub(r"TableFiles\((?:\.\.\., )?(\w+=[\w.-]+)\)", r"\1", message)
+    message = re.sub(rf"\b({'|'.join(_TABLE_FIELDS)})\b(?!=)",
+                     lambda m: "--" + m.group(1).replace("_", "-"), message)
+    return re.sub(rf"\b({'|'.join(_SPOKEN_PARAMS)})=('?)([\w.-]+)\2",
+                  lambda m: f"--{m.group(1).replace('_', '-')} {m.group(3)}", message)
+
+
+def _names(listed: str) -> list[str]:
+    """The strings of a Python list's repr body ("'a', 'b c'")."""
+    import ast
+
+    try:
+        names = ast.literal_eval(f"[{listed}]")
+    except (ValueError, SyntaxError):
+        return [listed]
+    return [str(n) for n in names]
+
+
+def os_message(error: OSError) -> str:
+    if error.filename is not None and error.strerror:
+        return f"{error.strerror}: {error.filename!r}"
+    return str(error)
