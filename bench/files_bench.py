@@ -14,8 +14,9 @@ writes bench/results/files.json.
 Table F1: 100,000 x 20 standard-normal features, a binary label y = [X w + e > 0]
 (seed 0), written once as CSV (about 40 MB) and as Parquet in bench/.cache/.
 Every contender fits ``LogisticRegression(solver="lbfgs")`` (L2, alpha "auto",
-the default tol) after an untimed fit of 2,000 rows of the same kind (imports and
-one-time set-up are not what is measured):
+the default tol) after an untimed fit of 2,000 rows of the same kind, from a file of
+the same format for the file contenders (imports and one-time set-up, such as the
+first Parquet read of a process, are not what is measured):
 
     arrays        fit(X, y), the rows read from the CSV beforehand (not timed)
     read+arrays   pandas.read_csv of the CSV, then fit(X, y), timed together:
@@ -58,11 +59,13 @@ CONTENDERS = ("arrays", "read+arrays", "files", "files-stream", "parquet")
 def _paths(table: str, rows: int) -> dict:
     stem = CACHE / f"{table}-{rows}"
     return {"csv": stem.with_suffix(".csv"), "parquet": stem.with_suffix(".parquet"),
-            "small": CACHE / f"{table}-small.csv"}
+            "small": CACHE / f"{table}-small.csv",
+            "small-parquet": CACHE / f"{table}-small.parquet"}
 
 
 def make_table(table: str = "F1", rows: int = 100_000) -> dict:
-    """Write the table (and a 2,000-row one for the warm-up) if missing; their paths."""
+    """Write the table (and 2,000-row ones, CSV and Parquet, for the warm-up) if missing;
+    their paths."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -83,9 +86,10 @@ def make_table(table: str = "F1", rows: int = 100_000) -> dict:
         tmp = paths[key].with_suffix(".tmp")
         pacsv.write_csv(part, tmp)
         os.replace(tmp, paths[key])
-    tmp = paths["parquet"].with_suffix(".tmp")
-    pq.write_table(data, tmp)
-    os.replace(tmp, paths["parquet"])
+    for key, part in (("parquet", data), ("small-parquet", data.slice(0, 2000))):
+        tmp = paths[key].with_suffix(".tmp")
+        pq.write_table(part, tmp)
+        os.replace(tmp, paths[key])
     return paths
 
 
@@ -137,7 +141,8 @@ def run_child(spec: dict) -> dict:
     elif contender in ("files", "files-stream", "parquet"):
         budget = 0 if contender == "files-stream" else None
         path = paths["parquet"] if contender == "parquet" else paths["csv"]
-        model().fit(TableFiles(paths["small"], target="y", memory_budget=budget))
+        small = paths["small-parquet"] if contender == "parquet" else paths["small"]
+        model().fit(TableFiles(small, target="y", memory_budget=budget))
 
         def fit():
             return model().fit(TableFiles(path, target="y", memory_budget=budget))
