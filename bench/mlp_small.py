@@ -31,12 +31,16 @@ every other hyperparameter at its library's default, and ``random_state=seed``:
 
 ``--in-process TABLE ROUNDS`` instead fits xentlearn and scikit-learn (its own BLAS
 threads, then one thread) alternately in one process and prints per-round ratios.
+``--floor TABLE ROUNDS`` alternates, in one process, a 10-epoch xentlearn fit and the
+numpy floor's 10 epochs (same seed) and prints the ratio of their median epochs
+(xentlearn's ``history_``, set-up excluded): the library's overhead per step.
 
 Reported: ``epoch_seconds``, the fit's wall time over its epochs (``n_iter_``; set-up
 and the final attributes included, as a user sees them), ``epoch_cpu_seconds``, the
 same in CPU time of the process (all its threads: steadier than wall time on a
 shared machine, and it charges scikit-learn for both of its BLAS threads), ``epoch_median``, the median
-of the per-epoch times where the library records them (xentlearn's ``history_``),
+of the per-epoch times where they are recorded (xentlearn's ``history_``, the numpy
+floor's own clock),
 ``accuracy`` on the 4,000 test rows, and the load average before and after.
 """
 
@@ -75,8 +79,8 @@ def run_xentlearn(data, seed, **options):
     from xentlearn import MLPClassifier
 
     X, y, X_test, y_test = data
-    clf = MLPClassifier(hidden_layer_sizes=(HIDDEN,), max_iter=EPOCHS, random_state=seed,
-                        **options)
+    options.setdefault("max_iter", EPOCHS)
+    clf = MLPClassifier(hidden_layer_sizes=(HIDDEN,), random_state=seed, **options)
     start, cpu = PERF(), CPU()
     clf.fit(X, y)
     seconds, cpu = PERF() - start, CPU() - cpu
@@ -112,7 +116,7 @@ def _glorot(rng, shapes):
     return np.concatenate(parts)
 
 
-def run_numpy_floor(data, seed, matmuls_only=False, batch=256):
+def run_numpy_floor(data, seed, matmuls_only=False, batch=256, epochs=EPOCHS):
     """The same training written as lean as numpy allows (see the module notes)."""
     from threadpoolctl import threadpool_limits
 
@@ -132,9 +136,11 @@ def run_numpy_floor(data, seed, matmuls_only=False, batch=256):
     X_buf, y_buf = np.empty((batch, d)), np.empty(batch, np.intp)
     ones = np.ones(batch)
     step = 0
+    per_epoch = []
     start, cpu = PERF(), CPU()
     with threadpool_limits(1, "blas"):
-        for _ in range(EPOCHS):
+        for _ in range(epochs):
+            per_epoch.append(PERF())
             order = rng.permutation(n)
             for first in range(0, n, batch):
                 idx = order[first:first + batch]
@@ -175,13 +181,14 @@ def run_numpy_floor(data, seed, matmuls_only=False, batch=256):
                 np.divide(m, denom, out=denom)
                 denom *= -FLOOR_LR / (1 - 0.9 ** step)
                 flat = flat + denom
+            per_epoch[-1] = PERF() - per_epoch[-1]
     seconds, cpu = PERF() - start, CPU() - cpu
     W0, b0, W1, b1 = views(flat)
     logits = np.maximum(X_test @ W0 + b0, 0.0) @ W1 + b1
     accuracy = None if matmuls_only else float((logits.argmax(axis=1) == y_test).mean())
-    return {"seconds": seconds, "epochs": EPOCHS, "epoch_seconds": seconds / EPOCHS,
-            "epoch_cpu_seconds": cpu / EPOCHS, "epoch_median": None, "accuracy": accuracy,
-            "batch_size": batch}
+    return {"seconds": seconds, "epochs": epochs, "epoch_seconds": seconds / epochs,
+            "epoch_cpu_seconds": cpu / epochs, "epoch_median": float(np.median(per_epoch)),
+            "accuracy": accuracy, "batch_size": batch}
 
 
 CONTENDERS = {
@@ -225,9 +232,40 @@ def alternate_in_process(table: str, rounds: int) -> None:
     print(f"load average 1 min at each round: {', '.join(f'{x:.1f}' for x in loads)}")
 
 
+def against_floor(table: str, rounds: int, epochs: int = 10) -> None:
+    """xentlearn's epochs over the numpy floor's, alternated fit by fit in one process.
+
+        .venv/bin/python bench/mlp_small.py --floor S16 10
+    """
+    import statistics
+
+    data = make_table(table)
+    mine, floor, ratios, loads = [], [], [], [os.getloadavg()[0]]
+    for r in range(rounds):
+        for name in (("xentlearn", "floor") if r % 2 == 0 else ("floor", "xentlearn")):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if name == "xentlearn":
+                    mine.append(run_xentlearn(data, r, max_iter=epochs)["epoch_median"])
+                else:
+                    floor.append(run_numpy_floor(data, r, epochs=epochs)["epoch_median"])
+        ratios.append(mine[-1] / floor[-1])
+        loads.append(os.getloadavg()[0])
+    steps = -(-len(data[0]) // 256)
+    for name, values in (("xentlearn", mine), ("numpy-floor", floor)):
+        print(f"{table} {name:12s} seconds per epoch: median {statistics.median(values):.4f} "
+              f"({statistics.median(values) / steps * 1e6:.0f} us per step), min {min(values):.4f}")
+    print(f"{table} xentlearn / numpy-floor: median of rounds {statistics.median(ratios):.3f} "
+          f"({', '.join(f'{x:.2f}' for x in ratios)})")
+    print(f"load average 1 min at each round: {', '.join(f'{x:.1f}' for x in loads)}")
+
+
 def main() -> None:
     if sys.argv[1] == "--in-process":
         alternate_in_process(sys.argv[2], int(sys.argv[3]))
+        return
+    if sys.argv[1] == "--floor":
+        against_floor(sys.argv[2], int(sys.argv[3]))
         return
     spec = json.loads(sys.argv[1])
     data = make_table(spec["table"])
