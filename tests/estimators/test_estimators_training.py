@@ -135,7 +135,7 @@ def test_mlp_lbfgs_preconditions_its_first_layer(monkeypatch):
         return mlp.history_[-1]["train_loss"]
 
     preconditioned = final_loss()
-    monkeypatch.setattr(_build, "input_preconditioner", lambda *args: None)
+    monkeypatch.setattr(_build, "input_preconditioner", lambda *args, **kwargs: None)
     assert preconditioned < final_loss()
 
 
@@ -251,3 +251,39 @@ def test_lbfgs_progress_counts_iterations_without_a_misleading_total_or_rate(cap
     final = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert "iteration" in final and "max|grad|" in final
     assert "lr=" not in final and "/1000" not in final and "%" not in final
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_lbfgs_on_arrays_reads_x_once_before_training(monkeypatch, early_stopping):
+    """The pass that checks X for NaN/inf gives lbfgs's preconditioner its moments; with a
+    held-out split the training rows' moments are taken again (the solver's own)."""
+    import sklearn.utils.validation as validation
+
+    from xentlearn.data import _stats
+
+    X, y = make_classification(n_samples=3000, n_features=6, random_state=0)
+    X = X * [1.0, 10.0, 0.1, 1.0, 3.0, 1e3] + 50.0
+    reference = LogisticRegression(early_stopping=early_stopping, random_state=0).fit(X, y)
+    rows, finite_checks = [], []
+    original_moments, original_check = _stats._block_moments, validation._assert_all_finite
+    monkeypatch.setattr(_stats, "_block_moments",
+                        lambda block, w: rows.append(block.shape[0]) or original_moments(block, w))
+    monkeypatch.setattr(validation, "_assert_all_finite",
+                        lambda a, *args, **kwargs: finite_checks.append(np.ndim(a))
+                        or original_check(a, *args, **kwargs))
+    fitted = LogisticRegression(early_stopping=early_stopping, random_state=0).fit(X, y)
+    n_train = 3000 - int(np.ceil(0.1 * 3000)) if early_stopping else 0
+    assert sum(rows) == 3000 + n_train
+    assert 2 not in finite_checks        # scikit-learn's own pass over X is not made
+    np.testing.assert_array_equal(fitted.coef_, reference.coef_)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", [0, 2999])       # the last row lands in the held-out split
+def test_lbfgs_refuses_nan_and_inf_anywhere_with_scikit_learns_message(bad, row):
+    X, y = make_classification(n_samples=3000, n_features=4, random_state=0)
+    X[row, 2] = bad
+    message = "Input X contains NaN" if np.isnan(bad) else "Input X contains infinity"
+    for early_stopping in (False, True):
+        with pytest.raises(ValueError, match=message):
+            LogisticRegression(early_stopping=early_stopping, random_state=0).fit(X, y)

@@ -166,7 +166,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 if checkpoint.resuming:   # redo the fit's prologue from its first random state
                     rng = checkpoint.start_generator()
         data = _inputs.prepare(self, X, y, sample_weight, validation_data, dtype=dtype,
-                               partial=partial, continuing=continuing, classes=classes, rng=rng)
+                               partial=partial, continuing=continuing, classes=classes, rng=rng,
+                               moments=spec.preconditioned and not partial)
         task = data.encoded.kind
         model = self._make_model(data.source.n_features,
                                  TASKS[task].n_outputs(len(data.encoded.classes)))
@@ -284,7 +285,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         if spec.preconditioned and not partial:
             preconditioner = _build.input_preconditioner(
                 data.source, params, model.first_layer_keys(), penalty.l2_strength,
-                getattr(data.source, "feature_names", getattr(self, "feature_names_in_", None)))
+                getattr(data.source, "feature_names", getattr(self, "feature_names_in_", None)),
+                moments=data.moments)
         settings = solver_settings(self, learning_rate=learning_rate, penalty=penalty,
                                    penalty_mask=model.penalty_mask(),
                                    steps_per_epoch=steps_per_epoch,

@@ -12,7 +12,7 @@ import numpy as np
 
 from xentlearn import optimizers, schedules
 from xentlearn._types import DataSource, Params, Schedule
-from xentlearn.data import column_moments
+from xentlearn.data import ColumnMoments, column_moments
 from xentlearn.exceptions import XentlearnInputError
 
 # The learning_rate= names, each a case of make_learning_rate.
@@ -56,7 +56,8 @@ _CONSTANT_COLUMN = 1e-6
 
 
 def input_preconditioner(source: DataSource, params: Params, keys: tuple[str, str | None],
-                         l2_strength: float, feature_names=None) -> optimizers.Preconditioner:
+                         l2_strength: float, feature_names=None,
+                         moments: ColumnMoments | None = None) -> optimizers.Preconditioner:
     """lbfgs's preconditioner that standardises the inputs (at most one pass over `source`).
 
     Each column is centred on its mean and scaled by sqrt(variance + 4 * l2)
@@ -88,14 +89,18 @@ def input_preconditioner(source: DataSource, params: Params, keys: tuple[str, st
         alpha * (1 - l1_ratio), the L2 part of the penalty.
     feature_names : sequence of str, optional
         Column names for the error raised when a column's variance overflows.
+    moments : ColumnMoments, optional
+        The training rows' moments when already known (the pass that checked
+        arrays for NaN computed them): then `source` is not read.
 
     Returns
     -------
     callable (n_params,) -> (n_params,)
         For ``optimizers.lbfgs(preconditioner=...)``.
     """
-    moments = (source.column_moments() if hasattr(source, "column_moments")
-               else column_moments(source.batches(None)))
+    if moments is None:
+        moments = (source.column_moments() if hasattr(source, "column_moments")
+                   else column_moments(source.batches(None)))
     with np.errstate(over="ignore", invalid="ignore"):
         rms = np.sqrt(moments.var + moments.mean * moments.mean)
     overflow = np.flatnonzero(~np.isfinite(rms))

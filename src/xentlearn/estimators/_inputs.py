@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import validate_data
 
 from xentlearn import _checks
-from xentlearn.data import ArraySource, TableFiles
+from xentlearn.data import ArraySource, ColumnMoments, TableFiles, column_moments
 from xentlearn.estimators import _dask_inputs, _files
 from xentlearn.estimators._labels import EncodedTargets, compute_class_weight, encode_targets
 from xentlearn.estimators._preprocessing import table_features
@@ -30,17 +31,22 @@ class Prepared(NamedTuple):
     encoded: EncodedTargets          # kind (task), classes, targets
     class_weight: np.ndarray | None  # per class, in the fitted dtype
     backend: object | None = None    # where the loop computes (None: the default, threads)
+    moments: ColumnMoments | None = None   # of the training rows, if asked for and known
 
 
 def prepare(estimator, X, y, sample_weight, validation_data, *, dtype, partial: bool,
-            continuing: bool, classes, rng: np.random.Generator) -> Prepared:
+            continuing: bool, classes, rng: np.random.Generator,
+            moments: bool = False) -> Prepared:
     """Data sources, encoded targets and class weights for ``fit`` / ``partial_fit``.
 
     TableFiles stream through the table preprocessing (fitted on the first
     call, recorded on `estimator`), read by the workers when a Dask client is
     current; arrays and DataFrames are validated as scikit-learn does, and split
     by ``validation_fraction`` for early stopping; dask collections stay on the
-    cluster (``_dask_inputs``).
+    cluster (``_dask_inputs``). With `moments` (a solver that standardises its
+    inputs), dense arrays get their column moments in the pass that checks
+    them for NaN and infinity (``Prepared.moments``); other inputs leave it to
+    the solver.
     """
     if isinstance(X, TableFiles):
         if _dask_inputs.cluster_current():    # a Dask client is current: workers read files
@@ -61,9 +67,8 @@ def prepare(estimator, X, y, sample_weight, validation_data, *, dtype, partial: 
         return Prepared(*_dask_inputs.prepare_dask(
             estimator, X, y, sample_weight, dtype=dtype, partial=partial, continuing=continuing,
             classes=classes, rng=rng))
-    return Prepared(*_prepare_arrays(estimator, X, y, sample_weight, dtype=dtype,
-                                     partial=partial, continuing=continuing, classes=classes,
-                                     rng=rng))
+    return _prepare_arrays(estimator, X, y, sample_weight, dtype=dtype, partial=partial,
+                           continuing=continuing, classes=classes, rng=rng, moments=moments)
 
 
 def logits(estimator, X) -> np.ndarray:
@@ -109,7 +114,8 @@ def score_files(estimator, X) -> float | None:
     return correct / total
 
 
-def _prepare_arrays(estimator, X, y, sample_weight, *, dtype, partial, continuing, classes, rng):
+def _prepare_arrays(estimator, X, y, sample_weight, *, dtype, partial, continuing, classes, rng,
+                    moments: bool) -> Prepared:
     """The array branch of ``prepare``: numpy, scipy.sparse, pandas and polars."""
     if partial and not continuing and classes is None and np.ndim(y) == 1:
         raise XentlearnInputError(
@@ -120,7 +126,10 @@ def _prepare_arrays(estimator, X, y, sample_weight, *, dtype, partial, continuin
     _check_numeric_frame(X)
     y = _nullable_labels_as_numpy(y)
     X, y = validate_data(estimator, X, y, accept_sparse=("csr", "csc"), dtype=dtype,
-                         multi_output=True, reset=not continuing, y_numeric=False)
+                         multi_output=True, reset=not continuing, y_numeric=False,
+                         ensure_all_finite=not moments)
+    if moments and _checks.issparse(X):
+        _check_finite(estimator, X)
     n_samples = X.shape[0]
     encoded = encode_targets(y, classes=estimator.classes_ if continuing else classes, dtype=dtype)
     if continuing and encoded.kind != estimator._task:
@@ -138,11 +147,37 @@ def _prepare_arrays(estimator, X, y, sample_weight, *, dtype, partial, continuin
                                             encoded.targets, encoded.kind,
                                             sample_weight=sample_weight, dtype=dtype)
     source = ArraySource(X, encoded.targets, sample_weight)
+    column_stats = None
+    if moments and not _checks.issparse(X):
+        column_stats = _moments_of_finite(estimator, source)
     validation = None
     if (estimator.early_stopping or estimator.calibration is not None) and not partial:
         source, validation = _split_validation(source, estimator.validation_fraction, rng,
                                                encoded)
-    return source, validation, encoded, class_weight
+        column_stats = None     # of every row; the solver takes the training rows' own
+    return Prepared(source, validation, encoded, class_weight, moments=column_stats)
+
+
+def _moments_of_finite(estimator, source: ArraySource) -> ColumnMoments:
+    """The column moments of a dense source, raising scikit-learn's error for NaN or
+    infinity: one pass where validation and the solver's standardisation took two.
+
+    A NaN or infinity anywhere makes a sum of squares NaN or infinite, so finite
+    moments prove finite data; non-finite ones are checked value by value (finite
+    values near the float64 limit overflow too: the preconditioner names them).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):    # NaN and inf are looked at below
+        stats = column_moments(source.batches(None))
+    if not (np.isfinite(stats.mean).all() and np.isfinite(stats.var).all()):
+        for batch in source.batches(None):
+            _check_finite(estimator, batch.X)
+    return stats
+
+
+def _check_finite(estimator, X) -> None:
+    """scikit-learn's NaN / infinity error for X, as ``validate_data`` words it."""
+    assert_all_finite(X, allow_nan=False, estimator_name=type(estimator).__name__,
+                      input_name="X")
 
 
 def _split_validation(source: ArraySource, fraction: float, rng: np.random.Generator, encoded):
