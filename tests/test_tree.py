@@ -121,3 +121,16 @@ def test_tree_helpers_agree_flat_and_plain():
     assert _tree.global_norm(tree) == _tree.global_norm(plain)
     np.testing.assert_array_equal(_tree.ravel(tree), _tree.ravel(plain))
     assert not np.shares_memory(_tree.ravel(tree), tree.flat)
+
+
+def test_flat_params_cut_right_when_layouts_alternate():
+    # FlatParams remembers the cuts of the last layout object it saw: layouts that
+    # follow each other, equal or not, must each get their own leaves.
+    other = (("W", (2, 3)), ("b", (2,)))
+    equal_copy = tuple((key, tuple(shape)) for key, shape in LAYOUT)
+    for layout in (LAYOUT, other, equal_copy, LAYOUT, other):
+        tree = _tree.FlatParams(np.arange(8.0), layout)
+        assert [(key, value.shape) for key, value in tree.items()] == list(layout)
+        assert tree["b"].tolist() == [6.0, 7.0]
+        empty = _tree.empty(layout, np.float32)
+        assert empty.flat.dtype == np.float32 and empty["W"].shape == dict(layout)["W"]
