@@ -192,3 +192,21 @@ def test_checkpoint_parameters_are_validated():
         LogisticRegression(checkpoint="x.ckpt", checkpoint_interval=-1.0).fit(X, y)
     with pytest.raises(ValueError, match="checkpoint"):
         LogisticRegression(checkpoint=5).fit(X, y)
+
+
+def test_a_changed_default_step_is_refused_not_resumed(tmp_path, monkeypatch):
+    """learning_rate_init=None is stored as the step it resolves to: a checkpoint written
+    under another default (another version) is refused, not resumed at a new step."""
+    from xentlearn.estimators import _mlp
+
+    X, y = _data()
+    make = CASES["adam mid-epoch"]
+    path = _leave_checkpoint(tmp_path, monkeypatch, make, X, y)
+    stored = _checkpoint.Checkpoint.open(make(str(path)), np.random.default_rng(0)).stored
+    assert stored[1]["fit"]["params"]["learning_rate_init"] == _mlp._ADAM_DEFAULT_STEP["adam"]
+    before = path.read_bytes()
+    monkeypatch.setitem(_mlp._ADAM_DEFAULT_STEP, "adam", 0.001)
+    with pytest.raises(CheckpointError, match=r"learning_rate_init: checkpoint 0\.00128, "
+                                              r"now 0\.001"):
+        make(str(path)).fit(X, y)
+    assert path.read_bytes() == before

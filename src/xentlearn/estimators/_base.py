@@ -269,13 +269,17 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             return params
         return model.init(rng, dtype)
 
+    def _learning_rate_init(self) -> float:
+        """The initial step training uses: learning_rate_init, or the solver's default."""
+        if self.learning_rate_init is None:
+            return SOLVERS[self.solver].default_learning_rate
+        return float(self.learning_rate_init)
+
     def _solver_settings(self, spec, penalty, model, data, batch_size, partial, early, params
                          ) -> SolverSettings:
         steps_per_epoch = data.source.n_batches(batch_size)
-        lr_init = (spec.default_learning_rate if self.learning_rate_init is None
-                   else float(self.learning_rate_init))
         learning_rate = _build.make_learning_rate(
-            self.learning_rate, lr_init, steps_per_epoch=steps_per_epoch,
+            self.learning_rate, self._learning_rate_init(), steps_per_epoch=steps_per_epoch,
             max_epochs=int(self.max_iter), power_t=float(self.power_t),
             warmup_epochs=int(self.warmup_epochs), decay_rate=float(self.decay_rate),
             decay_epochs=int(self.decay_epochs))

@@ -181,6 +181,9 @@ def _hyperparameters(estimator) -> dict:
     from xentlearn.estimators._persistence import _json_params
 
     params = _json_params(estimator)
+    # The step training takes, not None: a default that changes between versions
+    # must not change a resumed run silently.
+    params["learning_rate_init"] = estimator._learning_rate_init()
     return {k: v for k, v in params.items() if k not in _IGNORED}
 
 

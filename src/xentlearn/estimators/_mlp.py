@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 
 import numpy as np
@@ -143,11 +142,11 @@ class MLPClassifier(BaseXentClassifier):
         self.checkpoint_interval = checkpoint_interval
         self.calibration = calibration
 
-    def _solver_settings(self, spec, *args, **kwargs):
+    def _learning_rate_init(self) -> float:
         # Adam's default step over batches of 256: see the class Notes.
-        if self.learning_rate_init is None and spec.name in _ADAM_DEFAULT_STEP:
-            spec = dataclasses.replace(spec, default_learning_rate=_ADAM_DEFAULT_STEP[spec.name])
-        return super()._solver_settings(spec, *args, **kwargs)
+        if self.learning_rate_init is None and self.solver in _ADAM_DEFAULT_STEP:
+            return _ADAM_DEFAULT_STEP[self.solver]
+        return super()._learning_rate_init()
 
     def _hidden(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
