@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -115,7 +116,17 @@ class SerialBackend:
 
 
 class ThreadBackend(SerialBackend):
-    """Full-batch row blocks over `n_workers` threads, in order (deterministic sums).
+    """Full-batch row blocks over `n_workers` threads, in order (deterministic sums),
+    or in the calling thread where that is faster.
+
+    Whether the threads pay depends on the pass and the machine: a pass bound
+    by memory (a binary model's two matrix-vector products over dense rows)
+    reads X at the memory's speed from one core, and a second thread only adds
+    hand-overs, while a compute-bound one (softmax, wider products) gains from
+    both cores. Both ways map the same blocks and sum their terms in the same
+    order, BLAS on one thread, so they give the same bits: the backend times
+    both on a fit's early passes and keeps the faster, timing the other again
+    every ``_RETIME_EVERY`` passes (the machine's load changes).
 
     Mini-batches run in the calling thread: at their sizes a hand-over between
     threads costs more than it gives (see ``training._parallel``).
@@ -124,16 +135,62 @@ class ThreadBackend(SerialBackend):
     def __init__(self, n_workers: int = N_WORKERS):
         self.n_workers = n_workers
         self._stack: contextlib.ExitStack | None = None
+        self._timer = _FasterOfTwo()
 
     def __enter__(self) -> "ThreadBackend":
         self._stack = contextlib.ExitStack()
-        self._map = self._stack.enter_context(parallel_map(self.n_workers))
+        self._threads = self._stack.enter_context(parallel_map(self.n_workers))
+        self._timer = _FasterOfTwo()
         return self
 
     def __exit__(self, *exc) -> None:
         stack, self._stack = self._stack, None
-        del self._map
+        del self._threads
         stack.close()
+
+    def full_batch(self, objective, params, source):
+        threaded = self.n_workers > 1 and self._timer.choose()
+        start = time.perf_counter()
+        result = objective.value_and_grad(params, source.batches(None),
+                                          map_fn=self._threads if threaded else map)
+        self._timer.record(threaded, time.perf_counter() - start)
+        return result
+
+
+# A fit's first pass is at its starting point (zero weights: no forward product for a
+# linear model), lighter than the others: it is not timed.
+_UNTIMED_PASSES = 1
+_RETIME_EVERY = 16
+_KEPT_TIMES = 3
+
+
+class _FasterOfTwo:
+    """Threads or the calling thread for the next pass: each timed, the faster chosen.
+
+    A way's speed is the best of its last ``_KEPT_TIMES`` passes: the machine
+    slows down for seconds at a time, and one slow pass must not make the
+    faster way look slower.
+    """
+
+    def __init__(self) -> None:
+        self.passes = 0
+        self.seconds: dict[bool, list[float]] = {True: [], False: []}   # by "threaded"
+
+    def choose(self) -> bool:
+        """True: map the next pass over the threads."""
+        self.passes += 1
+        if self.passes <= _UNTIMED_PASSES or not self.seconds[True]:
+            return True
+        if not self.seconds[False]:
+            return False
+        faster = min(self.seconds[True]) <= min(self.seconds[False])
+        return not faster if self.passes % _RETIME_EVERY == 0 else faster
+
+    def record(self, threaded: bool, seconds: float) -> None:
+        if self.passes > _UNTIMED_PASSES:
+            times = self.seconds[threaded]
+            times.append(seconds)
+            del times[:-_KEPT_TIMES]
 
 
 # ---------------------------------------------------------------------------- divergence
