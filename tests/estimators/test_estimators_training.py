@@ -287,3 +287,13 @@ def test_lbfgs_refuses_nan_and_inf_anywhere_with_scikit_learns_message(bad, row)
     for early_stopping in (False, True):
         with pytest.raises(ValueError, match=message):
             LogisticRegression(early_stopping=early_stopping, random_state=0).fit(X, y)
+
+
+def test_lbfgs_refuses_nan_in_rows_of_zero_weight():
+    """A block of zero-weight rows adds nothing to the moments: its rows are checked apart."""
+    X, y = make_classification(n_samples=40_000, n_features=5, random_state=0)
+    w = np.ones(40_000)
+    w[-20_000:] = 0.0                 # the last row block holds only zero weights
+    X[-1, 2] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        LogisticRegression().fit(X, y, sample_weight=w)

@@ -149,7 +149,7 @@ def _prepare_arrays(estimator, X, y, sample_weight, *, dtype, partial, continuin
     source = ArraySource(X, encoded.targets, sample_weight)
     column_stats = None
     if moments and not _checks.issparse(X):
-        column_stats = _moments_of_finite(estimator, source)
+        column_stats = _moments_of_finite(estimator, source, sample_weight)
     validation = None
     if (estimator.early_stopping or estimator.calibration is not None) and not partial:
         source, validation = _split_validation(source, estimator.validation_fraction, rng,
@@ -158,19 +158,24 @@ def _prepare_arrays(estimator, X, y, sample_weight, *, dtype, partial, continuin
     return Prepared(source, validation, encoded, class_weight, moments=column_stats)
 
 
-def _moments_of_finite(estimator, source: ArraySource) -> ColumnMoments:
+def _moments_of_finite(estimator, source: ArraySource, sample_weight: np.ndarray | None
+                       ) -> ColumnMoments:
     """The column moments of a dense source, raising scikit-learn's error for NaN or
     infinity: one pass where validation and the solver's standardisation took two.
 
-    A NaN or infinity anywhere makes a sum of squares NaN or infinite, so finite
-    moments prove finite data; non-finite ones are checked value by value (finite
-    values near the float64 limit overflow too: the preconditioner names them).
+    A NaN or infinity in a row of positive weight makes a weighted sum of squares
+    NaN or infinite, so finite moments prove those rows finite; non-finite ones
+    are checked value by value (finite values near the float64 limit overflow
+    too: the preconditioner names them). Rows of zero weight are checked apart:
+    a block of them adds nothing to the moments.
     """
     with np.errstate(over="ignore", invalid="ignore"):    # NaN and inf are looked at below
         stats = column_moments(source.batches(None))
     if not (np.isfinite(stats.mean).all() and np.isfinite(stats.var).all()):
         for batch in source.batches(None):
             _check_finite(estimator, batch.X)
+    elif sample_weight is not None and not sample_weight.all():
+        _check_finite(estimator, source.X[sample_weight == 0])
     return stats
 
 
