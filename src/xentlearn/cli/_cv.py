@@ -15,7 +15,7 @@ import numpy as np
 from xentlearn.cli import _report
 from xentlearn.cli._estimator import check_validation, make_estimator, score_table
 from xentlearn.cli._messages import print_warnings
-from xentlearn.cli._metrics import METRIC_KEYS, metrics_json
+from xentlearn.cli._metrics import METRIC_KEYS, json_number, metrics_json
 from xentlearn.cli._options import UsageError
 from xentlearn.cli._tables import describe_data, one_or_many, table_options
 from xentlearn.data import RowSplit, TableFiles
@@ -68,7 +68,7 @@ def cv(args, out: TextIO) -> None:
     if args.json:
         report = {"folds": args.folds, "rows": [m.n_rows for m in folds],
                   "seconds": seconds, "estimator": type(estimator).__name__,
-                  "metrics": {k: dict(summary[k], folds=[_json_number(x) for x in values[k]])
+                  "metrics": {k: dict(summary[k], folds=[json_number(x) for x in values[k]])
                               for k in keys},
                   "per_fold": [metrics_json(m) for m in folds]}
         print(json.dumps(report, indent=2), file=out)
@@ -91,5 +91,3 @@ def _spread(values) -> dict[str, float | None]:
     return {"mean": float(np.mean(finite)), "std": float(np.std(finite))}
 
 
-def _json_number(value):
-    return None if value is None or not math.isfinite(value) else float(value)

@@ -291,8 +291,8 @@ def metrics_json(m: Metrics) -> dict:
                                  "support": int(s)}
                  for c, p, r, f, s in zip(m.classes, m.precision, m.recall, m.f1, m.support)}
     out = {"rows": m.n_rows}
-    out.update({key: _finite(getattr(m, key)) for key in METRIC_KEYS})
-    out["auc_error_bound"] = _finite(m.auc_error)
+    out.update({key: json_number(getattr(m, key)) for key in METRIC_KEYS})
+    out["auc_error_bound"] = json_number(m.auc_error)
     out["threshold"] = m.threshold
     out["per_class"] = per_class
     out["classes"] = [plain(c) for c in m.classes]
@@ -300,7 +300,8 @@ def metrics_json(m: Metrics) -> dict:
     return out
 
 
-def _finite(value):
+def json_number(value):
+    """A metric for JSON: a float, or None for a missing or non-finite value."""
     if value is None:
         return None
     value = float(value)

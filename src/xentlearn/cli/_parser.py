@@ -227,8 +227,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        raise UsageError("xentlearn: a command is required: train, predict, evaluate or info "
-                         "(see xentlearn --help)")
+        raise UsageError("xentlearn: a command is required: train, predict, evaluate, info "
+                         "or cv (see xentlearn --help)")
     if args.command == "train" and args.config is not None:
         config = read_config(args.config, parser.train_parser)
         for key, value in config.items():
