@@ -111,3 +111,21 @@ def test_sum_of_squares_or_centring_chosen_per_column_keeps_ten_digits(weighted)
     mean = w @ X / w.sum()
     np.testing.assert_allclose(moments.mean, mean, rtol=1e-13)
     np.testing.assert_allclose(moments.var, w @ (X - mean) ** 2 / w.sum(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_moments_summed_over_threads_are_the_serial_bits(sparse):
+    # The estimators sum the blocks' moments on a thread pool (training.parallel_map);
+    # merged in block order, the result must not depend on where a block was summed.
+    from xentlearn.training import parallel_map
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(100, 6)) * [1, 1e3, 1e-3, 5, 1, 2] + [0, 1e4, 0, -3, 7, 0]
+    w = rng.random(100)
+    blocks = _blocks(sp.csr_matrix(X) if sparse else X, w)
+    serial = column_moments(blocks)
+    with parallel_map(2) as map_fn:
+        threaded = column_moments(blocks, map_fn=map_fn)
+    assert threaded.weight_sum == serial.weight_sum
+    assert threaded.mean.tobytes() == serial.mean.tobytes()
+    assert threaded.var.tobytes() == serial.var.tobytes()

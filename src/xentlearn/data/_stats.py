@@ -17,7 +17,7 @@ squared deviations: exact, where E[x^2] - E[x]^2 would cancel).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -128,7 +128,11 @@ def _centred_m2(X, w, mean: np.ndarray) -> np.ndarray:
     return m2
 
 
-def column_moments(batches: Iterable[Batch]) -> ColumnMoments:
+def _batch_moments(batch: Batch) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    return _block_moments(batch.X, batch.sample_weight)
+
+
+def column_moments(batches: Iterable[Batch], *, map_fn: Callable = map) -> ColumnMoments:
     """Mean and variance of every column of X over all `batches` (one pass).
 
     Parameters
@@ -136,6 +140,11 @@ def column_moments(batches: Iterable[Batch]) -> ColumnMoments:
     batches : iterable of Batch
         Typically ``source.batches(None)`` (cache-sized row blocks); dense or
         sparse X, float32 or float64; a batch's sample weights weigh its rows.
+    map_fn : callable, default=map
+        ``map_fn(fn, batches)`` computes each batch's moments and must yield them
+        in input order (the builtin ``map``, or ``training.parallel_map``'s thread
+        pool): they are merged in that order, so the result's bits do not
+        depend on where the batches were summed.
 
     Returns
     -------
@@ -152,8 +161,7 @@ def column_moments(batches: Iterable[Batch]) -> ColumnMoments:
     (array([ 3., 10.]), array([2.66666667, 0.        ]))
     """
     n_total, mean_total, m2_total = 0.0, None, None
-    for batch in batches:
-        n, mean, m2 = _block_moments(batch.X, batch.sample_weight)
+    for n, mean, m2 in map_fn(_batch_moments, batches):
         if n == 0.0:
             continue
         if mean_total is None:

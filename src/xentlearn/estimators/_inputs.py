@@ -9,6 +9,7 @@ branch (``_dask_inputs``), recognised without importing dask.
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import numpy as np
@@ -17,10 +18,12 @@ from sklearn.utils.validation import validate_data
 
 from xentlearn import _checks
 from xentlearn.data import ArraySource, ColumnMoments, TableFiles, column_moments
+from xentlearn.data._arrays import block_rows
 from xentlearn.estimators import _dask_inputs, _files
 from xentlearn.estimators._labels import EncodedTargets, compute_class_weight, encode_targets
 from xentlearn.estimators._preprocessing import table_features
 from xentlearn.exceptions import XentlearnInputError
+from xentlearn.training import parallel_map
 
 
 class Prepared(NamedTuple):
@@ -169,8 +172,14 @@ def _moments_of_finite(estimator, source: ArraySource, sample_weight: np.ndarray
     too: the preconditioner names them). Rows of zero weight are checked apart:
     a block of them adds nothing to the moments.
     """
-    with np.errstate(over="ignore", invalid="ignore"):    # NaN and inf are looked at below
-        stats = column_moments(source.batches(None))
+    with contextlib.ExitStack() as stack:
+        map_fn = map
+        if source.n_samples > block_rows(source.n_features, source.dtype.itemsize):
+            # Several blocks: summed on both cores, as the training passes are (the
+            # moments are merged in block order, so the bits are the same as serial).
+            map_fn = stack.enter_context(parallel_map())
+        stack.enter_context(np.errstate(over="ignore", invalid="ignore"))  # looked at below
+        stats = column_moments(source.batches(None), map_fn=map_fn)
     if not (np.isfinite(stats.mean).all() and np.isfinite(stats.var).all()):
         for batch in source.batches(None):
             _check_finite(estimator, batch.X)
