@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from xentlearn.data import ArraySource, Batch, column_moments
+from xentlearn.data import Batch, column_moments
 from xentlearn.exceptions import XentlearnInputError
 
 
