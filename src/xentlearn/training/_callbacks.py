@@ -38,6 +38,10 @@ def call_callbacks(callbacks: Sequence, record: EpochRecord, params: Params) -> 
     return stop
 
 
+# A delay (seconds) that no constructor outlives: see ProgressBar.__init__.
+_NOT_YET = 3600.0
+
+
 class ProgressBar:
     """A tqdm bar on stderr.
 
@@ -56,9 +60,20 @@ class ProgressBar:
             from tqdm.auto import tqdm
 
             total = None if self._full_batch else total_epochs * batches_per_epoch
-            self._bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
-                             leave=True)
-            self._bar.set_description("iteration 1" if self._full_batch else "epoch 1")
+            # Drawn only once it is ours to close: an interrupt (Ctrl-C, SIGTERM) that
+            # arrives as the first line is written must find the bar closable, or
+            # the line is finished after the CLI's "interrupted" instead of before.
+            # tqdm draws nothing in its constructor while `delay` is unelapsed.
+            bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                       leave=True, desc="iteration 1" if self._full_batch else "epoch 1",
+                       delay=_NOT_YET)
+            self._bar = bar
+            try:
+                bar.delay = 0.0
+                bar.refresh()
+            except BaseException:
+                bar.close()
+                raise
 
     def batch_done(self) -> None:
         if self._bar is not None:

@@ -127,11 +127,14 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
     rng = generator_from_state(state.rng_state)
     backend = ThreadBackend() if backend is None else backend
     full_batch = _FullBatch(objective, train, backend) if batch_size is None else None
-    progress = ProgressBar(max_epochs - state.epoch,
-                           None if full_batch else train.n_batches(batch_size), verbose,
-                           unit="iteration" if full_batch else "batch")
     reason: StopReason = "max_iter"
+    progress = None
     try:
+        # Made inside the try: an interrupt right after the bar is drawn still closes it
+        # before the CLI says "interrupted" (a bar closed later would end the output).
+        progress = ProgressBar(max_epochs - state.epoch,
+                               None if full_batch else train.n_batches(batch_size), verbose,
+                               unit="iteration" if full_batch else "batch")
         with backend, quiet_floating_point():
             while state.epoch < max_epochs:
                 started = time.perf_counter()
@@ -160,7 +163,8 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
         error.history = list(state.history)   # the curve up to the failure, to diagnose it
         raise
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
     params = state.params
     for rule, rule_state in zip(stoppers, state.stoppers):
         params = rule.result(rule_state, params)
