@@ -21,13 +21,22 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def client(cluster):
-    """A client of `cluster` (the default client while the module runs), its 2 workers up."""
+def module_client(cluster):
+    """A client of `cluster`, the default client while the module runs."""
     with Client(cluster) as client:
-        # Worker processes start in the background; on a busy machine the first test
-        # could otherwise find none.
-        client.wait_for_workers(2, timeout=120)
         yield client
+
+
+@pytest.fixture
+def client(module_client):
+    """The module's client with its 2 workers up when a test starts.
+
+    Worker processes start in the background, and a worker a test killed is
+    restarted by its nanny in the background too: on a busy machine that takes
+    more than 30 s, and a test after it would otherwise find one worker.
+    """
+    module_client.wait_for_workers(2, timeout=120)
+    return module_client
 
 
 def relative_difference(a, b) -> float:

@@ -121,7 +121,6 @@ def test_worker_killed_mid_fit_same_result(client):
     assert disturbed.n_iter_ == undisturbed.n_iter_
     np.testing.assert_array_equal(disturbed.coef_, undisturbed.coef_)
     np.testing.assert_array_equal(disturbed.intercept_, undisturbed.intercept_)
-    client.wait_for_workers(2, timeout=30)
 
 
 def test_checkpoint_resumes_on_cluster(client, tmp_path):
@@ -189,7 +188,6 @@ def test_worker_killed_during_minibatch_epoch_same_result(client):
     disturbed = fit_quietly(_adam(callbacks=[kill_during_next_epoch]), Xd, yd)
     assert killed.is_set()
     np.testing.assert_array_equal(disturbed.coef_, undisturbed.coef_)
-    client.wait_for_workers(2, timeout=30)
 
 
 def test_table_files_read_by_the_workers(client, tmp_path, monkeypatch):
