@@ -33,3 +33,13 @@ def test_a_bar_draws_its_first_line_when_made(capsys):
     bar.batch_done()
     bar.close()
     assert capsys.readouterr().err.endswith("\n")
+
+
+def test_a_resumed_run_starts_its_bar_where_it_was(capsys):
+    # A checkpoint of epoch 12 and 40 of its batches: the bar says epoch 13, 40 done.
+    bar = ProgressBar(18, 100, enabled=True, first_epoch=13, batches_done=40)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "epoch 13:" in err and "40/1800" in err
+    ProgressBar(5, None, enabled=True, unit="iteration", first_epoch=7).close()
+    assert "iteration 7" in capsys.readouterr().err

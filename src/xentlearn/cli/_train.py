@@ -74,6 +74,9 @@ def train(args, out: TextIO) -> None:
     validation_table = None if not validation else TableFiles(
         one_or_many(validation), target=target, sample_weight=args.sample_weight, **options)
     estimator = make_estimator(args, train_table, verbose=not quiet)
+    # A checkpoint there now is resumed (one of another run is refused, and fit raises).
+    checkpoint = estimator.get_params().get("checkpoint")
+    resumed_from = checkpoint if checkpoint is not None and Path(checkpoint).exists() else None
 
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught, \
@@ -119,6 +122,7 @@ def train(args, out: TextIO) -> None:
             "classes": [plain(c) for c in estimator.classes_],
             "n_features": int(estimator.n_features_in_),
             "epochs": int(estimator.n_iter_), "seconds": seconds,
+            "resumed_from": None if resumed_from is None else str(resumed_from),
             "restored_epoch": _restored_epoch(estimator),
             "temperature": _temperature(estimator),
             "model": str(model_path), "history": str(history_path),
@@ -131,7 +135,9 @@ def train(args, out: TextIO) -> None:
         name, detail = scores[-1]
         print(f"\n{type(estimator).__name__}: {len(estimator.classes_)} classes, "
               f"{estimator.n_features_in_} features, {estimator.n_iter_} epochs in "
-              f"{seconds:.1f} s" + _restored_note(estimator) + "\n", file=out)
+              f"{seconds:.1f} s" + _restored_note(estimator)
+              + ("" if resumed_from is None else f" (resumed from {resumed_from})") + "\n",
+              file=out)
         print(_report.summary_table(scores), file=out)
         print("\n" + _report.metrics_report(detail, name) + "\n", file=out)
     print(f"model:   {model_path}", file=out)

@@ -25,11 +25,12 @@ import scipy.sparse as sp
 
 from xentlearn import io
 from xentlearn._types import DataSource
+from xentlearn.estimators._file_schema import CHECKPOINT_KIND
 from xentlearn.exceptions import CheckpointError, ModelFileError, XentlearnInputError
 from xentlearn.training import (TrainState, generator_from_state, rng_state, rng_state_from_json,
                                 rng_state_to_json, state_from_parts, state_to_parts)
 
-KIND = "xentlearn-checkpoint"
+KIND = CHECKPOINT_KIND
 # Hyperparameters that do not change what training computes.
 _IGNORED = ("verbose", "callbacks", "checkpoint", "checkpoint_interval")
 # Rows hashed for the data fingerprint: enough to tell data sets apart, cheap to read.

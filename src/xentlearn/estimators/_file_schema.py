@@ -22,6 +22,10 @@ from xentlearn.exceptions import ModelFileError, XentlearnInputError
 from xentlearn.io import ArrayHeader
 from xentlearn.training import EpochRecord
 
+# The "kind" in a checkpoint's meta (estimators._checkpoint writes it): such a file is
+# refused by name here rather than as a model file with missing fields.
+CHECKPOINT_KIND = "xentlearn-checkpoint"
+
 TASKS = ("binary", "multiclass", "multilabel", "soft")
 # TabularPreprocessor's column kinds (its kinds_), as to_dict writes them; a date
 # column is written as "date", or as "categorical" with "expand": "date".
@@ -174,6 +178,18 @@ def check_layout(meta: dict, headers: dict[str, ArrayHeader], path: str) -> Layo
 
 
 def _check_required(meta: dict, path: str) -> None:
+    if meta.get("kind") == CHECKPOINT_KIND:
+        state = meta.get("state")
+        epoch, batch = (state.get("epoch"), state.get("batch")) if isinstance(state, dict) \
+            else (None, None)
+        at = ""
+        if isinstance(epoch, int) and isinstance(batch, int):
+            at = (f" (saved in epoch {epoch + 1}, after {batch} of its batches)" if batch
+                  else f" (saved after epoch {epoch})")
+        raise ModelFileError(
+            f"{path} is a training checkpoint{at}, not a model file: running the same fit "
+            f"(or xentlearn train) again with this checkpoint path resumes it and writes the "
+            f"model; delete it to start over")
     for key in ("estimator", "params", "task", "n_features_in", "param_keys", "history"):
         if key not in meta:
             raise refuse(path, f"meta field {key!r}", "is missing")

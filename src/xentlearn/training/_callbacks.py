@@ -53,19 +53,22 @@ class ProgressBar:
     """
 
     def __init__(self, total_epochs: int, batches_per_epoch: int | None, enabled: bool,
-                 unit: str = "batch"):
+                 unit: str = "batch", *, first_epoch: int = 1, batches_done: int = 0):
+        """`total_epochs` epochs from `first_epoch` on, `batches_done` of its batches
+        already taken (a run resumed from a checkpoint: the bar starts where it was)."""
         self._bar = None
         self._full_batch = batches_per_epoch is None
         if enabled:
             from tqdm.auto import tqdm
 
             total = None if self._full_batch else total_epochs * batches_per_epoch
+            name = "iteration" if self._full_batch else "epoch"
             # Drawn only once it is ours to close: an interrupt (Ctrl-C, SIGTERM) that
             # arrives as the first line is written must find the bar closable, or
             # the line is finished after the CLI's "interrupted" instead of before.
             # tqdm draws nothing in its constructor while `delay` is unelapsed.
             bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
-                       leave=True, desc="iteration 1" if self._full_batch else "epoch 1",
+                       leave=True, desc=f"{name} {first_epoch}", initial=batches_done,
                        delay=_NOT_YET)
             self._bar = bar
             try:

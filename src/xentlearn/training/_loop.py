@@ -134,7 +134,8 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
         # before the CLI says "interrupted" (a bar closed later would end the output).
         progress = ProgressBar(max_epochs - state.epoch,
                                None if full_batch else train.n_batches(batch_size), verbose,
-                               unit="iteration" if full_batch else "batch")
+                               unit="iteration" if full_batch else "batch",
+                               first_epoch=state.epoch + 1, batches_done=state.batch)
         with backend, quiet_floating_point():
             while state.epoch < max_epochs:
                 started = time.perf_counter()
