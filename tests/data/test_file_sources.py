@@ -555,3 +555,23 @@ def test_csv_block_bytes_is_checked_and_table_files_fields_keep_their_order(tmp_
             TableFiles("a.csv", csv_block_bytes=bad)
     with pytest.raises(dataclasses.FrozenInstanceError):
         TableFiles("a.csv").csv_block_bytes = 1 << 20
+
+
+def test_a_missing_label_is_located_by_file_and_row(tmp_path):
+    # Two files; the first missing label is in the second, in its third 4-row batch.
+    (tmp_path / "a.csv").write_text("x,label\n" + "".join(f"{i},p\n" for i in range(10)))
+    (tmp_path / "b.csv").write_text("x,label\n" + "".join(
+        f"{i},{'' if i in (9, 11) else 'q'}\n" for i in range(12)))
+    with pytest.raises(XentlearnInputError,
+                       match=r"2 missing value\(s\) \(first in row 10 of '.*b\.csv', counting "
+                             r"rows after the header\)"):
+        scan_target(tmp_path, "label", batch_rows=4)
+    # Through the estimators (the rows kept in memory) the same words; with a row split,
+    # rows are filtered and only the file is named.
+    from xentlearn import LogisticRegression
+    from xentlearn.data import TableFiles
+
+    with pytest.raises(XentlearnInputError, match=r"first in row 10 of '.*b\.csv'"):
+        LogisticRegression().fit(TableFiles(tmp_path, target="label"))
+    with pytest.raises(XentlearnInputError, match=r"\(first in '.*b\.csv'\)"):
+        LogisticRegression().fit(TableFiles(tmp_path, target="label", validation_fraction=0.2))

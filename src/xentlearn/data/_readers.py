@@ -666,29 +666,36 @@ def scan_target(files, target: str, *, batch_rows: int = 65536,
     _check_column(files, schema, target, "target")
     records = _iter_with_files(files, [target], batch_rows=batch_rows,
                                csv_block_bytes=csv_block_bytes, na_values=na_values)
-    classes = distinct_labels(records, target, stop_after=stop_after)
+    classes = distinct_labels(records, target, stop_after=stop_after, whole_files=True)
     if classes is None:
         raise XentlearnInputError(f"no rows in {', '.join(str(f) for f in files)}")
     return classes
 
 
-def distinct_labels(records, target: str, *, stop_after: int | None = None
-                    ) -> np.ndarray | None:
+def distinct_labels(records, target: str, *, stop_after: int | None = None,
+                    whole_files: bool = False) -> np.ndarray | None:
     """Sorted distinct values of column `target` over (path, record batch) pairs; None
     if there is no row. ``scan_target``'s reading loop, also run on batches kept in
     memory (``TableFiles.scan_classes``).
 
+    `whole_files`: the records are every row of each file, in file order (no row
+    split), so a missing label's row number in its file is known and is named.
+
     Raises
     ------
     XentlearnInputError
-        A missing label (null or NaN): the count and the first file.
+        A missing label (null or NaN): the count and the first file (and row).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     classes = None
-    n_missing, first_bad = 0, None
+    n_missing, first_bad, first_row = 0, None, None
+    current, offset = None, 0            # the file being read, and its rows before `batch`
     for path, batch in records:
+        if path != current:
+            current, offset = path, 0
+        offset += batch.num_rows
         column = batch.column(target)
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
@@ -696,8 +703,11 @@ def distinct_labels(records, target: str, *, stop_after: int | None = None
         if pa.types.is_floating(column.type):
             missing += pc.sum(pc.is_nan(column)).as_py() or 0
         if missing:
+            if first_bad is None:
+                first_bad = path
+                missing_at = pc.index(pc.is_null(column, nan_is_null=True), True).as_py()
+                first_row = offset - batch.num_rows + missing_at + 1
             n_missing += missing
-            first_bad = first_bad or path
             continue
         uniques = pc.unique(column).to_numpy(zero_copy_only=False)
         # The running union stays as small as the set of classes: the merge
@@ -707,7 +717,9 @@ def distinct_labels(records, target: str, *, stop_after: int | None = None
         if stop_after is not None and len(classes) > stop_after and not n_missing:
             return classes
     if n_missing:
+        where = (f"in row {first_row} of {str(first_bad)!r}, counting rows after the header"
+                 if whole_files else f"in {str(first_bad)!r}")
         raise XentlearnInputError(
-            f"target column {target!r} has {n_missing} missing value(s) (first in "
-            f"{str(first_bad)!r}); every training row needs a label")
+            f"target column {target!r} has {n_missing} missing value(s) (first {where}); "
+            f"every training row needs a label")
     return classes

@@ -225,7 +225,7 @@ class TableFiles:
         return scan_schema(self.files(), csv_block_bytes=self.csv_block_bytes,
                            na_values=self.na_values)
 
-    def scan_classes(self, records=None) -> np.ndarray:
+    def scan_classes(self, records=None, *, whole_files: bool = False) -> np.ndarray:
         """Sorted distinct values of the target column, refusing what is not a class label.
 
         A numeric target with more than 100 distinct values is a regression
@@ -239,6 +239,9 @@ class TableFiles:
         records : iterable of (path, pyarrow.RecordBatch), optional
             This table's rows, already read (``FileSource.kept_records()``):
             scanned instead of reading the target column from the files.
+        whole_files : bool, default=False
+            `records` are every row of each file, in file order: a missing
+            label is then named by its row (reading the files, it always is).
         """
         if self.target is None:
             raise XentlearnInputError("TableFiles needs target=<column> here")
@@ -249,7 +252,8 @@ class TableFiles:
                                   csv_block_bytes=self.csv_block_bytes,
                                   na_values=self.na_values, stop_after=stop)
         else:
-            classes = distinct_labels(records, self.target, stop_after=stop)
+            classes = distinct_labels(records, self.target, stop_after=stop,
+                                      whole_files=whole_files)
             if classes is None:
                 raise XentlearnInputError("no rows to read the classes from")
         count = f"more than {stop}" if len(classes) > stop else str(len(classes))

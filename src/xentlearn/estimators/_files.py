@@ -75,7 +75,8 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
     budget = table.memory_budget_bytes
     source = source_for(table, budget)
     if labels is None:
-        labels = table.scan_classes(source.kept_records())
+        # Kept records are every row of each file, in order, unless rows are filtered.
+        labels = table.scan_classes(source.kept_records(), whole_files=not table.row_filters)
         if len(labels) < 2:
             raise XentlearnInputError(
                 f"target column {table.target!r} has only one class ({labels[0]!r}); "
