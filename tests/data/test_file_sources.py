@@ -142,7 +142,7 @@ def test_scan_target_sorted_unique_values_streaming(tmp_path):
 def test_scan_target_errors_name_file_columns_and_count(tmp_path):
     path = write(pa.table({"a": [1.0, 2.0], "b": ["x", "y"]}), tmp_path / "t.parquet")
     with pytest.raises(XentlearnInputError,
-                       match=r"target column 'y' not found in .*t.parquet'; available columns: a, b"):
+                       match=r"target column 'y' not found in .*t.parquet'; available columns: 'a', 'b'"):
         scan_target(path, "y")
     path = write(pa.table({"y": ["a", None, "b", None, None]}), tmp_path / "n.parquet", row_group_size=2)
     with pytest.raises(XentlearnInputError, match=r"'y' has 3 missing value\(s\) \(first in .*n.parquet"):
@@ -304,7 +304,7 @@ def test_target_and_weight_errors(tmp_path):
     path = write(pa.table({"x": [1.0, 2.0, 3.0], "y": [1, None, 0], "w": [1.0, -2.0, 1.0]}),
                  tmp_path / "t.parquet")
     with pytest.raises(XentlearnInputError,
-                       match=r"target column 'nope' not found in .*t.parquet'; available columns: x, y, w"):
+                       match=r"target column 'nope' not found in .*t.parquet'; available columns: 'x', 'y', 'w'"):
         FileSource(path, target="nope", preprocessor=TabularPreprocessor(), encode_target=np.asarray)
     src = FileSource(path, target="y", features=["x"], preprocessor=TabularPreprocessor(),
                      encode_target=np.asarray)

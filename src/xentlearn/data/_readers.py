@@ -394,7 +394,7 @@ def _check_column(files: list[Path], schema, column: str, what: str) -> None:
     if column not in schema.names:
         raise XentlearnInputError(
             f"{what} column {column!r} not found in {str(files[0])!r}; "
-            f"available columns: {', '.join(schema.names)}")
+            f"available columns: {', '.join(map(repr, schema.names))}")
 
 
 def _null_tokens(batch, na_values: Sequence[str]):

@@ -282,7 +282,7 @@ class TableFiles:
         if missing:
             raise XentlearnInputError(
                 f"{str(files[0])!r} lacks the feature column(s) {missing} the model was "
-                f"trained on; it has {', '.join(schema.names)}")
+                f"trained on; it has {', '.join(map(repr, schema.names))}")
         columns = list(features)
         if with_target and self.target not in columns:
             if self.target is None:

@@ -1015,9 +1015,9 @@ class TabularPreprocessor:
         try:
             return data.column(name)
         except KeyError:
+            available = ", ".join(map(repr, data.schema.names))
             raise XentlearnInputError(
-                f"column {name!r} not found; available columns: {', '.join(data.schema.names)}"
-            ) from None
+                f"column {name!r} not found; available columns: {available}") from None
 
 
 def _width(kind: str, categories) -> int:
