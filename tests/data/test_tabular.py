@@ -381,3 +381,13 @@ def test_text_that_only_looks_like_dates_stays_text():
     assert pre.kinds_ == ["categorical"]
     mixed = pa.table({"d": ["2024-01-31", "soon"] * 5})           # not every value is a date
     assert TabularPreprocessor().fit([mixed]).kinds_ == ["categorical"]
+
+
+def test_a_missing_column_is_named_with_the_available_ones_quoted():
+    # A name holding a comma must not read as two columns in the list.
+    prep = TabularPreprocessor(["x", "height, cm"])
+    batch = pa.record_batch([pa.array([1.0, 2.0]), pa.array(["a", "b"])], ["x", "city, land"])
+    with pytest.raises(XentlearnInputError,
+                       match=r"column 'height, cm' not found; available columns: 'x', "
+                             r"'city, land'"):
+        prep.partial_fit(batch)

@@ -30,7 +30,6 @@ from xentlearn.exceptions import CheckpointError, ModelFileError, XentlearnInput
 from xentlearn.training import (TrainState, generator_from_state, rng_state, rng_state_from_json,
                                 rng_state_to_json, state_from_parts, state_to_parts)
 
-KIND = CHECKPOINT_KIND
 # Hyperparameters that do not change what training computes.
 _IGNORED = ("verbose", "callbacks", "checkpoint", "checkpoint_interval")
 # Rows hashed for the data fingerprint: enough to tell data sets apart, cheap to read.
@@ -132,7 +131,8 @@ class Checkpoint:
 
     def save(self, state: TrainState) -> None:
         arrays, state_meta = state_to_parts(state)
-        io.write(self.path, arrays, {"kind": KIND, "fit": self.fit_meta, "state": state_meta})
+        io.write(self.path, arrays,
+                 {"kind": CHECKPOINT_KIND, "fit": self.fit_meta, "state": state_meta})
         self._last = time.monotonic()
 
     def remove(self) -> None:
@@ -149,7 +149,7 @@ class Checkpoint:
             raise CheckpointError(
                 f"checkpoint {self.path} cannot be read ({exc}); it was left as it is: delete "
                 f"it to start over") from None
-        if meta.get("kind") != KIND:
+        if meta.get("kind") != CHECKPOINT_KIND:
             raise CheckpointError(
                 f"{self.path} is a xentlearn file but not a checkpoint (kind "
                 f"{meta.get('kind')!r}); pass another checkpoint path")
