@@ -56,6 +56,35 @@ def test_train_on_the_cluster_equals_the_fit_here(cluster, folder, tmp_path, cap
         default_client()
 
 
+def test_train_scores_on_the_cluster(cluster, folder, tmp_path, capsys, monkeypatch):
+    """The scores that train reports are computed by the workers too (one task per file
+    and side of the split): this process reads no rows after the fit, and they are the
+    scores of the fit here, to the models' difference."""
+    import json
+
+    from xentlearn.data import _table
+
+    args = [folder, "--target", "species", "--solver", "lbfgs", "--tol", "1e-10",
+            "--max-iter", "1000", "--validation-fraction", "0.25", "--json"]
+    status = main(["train", *map(str, args), "--out", str(tmp_path / "here.xent")])
+    here = json.loads(capsys.readouterr().out)
+    assert status == 0
+    read_here = []
+    iter_batches = _table.TableFiles.iter_batches
+    monkeypatch.setattr(_table.TableFiles, "iter_batches",
+                        lambda self, *a, **k: read_here.append(1) or iter_batches(self, *a, **k))
+    status = main(["train", *map(str, args), "--out", str(tmp_path / "there.xent"),
+                   "--scheduler", cluster.scheduler_address])
+    there = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert read_here == []
+    assert "file_logits" in cluster.scheduler.task_prefixes
+    for side in ("train", "validation"):
+        assert there[side]["rows"] == here[side]["rows"] > 0
+        assert there[side]["accuracy"] == pytest.approx(here[side]["accuracy"], abs=1e-12)
+        assert there[side]["log_loss"] == pytest.approx(here[side]["log_loss"], rel=1e-6)
+
+
 def test_scheduler_from_the_config_file(cluster, folder, tmp_path, capsys, monkeypatch):
     from xentlearn.estimators import _dask_inputs
 

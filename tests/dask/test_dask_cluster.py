@@ -293,6 +293,64 @@ def test_table_files_on_the_cluster_weights_balanced_validation_data_partial_fit
     assert passes == [1] and model.preprocessing_ == first and model.n_iter_ == 2
 
 
+def test_predictions_for_files_made_by_the_workers(client, tmp_path, monkeypatch):
+    """With a client current, predict, predict_proba, score and iter_predictions on
+    TableFiles read the files on the workers, one task per file, and only predictions come
+    back: this process reads no rows, and the numbers are those of reading here, bit for
+    bit, in file order, for the rows a validation split keeps; a category unseen in
+    training is counted over every file, in one warning per column."""
+    import functools
+
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    from xentlearn.data import TableFiles, UnseenCategoryWarning
+    from xentlearn.data import _table
+
+    X, y = problem(n=1500, classes=3, seed=6)
+    colours = np.array(["red", "green", "blue"])[np.arange(1500) % 3]
+    colours[[100, 700, 701, 1400]] = ["pink", "teal", "pink", "mauve"]
+    for i in range(3):
+        rows = slice(500 * i, 500 * (i + 1))
+        colour = colours[rows] if i else np.where(colours[rows] == "pink", "red", colours[rows])
+        pa_csv.write_csv(pa.table({"a": X[rows, 0], "b": X[rows, 1], "colour": colour,
+                                   "label": y[rows].astype(str)}), tmp_path / f"{i}.csv")
+    table = TableFiles(tmp_path, target="label", validation_fraction=0.3)
+    train, valid = table.split_validation()
+    with _no_client(client):
+        model = fit_quietly(LogisticRegression(max_iter=50), TableFiles(tmp_path / "0.csv",
+                                                                        target="label"))
+        with pytest.warns(UnseenCategoryWarning) as here_warnings:
+            here = [list(model.iter_predictions(valid, proba=True)), model.predict(valid),
+                    model.predict_proba(train), model.score(table)]
+    read_here = []
+    iter_batches = _table.TableFiles.iter_batches
+    monkeypatch.setattr(_table.TableFiles, "iter_batches", functools.partialmethod(
+        lambda self, *a, **k: read_here.append(k.get("file_index")) or iter_batches(
+            self, *a, **k)))
+    started = set(client.run_on_scheduler(lambda dask_scheduler: list(
+        dask_scheduler.task_prefixes)))
+    with pytest.warns(UnseenCategoryWarning) as there_warnings:
+        there = [list(model.iter_predictions(valid, proba=True)), model.predict(valid),
+                 model.predict_proba(train), model.score(table)]
+    monkeypatch.undo()
+    assert read_here == []
+    assert "file_logits" in set(client.run_on_scheduler(
+        lambda dask_scheduler: list(dask_scheduler.task_prefixes))) - started
+    assert len(there[0]) == len(here[0]) == 3          # a batch per file, in file order
+    for (labels, proba, truth), (labels_here, proba_here, truth_here) in zip(there[0], here[0]):
+        np.testing.assert_array_equal(labels, labels_here)
+        np.testing.assert_array_equal(proba, proba_here)
+        np.testing.assert_array_equal(truth, truth_here)
+    np.testing.assert_array_equal(there[1], here[1])
+    np.testing.assert_array_equal(there[2], here[2])
+    assert there[3] == here[3]
+    assert [str(w.message) for w in there_warnings] == [str(w.message) for w in here_warnings]
+    # score(table) reads every row: the unseen rows of two files, one warning.
+    assert there_warnings[-1].message.count == 3
+    assert there_warnings[-1].message.examples == ["mauve", "pink", "teal"]
+
+
 class _no_client:
     """Makes dask compute locally inside the block (no current distributed client)."""
 

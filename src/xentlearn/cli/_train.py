@@ -79,25 +79,26 @@ def train(args, out: TextIO) -> None:
     resumed_from = checkpoint if checkpoint is not None and Path(checkpoint).exists() else None
 
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught, \
-            _dask_client(getattr(args, "scheduler", None)):
-        warnings.simplefilter("default")
-        estimator.fit(train_table, validation_data=validation_table)
-    seconds = time.perf_counter() - start
-    print_warnings(caught, args)
+    # The scores too are computed where the fit ran: on a cluster, by the workers.
+    with _dask_client(getattr(args, "scheduler", None)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            estimator.fit(train_table, validation_data=validation_table)
+        seconds = time.perf_counter() - start
+        print_warnings(caught, args)
 
-    # The rows scored: with --validation-fraction, the two sides of the split.
-    if args.validation_fraction is not None:
-        train_rows, validation_rows = train_table.split_validation()
-    else:
-        train_rows, validation_rows = train_table, validation_table
-    scores: list[tuple[str, _report.Metrics]] = []
-    if not quiet or args.json:
-        scores.append(("train", score_table(estimator, train_rows)))
-    if validation_rows is not None and (not quiet or args.json or args.plot is not None):
-        scores.append(("validation", score_table(estimator, validation_rows)))
-    if args.plot is not None and not scores:
-        scores.append(("train", score_table(estimator, train_rows)))
+        # The rows scored: with --validation-fraction, the two sides of the split.
+        if args.validation_fraction is not None:
+            train_rows, validation_rows = train_table.split_validation()
+        else:
+            train_rows, validation_rows = train_table, validation_table
+        scores: list[tuple[str, _report.Metrics]] = []
+        if not quiet or args.json:
+            scores.append(("train", score_table(estimator, train_rows)))
+        if validation_rows is not None and (not quiet or args.json or args.plot is not None):
+            scores.append(("validation", score_table(estimator, validation_rows)))
+        if args.plot is not None and not scores:
+            scores.append(("train", score_table(estimator, train_rows)))
 
     # Nothing of the user's is replaced unless every output could be written:
     # a full disk while writing the history leaves the old model in place.
@@ -151,12 +152,14 @@ def train(args, out: TextIO) -> None:
 
 @contextlib.contextmanager
 def _dask_client(address: str | None):
-    """A ``distributed.Client`` connected to `address` for the fit, closed after; nothing
-    (and no import of dask) without an address.
+    """A ``distributed.Client`` connected to `address` for the fit and the scores, closed
+    after; nothing (and no import of dask) without an address.
 
     While the client is current, the estimator's fit on TableFiles runs on its
     workers (``xentlearn.data.TableFiles`` on a cluster: each worker reads and
-    keeps its run of files; only parameters and sums travel).
+    keeps its run of files; only parameters and sums travel), and so do its
+    predictions for the scores (each worker reads files; only the predicted
+    probabilities and the labels travel).
     """
     if address is None:
         yield None

@@ -110,7 +110,8 @@ class TableFiles:
         rows does not change what is computed: the same blocks and the same
         shuffled mini-batches, bit for bit, as streaming (so a checkpoint
         resumes whatever the budget). ``predict`` and ``score`` always stream
-        (one pass). The CLI's ``--memory-budget``.
+        (one pass; with a Dask client current, on the workers, a task per file).
+        The CLI's ``--memory-budget``.
 
     Examples
     --------
@@ -272,10 +273,20 @@ class TableFiles:
                 f"or raise max_classes")
         return classes
 
-    def iter_batches(self, features: Sequence[str], *, with_target: bool
+    def iter_batches(self, features: Sequence[str], *, with_target: bool,
+                     file_index: int | None = None
                      ) -> Iterator[tuple[object, np.ndarray | None]]:
-        """(record batch of `features`, raw target values or None), in file order."""
+        """(record batch of `features`, raw target values or None), in file order.
+
+        `file_index` reads only that file of ``files()`` (a Dask worker's share
+        of a prediction): its rows keep their numbers in the whole table, so the
+        row filters keep the same rows, and only its own columns are checked.
+        """
         files = self.files()
+        row_filters = self.row_filters
+        if file_index is not None:
+            files = [files[file_index]]
+            row_filters = [FileRowSplit(split, file_index) for split in row_filters]
         schema = scan_schema(files, csv_block_bytes=self.csv_block_bytes,
                              na_values=self.na_values)
         missing = [c for c in features if c not in schema.names]
@@ -295,7 +306,7 @@ class TableFiles:
         for path, batch in _iter_with_files(files, columns, batch_rows=self.batch_rows,
                                             csv_block_bytes=self.csv_block_bytes,
                                             na_values=self.na_values,
-                                            row_filters=self.row_filters):
+                                            row_filters=row_filters):
             y = _target_values(path, batch, self.target) if with_target else None
             yield batch, y
 
@@ -317,6 +328,18 @@ class TableFiles:
                                          na_values=self.na_values,
                                          row_filters=self.row_filters):
             yield batch.column(0)
+
+
+class FileRowSplit:
+    """A ``RowSplit`` of a whole table, seen by a reader of one of its files alone: the
+    file keeps its number in the table (readers number their own files from 0), so
+    the split keeps the same rows."""
+
+    def __init__(self, split: RowSplit, file_index: int):
+        self.split, self.file_index = split, file_index
+
+    def mask(self, file_index: int, first_row: int, n_rows: int) -> np.ndarray:
+        return self.split.mask(self.file_index + file_index, first_row, n_rows)
 
 
 def default_memory_budget() -> int:

@@ -18,7 +18,9 @@ Predicting
 and ``decision_function``: on dask input they return a dask array, one task
 per partition applying the in-memory method to that partition (the estimator,
 without its training state, is one key of the graph, shared by every task).
-``score_dask`` sums (weighted) correct predictions per partition.
+``score_dask`` sums (weighted) correct predictions per partition. Predictions
+for TableFiles with a client current are one task per file
+(``_files.iter_file_logits``), with the same estimator copy (``predictor``).
 
 Dask itself is imported only in ``xentlearn.data._dask`` (and the training
 backend), and only when a dask collection is passed.
@@ -37,6 +39,7 @@ from sklearn.exceptions import DataConversionWarning
 from xentlearn._types import Batch
 from xentlearn.data import _dask
 from xentlearn.data._arrays import ArraySource
+from xentlearn.data._table import FileRowSplit
 from xentlearn.estimators._labels import (_missing_mask, _show, _unsortable_message,
                                           EncodedTargets, check_classes_match,
                                           compute_class_weight, encode_targets)
@@ -464,7 +467,7 @@ def _file_metadata(path: str, file_index: int, spec: dict) -> dict:
             [path], list(dict.fromkeys(columns)), batch_rows=spec["read_batch_rows"],
             csv_column_types=spec["csv_types"], csv_block_bytes=spec["csv_block_bytes"],
             na_values=spec["na_values"],
-            row_filters=[_FileNumbered(split, file_index) for split in spec["row_filters"]]):
+            row_filters=[FileRowSplit(split, file_index) for split in spec["row_filters"]]):
         preprocessor.partial_fit(batch)
         rows += batch.num_rows
         if spec["labels"]:
@@ -516,17 +519,6 @@ def files_on_workers(table, features: list[str], preprocessor, encode_target, dt
     return source
 
 
-class _FileNumbered:
-    """A row split (``xentlearn.data.RowSplit``) seen from a one-file FileSource: the
-    file keeps its number in the whole table, so the split takes the same rows."""
-
-    def __init__(self, split, file_index: int):
-        self.split, self.file_index = split, file_index
-
-    def mask(self, file_index: int, first_row: int, n_rows: int) -> np.ndarray:
-        return self.split.mask(self.file_index + file_index, first_row, n_rows)
-
-
 def _read_file_part(path: str, file_index: int, spec: dict) -> Batch:
     """Runs on a worker: one file's rows, preprocessed and encoded, as one Batch."""
     from xentlearn.data import FileSource
@@ -537,7 +529,7 @@ def _read_file_part(path: str, file_index: int, spec: dict) -> Batch:
         encode_target=spec["encode_target"], sample_weight_column=spec["sample_weight_column"],
         read_batch_rows=spec["read_batch_rows"], csv_block_bytes=spec["csv_block_bytes"],
         na_values=spec["na_values"],
-        row_filters=[_FileNumbered(split, file_index) for split in spec["row_filters"]])
+        row_filters=[FileRowSplit(split, file_index) for split in spec["row_filters"]])
     batches = list(source.batches(None))
     if not batches:
         dtype = np.dtype(spec["dtype"])
@@ -550,7 +542,7 @@ def _read_file_part(path: str, file_index: int, spec: dict) -> Batch:
 
 
 # ---------------------------------------------------------------------------- predict
-def _predictor(estimator):
+def predictor(estimator):
     """A copy of the fitted estimator without its training state, for the workers."""
     slim = copy.copy(estimator)
     for name in ("_state", "history_", "loss_curve_", "validation_scores_"):
@@ -575,8 +567,7 @@ def per_partition(method):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "classes_")
-        predictor = _predictor(self)
-        return _dask.map_row_blocks(X, _call, method.__name__, predictor)
+        return _dask.map_row_blocks(X, _call, method.__name__, predictor(self))
     return wrapper
 
 
@@ -588,7 +579,7 @@ def score_dask(estimator, X, y, sample_weight) -> float | None:
 
     check_is_fitted(estimator, "classes_")
     sums = _dask.map_partitions_reduce(X, y, sample_weight, _partition_accuracy,
-                                       _predictor(estimator))
+                                       predictor(estimator))
     correct = sum(c for c, _ in sums)
     total = sum(t for _, t in sums)
     return correct / total

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import warnings
 
 import numpy as np
 
 from xentlearn.data import FileSource, TableFiles, TabularPreprocessor, UnseenCategoryWarning
+from xentlearn.data import _dask
+from xentlearn.estimators import _dask_inputs
 from xentlearn.estimators._labels import EncodedTargets, compute_class_weight
 from xentlearn.exceptions import XentlearnInputError
 
@@ -130,23 +133,59 @@ def file_class_weight(class_weight, source, labels, kind, dtype):
 
 
 def iter_file_logits(estimator, table, *, with_target: bool):
-    """(logits, raw target or None) per record batch of `table`, through the stored preprocessing."""
+    """(logits, raw target or None) per record batch of `table`, in file order, through
+    the stored preprocessing.
+
+    With a ``dask.distributed`` client current, as for ``fit``, the workers read
+    the files, one task per file (``file_logits``), and only the logits and the
+    targets come back; otherwise this process streams the files.
+    """
     if not hasattr(estimator, "_preprocessor"):
         raise XentlearnInputError(
             "this model was trained on arrays, not files: pass arrays to predict")
-    params = estimator._attributes_to_params()
-    dtype = estimator._resolved_dtype()
-    preprocessor = estimator._preprocessor
     # The missing-value tokens the model was trained with apply to every table.
-    table = dataclasses.replace(table, na_values=_tokens(preprocessor.na_values, table.na_values))
+    table = dataclasses.replace(
+        table, na_values=_tokens(estimator._preprocessor.na_values, table.na_values))
     unseen: dict = {}
-    for batch, y in table.iter_batches(estimator.feature_columns_, with_target=with_target):
-        X = preprocessor.transform(batch, dtype, unseen=unseen)
-        yield estimator._model.predict_logits(params, X), y
+    if _dask_inputs.cluster_current():
+        # Absolute paths: a worker's working directory is not this process's.
+        table = dataclasses.replace(table, path=[os.path.abspath(f) for f in table.files()])
+        per_file = _dask.map_in_order(
+            file_logits, [(i, with_target) for i in range(len(table.path))],
+            _dask_inputs.predictor(estimator), table)
+        for batches, file_unseen in per_file:
+            yield from batches
+            for column, (count, examples) in file_unseen.items():
+                entry = unseen.setdefault(column, [0, set()])
+                entry[0] += count
+                for value in sorted(examples):      # up to 3 examples, as transform keeps
+                    if len(entry[1]) < 3:
+                        entry[1].add(value)
+    else:
+        yield from _batch_logits(estimator, table, with_target, unseen)
     # Once per column, after the last batch: a category never seen in training
     # is encoded as all zeros, which a user should know about but not per batch.
     for column, (count, examples) in unseen.items():
         warnings.warn(UnseenCategoryWarning(column, count, sorted(examples)), stacklevel=2)
+
+
+def file_logits(file_index: int, with_target: bool, estimator, table) -> tuple[list, dict]:
+    """Runs on a worker: ``iter_file_logits`` of one file of `table`, as a list, and the
+    categories its rows hold that training never saw (``TabularPreprocessor.transform``'s
+    `unseen`)."""
+    unseen: dict = {}
+    return list(_batch_logits(estimator, table, with_target, unseen, file_index)), unseen
+
+
+def _batch_logits(estimator, table, with_target: bool, unseen: dict,
+                  file_index: int | None = None):
+    params = estimator._attributes_to_params()
+    dtype = estimator._resolved_dtype()
+    preprocessor = estimator._preprocessor
+    for batch, y in table.iter_batches(estimator.feature_columns_, with_target=with_target,
+                                       file_index=file_index):
+        X = preprocessor.transform(batch, dtype, unseen=unseen)
+        yield estimator._model.predict_logits(params, X), y
 
 
 def _tokens(*groups) -> tuple[str, ...]:
