@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.data.test_file_sources import N_ROWS, in_memory, make_table, source, write_layout
-from xentlearn.data import RowSplit, TableFiles
+from xentlearn.data import FileSource, RowSplit, TableFiles, TabularPreprocessor
 from xentlearn.data._arrays import ArraySource
 from xentlearn.exceptions import XentlearnInputError
 
@@ -167,3 +167,104 @@ def test_replay_with_empty_files_and_row_groups_filtered_away(tmp_path):
         rng_s, rng_c = np.random.default_rng(seed), np.random.default_rng(seed)
         for _ in range(3):
             assert_same_batches(cached.batches(4, rng=rng_c), stream.batches(4, rng=rng_s))
+
+
+def _count_csv_parses(monkeypatch) -> list:
+    """(pyarrow.csv function, bytes of the source) for every open_csv / read_csv call."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    parses = []
+    for name in ("open_csv", "read_csv"):
+        def counting(input_file, *args, _real=getattr(pacsv, name), _name=name, **kwargs):
+            size = (input_file.size() if isinstance(input_file, pa.NativeFile)
+                    else os.path.getsize(input_file))
+            parses.append((_name, size))
+            return _real(input_file, *args, **kwargs)
+        monkeypatch.setattr(pacsv, name, counting)
+    return parses
+
+
+@pytest.mark.filterwarnings("ignore:column.s. that look like identifiers")
+@pytest.mark.parametrize("fitted", [False, True])
+@pytest.mark.parametrize("drop", [(), ("row",)])
+def test_a_csv_kept_in_memory_is_parsed_once(tmp_path, monkeypatch, fitted, drop):
+    path = write_layout(make_table(), tmp_path, "csv")
+    size = os.path.getsize(path)
+
+    def make(budget, preprocessor):
+        return FileSource(path, target="label", drop=drop, preprocessor=preprocessor,
+                          encode_target=lambda y: np.unique(y, return_inverse=True)[1],
+                          sample_weight_column="w", row_filters=[RowSplit(5, 0.0, 0.7)],
+                          memory_budget=budget, csv_block_bytes=4096, read_batch_rows=100)
+
+    stream = make(0, TabularPreprocessor())
+    want = [list(stream.batches(None)), list(stream.batches(32, rng=np.random.default_rng(1)))]
+    parses = _count_csv_parses(monkeypatch)
+    cached = make(BIG, stream.preprocessor if fitted else TabularPreprocessor())
+    assert cached.in_memory and cached.feature_names == stream.feature_names
+    assert_same_batches(cached.batches(None), want[0])
+    assert_same_batches(cached.batches(32, rng=np.random.default_rng(1)), want[1])
+    whole = [name for name, n in parses if n == size]
+    if not drop:
+        # The file is parsed by one read_csv; its column types come from its first
+        # rows (at most a block), not from a parse of its first block before it.
+        assert whole == ["read_csv"]
+        assert sum(n for _, n in parses) <= size + 4096
+    else:
+        # A column left out is not converted beyond the first block, which is scanned.
+        assert whole == ["open_csv", "read_csv"]
+
+
+@pytest.mark.parametrize("rows, kind", [
+    # An integer feature whose first rows mislead nothing: its later "2.5" is read
+    # as the double every number is read as.
+    ([f"{i},{i % 2},{'ab'[i % 2]}" for i in range(60)] + ["2.5,1,a"], "no scan"),
+    # The first rows hold integers, the first block text: the feature is a category.
+    ([f"{i},{i % 2},{i % 3}" for i in range(40)]
+     + [f"{i},{i % 2},{'ab'[i % 2]}" for i in range(20)], "scan"),
+    # Integer labels in the first rows, a "0.5" later in the first block: double labels.
+    ([f"{i},{i % 2},{'ab'[i % 2]}" for i in range(40)] + ["1,0.5,a"]
+     + [f"{i},{i % 2},{'ab'[i % 2]}" for i in range(20)], "scan"),
+])
+def test_first_rows_that_mislead_the_types_fall_back_to_the_first_block(
+        tmp_path, monkeypatch, rows, kind):
+    from xentlearn.data import _readers
+
+    # First rows of 64 bytes, blocks of 1 KiB: the rows after the fifth decide too.
+    monkeypatch.setattr(_readers, "_SNIFF_BYTES", 64)
+    path = tmp_path / "late.csv"
+    path.write_text("n,label,c\n" + "\n".join(rows * 4) + "\n")
+
+    def make(budget):
+        return FileSource(path, target="label", features=["n", "c"], memory_budget=budget,
+                          preprocessor=TabularPreprocessor(), csv_block_bytes=1024,
+                          read_batch_rows=30,
+                          encode_target=lambda y: np.unique(y, return_inverse=True)[1])
+
+    stream = make(0)
+    want = list(stream.batches(None)), list(stream.batches(16, rng=np.random.default_rng(2)))
+    parses = _count_csv_parses(monkeypatch)
+    cached = make(BIG)
+    assert cached.in_memory and cached.feature_names == stream.feature_names
+    assert_same_batches(cached.batches(None), want[0])
+    assert_same_batches(cached.batches(16, rng=np.random.default_rng(2)), want[1])
+    whole = [name for name, n in parses if n == os.path.getsize(path)]
+    assert whole == (["read_csv"] if kind == "no scan" else ["read_csv", "open_csv", "read_csv"])
+
+
+def test_csv_head_schema_vouches_only_for_types_it_can_prove(tmp_path, monkeypatch):
+    from xentlearn.data import _readers
+
+    monkeypatch.setattr(_readers, "_SNIFF_BYTES", 40)
+    path = tmp_path / "head.csv"
+    # 40 bytes end inside the third row: only the first two complete rows are read.
+    path.write_text("a,b,c,d\n1,2.5,x,true\n3,4,y,false\n5.5,z,1,maybe\n")
+    head = _readers.csv_head_schema(path)
+    assert [str(t) for t in head.types] == ["int64", "double", "string", "bool"]
+    for text in ("a,b\n" + "1,\n" * 20 + "3,4\n",       # empty in the first rows
+                 "a,b\n1,2020-01-01\n2,2020-01-02\n",   # dates
+                 "a,a\n1,2\n",                          # names that are not unique
+                 "a,b\n"):                              # no row
+        path.write_text(text)
+        assert _readers.csv_head_schema(path) is None, text

@@ -10,6 +10,7 @@ batches as streaming, from memory.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from xentlearn._types import Batch
 from xentlearn.data._arrays import ArraySource, block_rows
 from xentlearn.data._readers import (
     RowSplit, _check_column, _file_batches, _file_format, _iter_with_files, _target_values,
-    list_data_files, rows_mask, scan_schema)
+    _Unverified, csv_head_schema, list_data_files, rows_mask, scan_schema)
 from xentlearn.data._tabular import TabularPreprocessor
 from xentlearn.exceptions import XentlearnInputError
 
@@ -182,12 +183,76 @@ class FileSource:
         self.na_values = tuple(na_values)
         self.row_filters = tuple(row_filters)
 
-        schema = scan_schema(self.files, csv_block_bytes=csv_block_bytes, na_values=na_values)
+        # One CSV file read whole, every column of it, is parsed once: the types of
+        # its first rows are taken for its first block's and proven by the first
+        # pass, which reads the file with them (see csv_head_schema); if the file
+        # refuses them, its first block is scanned for the types and the pass is
+        # made again, as before. (Proving a column's type converts all of it: a
+        # file with columns left out is scanned, so they are not converted.)
+        head = self._head_schema()
+        if head is not None:
+            try:
+                self._use_schema(head, features, drop)
+            except XentlearnInputError:
+                head = None                 # the scan's errors come first, as before
+            else:
+                head = head if set(self.columns) == set(head.names) else None
+        if head is None:
+            self._use_schema(self._scan(), features, drop)
+        self._first_types = None if head is None else {f.name: f.type for f in head}
+        try:
+            self.n_samples = self._first_pass()
+        except _Unverified:
+            self._first_types = None
+            self._use_schema(self._scan(), features, drop)
+            self.n_samples = self._first_pass()
+        self._first_types = None            # proven: later passes read as after a scan
+        features = self.features
+        missing = [c for c in preprocessor.columns_ if c not in features]
+        if missing:
+            raise XentlearnInputError(
+                f"the preprocessor was fitted on columns {missing} that are not among the "
+                f"features {features}")
+        self.feature_names = preprocessor.feature_names_out
+        self.n_features = preprocessor.n_features_out
+        itemsize = self.dtype.itemsize
+        row_bytes = (self.n_features * itemsize + _TARGET_BYTES
+                     + (itemsize if sample_weight_column is not None else 0))
+        self.decoded_bytes = self.n_samples * row_bytes
+        self.in_memory = 0 < self.decoded_bytes <= self.memory_budget
+        self._cache: _Decoded | None = None
+        if not self.in_memory and self._kept is not None:
+            self._kept = None
+            pa.default_memory_pool().release_unused()
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def _scan(self):
+        return scan_schema(self.files, csv_block_bytes=self.csv_block_bytes,
+                           na_values=self.na_values)
+
+    def _head_schema(self):
+        """``csv_head_schema`` of the one CSV file that the first pass reads whole, else None."""
+        if not self.memory_budget or len(self.files) != 1:
+            return None
+        path = self.files[0]
+        if _file_format(path) != "csv" or os.path.getsize(path) > self.memory_budget:
+            return None
+        return csv_head_schema(path, csv_block_bytes=self.csv_block_bytes,
+                               na_values=self.na_values)
+
+    def _use_schema(self, schema, features: Sequence[str] | None, drop: Sequence[str]) -> None:
+        """Check the target, weight, dropped and feature columns against `schema`, and set
+        ``features``, ``columns`` and the CSV column types they are read with."""
+        import pyarrow as pa
+
+        target = self.target
         _check_column(self.files, schema, target, "target")
         excluded = {target}
-        if sample_weight_column is not None:
-            _check_column(self.files, schema, sample_weight_column, "sample weight")
-            excluded.add(sample_weight_column)
+        if self.sample_weight_column is not None:
+            _check_column(self.files, schema, self.sample_weight_column, "sample weight")
+            excluded.add(self.sample_weight_column)
         unknown = [c for c in drop if c not in schema.names]
         if unknown:
             raise XentlearnInputError(
@@ -213,33 +278,17 @@ class FileSource:
                                else schema.field(n).type)
                            for n in features if not pa.types.is_null(schema.field(n).type)}
 
-        if preprocessor.is_fitted:
-            # A CSV's rows are counted by parsing it: a source that may keep its rows
-            # keeps that pass's record batches, as the fitting pass does.
-            csv = any(_file_format(path) != "parquet" for path in self.files)
-            self.n_samples = self._read_keeping() if self.memory_budget and csv \
-                else self._count_rows()
-            self._check_split_rows()
-        else:
-            self.n_samples = self._fit_preprocessor()
-        missing = [c for c in preprocessor.columns_ if c not in features]
-        if missing:
-            raise XentlearnInputError(
-                f"the preprocessor was fitted on columns {missing} that are not among the "
-                f"features {features}")
-        self.feature_names = preprocessor.feature_names_out
-        self.n_features = preprocessor.n_features_out
-        itemsize = self.dtype.itemsize
-        row_bytes = (self.n_features * itemsize + _TARGET_BYTES
-                     + (itemsize if sample_weight_column is not None else 0))
-        self.decoded_bytes = self.n_samples * row_bytes
-        self.in_memory = 0 < self.decoded_bytes <= self.memory_budget
-        self._cache: _Decoded | None = None
-        if not self.in_memory and self._kept is not None:
-            self._kept = None
-            pa.default_memory_pool().release_unused()
-
-    def __len__(self) -> int:
+    def _first_pass(self) -> int:
+        """Rows read by the pass made at construction (fitting the preprocessor if it is
+        not fitted yet)."""
+        if not self.preprocessor.is_fitted:
+            return self._fit_preprocessor()
+        # A CSV's rows are counted by parsing it: a source that may keep its rows
+        # keeps that pass's record batches, as the fitting pass does.
+        csv = any(_file_format(path) != "parquet" for path in self.files)
+        self.n_samples = self._read_keeping() if self.memory_budget and csv \
+            else self._count_rows()
+        self._check_split_rows()
         return self.n_samples
 
     def _read_keeping(self, fit: bool = False) -> int:
@@ -475,7 +524,8 @@ class FileSource:
                                                csv_column_types=self._csv_types,
                                                csv_block_bytes=self.csv_block_bytes,
                                                na_values=self.na_values,
-                                               whole_bytes=self.memory_budget):
+                                               whole_bytes=self.memory_budget,
+                                               first_types=self._first_types):
                 mask = rows_mask(self.row_filters, index, first, record.num_rows)
                 if mask is not None:
                     record = record.filter(pa.array(mask))

@@ -334,6 +334,62 @@ def _file_schema(path: Path, *, csv_block_bytes: int | None = None,
     return schema
 
 
+# The types csv_head_schema vouches for. Given explicitly, each is converted by
+# the converter pyarrow's inference tries for it; the others (dates, times and
+# timestamps with their units and time zones, binary, null) are left to the scan.
+_HEAD_TYPES = ("int64", "double", "bool", "string")
+
+
+class _Unverified(Exception):
+    """A CSV file refused the types of its first rows (``csv_head_schema``): its first
+    block decides them, scanned by ``scan_schema``."""
+
+
+def csv_head_schema(path: Path, *, csv_block_bytes: int | None = None,
+                    na_values: Sequence[str] = ()):
+    """The columns of a CSV file and the types of its first rows, or None.
+
+    The first rows are the complete lines of the first min(64 KiB, block) bytes,
+    parsed with the file's options: some of the first block's rows. pyarrow
+    infers a column's type as the first, in the order null, int64, bool, date,
+    time, timestamp, double, string, binary, that converts every value, so
+    each type here comes no later than the first block's. A file that then
+    converts whole with these types has exactly them as its first block's
+    types, for none of its values needs a later one. A column whose first
+    rows are int64 may be read as double (``FileSource`` reads numeric features
+    so): if the whole file converts, its first block's type is int64 or
+    double, since a text that converts to a double and to a bool, date, time
+    or timestamp converts to an integer too. So the file read whole once with
+    these types (``_file_batches(first_types=...)``) gives the batches it gives
+    after ``scan_schema`` parsed its first block, and a file that refuses them
+    raises ``_Unverified`` (then it is scanned and read again).
+
+    None where that cannot be told from the first rows: no complete data row,
+    names that are not unique or not UTF-8, a type other than int64, double,
+    bool or string (a column empty in the first rows, dates, non-UTF-8 text).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    block_bytes = _CSV_BLOCK_BYTES if csv_block_bytes is None else csv_block_bytes
+    limit = min(_SNIFF_BYTES, block_bytes)
+    try:
+        with pa.input_stream(str(path), compression="detect") as stream:
+            head = stream.read(limit + 1)
+        if len(head) > limit:
+            # Complete lines only, as pyarrow's chunker cuts a block.
+            head = head[:max(head.rfind(b"\n", 0, limit), head.rfind(b"\r", 0, limit)) + 1]
+        options = _csv_options(path, block_bytes=block_bytes, na_values=na_values)
+        rows = pacsv.read_csv(pa.BufferReader(head), **options)
+        names = rows.schema.names
+    except (pa.ArrowException, OSError, UnicodeDecodeError):
+        return None
+    if (not rows.num_rows or len(set(names)) != len(names)
+            or any(str(t) not in _HEAD_TYPES for t in rows.schema.types)):
+        return None
+    return rows.schema
+
+
 def _kind_or_type(arrow_type) -> str | None:
     try:
         return column_kind(arrow_type)
@@ -417,8 +473,8 @@ def _null_tokens(batch, na_values: Sequence[str]):
 
 def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
                   csv_column_types: dict | None, csv_block_bytes: int | None = None,
-                  na_values: Sequence[str] = (), whole_bytes: int = 0
-                  ) -> Iterator[tuple[int, object]]:
+                  na_values: Sequence[str] = (), whole_bytes: int = 0,
+                  first_types: dict | None = None) -> Iterator[tuple[int, object]]:
     """(index of the first row in the file, record batch) for `columns` of one file.
 
     For a reader that keeps the rows anyway, `whole_bytes` lets it read whole
@@ -430,6 +486,12 @@ def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
     by one ``read_row_group`` (its columns decoded on pyarrow's threads) and
     cut where ``iter_batches`` cuts it, every `batch_rows` rows from the start
     of the group.
+
+    `first_types` (a CSV file read whole; type by column name, from
+    ``csv_head_schema``) claims the types of the file's first block without a
+    scan of it: every column is read with its type (`csv_column_types` on
+    top), and if pyarrow refuses one, ``_Unverified`` is raised before any
+    batch. Read with them, the batches are those read after a scan.
 
     The row index is the row's position in the file whatever the reading
     order: Parquet row groups visited in a random order keep their offsets
@@ -465,13 +527,26 @@ def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
             return
         # An empty field is a missing value, for text columns too (pyarrow's default
         # reads it as the category ""), so it is reported or imputed like any other.
-        options = _csv_options(path, block_bytes=block_bytes, na_values=na_values,
-                               include_columns=columns, column_types=csv_column_types or {})
         first = 0
-        if os.path.getsize(path) <= whole_bytes:
-            records = contextlib.nullcontext(pacsv.read_csv(path, **options).to_batches())
+        if first_types is not None:
+            if os.path.getsize(path) > whole_bytes:
+                raise _Unverified(path)
+            options = _csv_options(path, block_bytes=block_bytes, na_values=na_values,
+                                   column_types={**first_types, **(csv_column_types or {})})
+            try:
+                data = pacsv.read_csv(path, **options)
+            except (pa.ArrowException, OSError):
+                raise _Unverified(path) from None
+            records = contextlib.nullcontext(data.select(columns).to_batches())
+            del data
         else:
-            records = pacsv.open_csv(path, **options)
+            options = _csv_options(path, block_bytes=block_bytes, na_values=na_values,
+                                   include_columns=columns,
+                                   column_types=csv_column_types or {})
+            if os.path.getsize(path) <= whole_bytes:
+                records = contextlib.nullcontext(pacsv.read_csv(path, **options).to_batches())
+            else:
+                records = pacsv.open_csv(path, **options)
         with records as reader:
             for batch in reader:
                 for start in range(0, batch.num_rows, batch_rows):
