@@ -461,3 +461,36 @@ def test_calibration_needs_validation_data_for_files(tmp_path):
     pq.write_table(pa.table({"x": np.arange(20.0), "y": ["a", "b"] * 10}), path)
     with pytest.raises(ValueError, match="calibration='temperature' needs validation data"):
         LogisticRegression(calibration="temperature").fit(TableFiles(path, target="y"))
+
+
+def test_partial_fit_on_files_with_more_columns_keeps_the_model_columns(tmp_path):
+    """A continued fit on files that hold an extra column trains on the model's columns, as
+    predict reads them; before, feature_columns_ took the new file's columns (['a', 'b',
+    'c'] with preprocessing of ['a', 'b']): predict failed and the saved file did not load.
+    A table naming other features is refused, the model unchanged."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    from xentlearn import load
+    from xentlearn.data import TableFiles
+    from xentlearn.exceptions import XentlearnInputError
+
+    rng = np.random.default_rng(3)
+    a, b, c = rng.standard_normal((3, 60))
+    label = np.where(a + b > 0, "yes", "no")
+    pa_csv.write_csv(pa.table({"a": a, "b": b, "label": label}), tmp_path / "base.csv")
+    pa_csv.write_csv(pa.table({"c": c, "b": b, "a": a, "label": label}), tmp_path / "extra.csv")
+    model = LogisticRegression(solver="adam", random_state=0)
+    model.partial_fit(TableFiles(tmp_path / "base.csv", target="label"))
+    model.partial_fit(TableFiles(tmp_path / "extra.csv", target="label"))
+    assert model.feature_columns_ == ["a", "b"] and model.n_iter_ == 2
+    model.save(tmp_path / "m.xent")
+    loaded = load(tmp_path / "m.xent")
+    np.testing.assert_array_equal(loaded.predict(TableFiles(tmp_path / "extra.csv")),
+                                  model.predict(TableFiles(tmp_path / "base.csv")))
+    coef = model.coef_.copy()
+    with pytest.raises(XentlearnInputError, match=r"feature columns 'a', 'b'; the table names "
+                                                  r"'c', 'a'"):
+        model.partial_fit(TableFiles(tmp_path / "extra.csv", target="label", features=["c", "a"]))
+    np.testing.assert_array_equal(model.coef_, coef)
+    assert model.n_iter_ == 2

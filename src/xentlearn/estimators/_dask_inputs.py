@@ -341,7 +341,7 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
             "fit(TableFiles(train), validation_data=TableFiles(valid))")
     if continuing:
         labels, preprocessor = estimator.classes_, estimator._preprocessor
-        features = list(estimator.feature_columns_)
+        features = _files.continued_features(estimator, table)
     else:
         schema = table.schema()        # the first block of each file: no rows are kept
         features = _feature_columns(table, schema)

@@ -54,8 +54,10 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
     preprocessing and class weights are learned from the training rows only.
     """
     table, validation_data = training_tables(table, y, sample_weight, validation_data)
+    features = table.features
     if continuing:
         labels, preprocessor = estimator.classes_, estimator._preprocessor
+        features = continued_features(estimator, table)
     else:
         labels = np.asarray(classes) if classes is not None else None
         preprocessor = TabularPreprocessor(table.features, standardize=table.standardize,
@@ -64,7 +66,7 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
                                            na_values=table.na_values, dates=table.dates)
 
     def source_for(t, memory_budget):
-        return FileSource(t.path, target=t.target, features=table.features,
+        return FileSource(t.path, target=t.target, features=features,
                           preprocessor=preprocessor, dtype=dtype, encode_target=None,
                           sample_weight_column=t.sample_weight, read_batch_rows=t.batch_rows,
                           shuffle_buffer_rows=t.shuffle_buffer_rows,
@@ -109,6 +111,19 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
     estimator.n_features_in_ = source.n_features
     encoded = EncodedTargets(kind, labels, None)
     return source, validation, encoded, class_weight
+
+
+def continued_features(estimator, table: TableFiles) -> list[str]:
+    """The feature columns of a fit that continues on `table` (partial_fit, warm start):
+    the model's, whatever other columns the new files hold (as predict reads them);
+    a table that names other features is refused."""
+    features = list(estimator.feature_columns_)
+    if table.features is not None and list(table.features) != features:
+        raise XentlearnInputError(
+            f"this model was trained on the feature columns {', '.join(map(repr, features))}; "
+            f"the table names {', '.join(map(repr, table.features))}: continue with the same "
+            f"features (or leave TableFiles(features=...) unset)")
+    return features
 
 
 def file_class_weight(class_weight, source, labels, kind, dtype):
