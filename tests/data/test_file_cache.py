@@ -268,3 +268,23 @@ def test_csv_head_schema_vouches_only_for_types_it_can_prove(tmp_path, monkeypat
                  "a,b\n"):                              # no row
         path.write_text(text)
         assert _readers.csv_head_schema(path) is None, text
+
+
+@pytest.mark.parametrize("column", ["y", "w"])
+def test_a_label_or_weight_that_breaks_its_first_block_type_is_refused_kept_or_streamed(
+        tmp_path, column):
+    from xentlearn import LogisticRegression
+
+    # Labels and weights are integers in the first block of 1 KiB, "2.5" later: the
+    # streaming reader types them int64 from that block and refuses the file.
+    rows = [f"{i % 7},{i % 2},{1 + i % 3}" for i in range(300)]
+    rows[250] = "5,2.5,1" if column == "y" else "5,0,2.5"
+    path = tmp_path / "late.csv"
+    path.write_text("n,y,w\n" + "\n".join(rows) + "\n")
+    message = (r"cannot read '.*late.csv': In CSV column #\d: CSV conversion error to int64: "
+               r"invalid value '2.5' \(CSV column types are inferred from the first 1024 bytes")
+    for budget in (0, BIG):
+        with pytest.raises(XentlearnInputError, match=message):
+            LogisticRegression(max_iter=3).fit(TableFiles(
+                path, target="y", features=["n"], sample_weight="w", csv_block_bytes=1024,
+                memory_budget=budget))

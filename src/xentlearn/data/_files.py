@@ -19,8 +19,8 @@ import numpy as np
 from xentlearn._types import Batch
 from xentlearn.data._arrays import ArraySource, block_rows
 from xentlearn.data._readers import (
-    RowSplit, _check_column, _file_batches, _file_format, _iter_with_files, _target_values,
-    _Unverified, csv_head_schema, list_data_files, rows_mask, scan_schema)
+    RowSplit, _check_column, _file_batches, _file_format, _iter_with_files, _scan_schemas,
+    _target_values, _Unverified, csv_head_schema, list_data_files, rows_mask)
 from xentlearn.data._tabular import TabularPreprocessor
 from xentlearn.exceptions import XentlearnInputError
 
@@ -189,6 +189,7 @@ class FileSource:
         # refuses them, its first block is scanned for the types and the pass is
         # made again, as before. (Proving a column's type converts all of it: a
         # file with columns left out is scanned, so they are not converted.)
+        self._block_types: list[dict | None] = [None] * len(self.files)
         head = self._head_schema()
         if head is not None:
             try:
@@ -206,7 +207,9 @@ class FileSource:
             self._first_types = None
             self._use_schema(self._scan(), features, drop)
             self.n_samples = self._first_pass()
-        self._first_types = None            # proven: later passes read as after a scan
+        if self._first_types is not None:   # proven: later passes read as after a scan
+            self._block_types = [self._first_types]
+            self._first_types = None
         features = self.features
         missing = [c for c in preprocessor.columns_ if c not in features]
         if missing:
@@ -229,8 +232,13 @@ class FileSource:
         return self.n_samples
 
     def _scan(self):
-        return scan_schema(self.files, csv_block_bytes=self.csv_block_bytes,
-                           na_values=self.na_values)
+        """``scan_schema`` of the files, keeping each CSV file's first-block types
+        (``_block_types``)."""
+        schema, schemas = _scan_schemas(self.files, csv_block_bytes=self.csv_block_bytes,
+                                        na_values=self.na_values)
+        self._block_types = [{f.name: f.type for f in s} if _file_format(path) == "csv"
+                             else None for path, s in zip(self.files, schemas)]
+        return schema
 
     def _head_schema(self):
         """``csv_head_schema`` of the one CSV file that the first pass reads whole, else None."""
@@ -519,9 +527,17 @@ class FileSource:
                 meta = pq.ParquetFile(path).metadata
                 offsets = np.cumsum([meta.row_group(g).num_rows
                                      for g in range(meta.num_row_groups)])
+            # The columns whose type is not set (the target, weights, a feature empty
+            # in every first block) are read with this file's first-block type: what
+            # its streaming reader infers (pyarrow's read_csv would infer from every
+            # block), so that a file whose later rows break that type is refused, as
+            # when streaming, whether its rows are kept or not.
+            types = self._csv_types
+            if self._block_types[index] is not None:
+                types = {**{n: self._block_types[index][n] for n in self.columns}, **types}
             for first, record in _file_batches(path, self.columns, rng=None,
                                                batch_rows=self.read_batch_rows,
-                                               csv_column_types=self._csv_types,
+                                               csv_column_types=types,
                                                csv_block_bytes=self.csv_block_bytes,
                                                na_values=self.na_values,
                                                whole_bytes=self.memory_budget,

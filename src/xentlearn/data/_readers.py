@@ -420,13 +420,22 @@ def scan_schema(files, *, csv_block_bytes: int | None = None, na_values: Sequenc
         Column names in the first file's order; types from the first file
         where the column is not null-typed.
     """
+    return _scan_schemas(files, csv_block_bytes=csv_block_bytes, na_values=na_values)[0]
+
+
+def _scan_schemas(files, *, csv_block_bytes: int | None = None, na_values: Sequence[str] = ()
+                  ) -> tuple:
+    """(``scan_schema``'s common schema, the schema of each file): a CSV file's own is
+    the types its streaming reader infers from its first block."""
     import pyarrow as pa
 
     files = _as_files(files)
     first = _file_schema(files[0], csv_block_bytes=csv_block_bytes, na_values=na_values)
     names, types = list(first.names), {f.name: f.type for f in first}
+    schemas = [first]
     for path in files[1:]:
         schema = _file_schema(path, csv_block_bytes=csv_block_bytes, na_values=na_values)
+        schemas.append(schema)
         if set(schema.names) != set(names) or len(schema.names) != len(names):
             missing = [n for n in names if n not in schema.names]
             extra = [n for n in schema.names if n not in names]
@@ -443,7 +452,7 @@ def scan_schema(files, *, csv_block_bytes: int | None = None, na_values: Sequenc
                     f"column {field.name!r} is {field.type} in {str(path)!r} but {known} in "
                     f"{str(files[0])!r}; expected the same kind (number, boolean or string) "
                     f"in every file")
-    return pa.schema([(n, types[n]) for n in names])
+    return pa.schema([(n, types[n]) for n in names]), schemas
 
 
 def _check_column(files: list[Path], schema, column: str, what: str) -> None:
