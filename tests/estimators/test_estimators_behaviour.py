@@ -268,6 +268,31 @@ def test_warm_start_starts_from_assigned_coefficients():
     assert warm.n_iter_ <= 1
 
 
+def test_warm_start_uses_coefficients_assigned_before_any_fit():
+    """As scikit-learn: coef_/intercept_ (coefs_/intercepts_) assigned to an estimator that
+    never fitted are the starting point (they were ignored: a fresh start); one of the pair
+    alone is refused, naming the other, and the estimator keeps what it had."""
+    X, y = _standardised()
+    opt = LogisticRegression(tol=1e-10, max_iter=500).fit(X, y)
+    warm = LogisticRegression(warm_start=True, tol=1e-6)
+    warm.coef_, warm.intercept_ = opt.coef_.copy(), opt.intercept_.copy()
+    warm.fit(X, y)
+    assert warm.n_iter_ <= 1
+    np.testing.assert_allclose(warm.coef_, opt.coef_, rtol=1e-4)
+    still = MLPClassifier(hidden_layer_sizes=(4,), warm_start=True, solver="sgd", max_iter=1,
+                          learning_rate_init=1e-12, momentum=0.0)
+    still.coefs_ = [np.ones((X.shape[1], 4)), np.ones((4, 1))]
+    still.intercepts_ = [np.ones(4), np.ones(1)]
+    still.fit(X, y)
+    np.testing.assert_allclose(still.coefs_[1], 1.0, atol=1e-9)
+    half = LogisticRegression(warm_start=True)
+    half.coef_ = opt.coef_.copy()
+    with pytest.raises(ValueError, match="coef_ is set but intercept_ is not"):
+        half.fit(X, y)
+    assert not hasattr(half, "classes_") and not hasattr(half, "intercept_")
+    LogisticRegression(warm_start=True, fit_intercept=False).fit(X, y)   # nothing assigned
+
+
 def test_pipeline_and_pandas_feature_names():
     import pandas as pd
 

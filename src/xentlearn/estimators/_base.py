@@ -87,6 +87,10 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
     def _attributes_to_params(self) -> Params:
         raise NotImplementedError
 
+    def _parameter_attributes(self) -> tuple[str, ...]:
+        """The fitted attributes that hold the parameters (coef_, intercept_, ...)."""
+        raise NotImplementedError
+
     # ---------------------------------------------------------------- fit
     def fit(self, X, y=None, sample_weight=None, *, validation_data=None):
         """Fit the model to X and y by minimising the regularised cross-entropy.
@@ -262,12 +266,26 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         """The current parameters (partial_fit, warm_start) or a fresh initialisation."""
         if continuing:
             return self._attributes_to_params()
-        if self.warm_start and hasattr(self, "classes_") and self._warm_start_compatible(
-                encoded, model.n_features):
+        # As scikit-learn: parameters a user assigned to an unfitted estimator count too.
+        if self.warm_start and self._parameters_assigned() and (
+                not hasattr(self, "classes_")
+                or self._warm_start_compatible(encoded, model.n_features)):
             params = self._attributes_to_params()
             _check_shapes(model, params)
             return params
         return model.init(rng, dtype)
+
+    def _parameters_assigned(self) -> bool:
+        """True when every attribute of ``_parameter_attributes`` is set (by a fit or by
+        the user); raises when only some are."""
+        names = self._parameter_attributes()
+        assigned = [name for name in names if hasattr(self, name)]
+        if assigned and len(assigned) < len(names):
+            missing = [name for name in names if name not in assigned]
+            raise XentlearnInputError(
+                f"warm_start: {', '.join(assigned)} is set but {', '.join(missing)} is not; "
+                f"assign {' and '.join(names)} together (or neither, for a fresh start)")
+        return bool(assigned)
 
     def _learning_rate_init(self) -> float:
         """The initial step training uses: learning_rate_init, or the solver's default."""

@@ -209,6 +209,9 @@ class LogisticRegression(BaseXentClassifier):
         self.intercept_ = (params["b0"].copy() if "b0" in params
                            else np.zeros(self.coef_.shape[0], dtype=self.coef_.dtype))
 
+    def _parameter_attributes(self) -> tuple[str, ...]:
+        return ("coef_", "intercept_") if self.fit_intercept else ("coef_",)
+
     def _attributes_to_params(self) -> Params:
         dtype = self._resolved_dtype()
         params = {"W0": np.asarray(self.coef_, dtype=dtype).T}

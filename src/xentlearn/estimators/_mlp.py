@@ -169,6 +169,9 @@ class MLPClassifier(BaseXentClassifier):
         self.n_outputs_ = self.coefs_[-1].shape[1]
         self.out_activation_ = "logistic" if self._task in ("binary", "multilabel") else "softmax"
 
+    def _parameter_attributes(self) -> tuple[str, ...]:
+        return ("coefs_", "intercepts_")
+
     def _attributes_to_params(self) -> Params:
         dtype = self._resolved_dtype()
         params = {}
