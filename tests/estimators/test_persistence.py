@@ -276,6 +276,8 @@ INCONSISTENT = {
                     r"array 'classes' has shape \(1, 2\); expected one dimension"),
     "repeated classes": ("multiclass", lambda a, m: a.update(classes=np.array(["a", "b", "a"])),
                          "array 'classes' repeats a class"),
+    "unsorted classes": ("multiclass", lambda a, m: a.update(classes=a["classes"][::-1].copy()),
+                         "array 'classes' is not sorted"),
     "NaN class": ("binary", lambda a, m: a.update(classes=np.array([0.0, np.nan])), "NaN or infinite labels"),
     "multilabel classes": ("multilabel", lambda a, m: a.update(classes=np.array([0, 1, 5])),
                            r"must be 0..2 for task 'multilabel'"),

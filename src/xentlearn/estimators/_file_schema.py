@@ -470,7 +470,7 @@ def _check_preprocessing(meta: dict, n_features: int, path: str):
 
 
 def check_array_values(arrays: Mapping[str, np.ndarray], plan: Plan, path: str) -> None:
-    """What headers cannot show: finite parameters and weights, distinct classes."""
+    """What headers cannot show: finite parameters and weights, distinct sorted classes."""
     for key in plan.param_shapes:
         if not np.isfinite(arrays[f"param.{key}"]).all():
             raise refuse(path, f"array 'param.{key}'", "holds NaN or infinite values")
@@ -483,6 +483,10 @@ def check_array_values(arrays: Mapping[str, np.ndarray], plan: Plan, path: str) 
                           f"must be 0..{classes.shape[0] - 1} for task {plan.layout.task!r} (one per column)")
     elif np.unique(classes).shape[0] != classes.shape[0]:
         raise refuse(path, "array 'classes'", "repeats a class")
+    elif not (classes[1:] > classes[:-1]).all():
+        # The model's outputs are in sorted-class order: other orders relabel predictions.
+        raise refuse(path, "array 'classes'", "is not sorted; classes_ is kept sorted, "
+                                              "and the model's outputs follow that order")
     class_weight = arrays.get("class_weight")
     if class_weight is not None and not (np.isfinite(class_weight).all() and (class_weight >= 0).all()):
         raise refuse(path, "array 'class_weight'", "holds a weight that is negative, NaN or infinite")
