@@ -21,8 +21,9 @@ class LogisticRegression(BaseXentClassifier):
     soft labels, and independent sigmoids for a multilabel indicator y;
     w_i = sw_i * class_weight[y_i]; R = 0.5 ||W||^2 (l2), ||W||_1 (l1), or
     l1_ratio ||W||_1 + (1 - l1_ratio) 0.5 ||W||^2 (elasticnet). The intercept is
-    not penalised. With ``alpha = 1 / (n_samples * C)`` the optimum is that of
-    scikit-learn's ``LogisticRegression(C=C)``.
+    not penalised. With ``alpha = 1 / (sum_i w_i * C)`` (``1 / (n_samples * C)``
+    without sample or class weights) the optimum is that of scikit-learn's
+    ``LogisticRegression(C=C)``, whose penalty is not divided by the weights.
 
     Parameters
     ----------
