@@ -198,6 +198,66 @@ def test_out_and_history_may_not_name_the_same_file(data, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+# One of the command's own inputs as an output: (arguments, the flag refused, the
+# input named). Each case runs on copies in its own folder, so a command that did
+# write would not spoil the shared files.
+OVERWRITES = {
+    "predict-out-data": (["predict", "model.xent", "new.csv", "--out", "new.csv"],
+                         "--out 'new.csv' is the DATA file 'new.csv'"),
+    "predict-out-data-other-spelling": (
+        ["predict", "model.xent", "new.csv", "--out", "./sub/../new.csv"],
+        "--out 'sub/../new.csv' is the DATA file 'new.csv'"),
+    "predict-out-hard-link": (["predict", "model.xent", "new.csv", "--out", "link.csv"],
+                              "--out 'link.csv' is the DATA file 'new.csv'"),
+    "predict-out-model": (["predict", "model.csv", "new.csv", "--out", "model.csv"],
+                          "--out 'model.csv' is the MODEL file 'model.csv'"),
+    "train-out-data": (["train", "train.csv", "--target", "species", "--out", "train.csv"],
+                       "--out 'train.csv' is the DATA file 'train.csv'"),
+    "train-history-data": (["train", "train.csv", "new.csv", "--target", "species",
+                            "--history", "new.csv"],
+                           "--history 'new.csv' is the DATA file 'new.csv'"),
+    "train-default-history-data": (
+        ["train", "h.history.csv", "--target", "species", "--out", "h.xent"],
+        "--history 'h.history.csv' is the DATA file 'h.history.csv'"),
+    "train-out-validation": (["train", "train.csv", "--target", "species", "--validation",
+                              "new.csv", "--out", "new.csv"],
+                             "--out 'new.csv' is the --validation file 'new.csv'"),
+    "train-history-in-data-folder": (
+        ["train", "sub", "--target", "species", "--history", "sub/part.csv"],
+        "--history 'sub/part.csv' is 'sub/part.csv', a file of the DATA folder 'sub'"),
+    "train-checkpoint-data": (["train", "train.csv", "--target", "species", "--checkpoint",
+                               "train.csv"],
+                              "--checkpoint 'train.csv' is the DATA file 'train.csv'"),
+}
+
+
+@pytest.mark.parametrize("case", list(OVERWRITES))
+def test_no_output_replaces_an_input_of_the_command(data, tmp_path, monkeypatch, capsys, case):
+    args, fragment = OVERWRITES[case]
+    for name in ("train.csv", "new.csv", "model.xent"):
+        (tmp_path / name).write_bytes((data / name).read_bytes())
+    (tmp_path / "model.csv").write_bytes((data / "model.xent").read_bytes())
+    (tmp_path / "h.history.csv").write_bytes((data / "train.csv").read_bytes())
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "part.csv").write_bytes((data / "train.csv").read_bytes())
+    os.link(tmp_path / "new.csv", tmp_path / "link.csv")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, "--quiet"] if args[0] == "train" else args) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"xentlearn: error: {args[0]}: "), line
+    assert fragment in line and "give" in line, line
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_checkpoint_may_not_be_the_model_file(data, tmp_path, capsys):
+    # It ran once (the checkpoint is removed before the model is saved), and the
+    # next run tried to resume from the model: "not a checkpoint".
+    assert train(data, tmp_path, "--checkpoint", str(tmp_path / "m.xent")) == 2
+    assert "--out and --checkpoint name the same file" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------- SIGTERM
 @pytest.mark.skipif(os.name != "posix", reason="SIGTERM")
 def test_sigterm_during_train_exits_143_and_replaces_nothing(tmp_path):

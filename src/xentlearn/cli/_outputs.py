@@ -20,7 +20,8 @@ The new files get the permission bits of the files they replace, or
 make them private (0o600), unlike every other file a user's tools write.
 
 ``check_writable_file`` refuses an output path that cannot be written before
-any work starts (minutes of training, say).
+any work starts (minutes of training, say), and ``check_not_input`` one that
+names a file the command reads (``--out data.csv`` would replace the data).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from xentlearn.exceptions import XentlearnInputError
@@ -84,6 +85,51 @@ def check_writable_file(path: Path, flag: str) -> None:
         raise XentlearnInputError(f"{flag} {str(path)!r}: folder {str(parent)!r} does not exist")
     if not os.access(parent, os.W_OK):
         raise XentlearnInputError(f"{flag} {str(path)!r}: folder {str(parent)!r} is not writable")
+
+
+def check_not_input(command: str, outputs: Mapping[str, object],
+                    inputs: Mapping[str, Sequence[object] | None]) -> None:
+    """Refuse an output path that names a file the command reads, before anything is read.
+
+    `outputs` maps a flag (``--out``) to its path or None; `inputs` maps what
+    the command reads (``DATA``, ``--validation``, ``MODEL``) to its paths, a
+    folder standing for every file in it. Without this, ``predict m.xent
+    data.csv --out data.csv`` replaced the data with its predictions, and
+    status 0 said all was well. Two paths are one file when
+    ``os.path.samefile`` says so (other spellings, symbolic and hard links),
+    or, where one does not exist, when their resolved names are equal.
+    """
+    from xentlearn.cli._options import UsageError
+
+    read: list[tuple[str, Path, Path | None]] = []    # (role, file, folder it is listed in)
+    for role, paths in inputs.items():
+        for path in paths or ():
+            path = Path(path)
+            if path.is_dir():
+                with contextlib.suppress(OSError):
+                    # The files a data folder is read for (list_data_files skips
+                    # names starting with '.' or '_', and subfolders).
+                    read.extend((role, child, path) for child in sorted(path.iterdir())
+                                if not child.name.startswith((".", "_")) and not child.is_dir())
+            else:
+                read.append((role, path, None))
+    for flag, output in outputs.items():
+        if output is None:
+            continue
+        for role, path, folder in read:
+            if _same_file(Path(output), path):
+                what = (f"the {role} file {str(path)!r}" if folder is None else
+                        f"{str(path)!r}, a file of the {role} folder {str(folder)!r}")
+                raise UsageError(
+                    f"{command}: {flag} {str(output)!r} is {what}, which {command} reads; "
+                    f"writing it would replace that file: give {flag} another name")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:         # one of them does not exist (or cannot be looked at)
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 class StagedOutputs:

@@ -17,7 +17,7 @@ import numpy as np
 from xentlearn.cli._estimator import check_threshold, load_file_model
 from xentlearn.cli._metrics import plain
 from xentlearn.cli._options import UsageError
-from xentlearn.cli._outputs import StagedOutputs, check_writable_file, naming
+from xentlearn.cli._outputs import StagedOutputs, check_not_input, check_writable_file, naming
 from xentlearn.cli._tables import one_or_many, reading_options
 from xentlearn.data import TableFiles
 from xentlearn.exceptions import XentlearnInputError
@@ -38,6 +38,8 @@ def predict(args, out: TextIO) -> None:
     if out_path is not None:
         file_format = _prediction_format(out_path)
         check_writable_file(out_path, "--out")
+        check_not_input("predict", {"--out": out_path},
+                        {"MODEL": [args.model], "DATA": args.data})
     else:
         file_format = "csv"
     estimator = load_file_model(args.model)

@@ -24,7 +24,7 @@ from xentlearn.cli._estimator import check_validation, make_estimator, score_tab
 from xentlearn.cli._messages import print_warnings
 from xentlearn.cli._metrics import metrics_json, plain
 from xentlearn.cli._options import UsageError
-from xentlearn.cli._outputs import StagedOutputs, check_writable_file
+from xentlearn.cli._outputs import StagedOutputs, check_not_input, check_writable_file
 from xentlearn.cli._tables import describe_data, one_or_many, table_options
 from xentlearn.data import TableFiles
 
@@ -47,7 +47,12 @@ def train(args, out: TextIO) -> None:
     if args.plot is not None:
         check_writable_file(args.plot, "--plot")
         _report.check_plot_path(args.plot)
-    _check_distinct({"--out": model_path, "--history": history_path, "--plot": args.plot})
+    # The checkpoint is written every epoch, and read to resume.
+    outputs = {"--out": model_path, "--history": history_path, "--plot": args.plot,
+               "--checkpoint": args.checkpoint}
+    _check_distinct(outputs)
+    check_not_input("train", outputs, {"DATA": args.data, "--validation": args.validation,
+                                       "--config": [args.config] if args.config else None})
     quiet = bool(args.quiet)
     text = sys.stderr if args.json else out
 
