@@ -126,6 +126,24 @@ def test_missing_label_error_names_row(y, row):
         encode_targets(y)
 
 
+@pytest.mark.parametrize("y, row", [
+    (pd.Series(["a", "b", pd.NA, "a", "b", "a"], dtype="string"), 2),
+    (np.array(["a", "b", "a", np.nan, "b", "a"], dtype=object), 3),
+    (pd.Series(["a", "b", "a", "b", None, "a"], dtype="category"), 4),
+    (np.array([1.0, 2.0, 1.0, 2.0, 1.0, np.nan]), 5),
+])
+@pytest.mark.parametrize("fit", ["fit", "partial_fit"])
+def test_fit_names_the_row_of_a_missing_label(y, row, fit):
+    """fit and partial_fit name the row, as encode_targets does; scikit-learn's validation
+    ran first and said "Input contains NaN" (no row), or raised TypeError on pd.NA."""
+    from xentlearn import LogisticRegression
+
+    X = np.random.default_rng(0).standard_normal((6, 2))
+    kwargs = {"classes": ["a", "b"]} if fit == "partial_fit" else {}
+    with pytest.raises(XentlearnInputError, match=rf"missing label .* in row {row}\b"):
+        getattr(LogisticRegression(solver="adam"), fit)(X, y, **kwargs)
+
+
 def test_infinite_and_continuous_float_labels_are_refused():
     with pytest.raises(XentlearnInputError, match=r"inf.* row 1"):
         encode_targets(np.array([0.0, np.inf]))

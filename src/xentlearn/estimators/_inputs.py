@@ -20,7 +20,8 @@ from xentlearn import _checks
 from xentlearn.data import ArraySource, ColumnMoments, TableFiles, column_moments
 from xentlearn.data._arrays import block_rows
 from xentlearn.estimators import _dask_inputs, _files
-from xentlearn.estimators._labels import EncodedTargets, compute_class_weight, encode_targets
+from xentlearn.estimators._labels import (EncodedTargets, check_labels_present,
+                                          compute_class_weight, encode_targets)
 from xentlearn.estimators._preprocessing import table_features
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.training import parallel_map
@@ -127,6 +128,9 @@ def _prepare_arrays(estimator, X, y, sample_weight, *, dtype, partial, continuin
     if continuing and hasattr(estimator, "_preprocessor"):
         X = table_features(estimator, X, dtype)   # a model trained on files, continued
     _check_numeric_frame(X)
+    # Before scikit-learn's validation, whose "Input contains NaN" names no row (and
+    # which fails on pd.NA in a string Series with a TypeError).
+    check_labels_present(y)
     y = _nullable_labels_as_numpy(y)
     X, y = validate_data(estimator, X, y, accept_sparse=("csr", "csc"), dtype=dtype,
                          multi_output=True, reset=not continuing, y_numeric=False,

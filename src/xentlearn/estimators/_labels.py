@@ -324,12 +324,21 @@ def _unique_inverse(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return classes, indices.reshape(-1)
 
 
-def _encode_labels(y_input, y, classes, dtype) -> EncodedTargets:
+def check_labels_present(y_input, y: np.ndarray | None = None) -> None:
+    """Raise XentlearnInputError naming the row of the first missing label (NaN, None, NaT,
+    pd.NA) of 1-D labels `y_input` (`y`: the same as a numpy array, if already made)."""
+    y = np.asarray(y_input) if y is None else y
+    if y.ndim != 1:
+        return
     missing = _missing_mask(y_input, y)
     if missing is not None and missing.any():
         row = int(np.flatnonzero(missing)[0])
         raise XentlearnInputError(
             f"y has a missing label ({_show(y[row])}) in row {row}; every sample needs a label")
+
+
+def _encode_labels(y_input, y, classes, dtype) -> EncodedTargets:
+    check_labels_present(y_input, y)
     if y.dtype.kind == "c":
         raise XentlearnInputError(f"y must hold class labels, got complex dtype {y.dtype}")
     if y.dtype.kind == "f":
