@@ -86,6 +86,37 @@ def read_csv(path):
 
 
 # ----------------------------------------------------------------- columns
+def test_column_names_holding_commas_are_taken_whole(cli, folder):
+    # A value that is exactly a column name is one column; otherwise it is split at
+    # its commas. Before, "b, col" always split, and no way to name the column was left.
+    (folder / "commas.csv").write_text(
+        '"a col","b, col","c",label\n'
+        + "".join(f"{i / 10},{'uv'[i % 2]},{i % 3},{'ny'[(i // 2) % 2]}\n" for i in range(24)))
+
+    def columns(*flags, config=None):
+        args = ["train", "commas.csv", "--target", "label", *flags, "--quiet", "--out", "c.xent"]
+        if config is not None:
+            (folder / "commas.toml").write_text(config)
+            args += ["--config", "commas.toml"]
+        cli(*args)
+        return xentlearn.load(folder / "c.xent").feature_columns_
+
+    assert columns("--drop", "b, col") == ["a col", "c"]
+    assert columns("--drop", "c", "b, col") == ["a col"]
+    assert columns("--drop", "c,a col") == ["b, col"]
+    assert columns("--drop", "c", "--drop", "b, col") == ["a col"]
+    assert columns("--features", "b, col") == ["b, col"]
+    assert columns("--features", "a col,c") == ["a col", "c"]
+    assert columns("--features", "c", "--features", "b, col") == ["c", "b, col"]
+    assert columns(config='drop = ["b, col", "c"]\n') == ["a col"]
+    assert columns(config='features = "b, col"\n') == ["b, col"]
+    _, err = cli("train", "commas.csv", "--target", "label", "--drop", "b,col", status=2)
+    assert one_error_line(err) == (
+        "xentlearn: error: --drop 'b,col': no column 'b' in 'commas.csv' (the value was split "
+        "at its commas into 'b', 'col'; a value that is exactly a column name is taken whole); "
+        "it has 'a col', 'b, col', 'c', 'label'")
+
+
 def test_identifier_and_constant_columns_are_named_in_warnings(cli):
     _, err = cli("train", "customers.csv", "--target", "churned", "--dates", "expand",
                  "--na-values", "?", "--impute", "mean", "--quiet", "--out", "ids.xent")

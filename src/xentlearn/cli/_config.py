@@ -92,18 +92,22 @@ def _config_value(key: str, value: Any, action: argparse.Action, where: str, bas
         if not isinstance(value, bool):
             raise UsageError(f"{where}: expected true or false")
         return value
+    if key in ("features", "drop"):
+        # Column names, each as the flag's value: "a,b" or a list; split at commas
+        # (unless it is a whole column name) when DATA's columns are known.
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(v, str) for v in items):
+            raise UsageError(f"{where}: expected a column name or a list of column names")
+        return items
     if key == "class_weight" and isinstance(value, dict):
         text = ",".join(f"{k}={v}" for k, v in value.items())
-    elif key in ("hidden_layer_sizes", "features", "na_values", "drop") \
-            and isinstance(value, list):
+    elif key in ("hidden_layer_sizes", "na_values") and isinstance(value, list):
         text = ",".join(str(v) for v in value)
     elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise UsageError(f"{where}: expected {action.metavar or 'a string or number'}, "
                          f"got {value!r}")
     else:
         text = str(value)
-    if key == "drop":
-        return [text]          # split on commas with the command line's --drop
     if action.type is None:
         if action.choices is not None and text not in action.choices:
             raise UsageError(f"{where}: expected one of {', '.join(action.choices)}, got {text!r}")

@@ -17,7 +17,7 @@ from xentlearn.cli._estimator import check_validation, make_estimator, score_tab
 from xentlearn.cli._messages import print_warnings
 from xentlearn.cli._metrics import METRIC_KEYS, json_number, metrics_json
 from xentlearn.cli._options import UsageError
-from xentlearn.cli._tables import describe_data, one_or_many, table_options
+from xentlearn.cli._tables import describe_data, feature_columns, one_or_many, table_options
 from xentlearn.data import RowSplit, TableFiles
 
 # Cross-validation folds hash rows with --random-state mixed with this, so the
@@ -40,8 +40,9 @@ def cv(args, out: TextIO) -> None:
     check_validation(args, None, "cv")
     options = table_options(args)
     seed = options["split_seed"] ^ _CV_SALT
-    base = TableFiles(one_or_many(args.data), target=args.target, features=args.features,
-                      sample_weight=args.sample_weight, **options)
+    base = TableFiles(one_or_many(args.data), target=args.target,
+                      sample_weight=args.sample_weight,
+                      **feature_columns(args, args.data, options), **options)
     text = sys.stderr if args.json else out
     folds: list[_report.Metrics] = []
     seconds = []

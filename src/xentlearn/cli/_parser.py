@@ -58,11 +58,14 @@ def _add_table_options(d, *, command: str) -> None:
     """How columns become features: the same flags for train and cv."""
     d.add_argument("--target", metavar="COL",
                    help="label column" + (" (required with DATA)" if command == "train" else ""))
-    d.add_argument("--features", type=_values.columns, metavar="A,B,...",
-                   help="feature columns (default: all but target, weights, --drop and --id)")
+    d.add_argument("--features", action="append", metavar="A,B,...",
+                   help="feature columns, A,B or the flag repeated (default: all but target, "
+                        "weights, --drop and --id); a value that is exactly a column name is "
+                        "taken whole, so --features 'height, cm' names one column")
     d.add_argument("--drop", nargs="+", action="extend", metavar="COL",
-                   help="columns that are not features (identifiers, leaks, free text); "
-                        "several names, or A,B")
+                   help="columns that are not features (identifiers, leaks, free text): "
+                        "several names, A,B, or the flag repeated; a value that is exactly a "
+                        "column name is taken whole, commas included")
     d.add_argument("--id", metavar="COL",
                    help="an identifier column: not a feature (predict copies it into "
                         "each prediction row)")
@@ -237,6 +240,4 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             # (nargs="*" DATA gives [] when absent).
             if current is None or (key == "data" and current == []):
                 setattr(args, key, value)
-    if getattr(args, "drop", None) is not None:
-        args.drop = [c.strip() for item in args.drop for c in item.split(",") if c.strip()]
     return args

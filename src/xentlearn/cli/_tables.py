@@ -11,7 +11,7 @@ from typing import Any
 
 
 def table_options(args) -> dict[str, Any]:
-    """TableFiles options of train and cv (all but path, target, features, weights)."""
+    """TableFiles options of train and cv (all but path, target, features, drop, weights)."""
     options: dict[str, Any] = {}
     if args.standardize is not None:
         options["standardize"] = args.standardize
@@ -21,12 +21,69 @@ def table_options(args) -> dict[str, Any]:
                  "memory_budget", "dates", "max_classes", "na_values"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    # An --id column is never a feature.
-    drop = list(args.drop or []) + ([args.id] if args.id is not None else [])
-    if drop:
-        options["drop"] = list(dict.fromkeys(drop))
     options["split_seed"] = args.random_state or 0
     return options
+
+
+def feature_columns(args, data, options: dict[str, Any]) -> dict[str, Any]:
+    """TableFiles `features` and `drop` from --features, --drop and --id, checked against
+    the columns of DATA (read only when one of them is given).
+
+    Each value of --features and --drop is a column name, or several separated by
+    commas; a value that is exactly a column name is taken whole, so a name
+    holding a comma ("height, cm") can be given as it is. An --id column is
+    never a feature. Errors name the flag, the value and the columns DATA has.
+    """
+    from xentlearn.cli._options import UsageError
+    from xentlearn.data import TableFiles
+
+    if args.features is None and not args.drop and args.id is None:
+        return {}
+    names = TableFiles(one_or_many(data), **options).schema().names
+    where = describe_data([repr(str(path)) for path in data])
+
+    def missing(flag: str, value: str, name: str) -> UsageError:
+        split = "" if "," not in value else (
+            f" (the value was split at its commas into "
+            f"{', '.join(map(repr, _split(value)))}; a value that is exactly a column name "
+            f"is taken whole)")
+        return UsageError(f"{flag} {value!r}: no column {name!r} in {where}{split}; "
+                          f"it has {', '.join(map(repr, names))}")
+
+    if args.id is not None and args.id not in names:
+        raise missing("--id", args.id, args.id)
+    chosen: dict[str, list[str]] = {}
+    for flag, values in (("--features", args.features), ("--drop", args.drop)):
+        if not values:
+            continue
+        columns = []
+        for value in values:
+            whole = next((v for v in (value, value.strip()) if v in names), None)
+            parts = [whole] if whole is not None else _split(value)
+            if not parts:
+                raise UsageError(f"{flag} {value!r}: expected column names such as A,B")
+            for part in parts:
+                if part not in names:
+                    raise missing(flag, value, part)
+            columns += parts
+        chosen[flag] = list(dict.fromkeys(columns))
+    features = chosen.get("--features")
+    drop = list(dict.fromkeys(chosen.get("--drop", []) + ([args.id] if args.id else [])))
+    both = [c for c in drop if c in (features or ())]
+    if both:
+        flag = "--id" if both[0] == args.id else "--drop"
+        raise UsageError(f"{flag} {both[0]!r} is also one of --features: a column is a "
+                         "feature or not")
+    result: dict[str, Any] = {}
+    if features is not None:
+        result["features"] = features
+    if drop:
+        result["drop"] = drop
+    return result
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def reading_options(args) -> dict[str, Any]:

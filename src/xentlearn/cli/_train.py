@@ -25,7 +25,7 @@ from xentlearn.cli._messages import print_warnings
 from xentlearn.cli._metrics import metrics_json, plain
 from xentlearn.cli._options import UsageError
 from xentlearn.cli._outputs import StagedOutputs, check_not_input, check_writable_file
-from xentlearn.cli._tables import describe_data, one_or_many, table_options
+from xentlearn.cli._tables import describe_data, feature_columns, one_or_many, table_options
 from xentlearn.data import TableFiles
 
 DEFAULT_MODEL = Path("model.xent")
@@ -73,9 +73,9 @@ def train(args, out: TextIO) -> None:
     check_validation(args, validation, "train")
 
     options = table_options(args)
-    train_table = TableFiles(one_or_many(data), target=target, features=args.features,
-                             sample_weight=args.sample_weight,
-                             validation_fraction=args.validation_fraction, **options)
+    train_table = TableFiles(one_or_many(data), target=target, sample_weight=args.sample_weight,
+                             validation_fraction=args.validation_fraction,
+                             **feature_columns(args, data, options), **options)
     validation_table = None if not validation else TableFiles(
         one_or_many(validation), target=target, sample_weight=args.sample_weight, **options)
     estimator = make_estimator(args, train_table, verbose=not quiet)

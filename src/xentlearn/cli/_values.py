@@ -145,13 +145,6 @@ def tokens(text: str) -> list[str]:
     return tokens
 
 
-def columns(text: str) -> list[str]:
-    columns = [c.strip() for c in text.split(",")]
-    if not all(columns):
-        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
-    return columns
-
-
 def dtype(text: str) -> str:
     if text not in ("float32", "float64"):
         raise argparse.ArgumentTypeError(f"expected float32 or float64, got {text!r}")
