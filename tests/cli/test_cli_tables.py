@@ -117,6 +117,14 @@ def test_column_names_holding_commas_are_taken_whole(cli, folder):
         "it has 'a col', 'b, col', 'c', 'label'")
 
 
+def test_help_says_how_to_name_columns_and_what_id_does(capsys):
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "a value that is exactly a column name is taken whole" in text
+    # The model does not keep the --id column's name: predict needs --id again.
+    assert "give predict --id COL to copy it into each prediction row" in text
+
+
 def test_identifier_and_constant_columns_are_named_in_warnings(cli):
     _, err = cli("train", "customers.csv", "--target", "churned", "--dates", "expand",
                  "--na-values", "?", "--impute", "mean", "--quiet", "--out", "ids.xent")
@@ -234,7 +242,10 @@ def test_id_is_copied_into_each_prediction_row(cli, folder, data):
     np.testing.assert_array_equal(predicted["prediction"].to_numpy(zero_copy_only=False),
                                   model.predict(TableFiles(folder / "new.csv")))
     _, err = cli("predict", "id.xent", data, "--id", "nope", status=2)
-    assert "--id column 'nope' is not in" in one_error_line(err)
+    assert one_error_line(err).startswith(
+        f"xentlearn: error: --id column 'nope' is not in "
+        f"{'new.csv' if data == 'new.csv' else 'parts/a.parquet'!r}; it has 'customer_id', "
+        "'Individual ID', ")
 
 
 def test_unseen_categories_are_counted_and_reported_once_per_column(cli, folder):

@@ -67,8 +67,9 @@ def _add_table_options(d, *, command: str) -> None:
                         "several names, A,B, or the flag repeated; a value that is exactly a "
                         "column name is taken whole, commas included")
     d.add_argument("--id", metavar="COL",
-                   help="an identifier column: not a feature (predict copies it into "
-                        "each prediction row)")
+                   help="an identifier column: not a feature (the model does not keep its "
+                        "name: give predict --id COL to copy it into each prediction row)"
+                   if command == "train" else "an identifier column: not a feature")
     d.add_argument("--sample-weight", metavar="COL", help="column of non-negative row weights")
     d.add_argument("--na-values", type=_values.tokens, metavar="'?,NA,-'",
                    help="extra text that means a missing value (besides empty, NA, N/A, NaN, "

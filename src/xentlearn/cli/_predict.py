@@ -56,7 +56,7 @@ def predict(args, out: TextIO) -> None:
         if args.id not in columns.names:
             raise XentlearnInputError(
                 f"--id column {args.id!r} is not in {str(table.files()[0])!r}; it has "
-                f"{', '.join(columns.names)}")
+                f"{', '.join(map(repr, columns.names))}")
         id_type = columns.field(args.id).type
         if pa.types.is_null(id_type):       # empty in the first CSV block
             id_type = pa.string()
