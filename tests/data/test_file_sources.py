@@ -300,6 +300,24 @@ def test_feature_missing_values_error_names_column_count_and_file(tmp_path):
     assert src.feature_names[-1] == "c=<missing>" and X[2, -1] == 1.0
 
 
+@pytest.mark.parametrize("budget", [0, 1 << 30])
+def test_a_file_without_rows_is_refused_naming_it(tmp_path, budget):
+    """A CSV holding only its header, a Parquet file of 0 rows: training on it said
+    "TabularPreprocessor.finalize called before any partial_fit", and as validation data
+    (fitted preprocessing) it failed in the first evaluation with a ZeroDivisionError."""
+    (tmp_path / "header.csv").write_text("x,y\n")
+    empty = write(pa.table({"x": pa.array([], pa.float64()), "y": pa.array([], pa.int64())}),
+                  tmp_path / "empty.parquet")
+    fitted = FileSource(write(pa.table({"x": [1.0, 2.0], "y": [0, 1]}), tmp_path / "t.parquet"),
+                        target="y", preprocessor=TabularPreprocessor(), encode_target=np.asarray)
+    for path in (tmp_path / "header.csv", empty):
+        for preprocessor in (TabularPreprocessor(), fitted.preprocessor):
+            with pytest.raises(XentlearnInputError,
+                               match=rf"no data rows in '{path}'; expected at least one row"):
+                FileSource(path, target="y", preprocessor=preprocessor,
+                           encode_target=np.asarray, memory_budget=budget)
+
+
 def test_target_and_weight_errors(tmp_path):
     path = write(pa.table({"x": [1.0, 2.0, 3.0], "y": [1, None, 0], "w": [1.0, -2.0, 1.0]}),
                  tmp_path / "t.parquet")

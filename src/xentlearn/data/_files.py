@@ -296,7 +296,7 @@ class FileSource:
         csv = any(_file_format(path) != "parquet" for path in self.files)
         self.n_samples = self._read_keeping() if self.memory_budget and csv \
             else self._count_rows()
-        self._check_split_rows()
+        self._check_rows()
         return self.n_samples
 
     def _read_keeping(self, fit: bool = False) -> int:
@@ -335,7 +335,7 @@ class FileSource:
                 self.preprocessor.partial_fit(batch)
                 n_rows += batch.num_rows
         self.n_samples = n_rows
-        self._check_split_rows()
+        self._check_rows()
         try:
             self.preprocessor.finalize()
         except XentlearnInputError as exc:
@@ -343,11 +343,17 @@ class FileSource:
             raise XentlearnInputError(f"{exc} (in {where})") from None
         return n_rows
 
-    def _check_split_rows(self) -> None:
-        if self.n_samples == 0 and self.row_filters:
+    def _check_rows(self) -> None:
+        """Refuse files without a row to read, before anything is computed from them."""
+        if self.n_samples:
+            return
+        where = ", ".join(repr(str(f)) for f in self.files)
+        if self.row_filters:
             raise XentlearnInputError(
-                f"the row split keeps no row of {', '.join(str(f) for f in self.files)} "
-                "on one side: too few rows for the validation fraction or the number of folds")
+                f"the row split keeps no row of {where} on one side: too few rows for the "
+                "validation fraction or the number of folds")
+        raise XentlearnInputError(
+            f"no data rows in {where}; expected at least one row")
 
     def _count_rows(self) -> int:
         import pyarrow.parquet as pq
