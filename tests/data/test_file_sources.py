@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -316,6 +317,25 @@ def test_a_file_without_rows_is_refused_naming_it(tmp_path, budget):
                                match=rf"no data rows in '{path}'; expected at least one row"):
                 FileSource(path, target="y", preprocessor=preprocessor,
                            encode_target=np.asarray, memory_budget=budget)
+
+
+@pytest.mark.parametrize("labels", [
+    pa.array([[1], [2], [1]]), pa.array([{"x": 1}, {"x": 2}, {"x": 1}]),
+    pa.array([b"a", b"b", b"a"]), pa.array([1, 2, 1], pa.decimal128(5, 0)),
+])
+def test_a_target_column_of_a_type_no_label_has_is_refused(tmp_path, labels):
+    """List, struct, bytes and decimal targets: an ArrowNotImplementedError (exit 1 on the
+    command line) or "classes_ mixes label types" before; now the column, type and file."""
+    from xentlearn import LogisticRegression
+    from xentlearn.data import TableFiles
+
+    path = write(pa.table({"x": [1.0, 2.0, 3.0], "label": labels}), tmp_path / "t.parquet")
+    kind = str(labels.type).split("<")[0].split("(")[0]      # Parquet renames list items
+    pattern = rf"target column 'label' has type {re.escape(kind)}.* in '{re.escape(str(path))}'"
+    with pytest.raises(XentlearnInputError, match=pattern):
+        scan_target([path], "label")
+    with pytest.raises(XentlearnInputError, match=pattern):
+        LogisticRegression().fit(TableFiles(path, target="label"))
 
 
 def test_target_and_weight_errors(tmp_path):

@@ -756,6 +756,16 @@ def scan_target(files, target: str, *, batch_rows: int = 65536,
     return classes
 
 
+def _is_label_type(arrow_type) -> bool:
+    """Whether a column of this type can hold class labels: not nested (lists, structs,
+    maps), bytes or decimals, which neither compare as labels nor go into a model file."""
+    import pyarrow as pa
+
+    return not (pa.types.is_nested(arrow_type) or pa.types.is_binary(arrow_type)
+                or pa.types.is_large_binary(arrow_type)
+                or pa.types.is_fixed_size_binary(arrow_type) or pa.types.is_decimal(arrow_type))
+
+
 def distinct_labels(records, target: str, *, stop_after: int | None = None,
                     whole_files: bool = False) -> np.ndarray | None:
     """Sorted distinct values of column `target` over (path, record batch) pairs; None
@@ -783,6 +793,10 @@ def distinct_labels(records, target: str, *, stop_after: int | None = None,
         column = batch.column(target)
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
+        if not _is_label_type(column.type):
+            raise XentlearnInputError(
+                f"target column {target!r} has type {column.type} in {str(path)!r}; a class "
+                "label must be a number, a boolean, a string or a date")
         missing = column.null_count
         if pa.types.is_floating(column.type):
             missing += pc.sum(pc.is_nan(column)).as_py() or 0
