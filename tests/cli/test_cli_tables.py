@@ -206,8 +206,12 @@ def test_regression_target_exits_2_unless_max_classes_is_given(cli, folder):
     _, err = cli("train", "numbers.csv", "--target", "price", "--drop", "code", "word",
                  status=2)
     line = one_error_line(err)
-    assert "target column 'price' holds" in line and "distinct numbers" in line
-    assert "looks like a regression target" in line and "--max-classes N" in line
+    assert "target column 'price' holds non-integer numbers (such as " in line
+    assert "regression target" in line and "--max-classes" not in line
+    # --max-classes is for integer class codes: it does not make prices classes.
+    _, err = cli("train", "numbers.csv", "--target", "price", "--drop", "code", "word",
+                 "--max-classes", "1000", status=2)
+    assert "target column 'price' holds non-integer numbers" in one_error_line(err)
     _, err = cli("train", "numbers.csv", "--target", "code", "--drop", "price", "word",
                  status=2)
     assert "target column 'code' holds" in one_error_line(err)

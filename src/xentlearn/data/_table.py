@@ -229,7 +229,9 @@ class TableFiles:
     def scan_classes(self, records=None, *, whole_files: bool = False) -> np.ndarray:
         """Sorted distinct values of the target column, refusing what is not a class label.
 
-        A numeric target with more than 100 distinct values is a regression
+        A float target with a value that is not a whole number (0.5, or inf)
+        is refused as a regression target (1.0 and 2.0 are class codes), a
+        numeric target with more than 100 distinct values is a regression
         target (unless `max_classes` is set), and any target with more than
         `max_classes` (default 1000) distinct values is refused: the error
         names the column and what to pass. Reading stops as soon as the
@@ -259,6 +261,16 @@ class TableFiles:
                 raise XentlearnInputError("no rows to read the classes from")
         count = f"more than {stop}" if len(classes) > stop else str(len(classes))
         shown = ", ".join(repr(_plain(c)) for c in classes[:3])
+        if classes.dtype.kind == "f":
+            # scikit-learn's "continuous" targets: 0.5 is no class code, whatever
+            # max_classes says (1.0 and 2.0 are, as for scikit-learn).
+            fractional = classes[~(np.isfinite(classes) & (classes == np.floor(classes)))]
+            if fractional.size:
+                raise XentlearnInputError(
+                    f"target column {self.target!r} holds non-integer numbers (such as "
+                    f"{_plain(fractional[0])!r}; {count} distinct values): a classifier needs "
+                    f"class labels, text or whole-number class codes; is it a regression "
+                    f"target? xentlearn trains classifiers")
         if (classes.dtype.kind in "iuf" and self.max_classes is None
                 and len(classes) > NUMERIC_CLASSES_LIMIT):
             raise XentlearnInputError(
