@@ -218,6 +218,17 @@ def test_from_dict_rejects_foreign_or_broken_state(mutate, match):
         TabularPreprocessor.from_dict(state)
 
 
+@pytest.mark.parametrize("impute", [None, "mean"])
+def test_an_all_missing_column_is_named_for_exclusion_whatever_the_imputation(impute):
+    """Without imputation the advice was "pass impute='mean'", with it "exclude it": now
+    both say to exclude it (drop=[name]); the empty name of a trailing delimiter says so."""
+    table = pa.table({"x": [1.0, 2.0], "": pa.array([None, None], pa.null())})
+    with pytest.raises(XentlearnInputError,
+                       match=r"column '' \(an empty header cell: does every line end with a "
+                             r"delimiter\?\) has no values .*exclude it \(drop=\[''\]\)"):
+        TabularPreprocessor(impute=impute).fit([table])
+
+
 def test_unfitted_use_is_an_error():
     with pytest.raises(XentlearnInputError, match="not fitted"):
         TabularPreprocessor().transform(pa.table({"x": [1.0]}))

@@ -566,14 +566,16 @@ class TabularPreprocessor:
         self.means_, self.stds_, self.categories_, self.date_formats_ = {}, {}, {}, {}
         for name in self.columns:
             kind, n_missing = self._kinds[name], self._missing[name]
-            if n_missing and self.impute is None:
-                raise XentlearnInputError(
-                    f"column {name!r} has {n_missing} missing value(s) (null or NaN); "
-                    f"expected none: pass impute='mean' or drop those rows")
+            # An all-missing column first: imputing it would not help.
             if kind is None:
                 raise XentlearnInputError(
-                    f"column {name!r} has no values (every one of its {n_missing} rows is "
-                    f"missing); expected numbers, booleans or strings: exclude it")
+                    f"column {_shown_name(name)} has no values (every one of its {n_missing} "
+                    f"rows is missing); expected numbers, booleans or strings: exclude it "
+                    f"(drop=[{name!r}])")
+            if n_missing and self.impute is None:
+                raise XentlearnInputError(
+                    f"column {_shown_name(name)} has {n_missing} missing value(s) (null or "
+                    f"NaN); expected none: pass impute='mean' or drop those rows")
             if kind == CATEGORICAL:
                 stray = _not_numbers(self._seen[name])
                 if stray:
@@ -1024,6 +1026,14 @@ def _width(kind: str, categories) -> int:
     if kind == CATEGORICAL:
         return len(categories)
     return len(DATE_PARTS) if kind == DATE else 1
+
+
+def _shown_name(name: str) -> str:
+    """A column's name for a message; the empty name of a CSV whose lines end with a
+    delimiter says where it comes from."""
+    if name == "":
+        return "'' (an empty header cell: does every line end with a delimiter?)"
+    return repr(name)
 
 
 def _listed(items: list[tuple[str, str]]) -> str:
