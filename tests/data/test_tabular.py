@@ -229,6 +229,21 @@ def test_an_all_missing_column_is_named_for_exclusion_whatever_the_imputation(im
         TabularPreprocessor(impute=impute).fit([table])
 
 
+def test_missing_values_in_new_rows_of_a_model_without_imputation():
+    """The advice names what to do ("fill them, or train with impute='mean'"); it said
+    "the preprocessor was fitted with impute=None", which the CLI showed as the flag value
+    "--impute None" that does not exist."""
+    pre = TabularPreprocessor().fit([pa.table({"x": [1.0, 2.0], "c": ["a", "b"]})])
+    for column, values in (("x", [1.0, None]), ("c", ["a", None])):
+        table = pa.table({"x": [1.0, 2.0], "c": ["a", "b"]}).set_column(
+            0 if column == "x" else 1, column, pa.array(values))
+        with pytest.raises(XentlearnInputError,
+                           match=rf"column '{column}' has 1 missing value\(s\) \(null or NaN\); "
+                                 r"the model was trained without imputation, so every value "
+                                 r"must be present: fill them, or train with impute='mean'"):
+            pre.transform(table)
+
+
 def test_unfitted_use_is_an_error():
     with pytest.raises(XentlearnInputError, match="not fitted"):
         TabularPreprocessor().transform(pa.table({"x": [1.0]}))

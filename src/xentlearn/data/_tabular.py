@@ -728,10 +728,8 @@ class TabularPreprocessor:
                     missing = np.isnan(x)
                     if missing.any():
                         if self.impute is None:
-                            raise XentlearnInputError(
-                                f"column {name!r} has {int(np.count_nonzero(missing))} "
-                                f"missing value(s) (null or NaN); expected none: the "
-                                f"preprocessor was fitted with impute=None")
+                            raise _missing_without_imputation(
+                                name, int(np.count_nonzero(missing)))
                         x = np.where(missing, self.means_[key], x)
                     _check_finite_column(name, x)
                 if kind != BOOLEAN and self.standardize:
@@ -760,9 +758,7 @@ class TabularPreprocessor:
             values = _as_string(column)
         if values.null_count:
             if self.impute is None:
-                raise XentlearnInputError(
-                    f"column {name!r} has {values.null_count} missing value(s); expected none: "
-                    f"the preprocessor was fitted with impute=None")
+                raise _missing_without_imputation(name, values.null_count)
             values = pc.fill_null(values, MISSING_CATEGORY)
         # index_in gives null for values outside the learned categories: those
         # rows keep an all-zero block (handle_unknown="ignore").
@@ -1026,6 +1022,14 @@ def _width(kind: str, categories) -> int:
     if kind == CATEGORICAL:
         return len(categories)
     return len(DATE_PARTS) if kind == DATE else 1
+
+
+def _missing_without_imputation(name: str, count: int) -> XentlearnInputError:
+    """The error of ``transform`` for missing values in a model trained without them."""
+    return XentlearnInputError(
+        f"column {_shown_name(name)} has {count} missing value(s) (null or NaN); the model "
+        f"was trained without imputation, so every value must be present: fill them, or "
+        f"train with impute='mean'")
 
 
 def _shown_name(name: str) -> str:
