@@ -519,3 +519,31 @@ def test_partial_fit_on_files_with_more_columns_keeps_the_model_columns(tmp_path
         model.partial_fit(TableFiles(tmp_path / "extra.csv", target="label", features=["c", "a"]))
     np.testing.assert_array_equal(model.coef_, coef)
     assert model.n_iter_ == 2
+
+
+def test_validation_files_are_read_with_the_training_columns(tmp_path):
+    """Validation files must hold the training features and may hold more: a file lacking
+    one is refused naming the column and the file (it said "the preprocessor was fitted on
+    columns ['b'] that are not among the features ['a']"); one with an extra column scores
+    as the same file without it."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    from xentlearn.data import TableFiles
+
+    rng = np.random.default_rng(5)
+    a, b, c = rng.standard_normal((3, 80))
+    label = np.where(a - b > 0, "yes", "no")
+    for name, columns in (("train", {"a": a, "b": b}), ("valid", {"a": a, "b": b}),
+                          ("extra", {"c": c, "b": b, "a": a}), ("nob", {"a": a})):
+        pa_csv.write_csv(pa.table({**columns, "label": label}), tmp_path / f"{name}.csv")
+    fit = lambda valid: LogisticRegression(max_iter=5).fit(  # noqa: E731
+        TableFiles(tmp_path / "train.csv", target="label"),
+        validation_data=TableFiles(tmp_path / valid, target="label"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        val_losses = [[r["val_loss"] for r in fit(name).history_]
+                      for name in ("extra.csv", "valid.csv")]
+        assert val_losses[0] == val_losses[1] and len(val_losses[0]) == 5
+        with pytest.raises(ValueError, match=r"feature column 'b' not found in '.*nob.csv'"):
+            fit("nob.csv")

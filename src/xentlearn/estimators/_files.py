@@ -65,7 +65,7 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
                                            max_categories=table.max_categories,
                                            na_values=table.na_values, dates=table.dates)
 
-    def source_for(t, memory_budget):
+    def source_for(t, memory_budget, features=features):
         return FileSource(t.path, target=t.target, features=features,
                           preprocessor=preprocessor, dtype=dtype, encode_target=None,
                           sample_weight_column=t.sample_weight, read_batch_rows=t.batch_rows,
@@ -93,7 +93,9 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
     validation = None
     if validation_data is not None:
         left = budget - (source.decoded_bytes if source.in_memory else 0)
-        validation = source_for(validation_data, min(left, validation_data.memory_budget_bytes))
+        # The training rows' columns: the validation files must hold them (and may hold more).
+        validation = source_for(validation_data, min(left, validation_data.memory_budget_bytes),
+                                list(source.features))
         validation.encode_target = encode
     elif estimator.early_stopping and not continuing:
         raise XentlearnInputError(
