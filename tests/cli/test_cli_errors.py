@@ -8,6 +8,7 @@ spends most of its second importing scikit-learn.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,15 @@ CASES = [
     ("cv-folds", ["cv", "train.csv", "--target", "species", "--folds", "1"],
      "--folds: expected an integer >= 2"),
     ("cv-without-target", ["cv", "train.csv"], "cv: --target COL is required"),
+    *([] if importlib.util.find_spec("distributed") is None else [
+    ("scheduler-address", ["train", "train.csv", "--target", "species", "--scheduler",
+                           "notanaddress"],
+     "--scheduler 'notanaddress' is not a Dask scheduler address (missing port number in "
+     "address 'notanaddress'); expected one such as tcp://host:8786"),
+    ("scheduler-scheme", ["train", "train.csv", "--target", "species", "--scheduler",
+                          "foo://host:8786"],
+     "--scheduler 'foo://host:8786' is not a Dask scheduler address (unknown address scheme"),
+    ]),
     ("early-stopping-alone", ["train", "train.csv", "--target", "species", "--early-stopping"],
      "--early-stopping needs held-out rows: --validation-fraction 0.1 (or --validation DATA)"),
     ("lbfgs-minibatch", ["train", "train.csv", "--target", "species", "--batch-size", "10"],

@@ -176,8 +176,14 @@ def _dask_client(address: str | None):
             "--scheduler needs the Dask extra: pip install 'xentlearn[dask]'") from None
     try:
         client = distributed.Client(address, timeout=SCHEDULER_TIMEOUT)
+    except ValueError as error:
+        # distributed's words for a malformed address ("missing port number in
+        # address 'x'", "unknown address scheme") do not say which flag gave it.
+        raise UsageError(f"--scheduler {address!r} is not a Dask scheduler address ({error}); "
+                         "expected one such as tcp://host:8786") from None
     except (OSError, TimeoutError) as error:
-        raise UsageError(f"cannot reach the Dask scheduler at {address}: {error}") from None
+        raise UsageError(f"--scheduler {address!r}: cannot reach the Dask scheduler there: "
+                         f"{error}") from None
     with client:
         yield client
 
