@@ -46,6 +46,7 @@ def check_finite(name: str, a) -> None:
         row = int(flat[0]) if finite.ndim else 0
         value = values[row][~finite[row]].ravel()[0] if finite.ndim > 1 else values[row] if finite.ndim else values
     count = int(values.size - np.count_nonzero(finite))
+    value = value.item() if isinstance(value, np.generic) else value    # nan, not np.float64(nan)
     raise XentlearnInputError(
         f"{name} contains {count} non-finite value(s) (NaN or inf); the first is {value!r} in row {row}")
 

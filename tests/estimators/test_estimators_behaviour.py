@@ -325,8 +325,13 @@ def test_warm_start_with_wrongly_shaped_coefficients_names_them():
 def test_partial_fit_refuses_other_classes_later():
     X, y = _standardised(classes=3)
     clf = LogisticRegression(solver="adam").partial_fit(X, y, classes=[0, 1, 2])
-    with pytest.raises(ValueError, match="differs from the classes"):
-        clf.partial_fit(X, y, classes=[0, 1, 2, 3])
+    # Plain values, not numpy reprs ([np.int64(0), ...] before).
+    with pytest.raises(ValueError, match=r"classes=\[0, 1, 2, 3\] differs from the classes "
+                                         r"of the first partial_fit call, \[0, 1, 2\]$"):
+        clf.partial_fit(X, y, classes=np.arange(4))
+    with pytest.raises(ValueError, match=r"sample_weight contains 1 non-finite value\(s\) "
+                                         r"\(NaN or inf\); the first is nan in row 2$"):
+        LogisticRegression().fit(X[:4], y[:4], sample_weight=np.array([1.0, 1.0, np.nan, 1.0]))
 
 
 def test_dataframe_with_a_text_column_names_it():

@@ -421,7 +421,7 @@ class FileSource:
         if bad.any():
             raise XentlearnInputError(
                 f"sample weight column {name!r} has {int(np.count_nonzero(bad))} negative or "
-                f"non-finite value(s) in {str(path)!r}, the first is {w[np.argmax(bad)]!r}; "
+                f"non-finite value(s) in {str(path)!r}, the first is {w[np.argmax(bad)].item()!r}; "
                 f"expected non-negative finite numbers")
         return w
 

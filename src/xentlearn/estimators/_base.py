@@ -25,6 +25,7 @@ from xentlearn.estimators import _build, _files, _inputs
 from xentlearn.estimators._build import LEARNING_RATES
 from xentlearn.estimators._calibration import fit_temperature
 from xentlearn.estimators._checkpoint import Checkpoint
+from xentlearn.estimators._labels import _show
 from xentlearn.estimators._preprocessing import TablePreprocessor
 from xentlearn.estimators._solvers import SOLVERS, SolverSettings, solver_settings
 from xentlearn.exceptions import DivergenceError, XentlearnInputError
@@ -157,8 +158,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         if continuing and classes is not None and not np.array_equal(
                 np.sort(np.asarray(classes)), self.classes_):
             raise XentlearnInputError(
-                f"classes={list(classes)!r} differs from the classes of the first partial_fit "
-                f"call, {list(self.classes_)!r}")
+                f"classes=[{', '.join(map(_show, classes))}] differs from the classes of the "
+                f"first partial_fit call, [{', '.join(map(_show, self.classes_))}]")
         checkpoint = None
         previous = getattr(self, "_state", None) if continuing else None
         if previous is not None:
