@@ -338,6 +338,21 @@ def test_a_target_column_of_a_type_no_label_has_is_refused(tmp_path, labels):
         LogisticRegression().fit(TableFiles(path, target="label"))
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_a_row_with_another_number_of_fields_is_named_by_line(tmp_path, suffix):
+    """pyarrow says "Expected 3 columns, got 4: 1.0,u,yes,extra" without a line; the file
+    is scanned (on error only, quotes respected) for the line to fix."""
+    import gzip
+
+    text = 'a,b,label\n0.5,"u,v",no\n\n0.1,u,yes\n1.0,u,yes,extra\n'
+    path = tmp_path / f"ragged{suffix}"
+    path.write_bytes(gzip.compress(text.encode()) if suffix.endswith(".gz") else text.encode())
+    with pytest.raises(XentlearnInputError,
+                       match=rf"cannot read '{re.escape(str(path))}': line 5 has 4 fields where "
+                             r"the header has 3; a value holding the delimiter needs quotes"):
+        scan_target([path], "label")
+
+
 def test_target_and_weight_errors(tmp_path):
     path = write(pa.table({"x": [1.0, 2.0, 3.0], "y": [1, None, 0], "w": [1.0, -2.0, 1.0]}),
                  tmp_path / "t.parquet")

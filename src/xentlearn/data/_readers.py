@@ -229,12 +229,47 @@ def _csv_error(path: Path, exc: Exception, block_bytes: int) -> XentlearnInputEr
         error = _encoding_error(path)
         if error is not None:
             return error
+    ragged = _RAGGED.search(message)
+    if ragged:
+        found = _first_ragged_line(path, int(ragged.group(1)))
+        if found is not None:
+            line, fields = found
+            return XentlearnInputError(
+                f"cannot read {str(path)!r}: line {line} has {fields} fields where the header "
+                f"has {ragged.group(1)}; a value holding the delimiter needs quotes, or that "
+                f"line has a missing or an extra field")
     hint = ""
     if isinstance(exc, pa.ArrowInvalid) and "conversion error" in message:
         hint = (f" (CSV column types are inferred from the first {block_bytes} bytes of the "
                 "file; a column whose later values do not fit that type needs fixing in "
                 "the file)")
     return XentlearnInputError(f"cannot read {str(path)!r}: {exc}{hint}")
+
+
+# pyarrow's message for a row with another number of fields than the header.
+_RAGGED = re.compile(r"Expected (\d+) columns, got (\d+)")
+
+
+def _first_ragged_line(path: Path, expected: int) -> tuple[int, int] | None:
+    """(line number, fields) of the first row that does not have `expected` fields, read
+    by Python's csv module with the file's delimiter (quotes respected; blank lines
+    skipped, as pyarrow does); None if none is found. On error only."""
+    import csv
+    import io
+
+    import pyarrow as pa
+
+    delimiter = _csv_options(path)["parse_options"].delimiter
+    try:
+        with pa.input_stream(str(path), compression="detect") as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+            reader = csv.reader(text, delimiter=delimiter)
+            for row in reader:
+                if row and len(row) != expected:
+                    return reader.line_num, len(row)
+    except (csv.Error, OSError, pa.ArrowException):
+        return None
+    return None
 
 
 def _check_names(path: Path, schema) -> None:
