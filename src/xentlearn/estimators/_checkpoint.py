@@ -150,9 +150,11 @@ class Checkpoint:
                 f"checkpoint {self.path} cannot be read ({exc}); it was left as it is: delete "
                 f"it to start over") from None
         if meta.get("kind") != CHECKPOINT_KIND:
+            what = ("a model file (xentlearn.load reads it)" if "estimator" in meta
+                    else f"a xentlearn file of kind {meta.get('kind')!r}")
             raise CheckpointError(
-                f"{self.path} is a xentlearn file but not a checkpoint (kind "
-                f"{meta.get('kind')!r}); pass another checkpoint path")
+                f"{self.path} is {what}, not a checkpoint; it was left as it is: pass "
+                f"another checkpoint path")
         return arrays, meta
 
 
