@@ -949,3 +949,15 @@ def test_write_holds_a_lock_on_its_temporary_while_writing(tmp_path, monkeypatch
     write(other_target, {"x": np.ones(2)}, {})
     assert survived == [True]
     assert os.listdir(tmp_path) == ["model.xent"]
+
+
+def test_writing_to_a_folder_or_into_a_missing_folder_names_the_path(tmp_path):
+    """The error named the temporary written first ('.savedir.x1y2z3.tmp' -> 'savedir');
+    nothing is left behind."""
+    with pytest.raises(IsADirectoryError, match=rf"Is a directory .*: '{re.escape(str(tmp_path))}'$"):
+        write(tmp_path, {"W0": np.eye(2)}, {})
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(FileNotFoundError,
+                       match=rf"No such folder to write the file in: '{re.escape(str(missing))}'$"):
+        write(missing / "m.xent", {"W0": np.eye(2)}, {})
+    assert list(tmp_path.iterdir()) == []

@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import errno
 import json
 import math
 import os
@@ -248,6 +249,12 @@ def write(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mappi
 
     directory = os.path.dirname(os.path.abspath(path))
     basename = os.path.basename(path)
+    # Checked here so that the error names `path`, not the temporary written first.
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory (give a file name in it, such "
+                                "as model.xent)", path)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, "No such folder to write the file in", directory)
     mode = _target_mode(path)
     fd, tmp_name = _create_temporary(directory, basename)
     try:
