@@ -617,8 +617,12 @@ def test_a_missing_label_is_located_by_file_and_row(tmp_path):
         f"{i},{'' if i in (9, 11) else 'q'}\n" for i in range(12)))
     with pytest.raises(XentlearnInputError,
                        match=r"2 missing value\(s\) \(first in row 10 of '.*b\.csv', counting "
-                             r"rows after the header\)"):
+                             r"rows after the header, blank lines not counted\)"):
         scan_target(tmp_path, "label", batch_rows=4)
+    # A Parquet file has no header to count from.
+    pq.write_table(pa.table({"x": [1.0, 2.0], "label": ["p", None]}), tmp_path / "c.parquet")
+    with pytest.raises(XentlearnInputError, match=r"\(first in row 2 of '.*c\.parquet'\);"):
+        scan_target([tmp_path / "c.parquet"], "label")
     # Through the estimators (the rows kept in memory) the same words; with a row split,
     # rows are filtered and only the file is named.
     from xentlearn import LogisticRegression

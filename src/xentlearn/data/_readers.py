@@ -850,7 +850,9 @@ def distinct_labels(records, target: str, *, stop_after: int | None = None,
         if stop_after is not None and len(classes) > stop_after and not n_missing:
             return classes
     if n_missing:
-        where = (f"in row {first_row} of {str(first_bad)!r}, counting rows after the header"
+        counted = ("" if _file_format(Path(first_bad)) == "parquet"
+                   else ", counting rows after the header, blank lines not counted")
+        where = (f"in row {first_row} of {str(first_bad)!r}{counted}"
                  if whole_files else f"in {str(first_bad)!r}")
         raise XentlearnInputError(
             f"target column {target!r} has {n_missing} missing value(s) (first {where}); "
