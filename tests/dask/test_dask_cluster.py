@@ -351,6 +351,21 @@ def test_predictions_for_files_made_by_the_workers(client, tmp_path, monkeypatch
     assert there_warnings[-1].message.examples == ["mauve", "pink", "teal"]
 
 
+def test_a_target_of_a_type_no_label_has_is_refused_on_the_workers(client, tmp_path):
+    """A list-typed target read by the workers: the same error as on one machine (it was
+    ArrowNotImplementedError from pc.unique on the worker)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from xentlearn.data import TableFiles
+    from xentlearn.exceptions import XentlearnInputError
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": [1.0, 2.0, 3.0], "label": [[1], [2], [1]]}), path)
+    with pytest.raises(XentlearnInputError, match=r"target column 'label' has type list"):
+        LogisticRegression().fit(TableFiles(path, target="label"))
+
+
 class _no_client:
     """Makes dask compute locally inside the block (no current distributed client)."""
 

@@ -791,14 +791,18 @@ def scan_target(files, target: str, *, batch_rows: int = 65536,
     return classes
 
 
-def _is_label_type(arrow_type) -> bool:
-    """Whether a column of this type can hold class labels: not nested (lists, structs,
-    maps), bytes or decimals, which neither compare as labels nor go into a model file."""
+def check_label_type(arrow_type, target: str, path) -> None:
+    """Refuse a target column of a type that cannot hold class labels: nested (lists,
+    structs, maps), bytes or decimals, which neither compare as labels nor go into a
+    model file."""
     import pyarrow as pa
 
-    return not (pa.types.is_nested(arrow_type) or pa.types.is_binary(arrow_type)
-                or pa.types.is_large_binary(arrow_type)
-                or pa.types.is_fixed_size_binary(arrow_type) or pa.types.is_decimal(arrow_type))
+    if (pa.types.is_nested(arrow_type) or pa.types.is_binary(arrow_type)
+            or pa.types.is_large_binary(arrow_type)
+            or pa.types.is_fixed_size_binary(arrow_type) or pa.types.is_decimal(arrow_type)):
+        raise XentlearnInputError(
+            f"target column {target!r} has type {arrow_type} in {str(path)!r}; a class label "
+            "must be a number, a boolean, a string or a date")
 
 
 def distinct_labels(records, target: str, *, stop_after: int | None = None,
@@ -828,10 +832,7 @@ def distinct_labels(records, target: str, *, stop_after: int | None = None,
         column = batch.column(target)
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
-        if not _is_label_type(column.type):
-            raise XentlearnInputError(
-                f"target column {target!r} has type {column.type} in {str(path)!r}; a class "
-                "label must be a number, a boolean, a string or a date")
+        check_label_type(column.type, target, path)
         missing = column.null_count
         if pa.types.is_floating(column.type):
             missing += pc.sum(pc.is_nan(column)).as_py() or 0

@@ -459,6 +459,7 @@ def _file_metadata(path: str, file_index: int, spec: dict) -> dict:
     import pyarrow.compute as pc
 
     from xentlearn.data import iter_record_batches
+    from xentlearn.data._readers import check_label_type
 
     preprocessor = spec["make"]()
     columns = list(spec["features"]) + ([spec["target"]] if spec["labels"] else [])
@@ -474,6 +475,7 @@ def _file_metadata(path: str, file_index: int, spec: dict) -> dict:
             column = batch.column(spec["target"])
             if pa.types.is_dictionary(column.type):
                 column = column.cast(column.type.value_type)
+            check_label_type(column.type, spec["target"], path)
             present = pc.is_valid(column)
             if pa.types.is_floating(column.type):
                 present = pc.and_(present, pc.invert(pc.is_nan(column)))
