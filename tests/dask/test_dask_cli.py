@@ -114,7 +114,8 @@ def test_unreachable_scheduler_one_line_exit_2(folder, tmp_path, capsys, monkeyp
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith(
-        "xentlearn: error: cannot reach the Dask scheduler at tcp://127.0.0.1:1: "), err
+        "xentlearn: error: --scheduler 'tcp://127.0.0.1:1': cannot reach the Dask scheduler "
+        "there: "), err
     assert not (tmp_path / "m.xent").exists()
 
 
