@@ -141,3 +141,22 @@ def test_without_scheduler_dask_is_never_imported(folder, tmp_path):
                             timeout=120)
     assert result.stdout.split("\n")[-2] == "0 []", (result.stdout, result.stderr)
     assert np.isfinite(load(tmp_path / "m.xent").coef_).all()
+
+
+@pytest.mark.parametrize("address", ["notanaddress", "tcp://127.0.0.1:1"])
+def test_a_failed_connection_leaves_no_client_behind(folder, tmp_path, capsys, monkeypatch,
+                                                     address):
+    """distributed.Client(bad address) raises but stays the default client, "connecting":
+    the next train in this process (main called again, as tests and embedding code do)
+    then waited for it forever on its first dask computation."""
+    from distributed import default_client
+
+    monkeypatch.setattr(cli_train, "SCHEDULER_TIMEOUT", "1s")
+    status, _ = _train(capsys, folder, "--target", "species", "--out", tmp_path / "a.xent",
+                       "--scheduler", address)
+    assert status == 2
+    with pytest.raises(ValueError):
+        default_client()
+    status, err = _train(capsys, folder, "--target", "species", "--max-iter", "3", "--quiet",
+                         "--out", tmp_path / "b.xent")
+    assert status == 0, err

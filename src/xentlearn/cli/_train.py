@@ -177,15 +177,28 @@ def _dask_client(address: str | None):
     try:
         client = distributed.Client(address, timeout=SCHEDULER_TIMEOUT)
     except ValueError as error:
+        _close_failed_client()
         # distributed's words for a malformed address ("missing port number in
         # address 'x'", "unknown address scheme") do not say which flag gave it.
         raise UsageError(f"--scheduler {address!r} is not a Dask scheduler address ({error}); "
                          "expected one such as tcp://host:8786") from None
     except (OSError, TimeoutError) as error:
+        _close_failed_client()
         raise UsageError(f"--scheduler {address!r}: cannot reach the Dask scheduler there: "
                          f"{error}") from None
     with client:
         yield client
+
+
+def _close_failed_client() -> None:
+    """Close the client a failed ``distributed.Client(...)`` leaves as the default: it
+    stays "connecting", and every later dask computation in this process (the next
+    ``main`` call, a fit on files) would wait for it forever."""
+    from distributed.client import _get_global_client
+
+    client = _get_global_client()
+    if client is not None and client.status != "running":
+        client.close()
 
 
 def _check_distinct(paths: dict[str, Path | None]) -> None:
