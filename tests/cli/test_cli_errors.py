@@ -102,6 +102,14 @@ CASES = [
     ("data-extension", ["train", "notes.txt", "--target", "species"], "notes.txt"),
     ("target-column-missing", ["train", "train.csv", "--target", "kind"], "'kind'"),
     ("one-class", ["train", "oneclass.csv", "--target", "species"], "only one class"),
+    ("diverged", ["train", "train.csv", "--target", "species", "--solver", "sgd",
+                  "--learning-rate-init", "1e30", "--quiet"],
+     "Try a smaller learning rate (--learning-rate-init; the step size was 1e+30); the "
+     "features are already standardised."),
+    ("diverged-unstandardised", ["train", "train.csv", "--target", "species", "--solver", "sgd",
+                                 "--learning-rate-init", "1e30", "--no-standardize", "--quiet"],
+     "(--learning-rate-init; the step size was 1e+30), or standardise the features (drop "
+     "--no-standardize)."),
     ("missing-values", ["train", "gaps.csv", "--target", "species"],
      "column 'x1' has 1 missing value(s)"),
     ("empty-csv", ["train", "empty.csv", "--target", "species"], "empty.csv"),
@@ -218,6 +226,17 @@ def test_installed_command_exits_2_with_one_clear_line(subprocess_results, case_
     result = subprocess_results[case_id]
     fragment = {c[0]: c[2] for c in CASES}[case_id]
     check_one_line_error(result.returncode, result.stdout, result.stderr, fragment)
+
+
+def test_library_messages_in_command_line_words():
+    from xentlearn.cli._messages import flag_names
+
+    # Estimator parameters named bare: their flags, but not a quoted column name or a
+    # model file's field.
+    assert flag_names("a smaller learning rate (learning_rate_init; or max_grad_norm), "
+                      "column 'max_iter', meta field 'params.batch_size'") == (
+        "a smaller learning rate (--learning-rate-init; or --max-grad-norm), "
+        "column 'max_iter', meta field 'params.batch_size'")
 
 
 def test_impute_mean_accepts_missing_values(tmp_path):

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from xentlearn.cli._messages import flag_names, one_line, os_message, print_warnings
+from xentlearn.cli._messages import error_message, one_line, os_message, print_warnings
 
 __all__ = ["main"]
 
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Every input error of the library is a ValueError subclass
             # (XentlearnInputError, ModelFileError, DivergenceError, and
             # scikit-learn's InvalidParameterError for an out-of-range option).
-            status = _fail(flag_names(str(error)))
+            status = _fail(error_message(error, args))
         except BrokenPipeError:
             # `xentlearn info m.xent | head`: the reader left; that is not an error.
             # Point stdout at devnull so the interpreter's final flush stays quiet.

@@ -59,11 +59,28 @@ _SPOKEN_PARAMS = ("impute", "solver", "batch_size", "penalty", "learning_rate", 
 _TABLE_FIELDS = ("csv_block_bytes", "max_categories", "max_classes", "memory_budget")
 
 
+def error_message(error: Exception, args=None) -> str:
+    """The one line ``main`` prints for a library error (a ValueError): its message in
+    command-line words (``flag_names``).
+
+    A DivergenceError's advice to standardise the features is wrong where
+    train already standardises them (unless --no-standardize).
+    """
+    message = flag_names(str(error))
+    if type(error).__name__ == "DivergenceError":
+        standardized = args is None or getattr(args, "standardize", None) is not False
+        message = re.sub(r", or standardise the features\.?$",
+                         "; the features are already standardised." if standardized else
+                         ", or standardise the features (drop --no-standardize).", message)
+    return message
+
+
 def flag_names(message: str) -> str:
     """A library error message in command-line words.
 
     scikit-learn's "The 'max_iter' parameter of X must be ..." becomes "--max-iter
-    must be ...", and a suggestion such as "impute='mean'" becomes "--impute mean".
+    must be ...", a suggestion such as "impute='mean'" becomes "--impute mean", and an
+    estimator parameter named bare (``learning_rate_init``) its flag.
     """
     message = re.sub(r"The '(\w+)' parameter of \w+",
                      lambda m: "--" + m.group(1).replace("_", "-"), message)
@@ -78,8 +95,23 @@ def flag_names(message: str) -> str:
     message = re.sub(r"TableFiles\((?:\.\.\., )?(\w+=[\w.-]+)\)", r"\1", message)
     message = re.sub(rf"\b({'|'.join(_TABLE_FIELDS)})\b(?!=)",
                      lambda m: "--" + m.group(1).replace("_", "-"), message)
-    return re.sub(rf"\b({'|'.join(_SPOKEN_PARAMS)})=('?)([\w.-]+)\2",
-                  lambda m: f"--{m.group(1).replace('_', '-')} {m.group(3)}", message)
+    message = re.sub(rf"\b({'|'.join(_SPOKEN_PARAMS)})=('?)([\w.-]+)\2",
+                     lambda m: f"--{m.group(1).replace('_', '-')} {m.group(3)}", message)
+    return _bare_flags(message)
+
+
+def _bare_flags(message: str) -> str:
+    """Estimator parameters named bare ("a smaller learning rate (learning_rate_init; ...")
+    as their flags. Only names with an underscore, which read as no English word, and
+    not inside quotes or a dotted name ('params.max_iter' of a model file's fields).
+    """
+    if "_" not in message:
+        return message
+    from xentlearn.cli._options import ESTIMATOR_OPTIONS
+
+    names = sorted((o.param for o in ESTIMATOR_OPTIONS if "_" in o.param), key=len, reverse=True)
+    return re.sub(rf"(?<![\w'\".=-])({'|'.join(names)})(?![\w'\"=(])",
+                  lambda m: "--" + m.group(1).replace("_", "-"), message)
 
 
 def _names(listed: str) -> list[str]:
