@@ -102,6 +102,8 @@ CASES = [
     ("data-extension", ["train", "notes.txt", "--target", "species"], "notes.txt"),
     ("target-column-missing", ["train", "train.csv", "--target", "kind"], "'kind'"),
     ("one-class", ["train", "oneclass.csv", "--target", "species"], "only one class"),
+    ("one-class-plain", ["train", "onecode.csv", "--target", "code"],
+     "target column 'code' has only one class (1); a classifier needs at least 2"),
     ("diverged", ["train", "train.csv", "--target", "species", "--solver", "sgd",
                   "--learning-rate-init", "1e30", "--quiet"],
      "Try a smaller learning rate (--learning-rate-init; the step size was 1e+30); the "
@@ -165,6 +167,7 @@ def folder(tmp_path_factory):
     (folder / "notes.txt").write_text("x1,species\n1,ant\n")
     (folder / "oneclass.csv").write_text("x1,species\n1,ant\n2,ant\n")
     (folder / "gaps.csv").write_text("x1,species\n1,ant\n,bee\n3,cat\n")
+    (folder / "onecode.csv").write_text("x1,code\n1,1\n2,1\n")
     (folder / "empty.csv").write_text("x1,x2,color,species\n")
     (folder / "numlabel.csv").write_text("x1,x2,color,code\n0.1,100,red,3\n")
     (folder / "dog.csv").write_text("x1,x2,color,species\n0.1,100,red,dog\n")
@@ -231,6 +234,10 @@ def test_installed_command_exits_2_with_one_clear_line(subprocess_results, case_
 def test_library_messages_in_command_line_words():
     from xentlearn.cli._messages import flag_names
 
+    # NumPy 2 scalar reprs in library messages: the plain value.
+    assert flag_names("only one class (np.int64(1)); the first is np.float64(nan), "
+                      "np.str_('a (b)'), np.True_") == (
+        "only one class (1); the first is nan, 'a (b)', True")
     # Estimator parameters named bare: their flags, but not a quoted column name or a
     # model file's field.
     assert flag_names("a smaller learning rate (learning_rate_init; or max_grad_norm), "

@@ -20,7 +20,7 @@ def print_warnings(caught, args=None) -> None:
     """Each distinct warning once, on one line, in command-line words."""
     seen = set()
     for w in caught:
-        message = one_line(_cli_warning(w.message, args))
+        message = one_line(plain_values(_cli_warning(w.message, args)))
         if message not in seen:
             seen.add(message)
             print(f"xentlearn: warning: {message}", file=sys.stderr)
@@ -79,9 +79,11 @@ def flag_names(message: str) -> str:
     """A library error message in command-line words.
 
     scikit-learn's "The 'max_iter' parameter of X must be ..." becomes "--max-iter
-    must be ...", a suggestion such as "impute='mean'" becomes "--impute mean", and an
-    estimator parameter named bare (``learning_rate_init``) its flag.
+    must be ...", a suggestion such as "impute='mean'" becomes "--impute mean", an
+    estimator parameter named bare (``learning_rate_init``) its flag, and a NumPy
+    scalar's repr (``np.int64(1)``, ``np.float64(nan)``) the plain value.
     """
+    message = plain_values(message)
     message = re.sub(r"The '(\w+)' parameter of \w+",
                      lambda m: "--" + m.group(1).replace("_", "-"), message)
     # "drop=['a b', 'c']" -> "--drop 'a b' c"; "na_values=['?']" -> "--na-values '?'"
@@ -112,6 +114,19 @@ def _bare_flags(message: str) -> str:
     names = sorted((o.param for o in ESTIMATOR_OPTIONS if "_" in o.param), key=len, reverse=True)
     return re.sub(rf"(?<![\w'\".=-])({'|'.join(names)})(?![\w'\"=(])",
                   lambda m: "--" + m.group(1).replace("_", "-"), message)
+
+
+# np.float64(nan), np.int64(1), np.str_('a'), np.datetime64('2020-01-01'): the repr of a
+# NumPy scalar since NumPy 2, which library messages show through {value!r}.
+_NUMPY_SCALAR = re.compile(r"\bnp\.(?:[a-z]+\d*_?)\(((?:[^()']|'[^']*')*)\)")
+
+
+def plain_values(message: str) -> str:
+    """NumPy scalar reprs in `message` as plain values: np.int64(1) -> 1, np.True_ -> True."""
+    if "np." not in message:
+        return message
+    message = _NUMPY_SCALAR.sub(r"\1", message)
+    return re.sub(r"\bnp\.(True|False)_", r"\1", message)
 
 
 def _names(listed: str) -> list[str]:
