@@ -66,6 +66,12 @@ CASES = [
     ("cv-folds", ["cv", "train.csv", "--target", "species", "--folds", "1"],
      "--folds: expected an integer >= 2"),
     ("cv-without-target", ["cv", "train.csv"], "cv: --target COL is required"),
+    ("cv-more-folds-than-rows", ["cv", "small.csv", "--target", "species", "--folds", "50"],
+     "holds no rows: 'small.csv' has 40 row(s), 0.8 per fold on average (the folds outnumber "
+     "the rows), and each row goes to a fold by a hash of the row, not in turn, so some folds "
+     "get none; give fewer --folds"),
+    ("cv-empty-fold", ["cv", "small.csv", "--target", "species", "--folds", "20"],
+     "holds no rows: 'small.csv' has 40 row(s), 2 per fold on average, and each row"),
     *([] if importlib.util.find_spec("distributed") is None else [
     ("scheduler-address", ["train", "train.csv", "--target", "species", "--scheduler",
                            "notanaddress"],
@@ -163,6 +169,7 @@ def folder(tmp_path_factory):
     train = make_table(120, seed=0)
     write_csv(train, folder / "train.csv")
     write_csv(make_table(40, seed=1), folder / "new.csv")
+    write_csv(make_table(40, seed=2), folder / "small.csv")
     write_csv(train.drop_columns(["color"]), folder / "nocolor.csv")
     (folder / "notes.txt").write_text("x1,species\n1,ant\n")
     (folder / "oneclass.csv").write_text("x1,species\n1,ant\n2,ant\n")

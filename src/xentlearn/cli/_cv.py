@@ -15,7 +15,7 @@ import numpy as np
 from xentlearn.cli import _report
 from xentlearn.cli._estimator import check_validation, make_estimator, score_table
 from xentlearn.cli._messages import print_warnings
-from xentlearn.cli._metrics import METRIC_KEYS, json_number, metrics_json
+from xentlearn.cli._metrics import METRIC_KEYS, NoRows, json_number, metrics_json
 from xentlearn.cli._options import UsageError
 from xentlearn.cli._tables import describe_data, feature_columns, one_or_many, table_options
 from xentlearn.data import RowSplit, TableFiles
@@ -57,7 +57,10 @@ def cv(args, out: TextIO) -> None:
             start = time.perf_counter()
             estimator.fit(train_rows)
             seconds.append(time.perf_counter() - start)
-            folds.append(score_table(estimator, test_rows, args.threshold))
+            try:
+                folds.append(score_table(estimator, test_rows, args.threshold))
+            except NoRows:
+                raise _empty_fold(base, k, args) from None
             if not args.quiet:
                 m = folds[-1]
                 print(f"fold {k + 1}/{args.folds}: {m.n_rows} rows, log-loss {m.log_loss:.4f}, "
@@ -83,6 +86,19 @@ def cv(args, out: TextIO) -> None:
     print(_report.format_table(header, rows), file=out)
     print("\n(std: the standard deviation of the fold scores, numpy's default ddof=0; "
           "undefined fold scores are left out)", file=out)
+
+
+def _empty_fold(table: TableFiles, k: int, args) -> UsageError:
+    """The error for fold k that no row fell into, with the number of rows (one more pass
+    over the target column: only on this error)."""
+    n_rows = sum(len(chunk) for chunk in table.iter_column(args.target))
+    per_fold = n_rows / args.folds
+    outnumber = " (the folds outnumber the rows)" if args.folds > n_rows else ""
+    return UsageError(
+        f"cv: fold {k + 1} of {args.folds} holds no rows: "
+        f"{describe_data([repr(str(path)) for path in args.data])} has "
+        f"{n_rows} row(s), {per_fold:.3g} per fold on average{outnumber}, and each row goes to "
+        f"a fold by a hash of the row, not in turn, so some folds get none; give fewer --folds")
 
 
 def _spread(values) -> dict[str, float | None]:

@@ -19,6 +19,11 @@ import numpy as np
 
 from xentlearn.exceptions import XentlearnInputError
 
+class NoRows(XentlearnInputError):
+    """The data scored holds no rows (an empty file, or a cross-validation fold that no
+    row fell into)."""
+
+
 # Calibration: equal-width bins of the top-class probability (Guo et al., 2017).
 CALIBRATION_BINS = 10
 # Binary targets keep every (score, label) pair up to this many rows (9 bytes
@@ -148,7 +153,7 @@ def score_batches(batches: Iterable, classes: np.ndarray, *, target: str,
         confusion += np.bincount(true_index * k + predicted, minlength=k * k).reshape(k, k)
     n = int(confusion.sum())
     if n == 0:
-        raise XentlearnInputError("no rows to evaluate")
+        raise NoRows("no rows to evaluate")
     hits = np.diag(confusion).astype(np.float64)
     support = confusion.sum(axis=1)
     precision = _ratio(hits, confusion.sum(axis=0))
