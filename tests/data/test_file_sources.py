@@ -632,3 +632,19 @@ def test_a_missing_label_is_located_by_file_and_row(tmp_path):
         LogisticRegression().fit(TableFiles(tmp_path, target="label"))
     with pytest.raises(XentlearnInputError, match=r"\(first in '.*b\.csv'\)"):
         LogisticRegression().fit(TableFiles(tmp_path, target="label", validation_fraction=0.2))
+
+
+def test_file_messages_show_plain_values_and_quoted_columns(tmp_path):
+    """At the source, not only through the CLI's rewriting: the one class as 1 (not
+    np.int64(1)), the columns of a file as quoted names."""
+    from xentlearn import LogisticRegression
+    from xentlearn.data import TableFiles
+
+    path = write(pa.table({"x a": [1.0, 2.0], "code": [1, 1]}), tmp_path / "t.parquet")
+    with pytest.raises(XentlearnInputError,
+                       match=r"target column 'code' has only one class \(1\); a classifier"):
+        LogisticRegression().fit(TableFiles(path, target="code"))
+    with pytest.raises(XentlearnInputError, match=r"column\(s\) to drop \['z'\] not found in "
+                                                  r"'.*t.parquet'; it has 'x a', 'code'$"):
+        FileSource(path, target="code", drop=["z"], preprocessor=TabularPreprocessor(),
+                   encode_target=np.asarray)

@@ -265,7 +265,7 @@ class FileSource:
         if unknown:
             raise XentlearnInputError(
                 f"column(s) to drop {unknown} not found in {str(self.files[0])!r}; it has "
-                f"{', '.join(schema.names)}")
+                f"{', '.join(map(repr, schema.names))}")
         if features is None:
             features = [n for n in schema.names if n not in excluded and n not in set(drop)]
         features = list(features)

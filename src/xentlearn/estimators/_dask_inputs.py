@@ -373,7 +373,7 @@ def _feature_columns(table, schema) -> list[str]:
     """The table's feature columns, from the files' `schema`, with the checks
     ``FileSource`` makes."""
     first = str(table.files()[0])
-    available = ", ".join(schema.names)
+    available = ", ".join(map(repr, schema.names))
     excluded = {table.target} | ({table.sample_weight} if table.sample_weight else set())
     for name, what in ((table.target, "target"), (table.sample_weight, "sample weight")):
         if name is not None and name not in schema.names:
@@ -442,7 +442,7 @@ def _fit_on_workers(table, schema, features: list[str], classes):
                                      for path, r in zip(files, results) if r["labels"] is not None])
     if len(labels) < 2:
         raise XentlearnInputError(
-            f"target column {table.target!r} has only one class ({labels[0]!r}); "
+            f"target column {table.target!r} has only one class ({_show(labels[0])}); "
             "a classifier needs at least 2")
     return preprocessor, labels
 

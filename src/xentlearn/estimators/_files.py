@@ -13,7 +13,7 @@ import numpy as np
 from xentlearn.data import FileSource, TableFiles, TabularPreprocessor, UnseenCategoryWarning
 from xentlearn.data import _dask
 from xentlearn.estimators import _dask_inputs
-from xentlearn.estimators._labels import EncodedTargets, compute_class_weight
+from xentlearn.estimators._labels import EncodedTargets, _show, compute_class_weight
 from xentlearn.exceptions import XentlearnInputError
 
 # What a fit on files records about its table, besides the fitted parameters.
@@ -84,7 +84,7 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
         labels = table.scan_classes(source.kept_records(), whole_files=not table.row_filters)
         if len(labels) < 2:
             raise XentlearnInputError(
-                f"target column {table.target!r} has only one class ({labels[0]!r}); "
+                f"target column {table.target!r} has only one class ({_show(labels[0])}); "
                 "a classifier needs at least 2")
     kind = "binary" if len(labels) == 2 else "multiclass"
     encode = functools.partial(encode_labels, classes=labels, kind=kind, dtype=dtype,
