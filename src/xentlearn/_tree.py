@@ -1,7 +1,8 @@
 """Operations on parameter dicts (``Params``): the only pytree xentlearn needs.
 
 A leaf module so that models, optimizers and the loop share one vocabulary.
-Every function returns new dicts and never mutates its inputs.
+Every function returns new dicts and never mutates its inputs, except
+``leafwise_in_place``, which exists to write into trees its caller owns.
 
 Flat parameter buffers. A ``FlatParams`` is a ``Params`` dict whose leaves are
 views of one contiguous vector ``flat``, cut in key order (the layout
@@ -238,6 +239,42 @@ def leafwise(fn: Callable[..., tuple], tree: Params, *others: Params) -> tuple[P
     per_leaf = {key: fn(value, *(other[key] for other in others)) for key, value in tree.items()}
     n_outputs = len(next(iter(per_leaf.values()))) if per_leaf else 0
     return tuple({key: outs[i] for key, outs in per_leaf.items()} for i in range(n_outputs))
+
+
+def leafwise_in_place(fn: Callable[..., None], tree: Params, *others: Params
+                      ) -> tuple[Params, ...]:
+    """``fn`` over matching leaves of `tree` and `others`, writing into them; once over
+    whole vectors when `tree` is flat.
+
+    The in-place counterpart of ``leafwise``, for trees the caller owns (an
+    optimizer's state and gradients in a training loop).
+
+    Parameters
+    ----------
+    fn : callable, (leaf, *other_leaves) -> None
+        Element-wise maths that writes its results into its arguments.
+    tree : dict of str to ndarray
+        Gives the keys and, if it is a ``FlatParams``, the layout.
+    *others : dicts with the same keys and shapes
+
+    Returns
+    -------
+    tuple of dict
+        The trees written: `tree` and `others` themselves, except that an other
+        which is not laid out like a flat `tree` is replaced by a flat copy
+        (a plain-dict state restored from a file, on its first step), and that
+        copy is written instead.
+    """
+    flat = flat_of(tree)
+    if flat is not None:
+        vectors = [vector_like(other, tree) for other in others]
+        if not any(vector is None for vector in vectors):
+            fn(flat, *vectors)
+            return (tree, *(other if flat_of(other) is vector else FlatParams(vector, tree.layout)
+                            for other, vector in zip(others, vectors)))
+    for key, value in tree.items():
+        fn(value, *(other[key] for other in others))
+    return (tree, *others)
 
 
 def tree_map(fn: Callable[..., np.ndarray], tree: Params, *rest: Params) -> Params:

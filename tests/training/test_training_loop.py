@@ -190,3 +190,48 @@ def test_lbfgs_reaches_scipy_optimum_through_the_loop():
     value, _ = f(_tree.ravel(result.params))
     assert value == pytest.approx(reference.fun, abs=1e-10)
     assert result.n_epochs < 60
+
+
+def _pure(optimizer):
+    """The same optimizer, without the offer to update in place."""
+    return optimizers.GradientTransformation(
+        optimizer.init, lambda grads, state, params=None, **kw: optimizer.update(
+            grads, state, params, **kw))
+
+
+@pytest.mark.parametrize("model", [Linear(6, 3), MLP(6, (8,), 3)])
+@pytest.mark.parametrize("make_optimizer", [
+    lambda: optimizers.adam(1e-2),
+    lambda: optimizers.sgd(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    lambda: optimizers.chain(optimizers.clip_by_global_norm(0.5), optimizers.rmsprop(1e-2),
+                             optimizers.reduce_on_plateau(patience=1, tol=10.0,
+                                                          accumulation_size=5),
+                             optimizers.proximal_l1(1e-3, 1e-2))],
+    ids=["adam", "sgd", "clip-rmsprop-plateau-l1"])
+def test_mini_batches_update_in_place_with_the_bits_of_pure_updates(model, make_optimizer):
+    # The loop owns each step's gradients and its copy of the state: the optimizer
+    # writes into them, and training takes the steps a pure optimizer takes, bit for
+    # bit, without writing into the state it was given (a partial_fit's, a checkpoint's).
+    X, y, sw = _problem()
+    optimizer = make_optimizer()
+    assert optimizers.updates_in_place(optimizer)
+
+    def run(opt, start):
+        return fit_loop(_objective(model), opt, ArraySource(X, y, sw), start, max_epochs=3,
+                        batch_size=16, rng=np.random.default_rng(4))
+
+    params = model.init(np.random.default_rng(3), np.float64)
+    pure, in_place = run(_pure(optimizer), params), run(optimizer, params)
+    for key in params:
+        np.testing.assert_array_equal(pure.params[key], in_place.params[key])
+    continued_state = in_place.state._replace(history=())
+    saved = optimizers.state_to_arrays(continued_state.opt_state)
+    more_pure = fit_loop(_objective(model), _pure(optimizer), ArraySource(X, y, sw),
+                         continued_state, max_epochs=5, batch_size=16)
+    more = fit_loop(_objective(model), optimizer, ArraySource(X, y, sw), continued_state,
+                    max_epochs=5, batch_size=16)
+    for key in params:
+        np.testing.assert_array_equal(more_pure.params[key], more.params[key])
+    after = optimizers.state_to_arrays(continued_state.opt_state)
+    for path, value in saved.items():
+        np.testing.assert_array_equal(after[path], value, err_msg=path)

@@ -9,6 +9,25 @@ The three-line training step::
 
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = apply_updates(params, updates)
+
+Updating in place. A training loop that owns its gradients and optimizer
+state (it made them, and keeps no other reference) may let the transforms
+write into them instead of allocating new arrays every step, as
+``torch.optim`` does. A transform offers this by giving its ``update``
+function a true ``in_place`` attribute (:func:`updates_in_place`); it then
+accepts the keyword ``in_place=True``, with which it may write its results
+into the arrays of `grads` and `state` and return them. The numbers are the
+same bits either way; `params` are never written; the updates returned never
+share memory with the state returned (the next transform of a chain may
+write into them). Without the keyword every update stays pure. ``chain``
+offers it when all of its transforms do. Own the state first
+(:func:`copy_state`)::
+
+    update = functools.partial(optimizer.update, in_place=True)
+    opt_state = copy_state(opt_state)
+    for grads in ...:                       # fresh arrays each step
+        updates, opt_state = update(grads, opt_state, params)
+        params = apply_updates(params, updates)
 """
 
 from __future__ import annotations
@@ -25,7 +44,8 @@ from xentlearn._types import OptState, Params, Updates
 from xentlearn.exceptions import XentlearnInputError
 
 __all__ = ["GradientTransformation", "EmptyState", "identity", "chain", "apply_updates",
-           "state_to_arrays", "state_from_arrays", "current_learning_rate"]
+           "state_to_arrays", "state_from_arrays", "current_learning_rate",
+           "updates_in_place", "copy_state"]
 
 
 class GradientTransformation(NamedTuple):
@@ -46,16 +66,42 @@ class EmptyState(NamedTuple):
     """The state of a stateless transform."""
 
 
+def updates_in_place(transform: GradientTransformation) -> bool:
+    """True if ``transform.update`` accepts ``in_place=True`` (see the module notes)."""
+    return bool(getattr(transform.update, "in_place", False))
+
+
+def offers_in_place(update: Callable) -> Callable:
+    """Mark a transform's `update` as accepting ``in_place=True``."""
+    update.in_place = True
+    return update
+
+
+def copy_state(state: OptState) -> OptState:
+    """A copy of an optimizer state whose arrays are new (flat buffers stay flat), for a
+    loop that will update it in place: the caller's state is never written."""
+    if isinstance(state, np.ndarray):
+        return state.copy()
+    if isinstance(state, dict):
+        return _tree.copy(state) if _tree.flat_of(state) is not None else {
+            key: copy_state(value) for key, value in state.items()}
+    if isinstance(state, tuple) and hasattr(state, "_fields"):
+        return type(state)(*(copy_state(child) for child in state))
+    if isinstance(state, (tuple, list)):
+        return type(state)(copy_state(child) for child in state)
+    return state
+
+
 def identity() -> GradientTransformation:
     """Return the updates unchanged (a no-op in a chain)."""
 
     def init(params: Params) -> EmptyState:
         return EmptyState()
 
-    def update(grads, state, params=None, *, value=None, value_fn=None):
+    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
         return grads, state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, offers_in_place(update))
 
 
 # A step scale says how much a transform multiplies a unit of gradient, once it has
@@ -86,6 +132,9 @@ def multiply_step_scales(a: StepScale, b: StepScale) -> StepScale:
     return float(a) * float(b)
 
 
+_IN_PLACE, _PURE = {"in_place": True}, {}
+
+
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Apply `transforms` in sequence; the state is the tuple of their states.
 
@@ -95,7 +144,8 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     step scales declared by the transforms before it in the chain (momentum's
     ``1 / (1 - mu)``, Adam's, RMSprop's and Adagrad's diagonal preconditioners,
     the plateau scale), so a proximal step is taken with the same effective
-    per-coordinate learning rate as the gradient step it follows.
+    per-coordinate learning rate as the gradient step it follows. The chain
+    updates in place (``in_place=True``) when every transform in it can.
 
     Examples
     --------
@@ -120,19 +170,24 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     # The scales that a transform after them needs, by index (usually none).
     scale_after = {i: fn for i, fn in enumerate(scale_fns) if fn is not None and i < last_wanting}
 
-    def update(grads, state, params=None, *, value=None, value_fn=None, step_scale=1.0):
+    def update(grads, state, params=None, *, value=None, value_fn=None, step_scale=1.0,
+               in_place=False):
         if len(state) != len(transforms):
             raise XentlearnInputError(
                 f"state has {len(state)} entries but the chain has {len(transforms)} "
                 f"transforms; was it created by this optimizer's init?")
         new_states = []
+        # Passed only when true: the transforms of a chain that does not offer it may not
+        # take the keyword.
+        extra = _IN_PLACE if in_place else _PURE
         for i, (transform_update, inner) in enumerate(zip(update_fns, state)):
             if wants_scale[i]:
                 grads, inner = transform_update(grads, inner, params, value=value,
-                                                value_fn=value_fn, step_scale=step_scale)
+                                                value_fn=value_fn, step_scale=step_scale,
+                                                **extra)
             else:
                 grads, inner = transform_update(grads, inner, params, value=value,
-                                                value_fn=value_fn)
+                                                value_fn=value_fn, **extra)
             if i in scale_after:
                 step_scale = multiply_step_scales(step_scale, scale_after[i](inner))
             new_states.append(inner)
@@ -148,6 +203,8 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     if any(fn is not None for fn in scale_fns):
         with_step_scale(update, chain_step_scale)
     update.needs_step_scale = last_wanting >= 0
+    if all(updates_in_place(t) for t in transforms):
+        offers_in_place(update)
     return GradientTransformation(init, update)
 
 

@@ -1,13 +1,17 @@
 """Gradient transformations: the building blocks the named optimizers chain.
 
-Every transform is a pure ``(init, update)`` pair (see ``_base``). All scalars
-that touch arrays are Python floats, so float32 grads give float32 updates and
-float32 state (NEP 50: a NumPy float64 scalar would upcast them).
+Every transform is a pure ``(init, update)`` pair (see ``_base``) that also
+offers to update in place (``in_place=True``: the caller owns `grads` and the
+state). All scalars that touch arrays are Python floats, so float32 grads give
+float32 updates and float32 state (NEP 50: a NumPy float64 scalar would upcast
+them).
 
-The element-wise transforms write their maths once, as a function of arrays,
-and run it through ``_tree.leafwise``: on the whole parameter vector when the
-gradients come as a flat buffer (``_tree.FlatParams``, as the MLP gives them),
-leaf by leaf otherwise; the numbers are the same either way.
+The element-wise transforms write their maths once, as a function that
+updates its arrays in place, and run it through ``_tree.leafwise_in_place``:
+on the whole parameter vector when the gradients come as a flat buffer
+(``_tree.FlatParams``, as the MLP gives them), leaf by leaf otherwise; the
+numbers are the same either way. A pure call runs the same function on copies
+(``_owned``), so both ways give the same bits.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from xentlearn import _tree
 from xentlearn._checks import check_count, check_number
 from xentlearn._types import Params, ScalarOrSchedule
 from xentlearn.exceptions import XentlearnInputError
-from xentlearn.optimizers._base import EmptyState, GradientTransformation, with_step_scale
+from xentlearn.optimizers._base import (EmptyState, GradientTransformation, offers_in_place,
+                                        with_step_scale)
 from xentlearn.schedules import make_schedule
 
 __all__ = ["trace", "scale_by_adam", "scale_by_rms", "scale_by_adagrad",
@@ -45,6 +50,15 @@ def _resolve_mask(mask: Mask, params: Params) -> dict[str, bool]:
         raise XentlearnInputError(
             f"mask has keys {sorted(unknown)} that are not parameters ({sorted(params)})")
     return {key: bool(mask.get(key, True)) for key in params}
+
+
+def _owned(tree: Params, in_place: bool) -> Params:
+    """`tree` itself when the caller gave it up (``in_place``), else a copy to write into."""
+    return tree if in_place else _tree.copy(tree)
+
+
+def _scale_in_place(factor: float, tree: Params) -> None:
+    _tree.leafwise_in_place(lambda u: np.multiply(u, factor, out=u), tree)
 
 
 def _need_params(params, name: str) -> Params:
@@ -86,18 +100,23 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
     def init(params: Params) -> TraceState:
         return TraceState(_tree.zeros_like(params))
 
-    def step(g, b):
-        b = g + decay * b
-        return (g + decay * b if nesterov else b), b
+    def step(g, b):                 # g becomes the update u_t, b becomes b_t
+        b *= decay
+        b += g
+        if nesterov:
+            g += decay * b
+        else:
+            np.copyto(g, b)         # the update never shares the state's memory
 
-    def update(grads, state, params=None, *, value=None, value_fn=None):
-        updates, new_trace = _tree.leafwise(step, grads, state.trace)
+    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
+        updates, new_trace = _tree.leafwise_in_place(step, _owned(grads, in_place),
+                                                     _owned(state.trace, in_place))
         return updates, TraceState(new_trace)
 
     # A constant gradient g settles at b = g / (1 - mu): momentum amplifies the step.
     amplification = 1.0 / (1.0 - decay) if decay < 1.0 else 1.0
     with_step_scale(update, lambda state: amplification)
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, offers_in_place(update))
 
 
 class ScaleByAdamState(NamedTuple):
@@ -139,29 +158,28 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
     def init(params: Params) -> ScaleByAdamState:
         return ScaleByAdamState(0, _tree.zeros_like(params), _tree.zeros_like(params))
 
-    def update(grads, state, params=None, *, value=None, value_fn=None):
+    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
         count = state.count + 1
         bias1 = 1.0 - b1 ** count
         bias2_sqrt = math.sqrt(1.0 - b2 ** count)
 
-        # Each result is a fresh array updated in place (one allocation per output
-        # instead of one per operation); the state's arrays are only read.
-        def step(g, m_prev, v_prev):
-            m = g - m_prev                  # m_{t-1} + (1 - b1)(g - m_{t-1}): torch's lerp
-            m *= 1.0 - b1
-            m += m_prev
-            v = g * g
-            v *= 1.0 - b2
-            u = np.multiply(b2, v_prev)     # b2 v_{t-1}, then the buffer of u
-            v += u
-            np.sqrt(v, out=u)
-            u /= bias2_sqrt
-            u += eps
-            np.divide(m, u, out=u)
-            u *= 1.0 / bias1
-            return u, m, v
+        def step(g, m, v):                  # g becomes u_t, m becomes m_t, v becomes v_t
+            t = g * g                       # the one scratch array
+            t *= 1.0 - b2
+            v *= b2
+            v += t
+            g -= m                          # m_{t-1} + (1 - b1)(g - m_{t-1}): torch's lerp
+            g *= 1.0 - b1
+            m += g
+            np.sqrt(v, out=t)
+            t /= bias2_sqrt
+            t += eps
+            np.divide(m, t, out=g)
+            g *= 1.0 / bias1
 
-        updates, mu, nu = _tree.leafwise(step, grads, state.mu, state.nu)
+        updates, mu, nu = _tree.leafwise_in_place(step, _owned(grads, in_place),
+                                                  _owned(state.mu, in_place),
+                                                  _owned(state.nu, in_place))
         return updates, ScaleByAdamState(count, mu, nu)
 
     def preconditioner(state: ScaleByAdamState) -> dict[str, np.ndarray]:
@@ -170,7 +188,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
         return {k: 1.0 / (np.sqrt(v) / bias2_sqrt + eps) for k, v in state.nu.items()}
 
     with_step_scale(update, preconditioner)
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, offers_in_place(update))
 
 
 class ScaleByRmsState(NamedTuple):
@@ -209,18 +227,30 @@ def scale_by_rms(decay: float = 0.99, eps: float = 1e-8, centered: bool = False
     def init(params: Params) -> ScaleByRmsState:
         return ScaleByRmsState(_tree.zeros_like(params), _tree.zeros_like(params) if centered else {})
 
-    def step(g, v_prev, *m_prev):
-        v = decay * v_prev + (1.0 - decay) * (g * g)
+    def step(g, v, *m):                 # g becomes u_t, v (and m) their new values
+        t = g * g
+        t *= 1.0 - decay
+        v *= decay
+        v += t
         if centered:
-            m = decay * m_prev[0] + (1.0 - decay) * g
-            return g / (np.sqrt(v - m * m) + eps), v, m
-        return g / (np.sqrt(v) + eps), v
-
-    def update(grads, state, params=None, *, value=None, value_fn=None):
-        if centered:
-            updates, nu, mu = _tree.leafwise(step, grads, state.nu, state.mu)
+            m = m[0]
+            m *= decay
+            m += (1.0 - decay) * g
+            np.multiply(m, m, out=t)
+            np.subtract(v, t, out=t)
+            np.sqrt(t, out=t)
         else:
-            (updates, nu), mu = _tree.leafwise(step, grads, state.nu), state.mu
+            np.sqrt(v, out=t)
+        t += eps
+        g /= t
+
+    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
+        grads, nu = _owned(grads, in_place), _owned(state.nu, in_place)
+        if centered:
+            updates, nu, mu = _tree.leafwise_in_place(step, grads, nu,
+                                                      _owned(state.mu, in_place))
+        else:
+            (updates, nu), mu = _tree.leafwise_in_place(step, grads, nu), state.mu
         return updates, ScaleByRmsState(nu, mu)
 
     def preconditioner(state: ScaleByRmsState) -> dict[str, np.ndarray]:
@@ -230,7 +260,7 @@ def scale_by_rms(decay: float = 0.99, eps: float = 1e-8, centered: bool = False
         return {k: 1.0 / (np.sqrt(v) + eps) for k, v in state.nu.items()}
 
     with_step_scale(update, preconditioner)
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, offers_in_place(update))
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -263,17 +293,20 @@ def scale_by_adagrad(eps: float = 1e-10, initial_accumulator_value: float = 0.0
     def init(params: Params) -> ScaleByAdagradState:
         return ScaleByAdagradState({k: np.full_like(p, initial) for k, p in params.items()})
 
-    def step(g, s_prev):
-        s = s_prev + g * g
-        return g / (np.sqrt(s) + eps), s
+    def step(g, s):                     # g becomes u_t, s becomes s_t
+        s += g * g
+        t = np.sqrt(s)
+        t += eps
+        g /= t
 
-    def update(grads, state, params=None, *, value=None, value_fn=None):
-        updates, sums = _tree.leafwise(step, grads, state.sum_of_squares)
+    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
+        updates, sums = _tree.leafwise_in_place(step, _owned(grads, in_place),
+                                                _owned(state.sum_of_squares, in_place))
         return updates, ScaleByAdagradState(sums)
 
     with_step_scale(update, lambda state: {k: 1.0 / (np.sqrt(v) + eps)
                                            for k, v in state.sum_of_squares.items()})
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, offers_in_place(update))
 
 
 def add_decayed_weights(weight_decay: float, mask: Mask = None) -> GradientTransformation:
@@ -301,22 +334,16 @@ def add_decayed_weights(weight_decay: float, mask: Mask = None) -> GradientTrans
     def init(params: Params) -> EmptyState:
         return EmptyState()
 
-    def update(grads, state, params=None, *, value=None, value_fn=None):
+    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
         params = _need_params(params, "add_decayed_weights")
         where = _resolve_mask(mask, params)
-        flat = _tree.flat_of(grads)
-        if flat is not None:
-            # A copy of the flat gradient with g + lambda theta written over the masked
-            # leaves: the same numbers as below, and the result stays one vector.
-            updates = _tree.FlatParams(flat.copy(), grads.layout)
-            for k, g in grads.items():
-                if where[k]:
-                    np.add(g, weight_decay * params[k], out=updates[k])
-            return updates, state
-        updates = {k: g + weight_decay * params[k] if where[k] else g for k, g in grads.items()}
+        updates = _owned(grads, in_place)
+        for k, u in updates.items():
+            if where[k]:
+                u += weight_decay * params[k]      # through the leaf: a flat buffer stays one
         return updates, state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, offers_in_place(update))
 
 
 class ScaleByScheduleState(NamedTuple):
@@ -345,12 +372,13 @@ def scale_by_schedule(learning_rate: ScalarOrSchedule) -> GradientTransformation
     def init(params: Params) -> ScaleByScheduleState:
         return ScaleByScheduleState(0, schedule(0))
 
-    def update(grads, state, params=None, *, value=None, value_fn=None):
+    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
         lr = schedule(state.count)
-        updates, = _tree.leafwise(lambda g: (-lr * g,), grads)
+        updates = _owned(grads, in_place)
+        _scale_in_place(-lr, updates)
         return updates, ScaleByScheduleState(state.count + 1, lr)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, offers_in_place(update))
 
 
 def clip_by_global_norm(max_norm: float) -> GradientTransformation:
@@ -375,14 +403,16 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     def init(params: Params) -> EmptyState:
         return EmptyState()
 
-    def update(grads, state, params=None, *, value=None, value_fn=None):
+    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
         norm = _tree.global_norm(grads)
         if norm <= max_norm or not math.isfinite(norm):
             # A non-finite norm is left for the training loop to report as divergence.
             return grads, state
-        return _tree.scale(max_norm / norm, grads), state
+        updates = _owned(grads, in_place)
+        _scale_in_place(max_norm / norm, updates)
+        return updates, state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, offers_in_place(update))
 
 
 class ProximalL1State(NamedTuple):
@@ -450,25 +480,26 @@ def proximal_l1(strength: float, learning_rate: ScalarOrSchedule, mask: Mask = N
     def init(params: Params) -> ProximalL1State:
         return ProximalL1State(0)
 
-    def update(grads, state, params=None, *, value=None, value_fn=None, step_scale=1.0):
+    def update(grads, state, params=None, *, value=None, value_fn=None, step_scale=1.0,
+               in_place=False):
         params = _need_params(params, "proximal_l1")
         where = _resolve_mask(mask, params)
         threshold = schedule(state.count) * strength
-        updates = {}
-        for k, u in grads.items():
-            if where[k] and threshold > 0.0:
-                # Per-coordinate threshold eta * lambda * D_j (D from the chain), or scalar.
-                leaf_threshold = (threshold * step_scale[k] if isinstance(step_scale, dict)
-                                  else threshold * float(step_scale))
-                z = params[k] + u
-                shrunk = np.sign(z) * np.maximum(np.abs(z) - leaf_threshold, 0.0)
-                updates[k] = (shrunk - params[k]).astype(u.dtype, copy=False)
-            else:
-                updates[k] = u
+        updates = grads
+        if threshold > 0.0 and any(where.values()):
+            updates = _owned(grads, in_place)
+            for k, u in updates.items():
+                if where[k]:
+                    # Per-coordinate threshold eta * lambda * D_j (D from the chain), or scalar.
+                    leaf_threshold = (threshold * step_scale[k] if isinstance(step_scale, dict)
+                                      else threshold * float(step_scale))
+                    z = params[k] + u
+                    shrunk = np.sign(z) * np.maximum(np.abs(z) - leaf_threshold, 0.0)
+                    np.subtract(shrunk, params[k], out=u)    # rounded to u's dtype
         return updates, ProximalL1State(state.count + 1)
 
     update.needs_step_scale = True
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, offers_in_place(update))
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -531,7 +562,7 @@ def reduce_on_plateau(factor: float = 0.2, patience: int = 5, tol: float = 1e-4,
     def init(params: Params) -> ReduceOnPlateauState:
         return ReduceOnPlateauState(1.0, math.inf, 0, 0.0, 0)
 
-    def update(grads, state, params=None, *, value=None, value_fn=None):
+    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
         if value is None:
             raise XentlearnInputError(
                 "reduce_on_plateau needs the loss: call update(grads, state, params, value=loss)")
@@ -544,8 +575,11 @@ def reduce_on_plateau(factor: float = 0.2, patience: int = 5, tol: float = 1e-4,
             if plateau >= patience:
                 scale, plateau = max(scale * factor, min_scale), 0
             accumulated, count = 0.0, 0
-        updates = grads if scale == 1.0 else _tree.scale(scale, grads)
+        updates = grads
+        if scale != 1.0:
+            updates = _owned(grads, in_place)
+            _scale_in_place(scale, updates)
         return updates, ReduceOnPlateauState(scale, best, plateau, accumulated, count)
 
     with_step_scale(update, lambda state: state.scale)
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, offers_in_place(update))

@@ -17,6 +17,7 @@ pool, a cluster's persisted data) live between ``__enter__`` and
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Iterator
@@ -28,7 +29,8 @@ from xentlearn import _tree
 from xentlearn._types import Batch, DataSource, Grads, OptState, Params
 from xentlearn.exceptions import DivergenceError
 from xentlearn.objective import Objective
-from xentlearn.optimizers import GradientTransformation, apply_updates, current_learning_rate
+from xentlearn.optimizers import (GradientTransformation, apply_updates, copy_state,
+                                  current_learning_rate, updates_in_place)
 from xentlearn.training._parallel import N_WORKERS, parallel_map
 from xentlearn.training._state import TrainState
 
@@ -91,8 +93,17 @@ class SerialBackend:
         A resumed epoch (``state.batch`` = b > 0) draws the same shuffle from the
         same generator state and skips its first b batches, so it takes the
         steps the uninterrupted epoch would have taken, bit for bit.
+
+        Each step's gradients are new arrays that only this loop sees, so an
+        optimizer that can (``optimizers.updates_in_place``) writes its updates
+        into them and its state into a copy made once per epoch: the caller's
+        state is never written, and the bits are those of pure updates.
         """
         params, opt_state = state.params, state.opt_state
+        update = optimizer.update
+        if updates_in_place(optimizer):
+            update = functools.partial(update, in_place=True)
+            opt_state = copy_state(opt_state)
         loss_sum, weight_sum, taken = state.loss_sum, state.weight_sum, state.batch
         for batch in self.minibatches(source, batch_size, rng, skip=taken):
             terms = objective.batch_terms(params, batch)
@@ -100,7 +111,7 @@ class SerialBackend:
             weight_sum += terms.weight_sum
             value, grads = objective.finish(terms, params)
             check_finite(value, grads, state.epoch, taken + 1, opt_state, params)
-            updates, opt_state = optimizer.update(grads, opt_state, params, value=value)
+            updates, opt_state = update(grads, opt_state, params, value=value)
             params = apply_checked(params, updates, state, opt_state, taken + 1)
             taken += 1
             progress.batch_done()
