@@ -235,3 +235,39 @@ def test_mini_batches_update_in_place_with_the_bits_of_pure_updates(model, make_
     after = optimizers.state_to_arrays(continued_state.opt_state)
     for path, value in saved.items():
         np.testing.assert_array_equal(after[path], value, err_msg=path)
+
+
+def test_parameters_seen_at_an_epoch_end_are_never_written_afterwards():
+    # Mini-batch steps alternate two parameter buffers of the epoch's own making:
+    # what a callback (or early stopping) was given at an epoch end stays as it was.
+    X, y, sw = _problem()
+    model = MLP(6, (8,), 3)
+    seen = []
+
+    def keep(record, params):
+        seen.append((params, _tree.copy(params)))
+
+    start = model.init(np.random.default_rng(3), np.float64)
+    start_copy = _tree.copy(start)
+    fit_loop(_objective(model), optimizers.adam(1e-2), ArraySource(X, y, sw), start,
+             max_epochs=4, batch_size=16, rng=np.random.default_rng(4), callbacks=[keep])
+    assert len(seen) == 4
+    for kept, copied in seen + [(start, start_copy)]:
+        for key in copied:
+            np.testing.assert_array_equal(kept[key], copied[key])
+
+
+def test_apply_updates_into_a_buffer_gives_the_same_bits():
+    rng = np.random.default_rng(0)
+    layout = (("W", (3, 2)), ("b", (2,)))
+    params = _tree.FlatParams(rng.normal(size=8), layout)
+    updates = _tree.FlatParams(rng.normal(size=8), layout)
+    out = _tree.FlatParams(np.full(8, np.nan), layout)
+    expected = optimizers.apply_updates(params, updates)
+    got = optimizers.apply_updates(params, updates, out=out)
+    assert got is out
+    np.testing.assert_array_equal(got.flat, expected.flat)
+    # Never into the params themselves, nor into a buffer of another layout.
+    assert optimizers.apply_updates(params, updates, out=params) is not params
+    other = _tree.FlatParams(np.zeros(8), (("b", (2,)), ("W", (3, 2))))
+    assert optimizers.apply_updates(params, updates, out=other) is not other

@@ -208,18 +208,23 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
-def apply_updates(params: Params, updates: Updates) -> Params:
+def apply_updates(params: Params, updates: Updates, *, out: Params | None = None) -> Params:
     """``params + updates`` leaf-wise, as a new dict, each leaf in its param's dtype.
 
     Parameters
     ----------
     params, updates : dict of str to ndarray
         Same keys and shapes.
+    out : FlatParams, optional
+        A buffer to write the sum into and return instead of a new one (its old
+        values are lost): used when it is laid out as flat `updates`, in their
+        dtype, and is not `params` itself; otherwise ignored. A loop alternates
+        two buffers this way.
 
     Returns
     -------
     dict of str to ndarray
-        New arrays; `params` is not modified.
+        New arrays (or `out`); `params` is not modified.
     """
     if updates.keys() != params.keys():
         raise XentlearnInputError(
@@ -230,6 +235,10 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         # a restore) are laid out like the updates once, and the result is flat.
         flat_params = _tree.vector_like(params, updates)
         if flat_params is not None:
+            if (_tree.flat_of(out) is not None and out.layout is updates.layout
+                    and out.flat.dtype == flat_updates.dtype and out.flat is not flat_params):
+                np.add(flat_params, flat_updates, out=out.flat)
+                return out
             return _tree.FlatParams(flat_params + flat_updates, updates.layout)
     # astype(copy=False) is free when the dtypes already agree; when they do not, the
     # sum is formed in the wider dtype and rounded once, as optax does.

@@ -97,13 +97,15 @@ class SerialBackend:
         Each step's gradients are new arrays that only this loop sees, so an
         optimizer that can (``optimizers.updates_in_place``) writes its updates
         into them and its state into a copy made once per epoch: the caller's
-        state is never written, and the bits are those of pure updates.
+        state is never written, and the bits are those of pure updates. The
+        parameters alternate between two buffers of this epoch's making.
         """
         params, opt_state = state.params, state.opt_state
         update = optimizer.update
         if updates_in_place(optimizer):
             update = functools.partial(update, in_place=True)
             opt_state = copy_state(opt_state)
+        spare = None        # parameters this epoch made and no longer needs
         loss_sum, weight_sum, taken = state.loss_sum, state.weight_sum, state.batch
         for batch in self.minibatches(source, batch_size, rng, skip=taken):
             terms = objective.batch_terms(params, batch)
@@ -112,7 +114,9 @@ class SerialBackend:
             value, grads = objective.finish(terms, params)
             check_finite(value, grads, state.epoch, taken + 1, opt_state, params)
             updates, opt_state = update(grads, opt_state, params, value=value)
-            params = apply_checked(params, updates, state, opt_state, taken + 1)
+            new_params = apply_checked(params, updates, state, opt_state, taken + 1, out=spare)
+            spare = None if params is state.params else params
+            params = new_params
             taken += 1
             progress.batch_done()
             if checkpoint is not None and checkpoint.due():
@@ -217,10 +221,11 @@ def check_finite(value, grads, epoch: int, batch: int, opt_state: OptState, para
         raise divergence(epoch + 1, batch, "gradient", opt_state, params)
 
 
-def apply_checked(params, updates, state: TrainState, opt_state, batch: int) -> Params:
-    """``apply_updates``, raising DivergenceError (with the old params) if the result is
-    not finite."""
-    new_params = apply_updates(params, updates)
+def apply_checked(params, updates, state: TrainState, opt_state, batch: int, *,
+                  out: Params | None = None) -> Params:
+    """``apply_updates`` (into `out` when it can), raising DivergenceError (with the old
+    params) if the result is not finite."""
+    new_params = apply_updates(params, updates, out=out)
     # One check covers a NaN or inf update and a finite step that overflowed.
     if not _tree.all_finite(new_params):
         raise divergence(state.epoch + 1, batch, "update", opt_state, params)
