@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from xentlearn import io
 from xentlearn._types import DataSource
 from xentlearn.estimators._file_schema import CHECKPOINT_KIND
+from xentlearn.estimators._persistence import nonfinite_state_entry
 from xentlearn.exceptions import CheckpointError, ModelFileError, XentlearnInputError
 from xentlearn.training import (TrainState, generator_from_state, rng_state, rng_state_from_json,
                                 rng_state_to_json, state_from_parts, state_to_parts)
@@ -117,8 +118,14 @@ class Checkpoint:
         self.fit_meta["data"] = data
 
     def restore(self, template: TrainState) -> TrainState:
-        """The saved state, checked entry by entry against `template` (a fresh initial state)."""
+        """The saved state, checked entry by entry against `template` (a fresh initial state);
+        a NaN or inf that training never stores (``nonfinite_state_entry``) is refused."""
         arrays, meta = self.stored
+        bad = nonfinite_state_entry(arrays, template, "state")
+        if bad is not None:
+            raise CheckpointError(
+                f"checkpoint {self.path} cannot be resumed: {bad[0]} holds {bad[1]}; it was "
+                f"left as it is: delete it to start over")
         try:
             return state_from_parts(arrays, meta["state"], template)
         except (XentlearnInputError, KeyError, TypeError) as exc:

@@ -29,7 +29,10 @@ from xentlearn.estimators._file_schema import (
     STATE_PREFIX, Plan, check_array_values, check_file, guarded, refuse)
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.io import ArrayHeader
-from xentlearn.training import EpochRecord, initial_state, state_from_parts, state_to_parts
+from xentlearn.optimizers import (
+    LbfgsState, OwlqnState, ScaleByAdagradState, ScaleByAdamState, ScaleByRmsState)
+from xentlearn.training import (
+    EpochRecord, TrainState, initial_state, state_from_parts, state_to_parts)
 
 
 def _json_params(estimator) -> dict:
@@ -134,8 +137,10 @@ def load(path):
         The file is missing, not a regular file, corrupt, truncated, foreign,
         from a newer format version, larger than its size allows, or
         describes no consistent xentlearn estimator (a hyperparameter, the
-        task, the classes, a parameter shape or value, the history or the
-        preprocessing is wrong): the message names the path and the field.
+        task, the classes, a parameter shape or value, the history, the
+        preprocessing, or the training state, a NaN or inf in it included where
+        no optimizer stores one, is wrong): the message names the path and the
+        field, e.g. "optimizer state entry 'train.1.0.nu.W0' holds NaN".
         Never another exception.
     """
     path = os.fspath(path)
@@ -209,8 +214,77 @@ def _train_state(plan: Plan, estimator, params: dict, arrays: Mapping[str, np.nd
     history = tuple(EpochRecord(**record) for record in plan.layout.history)
     template = initial_state(params, optimizer.init(params), np.random.default_rng(0), (),
                              epoch=len(history), history=history)
+    bad = nonfinite_state_entry(arrays, template, STATE_PREFIX)
+    if bad is not None:
+        raise refuse(path, bad[0], f"holds {bad[1]}")
     try:
         return state_from_parts(dict(arrays), plan.layout.train_state, template, STATE_PREFIX)
     except XentlearnInputError as error:
         raise refuse(path, "the training state (meta field 'train_state', arrays 'train.*')",
                       f"does not fit this model: {error}") from None
+
+
+# ---------------------------------------------------------------- non-finite training state
+
+# Where a NaN or an inf is a legitimate value of the training state (DESIGN §4 refuses every
+# other one: partial_fit or a resume would diverge or train on garbage from it):
+# - a float leaf may hold its initial value: NaN for L-BFGS's and OWL-QN's `value` (before
+#   the first accepted step), +inf for the best values (reduce_on_plateau, OWL-QN, the
+#   plateau and early-stopping rules) before the first epoch ends;
+# - the running sums of squared gradients may overflow to +inf from finite gradients
+#   (g**2 > the dtype's max; the step is then 0, still finite), and so may L-BFGS's
+#   rho = 1 / (s.y) for a tiny positive s.y in float32 (the next update drops the memory).
+# Everything else (parameters, moments, momentum, L-BFGS pairs, counters, the schedule's
+# learning rate, the early-stopping rule's best parameters) is finite in every state the
+# training loop produces: it stops on a NaN or inf loss, gradient or update.
+_MAY_OVERFLOW = {(ScaleByAdamState, "nu"), (ScaleByRmsState, "nu"),
+                 (ScaleByAdagradState, "sum_of_squares"), (LbfgsState, "rho"),
+                 (OwlqnState, "rho")}
+_PARTS = ("parameter", "optimizer state entry", "stopping rule state entry")
+
+
+def nonfinite_state_entry(arrays: Mapping[str, np.ndarray], template: TrainState,
+                          prefix: str) -> tuple[str, str] | None:
+    """The first stored training-state array (as ``training.state_to_parts`` names it)
+    that holds a NaN or inf no optimizer or stopping rule stores there, as
+    ("optimizer state entry 'train.1.0.nu.W0'", "NaN"); None if there is none.
+
+    `template` is a fresh ``initial_state`` of the same fit: its structure names the
+    entries, and its float leaves' initial values are allowed (see ``_MAY_OVERFLOW``).
+    Entries the file lacks are skipped (``state_from_parts`` refuses them).
+    """
+    parts = (template.params, template.opt_state, template.stoppers)
+    for index, part in enumerate(parts):
+        for name, initial, owner in _state_leaves(part, f"{prefix}.{index}", None):
+            stored = arrays.get(name)
+            if (stored is None or stored.dtype.kind not in "fc"
+                    or np.isfinite(stored).all()):
+                continue
+            allowed = set()
+            if isinstance(initial, (float, np.floating)) and not np.isfinite(initial):
+                allowed.add(_nonfinite_kind(initial))
+            if owner in _MAY_OVERFLOW:
+                allowed.add("inf")
+            for kind, test in (("NaN", np.isnan), ("-inf", np.isneginf), ("inf", np.isposinf)):
+                if kind not in allowed and test(stored).any():
+                    return f"{_PARTS[index]} {name!r}", kind
+    return None
+
+
+def _state_leaves(node, path: str, owner):
+    """(name, leaf, (NamedTuple type, field) that holds it) in ``state_to_parts``' naming."""
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+        for field, child in zip(node._fields, node):
+            yield from _state_leaves(child, f"{path}.{field}", (type(node), field))
+    elif isinstance(node, (tuple, list)):
+        for index, child in enumerate(node):
+            yield from _state_leaves(child, f"{path}.{index}", owner)
+    elif isinstance(node, dict):
+        for key, child in node.items():
+            yield from _state_leaves(child, f"{path}.{key}", owner)
+    else:
+        yield path, node, owner
+
+
+def _nonfinite_kind(value: float) -> str:
+    return "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
