@@ -791,6 +791,15 @@ def scan_target(files, target: str, *, batch_rows: int = 65536,
     return classes
 
 
+def row_in_file(path, row: int) -> str:
+    """Row `row` (from 1) of a data file as messages name it: "row 20 of 'd.csv', counting
+    rows after the header, blank lines not counted" (the CSV reader skips blank lines,
+    so row 20 may be line 22); a Parquet file has no header: "row 20 of 'd.parquet'"."""
+    counted = ("" if _file_format(Path(path)) == "parquet"
+               else ", counting rows after the header, blank lines not counted")
+    return f"row {row} of {str(path)!r}{counted}"
+
+
 def check_label_type(arrow_type, target: str, path) -> None:
     """Refuse a target column of a type that cannot hold class labels: nested (lists,
     structs, maps), bytes or decimals, which neither compare as labels nor go into a
@@ -851,9 +860,7 @@ def distinct_labels(records, target: str, *, stop_after: int | None = None,
         if stop_after is not None and len(classes) > stop_after and not n_missing:
             return classes
     if n_missing:
-        counted = ("" if _file_format(Path(first_bad)) == "parquet"
-                   else ", counting rows after the header, blank lines not counted")
-        where = (f"in row {first_row} of {str(first_bad)!r}{counted}"
+        where = (f"in {row_in_file(first_bad, first_row)}"
                  if whole_files else f"in {str(first_bad)!r}")
         raise XentlearnInputError(
             f"target column {target!r} has {n_missing} missing value(s) (first {where}); "

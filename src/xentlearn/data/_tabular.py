@@ -573,9 +573,9 @@ class TabularPreprocessor:
                     f"rows is missing); expected numbers, booleans or strings: exclude it "
                     f"(drop=[{name!r}])")
             if n_missing and self.impute is None:
-                raise XentlearnInputError(
-                    f"column {_shown_name(name)} has {n_missing} missing value(s) (null or "
-                    f"NaN); expected none: pass impute='mean' or drop those rows")
+                raise MissingValuesError(
+                    name, f"column {_shown_name(name)} has {n_missing} missing value(s) (null "
+                    f"or NaN", "; expected none: pass impute='mean' or drop those rows")
             if kind == CATEGORICAL:
                 stray = _not_numbers(self._seen[name])
                 if stray:
@@ -1024,12 +1024,38 @@ def _width(kind: str, categories) -> int:
     return len(DATE_PARTS) if kind == DATE else 1
 
 
-def _missing_without_imputation(name: str, count: int) -> XentlearnInputError:
+class MissingValuesError(XentlearnInputError):
+    """Missing values in a column where none may be (no imputation).
+
+    The preprocessor sees record batches, not files: a reader that knows where
+    the rows come from names the first one with ``located``.
+
+    Attributes
+    ----------
+    column : str
+    """
+
+    def __init__(self, column: str, head: str, tail: str) -> None:
+        # The message is head + ")" + tail; located() puts the row before the ")".
+        super().__init__(f"{head}){tail}")
+        self.column, self._head, self._tail = column, head, tail
+
+    def __reduce__(self):
+        # Raised on Dask workers: it must unpickle with its own arguments.
+        return type(self), (self.column, self._head, self._tail)
+
+    def located(self, where: str) -> XentlearnInputError:
+        """The same message, naming the first missing value: `where` is such as
+        ``row_in_file``'s "row 58 of 'd.csv', counting rows after the header, ..."."""
+        return XentlearnInputError(f"{self._head}; first in {where}){self._tail}")
+
+
+def _missing_without_imputation(name: str, count: int) -> MissingValuesError:
     """The error of ``transform`` for missing values in a model trained without them."""
-    return XentlearnInputError(
-        f"column {_shown_name(name)} has {count} missing value(s) (null or NaN); the model "
-        f"was trained without imputation, so every value must be present: fill them, or "
-        f"train with impute='mean'")
+    return MissingValuesError(
+        name, f"column {_shown_name(name)} has {count} missing value(s) (null or NaN",
+        "; the model was trained without imputation, so every value must be present: fill "
+        "them, or train with impute='mean'")
 
 
 def _shown_name(name: str) -> str:
