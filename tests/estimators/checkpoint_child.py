@@ -19,7 +19,7 @@ def data():
 def make(case: str, checkpoint):
     from xentlearn import LogisticRegression, MLPClassifier
 
-    return {
+    est = {
         "lbfgs MLP": lambda: MLPClassifier(hidden_layer_sizes=(32,), solver="lbfgs",
                                            max_iter=120, tol=0.0, random_state=0),
         "lbfgs linear": lambda: LogisticRegression(max_iter=60, tol=0.0),
@@ -34,7 +34,10 @@ def make(case: str, checkpoint):
         "adam parquet": lambda: MLPClassifier(hidden_layer_sizes=(16,), batch_size=16,
                                               max_iter=6, tol=0.0, random_state=4,
                                               checkpoint_interval=0.02),
-    }[case]().set_params(checkpoint=checkpoint)
+    }[case]()
+    # The uninterrupted reference has no checkpoint, so no interval either (it needs one).
+    interval = est.checkpoint_interval if checkpoint is not None else None
+    return est.set_params(checkpoint=checkpoint, checkpoint_interval=interval)
 
 
 def write_parquet(path) -> None:

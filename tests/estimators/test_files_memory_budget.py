@@ -97,7 +97,8 @@ def test_prepare_files_passes_the_budget_and_validation_gets_what_is_left(table)
 def test_checkpoint_resumes_whatever_the_budget(table, tmp_path, monkeypatch, first, then):
     def make(cp):
         return MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, batch_size=16, random_state=0,
-                             checkpoint=cp, checkpoint_interval=1e-9)
+                             checkpoint=cp,
+                             checkpoint_interval=None if cp is None else 1e-9)
 
     reference = _fit_quietly(make(None), table)
     path = tmp_path / "fit.ckpt"

@@ -152,6 +152,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight, *, partial: bool, classes, validation_data=None):
         self._validate_params()
         _check_callbacks(self.callbacks)
+        _check_checkpoint_interval(self.checkpoint, self.checkpoint_interval)
         dtype = self._resolved_dtype()
         spec = SOLVERS[self.solver]
         continuing = partial and hasattr(self, "classes_")
@@ -461,6 +462,17 @@ def _check_shapes(model, params) -> None:
                     f"warm_start: the layer {layer} {what} (coef_ transposed / coefs_[{layer}], "
                     f"intercept_ / intercepts_[{layer}]) have shape "
                     f"{None if got is None else got.shape}, expected {tuple(expected)}")
+
+
+def _check_checkpoint_interval(checkpoint, interval) -> None:
+    # Interval validation (a positive finite number of seconds) is _parameter_constraints';
+    # this is the combination: an interval says how often to write a file that must exist.
+    if interval is not None and checkpoint is None:
+        raise XentlearnInputError(
+            f"checkpoint_interval={interval!r} is set but checkpoint is None: the interval "
+            f"says how often the checkpoint file is also written inside an epoch, and there "
+            f"is no file to write. Pass checkpoint=PATH as well, or leave "
+            f"checkpoint_interval=None")
 
 
 def _check_callbacks(callbacks) -> None:
