@@ -347,7 +347,12 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
 
         The write is atomic (a temporary file renamed over `path`), so a crash
         never destroys an existing model. ``xentlearn.load(path)`` reads it back
-        and predicts bit-identically.
+        and predicts bit-identically; ``partial_fit`` continues from the saved
+        optimizer state. Every hyperparameter is saved except the settings of
+        this run: ``callbacks`` (code is never saved), ``checkpoint`` and
+        ``checkpoint_interval`` come back as None, so ``fit`` on the loaded
+        model never resumes from or writes to this fit's checkpoint path (pass
+        a new one with ``set_params``). Pickling keeps every parameter.
         """
         from xentlearn.estimators._persistence import save
 

@@ -7,7 +7,8 @@ files, the calibration temperature, and the training state that ``partial_fit``
 continues from (the optimizer state as ``train.*`` arrays, the random
 generator's state and counters in the metadata), so that ``partial_fit`` after
 ``load`` is bit-identical to ``partial_fit`` on the object that was saved. What
-it does not hold: user callbacks (code is never saved or run).
+it does not hold: user callbacks (code is never saved or run), nor the checkpoint
+path and interval (see ``_RUN_SETTINGS``).
 
 Loading is strict and bounded (DESIGN §4). ``xentlearn.io.read`` bounds what a
 file may make it decompress and parse; on top of that, ``load`` checks the
@@ -33,6 +34,14 @@ from xentlearn.optimizers import (
     LbfgsState, OwlqnState, ScaleByAdagradState, ScaleByAdamState, ScaleByRmsState)
 from xentlearn.training import (
     EpochRecord, TrainState, initial_state, state_from_parts, state_to_parts)
+
+
+# Settings of one run of fit on one machine, not of the model: a file holds None for them
+# and a loaded model has None, so that fit on a loaded model (another machine, months later)
+# neither resumes from nor writes to the path of the fit that made it; set_params gives
+# new ones. None of them changes what training computes (so checkpoints ignore them too).
+# callbacks are code, which a file never holds. Pickle and sklearn.base.clone keep them all.
+_RUN_SETTINGS = ("callbacks", "checkpoint", "checkpoint_interval")
 
 
 def _json_params(estimator) -> dict:
@@ -70,6 +79,9 @@ def _classes_array(classes: np.ndarray) -> np.ndarray:
 def save(estimator, path) -> None:
     """Write a fitted estimator to `path` (atomically: an old file survives a crash).
 
+    Every hyperparameter is stored except the settings of the run (callbacks,
+    checkpoint, checkpoint_interval), which are stored as None: see ``load``.
+
     Temporaries that earlier saves of `path` left behind when killed are
     removed by this one (see ``xentlearn.io.write``). The metadata, the
     training history included, must stay within what ``load`` accepts
@@ -92,7 +104,7 @@ def save(estimator, path) -> None:
     meta = {
         "xentlearn_version": __version__,
         "estimator": type(estimator).__name__,
-        "params": _json_params(estimator),
+        "params": {**_json_params(estimator), **dict.fromkeys(_RUN_SETTINGS)},
         "task": estimator._task,
         "n_features_in": int(estimator.n_features_in_),
         "param_keys": list(params),
@@ -131,6 +143,16 @@ def save(estimator, path) -> None:
 def load(path):
     """Read a model file written by ``save``; never unpickles, never runs code.
 
+    The loaded estimator predicts bit-identically and ``partial_fit`` continues
+    exactly as on the saved one. ``get_params()`` equals the saved estimator's
+    except for the settings of the fit that made it, which are None:
+    ``callbacks`` (code is never saved), ``checkpoint`` and
+    ``checkpoint_interval``, so that ``fit`` on the loaded model neither
+    resumes from nor writes to the original fit's checkpoint path (a path on
+    another machine, or one another run now uses). Files of earlier versions,
+    which stored the path, load the same way. ``set_params(checkpoint=PATH)``
+    checkpoints a new fit. Pickling keeps every parameter, as scikit-learn does.
+
     Raises
     ------
     ModelFileError
@@ -157,6 +179,8 @@ def _build(plan: Plan, arrays: Mapping[str, np.ndarray], path: str):
     """The fitted estimator from checked metadata and arrays."""
     check_array_values(arrays, plan, path)
     estimator = plan.estimator
+    # Files of earlier versions hold the original fit's checkpoint path: dropped here too.
+    estimator.set_params(**dict.fromkeys(_RUN_SETTINGS))
     estimator._task = plan.layout.task
     estimator.classes_ = (arrays["classes"].astype(object) if plan.layout.classes_object
                           else arrays["classes"])
