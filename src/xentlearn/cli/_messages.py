@@ -30,14 +30,16 @@ def _cli_warning(warning: Warning, args=None) -> str:
     """A library warning reworded for the command line.
 
     ColumnWarning's ``drop=[...]`` becomes the ``--drop`` flag with its
-    columns. ConvergenceWarning's advice to scale the features is wrong here
+    columns, and its other advice flags (``flag_names``). ConvergenceWarning's advice to scale the features is wrong here
     (train standardises them unless --no-standardize): it becomes advice the
     command line can follow.
     """
     message = str(warning)
     columns = getattr(warning, "columns", None)
     if columns is not None:
+        # A ColumnWarning: its advice (drop=, na_values=, impute=) as flags.
         message = message.replace("drop=[...]", "--drop " + " ".join(map(shlex.quote, columns)))
+        message = flag_names(message)
     if type(warning).__name__ == "ConvergenceWarning":
         standardized = args is None or getattr(args, "standardize", None) is not False
         message = re.sub(r"max_iter=(\d+)", r"--max-iter \1", message)

@@ -73,7 +73,10 @@ def _add_table_options(d, *, command: str) -> None:
     d.add_argument("--sample-weight", metavar="COL", help="column of non-negative row weights")
     d.add_argument("--na-values", type=_values.tokens, metavar="'?,NA,-'",
                    help="extra text that means a missing value (besides empty, NA, N/A, NaN, "
-                        "null); the model keeps them for predict")
+                        "null); the model keeps them for predict. Undeclared, a '?' in a "
+                        "column of numbers makes it text: an error, or for a few values in "
+                        "a column of few distinct numbers a warning naming them, and the "
+                        "column is one-hot encoded")
     d.add_argument("--impute", choices=("none", "mean"),
                    help="missing values: none (an error) or mean (numeric mean, "
                         "'<missing>' category)")

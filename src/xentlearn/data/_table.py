@@ -73,7 +73,11 @@ class TableFiles:
         "null", ...), such as "?" or "-". In a CSV file they are read as
         missing before the column types are inferred, so a numeric column with
         a few "?" stays numeric. The model keeps them and applies them to
-        every later table.
+        every later table. Undeclared, such tokens make the column text: an
+        error if they are at most 5% of its distinct values, else, where they
+        are at most 5 values in fewer than half of its rows, a
+        ``ColumnWarning`` naming them and their rows, and the column is one-hot
+        encoded (CSV and Parquet alike; see ``xentlearn.data._tabular``).
     dates : {"refuse", "expand"}, default="refuse"
         Date and timestamp columns (typed, or text in a common date format):
         refused with an error naming them, or expanded into four numeric

@@ -12,6 +12,22 @@ modelling: columns that identify rows (a distinct value in every row, or a
 name such as ``customer_id``), constant columns, and numeric columns turned
 into text by a stray token ("?") are named, in a ``ColumnWarning`` or, for the
 last, an error that says which tokens to declare missing.
+
+A text column whose values are numbers but for a few others is told apart
+from text by two rules, on its distinct values and on its rows:
+
+- at most 5% of its distinct values are not numbers (a measurement with a
+  "?" among its many values): an error, naming them and the ``na_values``
+  that keep the column numeric;
+- otherwise, at most 5 distinct values are not numbers, in fewer than half of
+  its rows (codes 1 to 10 and a "?", as UCI data sets have them): it is
+  one-hot encoded as the text it is, with a ``ColumnWarning``
+  ("numbers_as_text") that names the column, those values and their rows,
+  and the ``na_values`` to declare if they mean missing.
+
+Both hold for CSV and Parquet files and for DataFrames alike. Declared
+missing, the tokens leave a CSV column of numbers, which is read as such; a
+Parquet (or DataFrame) column of type string stays text, as its file says.
 """
 
 from __future__ import annotations
@@ -50,6 +66,9 @@ _DISTINCT_LIMIT = 1 << 20
 # A text column with more distinct values than this share of its rows (and at
 # least _FREE_TEXT_MIN_ROWS rows) is mostly one category per row.
 _FREE_TEXT_SHARE, _FREE_TEXT_MIN_ROWS = 0.5, 50
+# A text column whose values are numbers but for at most this many distinct others
+# ("?", "-"), in fewer than half of its rows, is named in a ColumnWarning.
+_MARKERS_MAX = 5
 _ID_NAME = re.compile(r"(?:^|[^a-z0-9])(?:id|uuid|guid)$|^id[^a-z0-9]")
 _FORMAT = "xentlearn.TabularPreprocessor"
 # Version 2 adds date columns and na_values; it is written only when those are
@@ -66,7 +85,7 @@ class ColumnWarning(UserWarning):
     Attributes
     ----------
     problem : str
-        "identifier", "constant" or "free_text".
+        "identifier", "constant", "free_text" or "numbers_as_text".
     columns : list of str
     """
 
@@ -171,6 +190,45 @@ def _not_numbers(values: set) -> list[str]:
             if len(bad) > len(values) // 20:       # more than 5% text: a real text column
                 return []
     return sorted(bad)
+
+
+def _add_markers(markers: dict[str, int], values: list, counts: list) -> dict[str, int] | None:
+    """`markers` (rows of each value that is not a number) with the `values` of a batch
+    and their row `counts` added; None once there are more than _MARKERS_MAX of them."""
+    for value, count in zip(values, counts):
+        if value is None or _is_number(value):
+            continue
+        markers[value] = markers.get(value, 0) + count
+        if len(markers) > _MARKERS_MAX:
+            return None
+    return markers
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _numbers_as_text_warning(columns: list[tuple[str, dict[str, int], int]]) -> "ColumnWarning":
+    """The ColumnWarning for text columns that hold numbers but for a few values:
+    (column, rows of each such value, the column's rows) each."""
+    described, tokens = [], {}
+    for name, markers, rows in columns:
+        shown = sorted(markers.items(), key=lambda item: (-item[1], item[0]))
+        described.append(f"{name!r} (" + ", ".join(f"{v!r} in {n}" for v, n in shown)
+                         + f" of {rows} rows)")
+        tokens.update(dict.fromkeys(v for v, _ in shown))
+    return ColumnWarning(
+        "column(s) of numbers that also hold a few text values: " + "; ".join(described)
+        + ". Such a column is text, so it is one-hot encoded (a feature per distinct value, "
+        f"the numbers' order lost). If those values mean missing, declare them, "
+        f"na_values={list(tokens)!r} (and impute='mean'), and a CSV column is read as "
+        "numbers (a Parquet column keeps its text type: write it as numbers); if they are "
+        "categories, this is what you want", "numbers_as_text",
+        [name for name, _, _ in columns])
 
 
 def _stray_tokens_error(name: str, stray: list[str], why: str) -> XentlearnInputError:
@@ -340,7 +398,10 @@ class TabularPreprocessor:
         From ``finalize``, once per problem: columns that identify rows (a
         distinct value in every row, text or whole numbers; or a name such as
         ``customer_id`` on whole numbers or text), text columns with nearly one
-        category per row, and constant columns.
+        category per row, constant columns, and text columns of numbers but
+        for at most 5 distinct values in fewer than half of the rows, such as
+        "?" (one-hot encoded as text: declare such values in `na_values` if
+        they mean missing; see the module's notes).
 
     Notes
     -----
@@ -384,6 +445,9 @@ class TabularPreprocessor:
         self._stats: dict[str, _Stats] = {}
         self._parts: dict[str, list[_Stats]] = {}
         self._seen: dict[str, set] = {}
+        # Per text column, rows of each value that is not a number, up to _MARKERS_MAX
+        # values (None beyond: text, not numbers with a few markers).
+        self._markers: dict[str, dict[str, int] | None] = {}
         self._missing: dict[str, int] = {}
         self._present: dict[str, int] = {}
         self._distinct: dict[str, _Distinct] = {}
@@ -395,6 +459,8 @@ class TabularPreprocessor:
 
     def partial_fit(self, data) -> "TabularPreprocessor":
         """Accumulate statistics from one pyarrow RecordBatch or Table."""
+        import pyarrow.compute as pc
+
         if self._loaded:
             raise XentlearnInputError(
                 "this TabularPreprocessor was loaded with from_dict and cannot be refitted; "
@@ -419,7 +485,12 @@ class TabularPreprocessor:
                 values = _as_string(column)
                 self._missing[name] += values.null_count
                 self._present[name] += len(values) - values.null_count
-                self._seen[name].update(_unique_strings(values))
+                counted = pc.value_counts(values)
+                uniques = counted.field(0).to_pylist()
+                self._seen[name].update(v for v in uniques if v is not None)
+                if self._markers[name] is not None:
+                    self._markers[name] = _add_markers(self._markers[name], uniques,
+                                                       counted.field(1).to_pylist())
                 if len(self._seen[name]) > self.max_categories:
                     raise _too_many_categories(name, self._seen[name], self.max_categories)
             else:
@@ -448,6 +519,7 @@ class TabularPreprocessor:
         self._kinds = {name: None for name in self.columns}
         self._stats = {name: _Stats() for name in self.columns}
         self._seen = {name: set() for name in self.columns}
+        self._markers = {name: {} for name in self.columns}
         self._missing = {name: 0 for name in self.columns}
         self._present = {name: 0 for name in self.columns}
         self._distinct = {name: _Distinct() for name in self.columns}
@@ -550,6 +622,10 @@ class TabularPreprocessor:
             for part, their_part in zip(parts, other._parts[name]):
                 part.merge(their_part)
         self._seen[name].update(other._seen[name])
+        mine, theirs = self._markers[name], other._markers[name]
+        if mine is not None:
+            self._markers[name] = None if theirs is None else _add_markers(
+                mine, list(theirs), list(theirs.values()))
         if len(self._seen[name]) > self.max_categories:
             raise _too_many_categories(name, self._seen[name], self.max_categories)
         self._distinct[name].merge(other._distinct[name])
@@ -564,6 +640,7 @@ class TabularPreprocessor:
         if self._kinds is None:
             raise XentlearnInputError("TabularPreprocessor.finalize called before any partial_fit")
         self.means_, self.stds_, self.categories_, self.date_formats_ = {}, {}, {}, {}
+        self._numbers_as_text: list[tuple[str, dict[str, int], int]] = []
         for name in self.columns:
             kind, n_missing = self._kinds[name], self._missing[name]
             # An all-missing column first: imputing it would not help.
@@ -581,6 +658,10 @@ class TabularPreprocessor:
                 if stray:
                     raise _stray_tokens_error(
                         name, stray, f"one-hot encoded, {len(self._seen[name])} categories")
+                markers = self._markers[name]
+                if (markers and len(self._seen[name]) > len(markers)
+                        and 2 * sum(markers.values()) < self._present[name]):
+                    self._numbers_as_text.append((name, markers, self._present[name] + n_missing))
                 cats = sorted(self._seen[name])
                 if n_missing and MISSING_CATEGORY not in self._seen[name]:
                     cats.append(MISSING_CATEGORY)
@@ -646,6 +727,8 @@ class TabularPreprocessor:
                 + "; one-hot encoding gives a feature per value that new rows rarely share: "
                 "exclude them (drop=[...]) unless the values repeat in new data",
                 "free_text", [n for n, _ in free_text]), stacklevel=3)
+        if self._numbers_as_text:
+            warnings.warn(_numbers_as_text_warning(self._numbers_as_text), stacklevel=3)
         if constant:
             warnings.warn(ColumnWarning(
                 "constant column(s): " + _listed(constant) + "; they carry no information "
@@ -1102,12 +1185,6 @@ def _as_string(column):
     if pa.types.is_string(column.type):
         return column
     return column.cast(pa.string())
-
-
-def _unique_strings(values) -> list[str]:
-    import pyarrow.compute as pc
-
-    return [v for v in pc.unique(values).to_pylist() if v is not None]
 
 
 def _check_finite_column(name: str, x: np.ndarray) -> None:
