@@ -30,7 +30,7 @@ def _write(path, column: list[str]) -> None:
         pq.write_table(pa.table({"x": x, "code": column, "label": labels}), path)
     else:
         path.write_text("x,code,label\n" + "".join(
-            f"{a!r},{c},{y}\n" for a, c, y in zip(x, column, labels)))
+            f"{float(a)!r},{c},{y}\n" for a, c, y in zip(x, column, labels)))
 
 
 def _warnings_of(fit) -> list[ColumnWarning]:
