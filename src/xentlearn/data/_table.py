@@ -36,7 +36,8 @@ class TableFiles:
     Pass it as X to an estimator's ``fit`` (with y=None), ``predict``,
     ``predict_proba``, ``decision_function`` or ``score``. The estimator
     learns the preprocessing at fit (numeric columns standardised, string
-    columns one-hot encoded, booleans 0/1; see ``TabularPreprocessor``),
+    columns one-hot encoded, booleans 0/1 and not standardised: a Parquet
+    bool column, or a CSV column of true/false; see ``TabularPreprocessor``),
     stores it, and applies it to every later table.
 
     Parameters

@@ -25,6 +25,16 @@ from text by two rules, on its distinct values and on its rows:
   ("numbers_as_text") that names the column, those values and their rows,
   and the ``na_values`` to declare if they mean missing.
 
+A boolean column is one of pyarrow's bool type: a Parquet (or DataFrame)
+``bool`` column, or a CSV column whose values all read as booleans (pyarrow's
+spellings: true, True, TRUE, false, False, FALSE, and 1 and 0 among them).
+It becomes 1.0 and 0.0, never standardised (``describe``: "true = 1, false =
+0"), the same from CSV, Parquet and DataFrames, so a model trained on one
+predicts alike on the others. Other spellings ("yes"/"no", "T"/"F") are text,
+one-hot encoded; a column of 0 and 1 alone is a number, standardised. A column
+must be of one kind in every file (``scan_schema``): bool in one file and
+numbers in another is refused, not turned into 0/1.
+
 Both hold for CSV and Parquet files and for DataFrames alike. Declared
 missing, the tokens leave a CSV column of numbers, which is read as such; a
 Parquet (or DataFrame) column of type string stays text, as its file says.
@@ -804,7 +814,7 @@ class TabularPreprocessor:
                 parts, _ = self._date_parts(name, column)
                 keys = [f"{name}.{part}" for part in DATE_PARTS]
             else:
-                parts, keys = [_numbers_of(name, column)], [name]
+                parts, keys = [_numbers_of(name, column, kind)], [name]
             for x, key in zip(parts, keys):
                 # As in partial_fit: a finite sum is a column without gaps or infinities.
                 if not math.isfinite(x.sum()):
@@ -1166,16 +1176,17 @@ def _as_float64(column, writable: bool = True) -> np.ndarray:
     return np.array(x, dtype=np.float64, copy=True) if writable else x
 
 
-def _numbers_of(name: str, column) -> np.ndarray:
-    """``_as_float64`` for transform (read-only): a fitted numeric column given text is
-    named."""
+def _numbers_of(name: str, column, kind: str = NUMERIC) -> np.ndarray:
+    """``_as_float64`` for transform (read-only): a fitted numeric or boolean column given
+    text is named."""
     import pyarrow as pa
 
     try:
         return _as_float64(column, writable=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        was = "boolean (true = 1, false = 0)" if kind == BOOLEAN else "numeric"
         raise XentlearnInputError(
-            f"column {name!r} was numeric when the preprocessing was fitted but now holds "
+            f"column {name!r} was {was} when the preprocessing was fitted but now holds "
             f"{column.type} values that are not numbers ({exc})") from None
 
 
