@@ -89,7 +89,8 @@ def check_writable_file(path: Path, flag: str) -> None:
 
 def check_not_input(command: str, outputs: Mapping[str, object],
                     inputs: Mapping[str, Sequence[object] | None]) -> None:
-    """Refuse an output path that names a file the command reads, before anything is read.
+    """Refuse an output path that names a file the command reads, or a new file in a
+    folder it reads, before anything is read.
 
     `outputs` maps a flag (``--out``) to its path or None; `inputs` maps what
     the command reads (``DATA``, ``--validation``, ``MODEL``) to its paths, a
@@ -98,14 +99,24 @@ def check_not_input(command: str, outputs: Mapping[str, object],
     status 0 said all was well. Two paths are one file when
     ``os.path.samefile`` says so (other spellings, symbolic and hard links),
     or, where one does not exist, when their resolved names are equal.
+
+    A new file in a DATA or ``--validation`` folder changes that input for
+    every later run: ``predict m.xent data --out data/pred.csv`` and the next
+    ``train data`` read the predictions as training rows (or refuse the
+    folder, whose files no longer share their columns; a model or a plot
+    there is neither CSV nor Parquet, refused too). It is refused as well,
+    unless its name starts with '.' or '_', which a data folder is read
+    without.
     """
     from xentlearn.cli._options import UsageError
 
     read: list[tuple[str, Path, Path | None]] = []    # (role, file, folder it is listed in)
+    folders: list[tuple[str, Path]] = []
     for role, paths in inputs.items():
         for path in paths or ():
             path = Path(path)
             if path.is_dir():
+                folders.append((role, path))
                 with contextlib.suppress(OSError):
                     # The files a data folder is read for (list_data_files skips
                     # names starting with '.' or '_', and subfolders).
@@ -123,6 +134,17 @@ def check_not_input(command: str, outputs: Mapping[str, object],
                 raise UsageError(
                     f"{command}: {flag} {str(output)!r} is {what}, which {command} reads; "
                     f"writing it would replace that file: give {flag} another name")
+    for flag, output in outputs.items():
+        if output is None or Path(output).name.startswith((".", "_")):
+            continue
+        for role, folder in folders:
+            if _same_file(Path(output).parent, folder):
+                raise UsageError(
+                    f"{command}: {flag} {str(output)!r} is in the {role} folder "
+                    f"{str(folder)!r}, which {command} reads; every later run over that "
+                    f"folder would read it too, as data (or refuse the folder for it): "
+                    f"give {flag} a path outside the folder, or a name starting with '_' "
+                    f"(a data folder is read without such names)")
 
 
 def _same_file(a: Path, b: Path) -> bool:
