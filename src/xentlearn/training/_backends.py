@@ -28,7 +28,7 @@ import numpy as np
 from xentlearn import _tree
 from xentlearn._types import Batch, DataSource, Grads, OptState, Params
 from xentlearn.exceptions import DivergenceError
-from xentlearn.objective import Objective
+from xentlearn.objective import BatchTerms, Objective
 from xentlearn.optimizers import (GradientTransformation, apply_updates, copy_state,
                                   current_learning_rate, updates_in_place)
 from xentlearn.training._parallel import N_WORKERS, parallel_map
@@ -94,37 +94,28 @@ class SerialBackend:
         same generator state and skips its first b batches, so it takes the
         steps the uninterrupted epoch would have taken, bit for bit.
 
-        Each step's gradients are new arrays that only this loop sees, so an
-        optimizer that can (``optimizers.updates_in_place``) writes its updates
-        into them and its state into a copy made once per epoch: the caller's
-        state is never written, and the bits are those of pure updates. The
-        parameters alternate between two buffers of this epoch's making.
+        The steps are ``MinibatchSteps``'s (the caller's state is never written).
         """
-        params, opt_state = state.params, state.opt_state
-        update = optimizer.update
-        if updates_in_place(optimizer):
-            update = functools.partial(update, in_place=True)
-            opt_state = copy_state(opt_state)
-        spare = None        # parameters this epoch made and no longer needs
+        steps = MinibatchSteps(objective, optimizer, state.params, state.opt_state)
         loss_sum, weight_sum, taken = state.loss_sum, state.weight_sum, state.batch
         for batch in self.minibatches(source, batch_size, rng, skip=taken):
-            terms = objective.batch_terms(params, batch)
+            try:
+                terms = steps.step(batch)
+            except StepDiverged as exc:
+                raise divergence(state.epoch + 1, taken + 1, exc.what, steps.opt_state,
+                                 steps.params) from None
             loss_sum += terms.loss_sum
             weight_sum += terms.weight_sum
-            value, grads = objective.finish(terms, params)
-            check_finite(value, grads, state.epoch, taken + 1, opt_state, params)
-            updates, opt_state = update(grads, opt_state, params, value=value)
-            new_params = apply_checked(params, updates, state, opt_state, taken + 1, out=spare)
-            spare = None if params is state.params else params
-            params = new_params
             taken += 1
             progress.batch_done()
             if checkpoint is not None and checkpoint.due():
-                checkpoint.save(state._replace(params=params, opt_state=opt_state, batch=taken,
-                                               loss_sum=loss_sum, weight_sum=weight_sum))
+                checkpoint.save(state._replace(params=steps.params, opt_state=steps.opt_state,
+                                               batch=taken, loss_sum=loss_sum,
+                                               weight_sum=weight_sum))
+        params = steps.params
         train_loss = loss_sum / weight_sum + objective.penalty.value(params,
                                                                       objective.penalty_mask)
-        return state._replace(params=params, opt_state=opt_state), float(train_loss)
+        return state._replace(params=params, opt_state=steps.opt_state), float(train_loss)
 
     def evaluate(self, objective, params, source):
         return objective.evaluate(params, source.batches(None))
@@ -207,29 +198,78 @@ class _FasterOfTwo:
             del times[:-_KEPT_TIMES]
 
 
-# ---------------------------------------------------------------------------- divergence
-# Shared by every backend's epoch and the loop's full-batch step: what a NaN or inf
-# looks like to the user is decided once.
+# ---------------------------------------------------------------------------- one step
+# Every mini-batch step (in this process and on Dask workers) and the loop's full-batch
+# step check the same things in the same places; what a NaN or inf looks like to the
+# user is decided once (``divergence``).
 
-def check_finite(value, grads, epoch: int, batch: int, opt_state: OptState, params: Params
-                 ) -> None:
-    """Raise DivergenceError (with `params`, at which they were computed) for a non-finite
-    loss or gradient; `epoch` is the 0-based epoch in progress, `batch` 1-based."""
+class StepDiverged(Exception):
+    """A step's "loss", "gradient" or "update" (``what``) became NaN or inf."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+def check_direction(value: float, grads: Grads) -> None:
+    """Raise StepDiverged for a non-finite loss or gradient."""
     if not math.isfinite(value):
-        raise divergence(epoch + 1, batch, "loss", opt_state, params)
+        raise StepDiverged("loss")
     if not _tree.all_finite(grads):
-        raise divergence(epoch + 1, batch, "gradient", opt_state, params)
+        raise StepDiverged("gradient")
 
 
-def apply_checked(params, updates, state: TrainState, opt_state, batch: int, *,
-                  out: Params | None = None) -> Params:
-    """``apply_updates`` (into `out` when it can), raising DivergenceError (with the old
-    params) if the result is not finite."""
+def apply_checked(params: Params, updates, *, out: Params | None = None) -> Params:
+    """``apply_updates`` (into `out` when it can), raising StepDiverged("update") if the
+    result is not finite (`params` are left as they were)."""
     new_params = apply_updates(params, updates, out=out)
     # One check covers a NaN or inf update and a finite step that overflowed.
     if not _tree.all_finite(new_params):
-        raise divergence(state.epoch + 1, batch, "update", opt_state, params)
+        raise StepDiverged("update")
     return new_params
+
+
+class MinibatchSteps:
+    """One optimizer step per mini-batch from given parameters and optimizer state: the
+    step of every mini-batch loop (``SerialBackend`` and the Dask workers' local steps).
+
+    It never writes what it is given. Each step's gradients are new arrays that
+    only it sees, so an optimizer that can (``optimizers.updates_in_place``)
+    writes its updates into them and its state into a copy made here, once: the
+    bits are those of pure updates. The parameters alternate between two
+    buffers of its own making.
+
+    Attributes
+    ----------
+    params, opt_state
+        After the last step taken. After StepDiverged, `params` are the last
+        finite ones (at which the failed step was computed) and `opt_state`
+        serves for reporting only (its arrays may hold the failed step).
+    """
+
+    def __init__(self, objective: Objective, optimizer: GradientTransformation, params: Params,
+                 opt_state: OptState):
+        self._objective = objective
+        self._update = optimizer.update
+        if updates_in_place(optimizer):
+            self._update = functools.partial(self._update, in_place=True)
+            opt_state = copy_state(opt_state)
+        self.params, self.opt_state = params, opt_state
+        self._given = params
+        self._spare = None      # parameters made here and no longer needed
+
+    def step(self, batch: Batch) -> BatchTerms:
+        """One step on `batch`; returns its terms (loss and weight sums). Raises
+        StepDiverged."""
+        params = self.params
+        terms = self._objective.batch_terms(params, batch)
+        value, grads = self._objective.finish(terms, params)
+        check_direction(value, grads)
+        updates, self.opt_state = self._update(grads, self.opt_state, params, value=value)
+        new_params = apply_checked(params, updates, out=self._spare)
+        self._spare = None if params is self._given else params
+        self.params = new_params
+        return terms
 
 
 def divergence(epoch: int, batch: int, what: str, opt_state: OptState, params: Params

@@ -41,19 +41,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
-from xentlearn import _tree
 from xentlearn._types import Batch
 from xentlearn.data._arrays import ArraySource
 from xentlearn.data._dask import ShardRows
 from xentlearn.objective import Objective, accuracy_sum, add_terms
-from xentlearn.optimizers import apply_updates, state_from_arrays, state_to_arrays
-from xentlearn.training._backends import divergence
+from xentlearn.optimizers import state_from_arrays, state_to_arrays
+from xentlearn.training._backends import MinibatchSteps, StepDiverged, divergence
 from xentlearn.training._parallel import N_WORKERS, parallel_map, quiet_floating_point
 from xentlearn.training._state import TrainState
 
@@ -121,7 +119,9 @@ def shard_local_steps(parts: Sequence[Batch], objective: Objective, optimizer, p
     The epoch's order is drawn again from `rng_state` (the shard's state at the
     epoch start) each round, so the worker keeps no state between tasks and a
     task re-run elsewhere gives the same result; the draw is O(rows), small
-    next to a round of steps. Returns the new params and optimizer state, the
+    next to a round of steps, which are ``MinibatchSteps``'s, as in memory (the
+    given params and state, shared with the caller on dask's local scheduler, are
+    never written). Returns the new params and optimizer state, the
     round's loss and weight sums, the rows stepped through, the generator's
     state after the draw, and the first divergence (what, step) if any.
     """
@@ -136,26 +136,20 @@ def shard_local_steps(parts: Sequence[Batch], objective: Objective, optimizer, p
     loss_sum = weight_sum = 0.0
     stepped = 0
     diverged = None
+    steps = MinibatchSteps(objective, optimizer, params, opt_state)
     with quiet_floating_point():
         for step in range(start, min(stop, available)):
             first, last = step * batch_size, min((step + 1) * batch_size, rows.n_samples)
             index = np.arange(first, last) if order is None else order[first:last]
-            batch = rows.take(index)
-            terms = objective.batch_terms(params, batch)
-            value, grads = objective.finish(terms, params)
-            if not math.isfinite(value) or not _tree.all_finite(grads):
-                diverged = ("loss" if not math.isfinite(value) else "gradient", step)
+            try:
+                terms = steps.step(rows.take(index))
+            except StepDiverged as exc:
+                diverged = (exc.what, step)
                 break
-            updates, new_opt_state = optimizer.update(grads, opt_state, params, value=value)
-            new_params = apply_updates(params, updates)
-            if not _tree.all_finite(new_params):
-                diverged = ("update", step)
-                break
-            params, opt_state = new_params, new_opt_state
             loss_sum += terms.loss_sum
             weight_sum += terms.weight_sum
             stepped += last - first
-    return {"params": params, "opt_state": opt_state, "loss_sum": loss_sum,
+    return {"params": steps.params, "opt_state": steps.opt_state, "loss_sum": loss_sum,
             "weight_sum": weight_sum, "rows": stepped, "rng_after": rng_after,
             "diverged": diverged}
 

@@ -21,8 +21,8 @@ from xentlearn._types import DataSource, Grads, OptState, Params
 from xentlearn.exceptions import DivergenceError
 from xentlearn.objective import Objective
 from xentlearn.optimizers import GradientTransformation, current_learning_rate
-from xentlearn.training._backends import (Backend, ThreadBackend, apply_checked, check_finite,
-                                          divergence)
+from xentlearn.training._backends import (Backend, StepDiverged, ThreadBackend, apply_checked,
+                                          check_direction, divergence)
 from xentlearn.training._callbacks import EpochRecord, ProgressBar, call_callbacks
 from xentlearn.training._parallel import quiet_floating_point
 from xentlearn.training._state import TrainState, generator_from_state, initial_state, rng_state
@@ -196,12 +196,15 @@ def _full_batch_epoch(full_batch: _FullBatch, optimizer, state: TrainState, prog
     params, whether the step changed nothing)."""
     params, opt_state = state.params, state.opt_state
     value, grads = full_batch(params)
-    check_finite(value, grads, state.epoch, 1, opt_state, params)
-    updates, opt_state = optimizer.update(grads, opt_state, params, value=value,
-                                          value_fn=full_batch)
-    # All-zero updates: the line search found no decrease, nothing is left to gain.
-    stalled = all(not u.any() for u in updates.values())
-    params = apply_checked(params, updates, state, opt_state, 1)
+    try:
+        check_direction(value, grads)
+        updates, opt_state = optimizer.update(grads, opt_state, params, value=value,
+                                              value_fn=full_batch)
+        # All-zero updates: the line search found no decrease, nothing is left to gain.
+        stalled = all(not u.any() for u in updates.values())
+        params = apply_checked(params, updates)
+    except StepDiverged as exc:
+        raise divergence(state.epoch + 1, 1, exc.what, opt_state, params) from None
     # The objective at the new parameters: L-BFGS's line search already computed
     # it (memo hit), and the next step reuses it.
     value, grads = full_batch(params)
