@@ -16,6 +16,7 @@ def test_readme_has_examples():
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
+@pytest.mark.filterwarnings("error")     # a user running an example sees no warning either
 def test_readme_example_runs(index, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)    # examples may write files
     exec(compile(BLOCKS[index], f"README.md[block {index}]", "exec"), {})
