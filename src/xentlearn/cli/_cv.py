@@ -35,8 +35,10 @@ def cv(args, out: TextIO) -> None:
     """
     if args.target is None:
         raise UsageError("cv: --target COL is required (the label column)")
-    if args.checkpoint is not None:
-        raise UsageError("cv: --checkpoint applies to train, not to cross-validation")
+    for flag, value in (("--checkpoint", args.checkpoint),
+                        ("--checkpoint-interval", args.checkpoint_interval)):
+        if value is not None:
+            raise UsageError(f"cv: {flag} applies to train, not to cross-validation")
     check_validation(args, None, "cv")
     options = table_options(args)
     seed = options["split_seed"] ^ _CV_SALT

@@ -89,7 +89,7 @@ ESTIMATOR_OPTIONS = (
                     "if PATH exists, resume from it (bit-identical), delete it when done",
                     metavar="PATH"),
     EstimatorOption("checkpoint_interval", finite_float, "also save the checkpoint every S seconds "
-                    "inside an epoch", metavar="S"),
+                    "inside an epoch (needs --checkpoint PATH)", metavar="S"),
     EstimatorOption("hidden_layer_sizes", layer_sizes, "hidden layer widths, e.g. 64,32 (mlp only)",
                     models=("mlp",), metavar="N,N,..."),
     EstimatorOption("activation", choice(*ACTIVATIONS), "hidden activation (mlp only)",

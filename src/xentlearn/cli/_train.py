@@ -40,6 +40,11 @@ def train(args, out: TextIO) -> None:
     With ``--json`` the report goes to `out` as one JSON object and every
     other line (the digits notice) to stderr.
     """
+    if args.checkpoint_interval is not None and args.checkpoint is None:
+        # The estimator's own error names its parameters, and comes after the
+        # bundled digits are written.
+        raise UsageError("train: --checkpoint-interval needs --checkpoint PATH (the interval "
+                         "says how often that file is also written inside an epoch)")
     model_path = args.out or DEFAULT_MODEL
     check_writable_file(model_path, "--out")
     history_path = args.history or _report.default_history_path(model_path)
