@@ -119,7 +119,9 @@ class LogisticRegression(BaseXentClassifier):
         successful fit. ``partial_fit`` does not use it.
     checkpoint_interval : float, default=None
         Also write the checkpoint every this many seconds inside an epoch
-        (mini-batch solvers), so a long epoch is not lost.
+        (mini-batch solvers), so a long epoch is not lost. Needs
+        ``checkpoint``: an interval without it raises
+        ``xentlearn.exceptions.XentlearnInputError`` in ``fit`` and ``partial_fit``.
 
     Attributes
     ----------

@@ -45,6 +45,9 @@ class MLPClassifier(BaseXentClassifier):
     learning_rate_init : float or None, default=None
         None is the solver's default step, except for "adam" and "adamw", whose
         default here is 0.00128 (see Notes).
+    checkpoint_interval : float, default=None
+        As in ``LogisticRegression``: needs ``checkpoint`` (an interval without
+        it raises ``xentlearn.exceptions.XentlearnInputError``).
 
     Every other parameter is as in ``xentlearn.LogisticRegression`` (batch_size
     "auto" is min(256, n_samples) here).
