@@ -19,10 +19,10 @@ import numpy as np
 from xentlearn._types import Batch
 from xentlearn.data._arrays import ArraySource, block_rows
 from xentlearn.data._readers import (
-    RowSplit, _check_column, _file_batches, _file_format, _iter_with_files, _null_tokens,
-    _scan_schemas, _target_values, _Unverified, csv_head_schema, list_data_files, row_in_file,
-    rows_mask)
-from xentlearn.data._tabular import MissingValuesError, TabularPreprocessor
+    RowSplit, _check_column, _file_batches, _file_format, _iter_with_files,
+    _scan_schemas, _target_values, _Unverified, csv_head_schema, first_row_holding,
+    list_data_files, rows_mask)
+from xentlearn.data._tabular import ColumnValuesError, TabularPreprocessor
 from xentlearn.exceptions import XentlearnInputError
 
 # Bytes a row's target is counted for in FileSource.decoded_bytes: a class index
@@ -340,45 +340,25 @@ class FileSource:
         where = ", ".join(str(f) for f in self.files)
         try:
             self.preprocessor.finalize()
-        except MissingValuesError as exc:
+        except ColumnValuesError as exc:
             raise self._located(exc, where) from None
         except XentlearnInputError as exc:
             raise XentlearnInputError(f"{exc} (in {where})") from None
         return n_rows
 
-    def _located(self, exc: MissingValuesError, where: str) -> XentlearnInputError:
-        """`exc` naming the row of its column's first missing value, found by reading
-        that column again, on this error only (`where` if it cannot be read)."""
-        first = self._first_missing(exc.column)
+    def _located(self, exc: ColumnValuesError, where: str) -> XentlearnInputError:
+        """`exc` naming the row of the first value it is about, found by reading that
+        column again, on this error only (`where` if it cannot be read)."""
+        column = exc.column
+        # The column's CSV type as the passes read it: set, or the file's first block's.
+        types = [self._csv_types.get(column, (block or {}).get(column))
+                 for block in self._block_types]
+        first = first_row_holding(exc, self.files, row_filters=self.row_filters,
+                                  batch_rows=self.read_batch_rows,
+                                  csv_block_bytes=self.csv_block_bytes,
+                                  na_values=self.na_values, tokens=self.preprocessor.na_values,
+                                  column_types=types)
         return exc.located(first) if first else XentlearnInputError(f"{exc} (in {where})")
-
-    def _first_missing(self, column: str) -> str | None:
-        """Where the first missing value (null, NaN or a missing-value token) of feature
-        `column` is among this source's rows, in file order, as ``row_in_file`` says;
-        None if none is found or the files cannot be read again."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        tokens = self.preprocessor.na_values
-        try:
-            for index, path in enumerate(self.files):
-                types = self._block_types[index] or {}
-                types = {column: self._csv_types.get(column, types.get(column))}
-                for first, batch in _file_batches(path, [column], rng=None,
-                                                  batch_rows=self.read_batch_rows,
-                                                  csv_column_types=types if types[column]
-                                                  else None,
-                                                  csv_block_bytes=self.csv_block_bytes,
-                                                  na_values=self.na_values):
-                    values = _null_tokens(batch, tokens).column(0)
-                    missing = pc.is_null(values, nan_is_null=True).to_numpy(zero_copy_only=False)
-                    mask = rows_mask(self.row_filters, index, first, batch.num_rows)
-                    hits = np.flatnonzero(missing if mask is None else missing & mask)
-                    if hits.size:
-                        return row_in_file(path, first + int(hits[0]) + 1)
-        except (XentlearnInputError, pa.ArrowException, OSError):
-            pass
-        return None
 
     def _check_rows(self) -> None:
         """Refuse files without a row to read, before anything is computed from them."""
@@ -430,7 +410,7 @@ class FileSource:
         """Features, encoded targets and weights of one record batch."""
         try:
             X = self.preprocessor.transform(record, self.dtype, out=out)
-        except MissingValuesError as exc:
+        except ColumnValuesError as exc:
             raise self._located(exc, repr(str(path))) from None
         except XentlearnInputError as exc:
             raise XentlearnInputError(f"{exc} (in {str(path)!r})") from None

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from xentlearn.data._tabular import column_kind
+from xentlearn.data._tabular import ColumnValuesError, column_kind
 from xentlearn.exceptions import XentlearnInputError
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -798,6 +798,43 @@ def row_in_file(path, row: int) -> str:
     counted = ("" if _file_format(Path(path)) == "parquet"
                else ", counting rows after the header, blank lines not counted")
     return f"row {row} of {str(path)!r}{counted}"
+
+
+def first_row_holding(error: ColumnValuesError, files: Sequence[PathArg], *,
+                      row_filters: Sequence = (), batch_rows: int = 65536,
+                      csv_block_bytes: int | None = None, na_values: Sequence[str] = (),
+                      tokens: Sequence[str] = (),
+                      column_types: Sequence | None = None) -> str | None:
+    """Where the first value that `error` is about (``error.rows``: a missing value of
+    its column, say) is among the rows of `files`, in file order, as ``row_in_file``
+    says; None if none is found or the files cannot be read again.
+
+    Called on that error only: it reads the one column again, as the failed pass
+    read it (`row_filters` keep the same rows, `na_values` and the preprocessor's
+    missing-value `tokens` apply, `column_types` gives the column's type in each
+    CSV file, None where inferred), up to the first record batch that holds such
+    a value, and takes ``np.flatnonzero`` of it: nothing is added to a pass
+    without the error.
+    """
+    import pyarrow as pa
+
+    column = error.column
+    try:
+        for index, path in enumerate(files):
+            kind = None if column_types is None else column_types[index]
+            for first, batch in _file_batches(Path(path), [column], rng=None,
+                                              batch_rows=batch_rows,
+                                              csv_column_types={column: kind} if kind else None,
+                                              csv_block_bytes=csv_block_bytes,
+                                              na_values=na_values):
+                bad = error.rows(_null_tokens(batch, tokens).column(0))
+                mask = rows_mask(row_filters, index, first, batch.num_rows)
+                hits = np.flatnonzero(bad if mask is None else bad & mask)
+                if hits.size:
+                    return row_in_file(path, first + int(hits[0]) + 1)
+    except (XentlearnInputError, pa.ArrowException, OSError, TypeError, ValueError):
+        pass
+    return None
 
 
 def check_label_type(arrow_type, target: str, path) -> None:

@@ -13,8 +13,8 @@ import numpy as np
 
 from xentlearn.data._readers import (
     _CSV_BLOCK_BYTES, RowSplit, _iter_with_files, _target_values, check_csv_block_bytes,
-    distinct_labels, list_data_files, scan_schema, scan_target)
-from xentlearn.data._tabular import DATE_MODES
+    distinct_labels, first_row_holding, list_data_files, scan_schema, scan_target)
+from xentlearn.data._tabular import DATE_MODES, ColumnValuesError
 from xentlearn.exceptions import XentlearnInputError
 
 # A numeric target with more distinct values than this is taken for a
@@ -326,6 +326,25 @@ class TableFiles:
                                             row_filters=row_filters):
             y = _target_values(path, batch, self.target) if with_target else None
             yield batch, y
+
+    def located(self, error: ColumnValuesError, file_index: int | None = None
+                ) -> XentlearnInputError:
+        """`error`, raised for the rows of ``iter_batches`` (such as a missing feature
+        value), naming the row of the first such value in its file, or the files
+        where it cannot be found. On this error only: the column is read again
+        (``first_row_holding``), the same rows as ``iter_batches(file_index=...)``."""
+        files = self.files()
+        row_filters = self.row_filters
+        if file_index is not None:
+            files = [files[file_index]]
+            row_filters = [FileRowSplit(split, file_index) for split in row_filters]
+        first = first_row_holding(error, files, row_filters=row_filters,
+                                  batch_rows=self.batch_rows,
+                                  csv_block_bytes=self.csv_block_bytes,
+                                  na_values=self.na_values, tokens=self.na_values)
+        if first:
+            return error.located(first)
+        return XentlearnInputError(f"{error} (in {', '.join(repr(str(f)) for f in files)})")
 
     def iter_column(self, name: str) -> Iterator:
         """The values of column `name` (a pyarrow array per record batch), in file order.

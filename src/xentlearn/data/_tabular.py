@@ -1117,11 +1117,12 @@ def _width(kind: str, categories) -> int:
     return len(DATE_PARTS) if kind == DATE else 1
 
 
-class MissingValuesError(XentlearnInputError):
-    """Missing values in a column where none may be (no imputation).
+class ColumnValuesError(XentlearnInputError):
+    """Values a feature column may not hold, such as missing ones (no imputation).
 
     The preprocessor sees record batches, not files: a reader that knows where
-    the rows come from names the first one with ``located``.
+    the rows come from finds the first such value with ``rows`` (on this error
+    only, reading the column again) and names it with ``located``.
 
     Attributes
     ----------
@@ -1129,8 +1130,7 @@ class MissingValuesError(XentlearnInputError):
     """
 
     def __init__(self, column: str, head: str, tail: str) -> None:
-        # The message is head + ")" + tail; located() puts the row before the ")".
-        super().__init__(f"{head}){tail}")
+        super().__init__(self._message(head, tail, None))
         self.column, self._head, self._tail = column, head, tail
 
     def __reduce__(self):
@@ -1138,9 +1138,32 @@ class MissingValuesError(XentlearnInputError):
         return type(self), (self.column, self._head, self._tail)
 
     def located(self, where: str) -> XentlearnInputError:
-        """The same message, naming the first missing value: `where` is such as
+        """The same message, naming the first such value: `where` is such as
         ``row_in_file``'s "row 58 of 'd.csv', counting rows after the header, ..."."""
-        return XentlearnInputError(f"{self._head}; first in {where}){self._tail}")
+        return XentlearnInputError(self._message(self._head, self._tail, where))
+
+    @staticmethod
+    def _message(head: str, tail: str, where: str | None) -> str:
+        raise NotImplementedError
+
+    def rows(self, values) -> np.ndarray:
+        """Which rows of `values` (the column as read, a pyarrow array) hold such a
+        value: bool ndarray of shape (len(values),)."""
+        raise NotImplementedError
+
+
+class MissingValuesError(ColumnValuesError):
+    """Missing values in a column where none may be (no imputation)."""
+
+    @staticmethod
+    def _message(head: str, tail: str, where: str | None) -> str:
+        # head ends inside a parenthesis, "(null or NaN"; the row goes before its ")".
+        return f"{head}){tail}" if where is None else f"{head}; first in {where}){tail}"
+
+    def rows(self, values) -> np.ndarray:
+        import pyarrow.compute as pc
+
+        return pc.is_null(values, nan_is_null=True).to_numpy(zero_copy_only=False)
 
 
 def _missing_without_imputation(name: str, count: int) -> MissingValuesError:

@@ -12,6 +12,7 @@ import numpy as np
 
 from xentlearn.data import FileSource, TableFiles, TabularPreprocessor, UnseenCategoryWarning
 from xentlearn.data import _dask
+from xentlearn.data._tabular import ColumnValuesError
 from xentlearn.estimators import _dask_inputs
 from xentlearn.estimators._labels import EncodedTargets, _show, compute_class_weight
 from xentlearn.exceptions import XentlearnInputError
@@ -201,7 +202,11 @@ def _batch_logits(estimator, table, with_target: bool, unseen: dict,
     preprocessor = estimator._preprocessor
     for batch, y in table.iter_batches(estimator.feature_columns_, with_target=with_target,
                                        file_index=file_index):
-        X = preprocessor.transform(batch, dtype, unseen=unseen)
+        try:
+            X = preprocessor.transform(batch, dtype, unseen=unseen)
+        except ColumnValuesError as exc:
+            # Such as a missing value: its file and row (on a Dask worker, read there).
+            raise table.located(exc, file_index) from None
         yield estimator._model.predict_logits(params, X), y
 
 
