@@ -1,5 +1,5 @@
-"""predict and evaluate name the file and row of a missing feature value (one line,
-exit 2)."""
+"""predict and evaluate name the file and row of a missing feature value, and train,
+predict and evaluate those of an infinite one (one line, exit 2)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,19 @@ def test_a_missing_value_is_named_by_its_row(folder, capsys, command):
             f"{CSV_ROWS}); the model was trained without imputation") in error, error
     assert "--impute mean" in error
     assert not (folder / "p.csv").exists()
+
+
+@pytest.mark.parametrize("command", [["predict", "m.xent", "new.csv", "--out", "p.csv"],
+                                     ["evaluate", "m.xent", "new.csv"],
+                                     ["train", "new.csv", "--target", "species", "--quiet",
+                                      "--out", "n.xent"]])
+@pytest.mark.parametrize("value", ["inf", "-inf"])
+def test_an_infinite_value_is_named_by_its_row(folder, capsys, command, value):
+    _with(value, 41, folder)
+    error = _error(command, capsys)
+    assert (f"column 'x1' has 1 infinite value(s) (first in row 41 of 'new.csv', {CSV_ROWS}); "
+            "expected finite numbers") in error, error
+    assert not (folder / "p.csv").exists() and not (folder / "n.xent").exists()
 
 
 def test_an_unchanged_file_still_predicts(folder, capsys):

@@ -311,7 +311,7 @@ class FileSource:
         for located in self._located_records():
             record = located[-1]
             if fit:
-                self.preprocessor.partial_fit(record.select(self.features))
+                self._partial_fit(record.select(self.features))
             n_rows += record.num_rows
             if kept is not None:
                 kept_bytes += record.nbytes
@@ -333,7 +333,7 @@ class FileSource:
                                              csv_column_types=self._csv_types,
                                              na_values=self.na_values,
                                              row_filters=self.row_filters):
-                self.preprocessor.partial_fit(batch)
+                self._partial_fit(batch)
                 n_rows += batch.num_rows
         self.n_samples = n_rows
         self._check_rows()
@@ -345,6 +345,12 @@ class FileSource:
         except XentlearnInputError as exc:
             raise XentlearnInputError(f"{exc} (in {where})") from None
         return n_rows
+
+    def _partial_fit(self, batch) -> None:
+        try:
+            self.preprocessor.partial_fit(batch)
+        except ColumnValuesError as exc:     # an infinite value
+            raise self._located(exc, ", ".join(str(f) for f in self.files)) from None
 
     def _located(self, exc: ColumnValuesError, where: str) -> XentlearnInputError:
         """`exc` naming the row of the first value it is about, found by reading that

@@ -1118,7 +1118,7 @@ def _width(kind: str, categories) -> int:
 
 
 class ColumnValuesError(XentlearnInputError):
-    """Values a feature column may not hold, such as missing ones (no imputation).
+    """Values a feature column may not hold: missing ones (no imputation), infinite ones.
 
     The preprocessor sees record batches, not files: a reader that knows where
     the rows come from finds the first such value with ``rows`` (on this error
@@ -1164,6 +1164,17 @@ class MissingValuesError(ColumnValuesError):
         import pyarrow.compute as pc
 
         return pc.is_null(values, nan_is_null=True).to_numpy(zero_copy_only=False)
+
+
+class InfiniteValuesError(ColumnValuesError):
+    """Infinite values in a numeric column."""
+
+    @staticmethod
+    def _message(head: str, tail: str, where: str | None) -> str:
+        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
+
+    def rows(self, values) -> np.ndarray:
+        return np.isinf(_as_float64(values, writable=False))
 
 
 def _missing_without_imputation(name: str, count: int) -> MissingValuesError:
@@ -1224,6 +1235,6 @@ def _as_string(column):
 def _check_finite_column(name: str, x: np.ndarray) -> None:
     bad = ~np.isfinite(x)
     if bad.any():
-        raise XentlearnInputError(
-            f"column {name!r} has {int(np.count_nonzero(bad))} infinite value(s); "
-            f"expected finite numbers")
+        raise InfiniteValuesError(
+            name, f"column {name!r} has {int(np.count_nonzero(bad))} infinite value(s)",
+            "; expected finite numbers")

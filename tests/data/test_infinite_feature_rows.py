@@ -1,0 +1,91 @@
+"""An infinite feature value is named by its file and row, as a missing one is
+(a32fb94): in fit (streamed or kept in memory), in validation rows and in predict."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from xentlearn import LogisticRegression
+from xentlearn.data import TableFiles
+from xentlearn.exceptions import XentlearnInputError
+
+CSV_ROWS = ", counting rows after the header, blank lines not counted"
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _rows(n: int = 60, *, infinite=(), seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n)
+    for i, row in enumerate(infinite):
+        x[row] = np.inf if i % 2 == 0 else -np.inf
+    return {"x": x, "colour": rng.choice(["r", "g"], n), "label": rng.choice(["a", "b"], n)}
+
+
+def _write(columns: dict, path) -> None:
+    table = pa.table(columns)
+    if str(path).endswith(".parquet"):
+        pq.write_table(table, path, row_group_size=16)
+        return
+    lines = ["x,colour,label"]
+    for x, c, y in zip(*(table.column(n).to_pylist() for n in ("x", "colour", "label"))):
+        lines.append(f"{x!r},{c},{y}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("budget", [0, None], ids=["streamed", "in-memory"])
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_fit_names_the_row_of_the_first_infinite_value(tmp_path, ext, budget):
+    path = tmp_path / f"d.{ext}"
+    _write(_rows(infinite=(40, 50)), path)
+    counted = CSV_ROWS if ext == "csv" else ""
+    with pytest.raises(XentlearnInputError) as info:
+        LogisticRegression(max_iter=3).fit(
+            TableFiles(path, target="label", memory_budget=budget, batch_rows=16))
+    message = str(info.value)
+    assert (f"column 'x' has 1 infinite value(s) (first in row 41 of {str(path)!r}{counted}); "
+            f"expected finite numbers") in message, message
+
+
+@pytest.mark.parametrize("budget", [0, None], ids=["streamed", "in-memory"])
+def test_the_row_is_in_the_file_that_holds_it(tmp_path, budget):
+    _write(_rows(), tmp_path / "a.csv")
+    _write(_rows(infinite=(7,)), tmp_path / "b.csv")
+    with pytest.raises(XentlearnInputError,
+                       match=rf"infinite value\(s\) \(first in row 8 of '.*b\.csv'{CSV_ROWS}\)"):
+        LogisticRegression(max_iter=3).fit(TableFiles(tmp_path, target="label",
+                                                      memory_budget=budget))
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_validation_rows_and_predictions_name_the_row(tmp_path, ext):
+    _write(_rows(seed=1), tmp_path / f"train.{ext}")
+    _write(_rows(infinite=(21,)), tmp_path / f"new.{ext}")
+    where = rf"\(first in row 22 of '.*new\.{ext}'"
+    with pytest.raises(XentlearnInputError, match=where):
+        LogisticRegression(max_iter=3).fit(TableFiles(tmp_path / f"train.{ext}", target="label"),
+                                           validation_data=TableFiles(tmp_path / f"new.{ext}",
+                                                                      target="label"))
+    model = LogisticRegression(max_iter=3).fit(TableFiles(tmp_path / f"train.{ext}",
+                                                          target="label"))
+    for method in ("predict", "predict_proba", "score"):
+        with pytest.raises(XentlearnInputError, match=where):
+            getattr(model, method)(TableFiles(tmp_path / f"new.{ext}", target="label"))
+
+
+def test_the_error_without_a_reader_is_unchanged_and_pickles():
+    from xentlearn.data._tabular import InfiniteValuesError, TabularPreprocessor
+
+    with pytest.raises(InfiniteValuesError) as info:
+        TabularPreprocessor().fit([pa.record_batch({"x": [1.0, -np.inf, np.inf]})])
+    assert str(info.value) == "column 'x' has 2 infinite value(s); expected finite numbers"
+    again = pickle.loads(pickle.dumps(info.value))
+    assert str(again) == str(info.value) and again.column == "x"
+    assert str(again.located("row 2 of 'd.parquet'")) == (
+        "column 'x' has 2 infinite value(s) (first in row 2 of 'd.parquet'); expected finite "
+        "numbers")
