@@ -803,8 +803,8 @@ def row_in_file(path, row: int) -> str:
 def first_row_holding(error: ColumnValuesError, files: Sequence[PathArg], *,
                       row_filters: Sequence = (), batch_rows: int = 65536,
                       csv_block_bytes: int | None = None, na_values: Sequence[str] = (),
-                      tokens: Sequence[str] = (),
-                      column_types: Sequence | None = None) -> str | None:
+                      tokens: Sequence[str] = (), column_types: Sequence | None = None,
+                      names: Sequence | None = None) -> str | None:
     """Where the first value that `error` is about (``error.rows``: a missing value of
     its column, say) is among the rows of `files`, in file order, as ``row_in_file``
     says; None if none is found or the files cannot be read again.
@@ -814,7 +814,8 @@ def first_row_holding(error: ColumnValuesError, files: Sequence[PathArg], *,
     missing-value `tokens` apply, `column_types` gives the column's type in each
     CSV file, None where inferred), up to the first record batch that holds such
     a value, and takes ``np.flatnonzero`` of it: nothing is added to a pass
-    without the error.
+    without the error. `names` are the files as the message names them (a Dask
+    worker reads absolute paths; default: `files`).
     """
     import pyarrow as pa
 
@@ -831,7 +832,8 @@ def first_row_holding(error: ColumnValuesError, files: Sequence[PathArg], *,
                 mask = rows_mask(row_filters, index, first, batch.num_rows)
                 hits = np.flatnonzero(bad if mask is None else bad & mask)
                 if hits.size:
-                    return row_in_file(path, first + int(hits[0]) + 1)
+                    return row_in_file(path if names is None else names[index],
+                                       first + int(hits[0]) + 1)
     except (XentlearnInputError, pa.ArrowException, OSError, TypeError, ValueError):
         pass
     return None

@@ -327,24 +327,26 @@ class TableFiles:
             y = _target_values(path, batch, self.target) if with_target else None
             yield batch, y
 
-    def located(self, error: ColumnValuesError, file_index: int | None = None
-                ) -> XentlearnInputError:
+    def located(self, error: ColumnValuesError, file_index: int | None = None,
+                name: str | None = None) -> XentlearnInputError:
         """`error`, raised for the rows of ``iter_batches`` (such as a missing feature
         value), naming the row of the first such value in its file, or the files
         where it cannot be found. On this error only: the column is read again
-        (``first_row_holding``), the same rows as ``iter_batches(file_index=...)``."""
+        (``first_row_holding``), the same rows as ``iter_batches(file_index=...)``;
+        `name` is that one file as the message names it (default: its path)."""
         files = self.files()
         row_filters = self.row_filters
         if file_index is not None:
             files = [files[file_index]]
             row_filters = [FileRowSplit(split, file_index) for split in row_filters]
+        names = [str(f) for f in files] if name is None else [name]
         first = first_row_holding(error, files, row_filters=row_filters,
                                   batch_rows=self.batch_rows,
                                   csv_block_bytes=self.csv_block_bytes,
-                                  na_values=self.na_values, tokens=self.na_values)
+                                  na_values=self.na_values, tokens=self.na_values, names=names)
         if first:
             return error.located(first)
-        return XentlearnInputError(f"{error} (in {', '.join(repr(str(f)) for f in files)})")
+        return XentlearnInputError(f"{error} (in {', '.join(map(repr, names))})")
 
     def iter_column(self, name: str) -> Iterator:
         """The values of column `name` (a pyarrow array per record batch), in file order.

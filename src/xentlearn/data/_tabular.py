@@ -612,6 +612,11 @@ class TabularPreprocessor:
             self._merge_column(name, other)
         return self
 
+    def missing_count(self, column: str) -> int:
+        """Missing values of `column` counted so far by ``partial_fit`` and ``merge`` (0
+        before any): which file's part of a merged fit holds the first one."""
+        return 0 if self._kinds is None else self._missing.get(column, 0)
+
     def _merge_column(self, name: str, other: "TabularPreprocessor") -> None:
         self._missing[name] += other._missing[name]
         self._present[name] += other._present[name]

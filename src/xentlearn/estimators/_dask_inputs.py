@@ -40,6 +40,7 @@ from xentlearn._types import Batch
 from xentlearn.data import _dask
 from xentlearn.data._arrays import ArraySource
 from xentlearn.data._table import FileRowSplit
+from xentlearn.data._tabular import ColumnValuesError
 from xentlearn.estimators._labels import (_missing_mask, _show, _unsortable_message,
                                           EncodedTargets, check_classes_match,
                                           compute_class_weight, encode_targets)
@@ -417,7 +418,9 @@ def _fit_on_workers(table, schema, features: list[str], classes):
     spec = {"make": make, "features": features, "target": table.target,
             "labels": classes is None, "csv_types": csv_types, "read_batch_rows": table.batch_rows,
             "csv_block_bytes": table.csv_block_bytes, "na_values": tuple(table.na_values),
-            "row_filters": tuple(table.row_filters)}
+            "row_filters": tuple(table.row_filters),
+            # The files as messages name them (the workers read absolute paths).
+            "names": [str(path) for path in table.files()]}
     files = table.files()
     call = dask.delayed(_file_metadata, pure=True)
     results = dask.compute(*[call(os.path.abspath(path), index, spec)
@@ -433,6 +436,15 @@ def _fit_on_workers(table, schema, features: list[str], classes):
         preprocessor.merge(result["preprocessor"])
     try:
         preprocessor.finalize()
+    except ColumnValuesError as exc:
+        # Missing values: the first file whose part counted one is read again by a
+        # worker for the row, on this error only.
+        index = next((i for i, r in enumerate(results)
+                      if r["preprocessor"].missing_count(exc.column)), None)
+        first = None if index is None else dask.compute(dask.delayed(_first_row_in_file)(
+            exc, os.path.abspath(files[index]), index, spec))[0]
+        raise (exc.located(first) if first
+               else XentlearnInputError(f"{exc} (in {where})")) from None
     except XentlearnInputError as exc:
         raise XentlearnInputError(f"{exc} (in {where})") from None
     if classes is not None:
@@ -469,7 +481,12 @@ def _file_metadata(path: str, file_index: int, spec: dict) -> dict:
             csv_column_types=spec["csv_types"], csv_block_bytes=spec["csv_block_bytes"],
             na_values=spec["na_values"],
             row_filters=[FileRowSplit(split, file_index) for split in spec["row_filters"]]):
-        preprocessor.partial_fit(batch)
+        try:
+            preprocessor.partial_fit(batch)
+        except ColumnValuesError as exc:        # an infinite value: its row, read here
+            first = _first_row_in_file(exc, path, file_index, spec)
+            raise (exc.located(first) if first else XentlearnInputError(
+                f"{exc} (in {spec['names'][file_index]!r})")) from None
         rows += batch.num_rows
         if spec["labels"]:
             column = batch.column(spec["target"])
@@ -486,6 +503,18 @@ def _file_metadata(path: str, file_index: int, spec: dict) -> dict:
         values = pc.unique(pa.chunked_array(distinct))
         labels = pa.concat_arrays([values, pa.nulls(missing, values.type)])
     return {"preprocessor": preprocessor, "rows": rows, "labels": labels}
+
+
+def _first_row_in_file(error, path: str, file_index: int, spec: dict) -> str | None:
+    """Runs on a worker, on `error` only: ``first_row_holding`` in one file of the
+    metadata pass (its rows, types and missing-value tokens)."""
+    from xentlearn.data._readers import first_row_holding
+
+    return first_row_holding(
+        error, [path], row_filters=[FileRowSplit(s, file_index) for s in spec["row_filters"]],
+        batch_rows=spec["read_batch_rows"], csv_block_bytes=spec["csv_block_bytes"],
+        na_values=spec["na_values"], tokens=spec["na_values"],
+        column_types=[spec["csv_types"].get(error.column)], names=[spec["names"][file_index]])
 
 
 def _part_class_counts(part: Batch, kind: str, n_classes: int) -> np.ndarray:

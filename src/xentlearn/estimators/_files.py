@@ -166,10 +166,12 @@ def iter_file_logits(estimator, table, *, with_target: bool):
         table, na_values=_tokens(estimator._preprocessor.na_values, table.na_values))
     unseen: dict = {}
     if _dask_inputs.cluster_current():
-        # Absolute paths: a worker's working directory is not this process's.
+        # Absolute paths: a worker's working directory is not this process's. Messages
+        # name each file as given.
+        names = [str(f) for f in table.files()]
         table = dataclasses.replace(table, path=[os.path.abspath(f) for f in table.files()])
         per_file = _dask.map_in_order(
-            file_logits, [(i, with_target) for i in range(len(table.path))],
+            file_logits, [(i, with_target, names[i]) for i in range(len(table.path))],
             _dask_inputs.predictor(estimator), table)
         for batches, file_unseen in per_file:
             yield from batches
@@ -187,16 +189,17 @@ def iter_file_logits(estimator, table, *, with_target: bool):
         warnings.warn(UnseenCategoryWarning(column, count, sorted(examples)), stacklevel=2)
 
 
-def file_logits(file_index: int, with_target: bool, estimator, table) -> tuple[list, dict]:
-    """Runs on a worker: ``iter_file_logits`` of one file of `table`, as a list, and the
-    categories its rows hold that training never saw (``TabularPreprocessor.transform``'s
-    `unseen`)."""
+def file_logits(file_index: int, with_target: bool, name: str, estimator, table
+                ) -> tuple[list, dict]:
+    """Runs on a worker: ``iter_file_logits`` of one file of `table` (`name`, as messages
+    name it), as a list, and the categories its rows hold that training never saw
+    (``TabularPreprocessor.transform``'s `unseen`)."""
     unseen: dict = {}
-    return list(_batch_logits(estimator, table, with_target, unseen, file_index)), unseen
+    return list(_batch_logits(estimator, table, with_target, unseen, file_index, name)), unseen
 
 
 def _batch_logits(estimator, table, with_target: bool, unseen: dict,
-                  file_index: int | None = None):
+                  file_index: int | None = None, name: str | None = None):
     params = estimator._attributes_to_params()
     dtype = estimator._resolved_dtype()
     preprocessor = estimator._preprocessor
@@ -206,7 +209,7 @@ def _batch_logits(estimator, table, with_target: bool, unseen: dict,
             X = preprocessor.transform(batch, dtype, unseen=unseen)
         except ColumnValuesError as exc:
             # Such as a missing value: its file and row (on a Dask worker, read there).
-            raise table.located(exc, file_index) from None
+            raise table.located(exc, file_index, name) from None
         yield estimator._model.predict_logits(params, X), y
 
 
