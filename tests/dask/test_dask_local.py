@@ -290,9 +290,9 @@ def test_lbfgs_preconditioner_takes_the_metadata_moments_no_extra_pass(monkeypat
         passes["moments pass"] += fn is _dask.part_moments
         return original_map_parts(self, fn, *args)
 
-    def recording_preconditioner(source, *args, **kwargs):
-        passes["moments"].append(source.column_moments())
-        return original_preconditioner(source, *args, **kwargs)
+    def recording_preconditioner(moments, *args, **kwargs):
+        passes["moments"].append(moments)
+        return original_preconditioner(moments, *args, **kwargs)
 
     monkeypatch.setattr(DaskSource, "fetch", counting_fetch)
     monkeypatch.setattr(DaskSource, "map_parts", counting_map_parts)

@@ -255,26 +255,41 @@ def test_lbfgs_progress_counts_iterations_without_a_misleading_total_or_rate(cap
 
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_lbfgs_on_arrays_reads_x_once_before_training(monkeypatch, early_stopping):
-    """The pass that checks X for NaN/inf gives lbfgs's preconditioner its moments; with a
-    held-out split the training rows' moments are taken again (the solver's own)."""
+    """One pass over the training rows checks them for NaN/inf, gives lbfgs's
+    preconditioner its moments and evaluates the objective where training starts (the
+    loop's first step reads nothing); held-out rows are checked apart. Same bits as the
+    passes taken separately."""
     import sklearn.utils.validation as validation
 
     from xentlearn.data import _stats
+    from xentlearn.estimators import _inputs
+    from xentlearn.training import ThreadBackend
 
     X, y = make_classification(n_samples=3000, n_features=6, random_state=0)
     X = X * [1.0, 10.0, 0.1, 1.0, 3.0, 1e3] + 50.0
-    reference = LogisticRegression(early_stopping=early_stopping, random_state=0).fit(X, y)
+    passes = []
+    original_pass, original_first_pass = ThreadBackend.full_batch, _inputs.training_moments
+    monkeypatch.setattr(ThreadBackend, "full_batch",
+                        lambda *args: passes.append(1) or original_pass(*args))
+    with monkeypatch.context() as patched:     # the loop evaluates the start itself
+        patched.setattr(_inputs, "training_moments",
+                        lambda *args: (original_first_pass(*args[:2])[0], None))
+        reference = LogisticRegression(early_stopping=early_stopping, random_state=0).fit(X, y)
+    reference_passes, passes[:] = len(passes), []
     rows, finite_checks = [], []
     original_moments, original_check = _stats._block_moments, validation._assert_all_finite
     monkeypatch.setattr(_stats, "_block_moments",
                         lambda block, w: rows.append(block.shape[0]) or original_moments(block, w))
     monkeypatch.setattr(validation, "_assert_all_finite",
-                        lambda a, *args, **kwargs: finite_checks.append(np.ndim(a))
+                        lambda a, *args, **kwargs: finite_checks.append(np.shape(a))
                         or original_check(a, *args, **kwargs))
     fitted = LogisticRegression(early_stopping=early_stopping, random_state=0).fit(X, y)
-    n_train = 3000 - int(np.ceil(0.1 * 3000)) if early_stopping else 0
-    assert sum(rows) == 3000 + n_train
-    assert 2 not in finite_checks        # scikit-learn's own pass over X is not made
+    n_held_out = int(np.ceil(0.1 * 3000)) if early_stopping else 0
+    assert sum(rows) == 3000 - n_held_out
+    # scikit-learn's own pass over X is not made: only the held-out rows are its to check.
+    assert [shape for shape in finite_checks if len(shape) == 2] == (
+        [(n_held_out, 6)] if early_stopping else [])
+    assert len(passes) == reference_passes - 1 and fitted.n_iter_ == reference.n_iter_
     np.testing.assert_array_equal(fitted.coef_, reference.coef_)
 
 

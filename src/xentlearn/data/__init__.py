@@ -20,7 +20,7 @@ _WHERE = {
     "arrow_table": "_frames", "frame_columns": "_frames", "frame_library": "_frames",
     "RowSplit": "_readers", "iter_record_batches": "_readers", "list_data_files": "_readers",
     "row_uniforms": "_readers", "scan_schema": "_readers", "scan_target": "_readers",
-    "ColumnMoments": "_stats", "column_moments": "_stats",
+    "ColumnMoments": "_stats", "column_moments": "_stats", "column_moments_and": "_stats",
     "TableFiles": "_table",
     "DATE_FORMATS": "_tabular", "DATE_PARTS": "_tabular", "MISSING_CATEGORY": "_tabular",
     "ColumnWarning": "_tabular", "TabularPreprocessor": "_tabular",
@@ -29,7 +29,7 @@ _WHERE = {
 
 __all__ = ["ArraySource", "TableFiles", "Batch", "DataSource", "FileSource", "TabularPreprocessor",
            "MISSING_CATEGORY", "iter_record_batches", "list_data_files", "scan_schema",
-           "scan_target", "column_moments", "ColumnMoments", "arrow_table", "frame_columns",
+           "scan_target", "column_moments", "column_moments_and", "ColumnMoments", "arrow_table", "frame_columns",
            "frame_library", "RowSplit", "row_uniforms", "ColumnWarning", "UnseenCategoryWarning",
            "DATE_FORMATS", "DATE_PARTS"]
 

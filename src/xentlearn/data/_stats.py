@@ -17,6 +17,7 @@ squared deviations: exact, where E[x^2] - E[x]^2 would cancel).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -160,8 +161,52 @@ def column_moments(batches: Iterable[Batch], *, map_fn: Callable = map) -> Colum
     >>> moments.mean, moments.var
     (array([ 3., 10.]), array([2.66666667, 0.        ]))
     """
+    return _merged(map_fn(_batch_moments, batches))
+
+
+def column_moments_and(fn: Callable[[Batch], object], combine: Callable, batches: Iterable[Batch],
+                       *, map_fn: Callable = map) -> tuple[ColumnMoments, object]:
+    """``column_moments(batches)`` and ``functools.reduce(combine, map(fn, batches))``, in one
+    pass.
+
+    Each batch's `fn` runs right after its moments, while its rows are still in
+    the core's cache: a solver that standardises its inputs gets the first
+    evaluation of its objective (at the starting point) from the pass that
+    computes the moments, instead of reading the data once more.
+
+    Parameters
+    ----------
+    fn : callable, Batch -> object
+    combine : callable, (object, object) -> object
+        Folds the results of `fn` in input order, as they come (nothing of the
+        size of a batch is kept).
+    batches, map_fn
+        As for ``column_moments``; `map_fn` runs ``fn`` too.
+
+    Returns
+    -------
+    (ColumnMoments, object)
+        The moments and the folded results of `fn`.
+    """
+    folded: list = []
+
+    def moments_only(pairs):
+        for moments, result in pairs:
+            folded[:] = [result if not folded else combine(folded[0], result)]
+            yield moments
+
+    moments = _merged(moments_only(map_fn(functools.partial(_moments_and, fn), batches)))
+    return moments, folded[0]
+
+
+def _moments_and(fn, batch: Batch) -> tuple:
+    return _batch_moments(batch), fn(batch)
+
+
+def _merged(parts: Iterable[tuple]) -> ColumnMoments:
+    """Merge (n, mean, m2) of batches, in order (Chan et al.; see the module notes)."""
     n_total, mean_total, m2_total = 0.0, None, None
-    for n, mean, m2 in map_fn(_batch_moments, batches):
+    for n, mean, m2 in parts:
         if n == 0.0:
             continue
         if mean_total is None:

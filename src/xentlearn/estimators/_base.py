@@ -189,8 +189,19 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                            focal_gamma=float(self.focal_gamma)),
             eval_loss=make_loss(task))
         early = bool(self.early_stopping) and data.validation is not None and not partial
+        # One pass over the data (arrays or files) for lbfgs's preconditioner, which also
+        # evaluates the objective where the loop starts (not when resuming elsewhere);
+        # partial_fit keeps the optimizer state of its first call, so plain L-BFGS too.
+        preconditioner = start_evaluation = None
+        if spec.preconditioned and not partial:
+            resuming = checkpoint is not None and checkpoint.resuming
+            moments, start_evaluation = _inputs.training_moments(
+                self, data, *(() if resuming else (objective, params)))
+            preconditioner = _build.input_preconditioner(
+                moments, params, model.first_layer_keys(), penalty.l2_strength,
+                getattr(data.source, "feature_names", getattr(self, "feature_names_in_", None)))
         settings = self._solver_settings(spec, penalty, model, data, batch_size, partial, early,
-                                         params)
+                                         preconditioner)
         optimizer = spec.make_optimizer(settings)
         stoppers = spec.stoppers(settings)
         if early:
@@ -215,7 +226,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 max_epochs=state.epoch + 1 if partial else int(self.max_iter),
                 batch_size=batch_size, shuffle=self.shuffle, validation=data.validation,
                 stoppers=stoppers, callbacks=tuple(self.callbacks or ()),
-                verbose=bool(self.verbose), checkpoint=checkpoint, backend=data.backend)
+                verbose=bool(self.verbose), checkpoint=checkpoint, backend=data.backend,
+                start_evaluation=start_evaluation)
         except DivergenceError as error:
             history = state.history + tuple(error.history[len(state.history):])
             self._set_fitted(data, class_weight=data.class_weight, model=model,
@@ -295,22 +307,14 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             return SOLVERS[self.solver].default_learning_rate
         return float(self.learning_rate_init)
 
-    def _solver_settings(self, spec, penalty, model, data, batch_size, partial, early, params
-                         ) -> SolverSettings:
+    def _solver_settings(self, spec, penalty, model, data, batch_size, partial, early,
+                         preconditioner) -> SolverSettings:
         steps_per_epoch = data.source.n_batches(batch_size)
         learning_rate = _build.make_learning_rate(
             self.learning_rate, self._learning_rate_init(), steps_per_epoch=steps_per_epoch,
             max_epochs=int(self.max_iter), power_t=float(self.power_t),
             warmup_epochs=int(self.warmup_epochs), decay_rate=float(self.decay_rate),
             decay_epochs=int(self.decay_epochs))
-        # One pass over the data (arrays or files) for lbfgs's preconditioner; partial_fit
-        # keeps the optimizer state of its first call, so it keeps plain L-BFGS too.
-        preconditioner = None
-        if spec.preconditioned and not partial:
-            preconditioner = _build.input_preconditioner(
-                data.source, params, model.first_layer_keys(), penalty.l2_strength,
-                getattr(data.source, "feature_names", getattr(self, "feature_names_in_", None)),
-                moments=data.moments)
         settings = solver_settings(self, learning_rate=learning_rate, penalty=penalty,
                                    penalty_mask=model.penalty_mask(),
                                    steps_per_epoch=steps_per_epoch,

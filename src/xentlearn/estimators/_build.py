@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from xentlearn import optimizers, schedules
-from xentlearn._types import DataSource, Params, Schedule
-from xentlearn.data import ColumnMoments, column_moments
+from xentlearn._types import Params, Schedule
+from xentlearn.data import ColumnMoments
 from xentlearn.exceptions import XentlearnInputError
 
 # The learning_rate= names, each a case of make_learning_rate.
@@ -55,10 +55,9 @@ def make_learning_rate(name: str, init: float, *, steps_per_epoch: int, max_epoc
 _CONSTANT_COLUMN = 1e-6
 
 
-def input_preconditioner(source: DataSource, params: Params, keys: tuple[str, str | None],
-                         l2_strength: float, feature_names=None,
-                         moments: ColumnMoments | None = None) -> optimizers.Preconditioner:
-    """lbfgs's preconditioner that standardises the inputs (at most one pass over `source`).
+def input_preconditioner(moments: ColumnMoments, params: Params, keys: tuple[str, str | None],
+                         l2_strength: float, feature_names=None) -> optimizers.Preconditioner:
+    """lbfgs's preconditioner that standardises the inputs, from their column moments.
 
     Each column is centred on its mean and scaled by sqrt(variance + 4 * l2)
     (``optimizers.standardizing_preconditioner``), so features in wildly
@@ -74,12 +73,9 @@ def input_preconditioner(source: DataSource, params: Params, keys: tuple[str, st
 
     Parameters
     ----------
-    source : DataSource
-        The training data (weighted rows count with their sample weights). A
-        source that knows its column moments (``source.column_moments()``: a
-        Dask source computes them on its workers, in the pass that also
-        counts rows and labels) gives them; any other is read once, in
-        full-batch blocks, here.
+    moments : ColumnMoments
+        Of the training rows, weighted by their sample weights
+        (``estimators._inputs.training_moments``).
     params : dict
         The parameters to be trained.
     keys : (str, str or None)
@@ -89,18 +85,12 @@ def input_preconditioner(source: DataSource, params: Params, keys: tuple[str, st
         alpha * (1 - l1_ratio), the L2 part of the penalty.
     feature_names : sequence of str, optional
         Column names for the error raised when a column's variance overflows.
-    moments : ColumnMoments, optional
-        The training rows' moments when already known (the pass that checked
-        arrays for NaN computed them): then `source` is not read.
 
     Returns
     -------
     callable (n_params,) -> (n_params,)
         For ``optimizers.lbfgs(preconditioner=...)``.
     """
-    if moments is None:
-        moments = (source.column_moments() if hasattr(source, "column_moments")
-                   else column_moments(source.batches(None)))
     with np.errstate(over="ignore", invalid="ignore"):
         rms = np.sqrt(moments.var + moments.mean * moments.mean)
     overflow = np.flatnonzero(~np.isfinite(rms))

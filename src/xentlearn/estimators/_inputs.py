@@ -9,7 +9,7 @@ branch (``_dask_inputs``), recognised without importing dask.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -17,14 +17,15 @@ from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import validate_data
 
 from xentlearn import _checks
-from xentlearn.data import ArraySource, ColumnMoments, TableFiles, column_moments
-from xentlearn.data._arrays import block_rows
+from xentlearn.data import (ArraySource, ColumnMoments, TableFiles, column_moments,
+                            column_moments_and)
 from xentlearn.estimators import _dask_inputs, _files
 from xentlearn.estimators._labels import (EncodedTargets, check_labels_present,
                                           compute_class_weight, encode_targets)
 from xentlearn.estimators._preprocessing import table_features
 from xentlearn.exceptions import XentlearnInputError
-from xentlearn.training import parallel_map
+from xentlearn.objective import add_terms
+from xentlearn.training import parallel_map, quiet_floating_point
 
 
 class Prepared(NamedTuple):
@@ -35,7 +36,7 @@ class Prepared(NamedTuple):
     encoded: EncodedTargets          # kind (task), classes, targets
     class_weight: np.ndarray | None  # per class, in the fitted dtype
     backend: object | None = None    # where the loop computes (None: the default, threads)
-    moments: ColumnMoments | None = None   # of the training rows, if asked for and known
+    moments: object = None           # ColumnMoments or UncheckedMoments (see training_moments)
 
 
 def prepare(estimator, X, y, sample_weight, validation_data, *, dtype, partial: bool,
@@ -48,9 +49,10 @@ def prepare(estimator, X, y, sample_weight, validation_data, *, dtype, partial: 
     current; arrays and DataFrames are validated as scikit-learn does, and split
     by ``validation_fraction`` for early stopping; dask collections stay on the
     cluster (``_dask_inputs``). With `moments` (a solver that standardises its
-    inputs), dense arrays get their column moments in the pass that checks
-    them for NaN and infinity (``Prepared.moments``); other inputs leave it to
-    the solver.
+    inputs), dense training arrays are checked for NaN and infinity in the
+    solver's first pass, which computes their column moments
+    (``Prepared.moments`` is an ``UncheckedMoments``: the caller must call
+    ``training_moments``); held-out validation rows are checked here.
     """
     if isinstance(X, TableFiles):
         if _dask_inputs.cluster_current():    # a Dask client is current: workers read files
@@ -154,21 +156,67 @@ def _prepare_arrays(estimator, X, y, sample_weight, *, dtype, partial, continuin
                                             encoded.targets, encoded.kind,
                                             sample_weight=sample_weight, dtype=dtype)
     source = ArraySource(X, encoded.targets, sample_weight)
-    column_stats = None
-    if moments and not _checks.issparse(X):
-        column_stats = _moments_of_finite(estimator, source, sample_weight)
     validation = None
     if (estimator.early_stopping or estimator.calibration is not None) and not partial:
         source, validation = _split_validation(source, estimator.validation_fraction, rng,
                                                encoded)
-        column_stats = None     # of every row; the solver takes the training rows' own
+    column_stats = None
+    if moments and not _checks.issparse(X):
+        if validation is not None:
+            _check_finite(estimator, validation.X)
+        column_stats = UncheckedMoments(estimator, source)
     return Prepared(source, validation, encoded, class_weight, moments=column_stats)
 
 
-def _moments_of_finite(estimator, source: ArraySource, sample_weight: np.ndarray | None
-                       ) -> ColumnMoments:
-    """The column moments of a dense source, raising scikit-learn's error for NaN or
-    infinity: one pass where validation and the solver's standardisation took two.
+class UncheckedMoments(NamedTuple):
+    """Dense training rows not yet checked for NaN and infinity: the solver's first pass
+    (``training_moments``) checks them while it computes their column moments."""
+
+    estimator: object
+    source: ArraySource
+
+
+def training_moments(estimator, data: Prepared, objective=None, params=None
+                     ) -> tuple[ColumnMoments, tuple | None]:
+    """The training rows' column moments (for lbfgs's preconditioner) and, given an
+    `objective` and `params`, its value and gradient at `params`, in one pass.
+
+    That pass is the fit's first over the data: the objective's first evaluation
+    runs on each block right after the block's moments, while the block is in
+    cache (``data.column_moments_and``), and the training loop starts from it
+    (``fit_loop(start_evaluation=...)``) instead of reading the data once more.
+    Its blocks, their order and the single-threaded BLAS are those of the
+    loop's full-batch passes, so the numbers are the same bits. Dense arrays are
+    checked for NaN and infinity in the same pass (scikit-learn's error); a
+    source that knows its moments (a Dask source, from its metadata pass) is not
+    read here, and the loop evaluates the objective itself.
+
+    Returns
+    -------
+    (ColumnMoments, (float, grads) or None)
+    """
+    moments, source = data.moments, data.source
+    if isinstance(moments, ColumnMoments):
+        return moments, None
+    if hasattr(source, "column_moments"):
+        return source.column_moments(), None
+    with parallel_map() as map_fn, np.errstate(over="ignore", invalid="ignore"):
+        if objective is None:
+            stats, terms = column_moments(source.batches(None), map_fn=map_fn), None
+        else:
+            stats, terms = column_moments_and(functools.partial(objective.batch_terms, params),
+                                              add_terms, source.batches(None), map_fn=map_fn)
+    if isinstance(moments, UncheckedMoments):
+        _check_moments_finite(moments.estimator, source, stats)
+    if terms is None:
+        return stats, None
+    with quiet_floating_point():
+        return stats, objective.finish(terms, params)
+
+
+def _check_moments_finite(estimator, source: ArraySource, stats: ColumnMoments) -> None:
+    """Raise scikit-learn's error for NaN or infinity in a dense source whose moments are
+    `stats`: one pass where validation and the solver's standardisation took two.
 
     A NaN or infinity in a row of positive weight makes a weighted sum of squares
     NaN or infinite, so finite moments prove those rows finite; non-finite ones
@@ -176,20 +224,12 @@ def _moments_of_finite(estimator, source: ArraySource, sample_weight: np.ndarray
     too: the preconditioner names them). Rows of zero weight are checked apart:
     a block of them adds nothing to the moments.
     """
-    with contextlib.ExitStack() as stack:
-        map_fn = map
-        if source.n_samples > block_rows(source.n_features, source.dtype.itemsize):
-            # Several blocks: summed on both cores, as the training passes are (the
-            # moments are merged in block order, so the bits are the same as serial).
-            map_fn = stack.enter_context(parallel_map())
-        stack.enter_context(np.errstate(over="ignore", invalid="ignore"))  # looked at below
-        stats = column_moments(source.batches(None), map_fn=map_fn)
+    sample_weight = source.sample_weight
     if not (np.isfinite(stats.mean).all() and np.isfinite(stats.var).all()):
         for batch in source.batches(None):
             _check_finite(estimator, batch.X)
     elif sample_weight is not None and not sample_weight.all():
         _check_finite(estimator, source.X[sample_weight == 0])
-    return stats
 
 
 def _check_finite(estimator, X) -> None:

@@ -74,8 +74,12 @@ class _FullBatch:
                 np.array_equal(params[k], self._params[k]) for k in params):
             return self._result
         result = self._backend.full_batch(self._objective, params, self._train)
-        self._params, self._result = params, result
+        self.remember(params, result)
         return result
+
+    def remember(self, params: Params, result: tuple[float, Grads]) -> None:
+        """Take `result` as the objective and its gradient at `params`."""
+        self._params, self._result = params, result
 
 
 def fit_loop(objective: Objective, optimizer: GradientTransformation, train: DataSource,
@@ -83,7 +87,8 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
              rng: np.random.Generator | None = None, shuffle: bool = True,
              validation: DataSource | None = None, stoppers: Sequence[Stopper] = (),
              callbacks: Sequence = (), verbose: bool = False, backend: Backend | None = None,
-             checkpoint=None) -> FitResult:
+             checkpoint=None, start_evaluation: tuple[float, Grads] | None = None
+             ) -> FitResult:
     """Train to minimise `objective` on `train`, from params or from a TrainState.
 
     Parameters
@@ -109,6 +114,11 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
     backend : where the sums are computed; default ``ThreadBackend()``.
     checkpoint : object with ``save(state)`` and ``due() -> bool``, optional
         Saved at every epoch end, and mid-epoch whenever ``due()``.
+    start_evaluation : (float, grads), optional
+        Full batch only: the objective and its gradient at the starting
+        parameters, computed already (the estimators' first pass over the
+        data computes it with the column moments), so that the first step
+        does not read the data again. Must be what the backend would compute.
 
     Returns
     -------
@@ -127,6 +137,8 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
     rng = generator_from_state(state.rng_state)
     backend = ThreadBackend() if backend is None else backend
     full_batch = _FullBatch(objective, train, backend) if batch_size is None else None
+    if full_batch is not None and start_evaluation is not None:
+        full_batch.remember(state.params, start_evaluation)
     reason: StopReason = "max_iter"
     progress = None
     try:
