@@ -95,7 +95,7 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
     ----------
     objective, optimizer, train : the maths, the update rule and the data.
     start : dict of str to ndarray, or TrainState
-        Parameters to start from (never mutated: updates build new arrays), or a
+        Parameters to start from (never written: the steps write arrays of their own), or a
         state to continue (a checkpoint, an earlier partial_fit).
     max_epochs : int
         Train until ``state.epoch == max_epochs`` (epochs of a continued state
