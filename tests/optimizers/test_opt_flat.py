@@ -9,23 +9,42 @@ import pytest
 
 from tests.optimizers.test_opt_properties import TRANSFORMS, leaves, make_params, value_and_grad
 from xentlearn import _tree
-from xentlearn.optimizers import apply_updates, state_from_arrays, state_to_arrays
+from xentlearn.optimizers import apply_updates, copy_state, state_from_arrays, state_to_arrays
 
 
-def run(transform, params, n_steps, flat, state=None):
+def run(transform, params, n_steps, flat, state=None, *, in_place=False, check=None):
     """n_steps of `transform`, grads as FlatParams (flat) or plain dicts; every
-    intermediate (updates, state leaves, params) recorded."""
+    intermediate (updates, state leaves, params) recorded, as copies. With
+    `in_place`, the state is copied once and every update is ``in_place=True``;
+    `check(updates, state)` runs after each update."""
     state = transform.init(params) if state is None else state
+    if in_place:
+        state = copy_state(state)
+    keywords = {"in_place": True} if in_place else {}
     trail = []
     for _ in range(n_steps):
         value, grads = value_and_grad(params)
         if flat:
             grads = _tree.as_flat(grads)
         updates, state = transform.update(grads, state, params, value=value,
-                                          value_fn=value_and_grad)
+                                          value_fn=value_and_grad, **keywords)
+        if check is not None:
+            check(updates, state)
         params = apply_updates(params, updates)
-        trail.append((dict(updates), [leaf for _, leaf in leaves(state)], dict(params)))
+        trail.append(copied((dict(updates), [leaf for _, leaf in leaves(state)],
+                             dict(params))))
     return params, state, trail
+
+
+def copied(node):
+    """A deep copy of the arrays of a nest of dicts, lists and tuples."""
+    if isinstance(node, np.ndarray):
+        return node.copy()
+    if isinstance(node, dict):
+        return {key: copied(value) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return type(node)(copied(child) for child in node)
+    return node
 
 
 def assert_same_bits(a, b):

@@ -7,44 +7,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.optimizers.test_opt_flat import assert_same_bits
+from tests.optimizers.test_opt_flat import assert_same_bits, copied
+from tests.optimizers.test_opt_flat import run as run_steps
 from tests.optimizers.test_opt_properties import TRANSFORMS, leaves, make_params, value_and_grad
 from xentlearn import _tree
-from xentlearn.optimizers import (GradientTransformation, adam, apply_updates, chain, copy_state,
-                                  lbfgs, state_from_arrays, state_to_arrays, updates_in_place)
+from xentlearn.optimizers import (GradientTransformation, adam, chain, copy_state, lbfgs,
+                                  state_from_arrays, state_to_arrays, updates_in_place)
 
 IN_PLACE = [name for name in TRANSFORMS if name != "lbfgs"]
 
 
 def run(transform, params, n_steps, *, flat, in_place, state=None):
-    """n_steps from `params`; every step's updates, state leaves and params, copied (an
-    in-place run writes its buffers again on the next step)."""
-    state = transform.init(params) if state is None else state
-    if in_place:
-        state = copy_state(state)
-    keywords = {"in_place": True} if in_place else {}
-    trail = []
-    for _ in range(n_steps):
-        value, grads = value_and_grad(params)
-        if flat:
-            grads = _tree.as_flat(grads)
-        updates, state = transform.update(grads, state, params, value=value,
-                                          value_fn=value_and_grad, **keywords)
-        _assert_no_shared_memory(updates, state)
-        params = apply_updates(params, updates)
-        trail.append(_copied((dict(updates), [leaf for _, leaf in leaves(state)],
-                              dict(params))))
-    return params, state, trail
-
-
-def _copied(node):
-    if isinstance(node, np.ndarray):
-        return node.copy()
-    if isinstance(node, dict):
-        return {key: _copied(value) for key, value in node.items()}
-    if isinstance(node, (list, tuple)):
-        return type(node)(_copied(child) for child in node)
-    return node
+    return run_steps(transform, params, n_steps, flat, state, in_place=in_place,
+                     check=_assert_no_shared_memory)
 
 
 def _assert_no_shared_memory(updates, state):
@@ -86,7 +61,7 @@ def test_in_place_from_a_restored_plain_state_matches_the_pure_run(name):
 def test_in_place_writes_the_grads_and_the_copy_never_the_callers_state(name):
     transform = TRANSFORMS[name]()
     params, state, _ = run(transform, make_params(np.float64), 2, flat=True, in_place=False)
-    saved = _copied([leaf for _, leaf in leaves(state)])
+    saved = copied([leaf for _, leaf in leaves(state)])
     value, grads = value_and_grad(params)
     grads = _tree.as_flat(grads)
     owned = copy_state(state)
