@@ -56,13 +56,13 @@ def test_a_few_markers_in_a_column_of_codes_are_named(tmp_path, ext):
             and "one-hot encoded" in message
             and "na_values=['?', '-'] (and impute='mean')" in message), message
     assert clf._preprocessor.kinds_[1] == "categorical"
-    # Declared missing, nothing is said; a CSV column of numbers is read as numbers,
-    # a Parquet column of type string stays text, as the warning says.
+    # Declared missing, nothing is said, and the column is read as numbers: a CSV
+    # column as inferred, a Parquet column of type string as its text reads.
     clf = LogisticRegression(max_iter=3)
     found = _warnings_of(lambda: clf.fit(TableFiles(path, target="label", na_values=["?", "-"],
                                                     impute="mean")))
     assert found == []
-    assert clf._preprocessor.kinds_[1] == ("numeric" if ext == "csv" else "categorical")
+    assert clf._preprocessor.kinds_[1] == "numeric"
 
 
 def test_counts_add_up_across_batches_and_merges():

@@ -36,8 +36,14 @@ must be of one kind in every file (``scan_schema``): bool in one file and
 numbers in another is refused, not turned into 0/1.
 
 Both hold for CSV and Parquet files and for DataFrames alike. Declared
-missing, the tokens leave a CSV column of numbers, which is read as such; a
-Parquet (or DataFrame) column of type string stays text, as its file says.
+missing, the tokens leave a column of numbers, which is read as such: a CSV
+reader infers the type without them, and a text column (a Parquet column of
+type string, a DataFrame's object or string column) whose values, but for
+missing ones, all read as numbers is numeric too (``partial_fit`` tries the
+cast, vectorised, while every value so far has read as a number). So a UCI
+table gives the same model from CSV and from Parquet, and a model trained on
+one predicts on the other (its column is "numeric" either way, and
+``transform`` reads numbers written as text).
 """
 
 from __future__ import annotations
@@ -235,8 +241,8 @@ def _numbers_as_text_warning(columns: list[tuple[str, dict[str, int], int]]) -> 
         "column(s) of numbers that also hold a few text values: " + "; ".join(described)
         + ". Such a column is text, so it is one-hot encoded (a feature per distinct value, "
         f"the numbers' order lost). If those values mean missing, declare them, "
-        f"na_values={list(tokens)!r} (and impute='mean'), and a CSV column is read as "
-        "numbers (a Parquet column keeps its text type: write it as numbers); if they are "
+        f"na_values={list(tokens)!r} (and impute='mean'), and the column is read as "
+        "numbers (from CSV, Parquet and DataFrames alike); if they are "
         "categories, this is what you want", "numbers_as_text",
         [name for name, _, _ in columns])
 
@@ -458,6 +464,10 @@ class TabularPreprocessor:
         # Per text column, rows of each value that is not a number, up to _MARKERS_MAX
         # values (None beyond: text, not numbers with a few markers).
         self._markers: dict[str, dict[str, int] | None] = {}
+        # Per text column, while every value so far reads as a number: [values that
+        # read as NaN, infinite ones] (None once one does not: the column is text).
+        # Its numbers' moments and identifier tracking go into _stats and _distinct.
+        self._numbers: dict[str, list[int] | None] = {}
         self._missing: dict[str, int] = {}
         self._present: dict[str, int] = {}
         self._distinct: dict[str, _Distinct] = {}
@@ -495,6 +505,8 @@ class TabularPreprocessor:
                 values = _as_string(column)
                 self._missing[name] += values.null_count
                 self._present[name] += len(values) - values.null_count
+                if self._numbers[name] is not None and self._text_numbers(name, values):
+                    continue
                 counted = pc.value_counts(values)
                 uniques = counted.field(0).to_pylist()
                 self._seen[name].update(v for v in uniques if v is not None)
@@ -523,6 +535,48 @@ class TabularPreprocessor:
                     self._distinct[name].update(x)
         return self
 
+    def _text_numbers(self, name: str, values) -> bool:
+        """Whether every value of the text batch `values` reads as a number; if so, their
+        moments and identifier tracking are added (as a numeric column's), else the
+        column is text from now on (``_numbers`` None). One vectorised cast; infinite
+        values are counted, for ``finalize`` to refuse if the column stays numeric."""
+        import pyarrow as pa
+
+        try:
+            x = _as_float64(values, writable=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            self._numbers[name] = None
+            if self._seen[name] is None:
+                # Over max_categories as numbers, and now text: too many categories.
+                stray = sorted(v for v in _unique_strings(values) if not _is_number(v))
+                raise _stray_tokens_error(
+                    name, stray, f"categorical, and over max_categories={self.max_categories} "
+                    "distinct values") from None
+            return False
+        total = x.sum()
+        if not math.isfinite(total):
+            finite = np.isfinite(x)
+            n_nan = int(np.count_nonzero(np.isnan(x))) - values.null_count
+            self._numbers[name][0] += n_nan
+            self._numbers[name][1] += x.size - int(np.count_nonzero(finite)) \
+                - n_nan - values.null_count
+            x, total = x[finite], None
+        self._stats[name].update(x, total)
+        self._distinct[name].update(x)
+        seen = self._seen[name]
+        if seen is not None:
+            # The categories, should a later value not be a number; past max_categories
+            # the column can only be numbers (or an error): no longer kept.
+            seen.update(_unique_strings(values))
+            if len(seen) > self.max_categories:
+                self._seen[name] = None
+        return True
+
+    def _as_numbers(self, name: str) -> bool:
+        """Whether text column `name` reads as numbers: every value but missing ones."""
+        return (self._kinds[name] == CATEGORICAL and self._numbers.get(name) is not None
+                and self._present[name] > self._numbers[name][0])
+
     def _start(self, columns: Sequence[str]) -> None:
         """Empty accumulators for `columns` (the first partial_fit or merge)."""
         self.columns = list(columns)
@@ -530,6 +584,7 @@ class TabularPreprocessor:
         self._stats = {name: _Stats() for name in self.columns}
         self._seen = {name: set() for name in self.columns}
         self._markers = {name: {} for name in self.columns}
+        self._numbers = {name: [0, 0] for name in self.columns}
         self._missing = {name: 0 for name in self.columns}
         self._present = {name: 0 for name in self.columns}
         self._distinct = {name: _Distinct() for name in self.columns}
@@ -615,7 +670,10 @@ class TabularPreprocessor:
     def missing_count(self, column: str) -> int:
         """Missing values of `column` counted so far by ``partial_fit`` and ``merge`` (0
         before any): which file's part of a merged fit holds the first one."""
-        return 0 if self._kinds is None else self._missing.get(column, 0)
+        if self._kinds is None:
+            return 0
+        as_nan = self._numbers[column][0] if self._as_numbers(column) else 0
+        return self._missing.get(column, 0) + as_nan
 
     def _merge_column(self, name: str, other: "TabularPreprocessor") -> None:
         self._missing[name] += other._missing[name]
@@ -636,13 +694,24 @@ class TabularPreprocessor:
             parts = self._parts.setdefault(name, [_Stats() for _ in DATE_PARTS])
             for part, their_part in zip(parts, other._parts[name]):
                 part.merge(their_part)
-        self._seen[name].update(other._seen[name])
+        numbers, their_numbers = self._numbers[name], other._numbers[name]
+        self._numbers[name] = None if numbers is None or their_numbers is None else [
+            a + b for a, b in zip(numbers, their_numbers)]
+        seen, their_seen = self._seen[name], other._seen[name]
+        if seen is not None and their_seen is not None:
+            seen.update(their_seen)
+        elif self._numbers[name] is None:          # over max_categories, and text
+            raise _too_many_categories(name, seen or their_seen or set(), self.max_categories)
+        else:
+            self._seen[name] = None
         mine, theirs = self._markers[name], other._markers[name]
         if mine is not None:
             self._markers[name] = None if theirs is None else _add_markers(
                 mine, list(theirs), list(theirs.values()))
-        if len(self._seen[name]) > self.max_categories:
-            raise _too_many_categories(name, self._seen[name], self.max_categories)
+        if self._seen[name] is not None and len(self._seen[name]) > self.max_categories:
+            if self._numbers[name] is None:
+                raise _too_many_categories(name, self._seen[name], self.max_categories)
+            self._seen[name] = None
         self._distinct[name].merge(other._distinct[name])
 
     def finalize(self) -> "TabularPreprocessor":
@@ -656,8 +725,19 @@ class TabularPreprocessor:
             raise XentlearnInputError("TabularPreprocessor.finalize called before any partial_fit")
         self.means_, self.stds_, self.categories_, self.date_formats_ = {}, {}, {}, {}
         self._numbers_as_text: list[tuple[str, dict[str, int], int]] = []
+        kinds = {}
         for name in self.columns:
             kind, n_missing = self._kinds[name], self._missing[name]
+            if self._as_numbers(name):
+                # Text of numbers (missing values declared): numbers, as a CSV reader
+                # would have read them. Values such as "nan" are missing, "inf" refused.
+                kind = NUMERIC
+                n_missing += self._numbers[name][0]
+                if self._numbers[name][1]:
+                    raise InfiniteValuesError(
+                        name, f"column {name!r} has {self._numbers[name][1]} infinite "
+                        "value(s)", "; expected finite numbers")
+            kinds[name] = kind
             # An all-missing column first: imputing it would not help.
             if kind is None:
                 raise XentlearnInputError(
@@ -688,7 +768,7 @@ class TabularPreprocessor:
                     self._set_moments(f"{name}.{part}", stats, NUMERIC, n_missing, name)
                 continue
             self._set_moments(name, self._stats[name], kind, n_missing, name)
-        self.kinds_ = [self._kinds[name] for name in self.columns]
+        self.kinds_ = [kinds[name] for name in self.columns]
         self.columns_ = list(self.columns)
         self._fitted = True
         self._warn_about_columns()
@@ -709,7 +789,7 @@ class TabularPreprocessor:
         """ColumnWarning for identifiers, free text and constants (one warning per problem)."""
         ids, free_text, constant = [], [], []
         for name, kind in zip(self.columns_, self.kinds_):
-            rows = self._present[name]
+            rows = self._present[name] - (self._numbers[name][0] if self._as_numbers(name) else 0)
             if kind == CATEGORICAL:
                 distinct = len(self._seen[name])
                 if (rows >= _ID_MIN_ROWS and distinct == rows) or (
@@ -1211,6 +1291,12 @@ def _as_float64(column, writable: bool = True) -> np.ndarray:
         return np.full(len(column), np.nan)
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        # Numbers written as text: read as a CSV reader reads them, blanks around
+        # them allowed ("nan" is NaN, so missing; "inf" infinite).
+        import pyarrow.compute as pc
+
+        column = pc.utf8_trim_whitespace(column)
     x = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
     return np.array(x, dtype=np.float64, copy=True) if writable else x
 
@@ -1235,6 +1321,12 @@ def _as_string(column):
     if pa.types.is_string(column.type):
         return column
     return column.cast(pa.string())
+
+
+def _unique_strings(values) -> list[str]:
+    import pyarrow.compute as pc
+
+    return [v for v in pc.unique(values).to_pylist() if v is not None]
 
 
 def _check_finite_column(name: str, x: np.ndarray) -> None:
