@@ -25,6 +25,11 @@ from text by two rules, on its distinct values and on its rows:
   ("numbers_as_text") that names the column, those values and their rows,
   and the ``na_values`` to declare if they mean missing.
 
+The same holds for a text column of booleans (pyarrow's spellings, below)
+but for at most 5 other distinct values in fewer than half of its rows
+("true", "false" and "?"): a ``ColumnWarning`` ("booleans_as_text") with the
+same advice; declared missing, such tokens leave a CSV column of booleans.
+
 A boolean column is one of pyarrow's bool type: a Parquet (or DataFrame)
 ``bool`` column, or a CSV column whose values all read as booleans (pyarrow's
 spellings: true, True, TRUE, false, False, FALSE, and 1 and 0 among them).
@@ -85,6 +90,10 @@ _FREE_TEXT_SHARE, _FREE_TEXT_MIN_ROWS = 0.5, 50
 # A text column whose values are numbers but for at most this many distinct others
 # ("?", "-"), in fewer than half of its rows, is named in a ColumnWarning.
 _MARKERS_MAX = 5
+# pyarrow's CSV spellings of booleans (ConvertOptions' true_values and false_values): a
+# CSV column of these alone is bool; one "?" makes it text, told as numbers are.
+_BOOL_WORDS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
+_BOOL_SPELLINGS = _BOOL_WORDS | {"1", "0"}
 _ID_NAME = re.compile(r"(?:^|[^a-z0-9])(?:id|uuid|guid)$|^id[^a-z0-9]")
 _FORMAT = "xentlearn.TabularPreprocessor"
 # Version 2 adds date columns and na_values; it is written only when those are
@@ -101,7 +110,8 @@ class ColumnWarning(UserWarning):
     Attributes
     ----------
     problem : str
-        "identifier", "constant", "free_text" or "numbers_as_text".
+        "identifier", "constant", "free_text", "numbers_as_text" or
+        "booleans_as_text".
     columns : list of str
     """
 
@@ -228,15 +238,26 @@ def _is_number(value: str) -> bool:
     return True
 
 
-def _numbers_as_text_warning(columns: list[tuple[str, dict[str, int], int]]) -> "ColumnWarning":
-    """The ColumnWarning for text columns that hold numbers but for a few values:
-    (column, rows of each such value, the column's rows) each."""
+def _numbers_as_text_warning(columns: list[tuple[str, dict[str, int], int]],
+                             booleans: bool = False) -> "ColumnWarning":
+    """The ColumnWarning for text columns that hold numbers (or `booleans`: true and
+    false) but for a few values: (column, rows of each such value, the column's rows)
+    each."""
     described, tokens = [], {}
     for name, markers, rows in columns:
         shown = sorted(markers.items(), key=lambda item: (-item[1], item[0]))
         described.append(f"{name!r} (" + ", ".join(f"{v!r} in {n}" for v, n in shown)
                          + f" of {rows} rows)")
         tokens.update(dict.fromkeys(v for v, _ in shown))
+    if booleans:
+        return ColumnWarning(
+            "column(s) of booleans (true and false) that also hold a few other values: "
+            + "; ".join(described) + ". Such a column is text, so it is one-hot encoded (a "
+            "feature per distinct value, those values' among them). If they mean missing, "
+            f"declare them, na_values={list(tokens)!r} (and impute='mean'), and a CSV column "
+            "is read as booleans (true = 1, false = 0; a text column of a Parquet file or a "
+            "DataFrame is then two categories, true and false); if they are categories, this "
+            "is what you want", "booleans_as_text", [name for name, _, _ in columns])
     return ColumnWarning(
         "column(s) of numbers that also hold a few text values: " + "; ".join(described)
         + ". Such a column is text, so it is one-hot encoded (a feature per distinct value, "
@@ -417,7 +438,8 @@ class TabularPreprocessor:
         category per row, constant columns, and text columns of numbers but
         for at most 5 distinct values in fewer than half of the rows, such as
         "?" (one-hot encoded as text: declare such values in `na_values` if
-        they mean missing; see the module's notes).
+        they mean missing; see the module's notes), and text columns of
+        booleans (true/false) with such values ("booleans_as_text").
 
     Notes
     -----
@@ -725,6 +747,7 @@ class TabularPreprocessor:
             raise XentlearnInputError("TabularPreprocessor.finalize called before any partial_fit")
         self.means_, self.stds_, self.categories_, self.date_formats_ = {}, {}, {}, {}
         self._numbers_as_text: list[tuple[str, dict[str, int], int]] = []
+        self._booleans_as_text: list[tuple[str, dict[str, int], int]] = []
         kinds = {}
         for name in self.columns:
             kind, n_missing = self._kinds[name], self._missing[name]
@@ -754,7 +777,13 @@ class TabularPreprocessor:
                     raise _stray_tokens_error(
                         name, stray, f"one-hot encoded, {len(self._seen[name])} categories")
                 markers = self._markers[name]
-                if (markers and len(self._seen[name]) > len(markers)
+                # Booleans with a few other values ("?"): the values that are neither.
+                others = {v: n for v, n in (markers or {}).items() if v not in _BOOL_WORDS}
+                if (others and len(others) < len(markers)
+                        and self._seen[name] <= _BOOL_SPELLINGS | set(others)
+                        and 2 * sum(others.values()) < self._present[name]):
+                    self._booleans_as_text.append((name, others, self._present[name] + n_missing))
+                elif (markers and len(self._seen[name]) > len(markers)
                         and 2 * sum(markers.values()) < self._present[name]):
                     self._numbers_as_text.append((name, markers, self._present[name] + n_missing))
                 cats = sorted(self._seen[name])
@@ -824,6 +853,9 @@ class TabularPreprocessor:
                 "free_text", [n for n, _ in free_text]), stacklevel=3)
         if self._numbers_as_text:
             warnings.warn(_numbers_as_text_warning(self._numbers_as_text), stacklevel=3)
+        if self._booleans_as_text:
+            warnings.warn(_numbers_as_text_warning(self._booleans_as_text, booleans=True),
+                          stacklevel=3)
         if constant:
             warnings.warn(ColumnWarning(
                 "constant column(s): " + _listed(constant) + "; they carry no information "
