@@ -620,6 +620,73 @@ def map_in_order(fn: Callable, calls: Sequence[tuple], *shared, window: int | No
         client.cancel(list(pending) + shared)
 
 
+def map_chains_in_order(fn: Callable, calls: Sequence[tuple], *shared,
+                        window: int | None = None) -> Iterator:
+    """The results of chains of tasks on the current client's workers, yielded in call
+    order and, within a chain, in link order.
+
+    ``fn(*call, *shared)`` returns ``(result, next_call)``: `next_call` (a tuple,
+    or None where the chain ends) is the chain's next link, submitted as soon as
+    this link's result is here, before it is yielded, and asked to run on the
+    worker that ran this one (a loose restriction: the worker may keep what the
+    next link continues from, such as an open reader). Each call of `calls`
+    starts a chain. At most `window` links (default: two per worker) are running
+    or finished but not yet read, the next link of the chain being read taking
+    the place of the link just read: later chains start while a long one goes
+    on, and this process holds one result at a time. `shared` objects are sent
+    to the workers once; a link's exception is raised here when its turn comes.
+    Tasks are named after `fn` (the scheduler's task prefix). Without a
+    distributed client the links run here, one after the other.
+    """
+    client = current_client()
+    if client is None:
+        for call in calls:
+            while call is not None:
+                result, call = fn(*call, *shared)
+                yield result
+        return
+    import uuid
+    from collections import deque
+
+    if window is None:
+        window = 2 * max(1, len(client.scheduler_info()["workers"]))
+    window = max(1, window)
+    shared = [client.scatter([obj], broadcast=True, hash=False)[0] for obj in shared]
+    name = getattr(fn, "__name__", "link")
+
+    def submit(call, worker=None):
+        where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+        return client.submit(_link, fn, call, *shared, key=f"{name}-{uuid.uuid4().hex}",
+                             **where)
+
+    pending: deque = deque()
+    calls = iter(calls)
+    try:
+        while True:
+            while len(pending) < window:
+                call = next(calls, None)
+                if call is None:
+                    break
+                pending.append(submit(call))
+            if not pending:
+                return
+            result, next_call, worker = pending.popleft().result()
+            if next_call is not None:
+                pending.appendleft(submit(next_call, worker))
+            yield result
+            del result
+    finally:
+        client.cancel(list(pending) + shared)
+
+
+def _link(fn: Callable, call: tuple, *shared) -> tuple:
+    """Runs on a worker: one link of ``map_chains_in_order``, with the worker's address."""
+    from distributed import get_worker
+
+    result, next_call = fn(*call, *shared)
+    return result, next_call, get_worker().address
+
+
 def map_partitions_reduce(X, y, sample_weight, fn: Callable, *args) -> list:
     """``[fn(X_p, y_p, w_p, *args) for each partition p]``, computed by dask (on the
     workers with a client), without persisting anything; only the results come back.

@@ -19,8 +19,12 @@ and ``decision_function``: on dask input they return a dask array, one task
 per partition applying the in-memory method to that partition (the estimator,
 without its training state, is one key of the graph, shared by every task).
 ``score_dask`` sums (weighted) correct predictions per partition. Predictions
-for TableFiles with a client current are one task per file
-(``_files.iter_file_logits``), with the same estimator copy (``predictor``).
+for TableFiles with a client current (``file_logits_on_workers``, with the
+same estimator copy, ``predictor``) are tasks that return at most
+``PREDICTION_PIECE_BYTES`` of logits and target values each: a file whose
+predictions take more is predicted in pieces of whole record batches, a chain
+of tasks on one worker that keeps the file open between them, so neither a
+worker nor this process ever holds a whole large file's predictions.
 
 Dask itself is imported only in ``xentlearn.data._dask`` (and the training
 backend), and only when a dask collection is passed.
@@ -31,7 +35,12 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import sys
+import threading
+import uuid
 import warnings
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from sklearn.exceptions import DataConversionWarning
@@ -579,6 +588,123 @@ def predictor(estimator):
     for name in ("_state", "history_", "loss_curve_", "validation_scores_"):
         slim.__dict__.pop(name, None)
     return slim
+
+
+# The most bytes of predictions (logits, and the target values for a score) one
+# task returns for TableFiles: about 64 MiB, the size of a Parquet row group read
+# whole (data._readers), 800 000 rows of 10 float64 logits. A file whose
+# predictions take more is predicted in pieces of whole record batches (the
+# batches of reading it here: the same bits), each at most this size, or one
+# batch where a batch alone is larger (at most TableFiles.batch_rows rows).
+PREDICTION_PIECE_BYTES = 64 << 20
+# Files a worker keeps open between the pieces of a chain: a reader whose next
+# piece never comes (a generator closed early) is closed when newer ones push it out.
+_KEPT_READERS = 4
+_kept_readers: OrderedDict = OrderedDict()
+_kept_readers_lock = threading.Lock()
+
+
+def file_logits_on_workers(estimator, table, *, with_target: bool, names: Sequence[str]
+                           ) -> Iterator[tuple[list, dict]]:
+    """Predictions for `table` (TableFiles of absolute paths; `names`: each file as
+    messages name it) made by the current client's workers: per piece, in file
+    order, (list of (logits, raw target or None) per record batch, unseen
+    categories as ``TabularPreprocessor.transform`` counts them).
+
+    A piece is at most ``PREDICTION_PIECE_BYTES`` (``file_logits``); a file's
+    pieces are a chain of tasks (``_dask.map_chains_in_order``: at most two
+    tasks per worker in flight or finished, this process holding one piece).
+    The record batches are those ``TableFiles.iter_batches(file_index=...)``
+    yields, as when reading here, so the logits are the same bits, and rows
+    keep their numbers (row splits, messages).
+    """
+    token = uuid.uuid4().hex         # names this pass's open readers on the workers
+    calls = [(index, 0, with_target, name, token, PREDICTION_PIECE_BYTES)
+             for index, name in enumerate(names)]
+    return _dask.map_chains_in_order(file_logits, calls, predictor(estimator), table)
+
+
+def file_logits(file_index: int, first_batch: int, with_target: bool, name: str, token: str,
+                max_bytes: int, estimator, table) -> tuple[tuple[list, dict], tuple | None]:
+    """Runs on a worker: a piece of the predictions of file `file_index` of `table`, from
+    its record batch `first_batch` on, and the call of the next piece (None: the
+    file ends here).
+
+    The piece takes whole batches while their logits and target values add up to
+    at most `max_bytes` (at least one batch). The file stays open on this worker
+    for the next piece (and the first batch past this piece, already predicted,
+    waits with it); a next piece that runs on another worker, or finds its
+    reader pushed out, reads the file again from the start, predicting the
+    batches before its own without returning them.
+    """
+    with _kept_readers_lock:
+        kept = _kept_readers.pop((token, file_index, first_batch), None)
+    if kept is None:
+        batches = _batch_logits_unseen(estimator, table, with_target, file_index, name)
+        for _ in range(first_batch):
+            next(batches, None)
+        ahead = next(batches, None)
+    else:
+        batches, ahead = kept
+    piece: list = []
+    unseen: dict = {}
+    size = 0
+    while ahead is not None:
+        logits, y, batch_unseen = ahead
+        nbytes = _result_bytes(logits, y)
+        if piece and size + nbytes > max_bytes:
+            break
+        piece.append((logits, y))
+        size += nbytes
+        merge_unseen(unseen, batch_unseen)
+        ahead = next(batches, None)
+    if ahead is None:
+        return (piece, unseen), None
+    next_batch = first_batch + len(piece)
+    with _kept_readers_lock:
+        _kept_readers[(token, file_index, next_batch)] = (batches, ahead)
+        pushed_out = []
+        while len(_kept_readers) > _KEPT_READERS:
+            pushed_out.append(_kept_readers.popitem(last=False)[1][0])
+    for reader in pushed_out:
+        reader.close()
+    return (piece, unseen), (file_index, next_batch, with_target, name, token, max_bytes)
+
+
+def _batch_logits_unseen(estimator, table, with_target: bool, file_index: int, name: str
+                         ) -> Iterator[tuple]:
+    """(logits, raw target or None, unseen categories of this batch alone) per record batch
+    of one file (``_files._batch_logits``)."""
+    from xentlearn.estimators._files import _batch_logits
+
+    unseen: dict = {}
+    for logits, y in _batch_logits(estimator, table, with_target, unseen, file_index, name):
+        batch_unseen = dict(unseen)
+        unseen.clear()
+        yield logits, y, batch_unseen
+
+
+def merge_unseen(into: dict, unseen: dict) -> None:
+    """Add `unseen` (``TabularPreprocessor.transform``'s counts: column -> [rows, set of
+    up to 3 examples]) to `into`, keeping up to 3 examples per column."""
+    for column, (count, examples) in unseen.items():
+        entry = into.setdefault(column, [0, set()])
+        entry[0] += count
+        for value in sorted(examples):
+            if len(entry[1]) < 3:
+                entry[1].add(value)
+
+
+def _result_bytes(logits: np.ndarray, y) -> int:
+    """The bytes of a batch's predictions: its logits and target values (text labels:
+    the strings too)."""
+    nbytes = logits.nbytes
+    if y is not None:
+        y = np.asarray(y)
+        nbytes += y.nbytes
+        if y.dtype == object:
+            nbytes += sum(sys.getsizeof(value) for value in y)
+    return nbytes
 
 
 def _call(X, name: str, estimator):
