@@ -1294,6 +1294,40 @@ class InfiniteValuesError(ColumnValuesError):
         return np.isinf(_as_float64(values, writable=False))
 
 
+class UnreadableValuesError(ColumnValuesError):
+    """Values a column fitted as numeric or boolean cannot be read as: text such as "?"."""
+
+    @staticmethod
+    def _message(head: str, tail: str, where: str | None) -> str:
+        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
+
+    def rows(self, values) -> np.ndarray:
+        """The first row of `values` that does not read as a number (one True at most:
+        found by halving, each half cast whole)."""
+        rows = np.zeros(len(values), dtype=bool)
+        if _reads_as_numbers(values):
+            return rows
+        lo, hi = 0, len(values)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if _reads_as_numbers(values.slice(lo, mid - lo)):
+                lo = mid
+            else:
+                hi = mid
+        rows[lo] = True
+        return rows
+
+
+def _reads_as_numbers(values) -> bool:
+    import pyarrow as pa
+
+    try:
+        _as_float64(values, writable=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
 def _missing_without_imputation(name: str, count: int) -> MissingValuesError:
     """The error of ``transform`` for missing values in a model trained without them."""
     return MissingValuesError(
@@ -1342,9 +1376,10 @@ def _numbers_of(name: str, column, kind: str = NUMERIC) -> np.ndarray:
         return _as_float64(column, writable=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         was = "boolean (true = 1, false = 0)" if kind == BOOLEAN else "numeric"
-        raise XentlearnInputError(
-            f"column {name!r} was {was} when the preprocessing was fitted but now holds "
-            f"{column.type} values that are not numbers ({exc})") from None
+        # A ColumnValuesError: a reader that knows the file names it and the first row.
+        raise UnreadableValuesError(
+            name, f"column {name!r} was {was} when the preprocessing was fitted but now holds "
+            f"{column.type} values that are not numbers", f" ({exc})") from None
 
 
 def _as_string(column):
