@@ -148,9 +148,6 @@ def test_every_row_in_pieces_with_a_bound_below_one_batch(client, files, monkeyp
         w.column: (w.count, w.examples) for w in here_warnings}
 
 
-@pytest.mark.xfail(hasattr(_files, "file_logits"), strict=True,
-                   reason="estimators/_files.py still sends a whole file per task (file_logits); "
-                          "its prediction branch is to call _dask_inputs.file_logits_on_workers")
 def test_predictions_through_the_estimator_hold_at_most_the_bound(client, files, monkeypatch):
     """predict_proba and score on a client: every task's result that reaches this process
     (recorded as it arrives) is at most the bound, the large file takes several, and the

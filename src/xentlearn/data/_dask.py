@@ -585,41 +585,6 @@ def map_row_blocks(X, fn: Callable, *shared) -> Any:
     return da.concatenate(blocks, axis=0)
 
 
-def map_in_order(fn: Callable, calls: Sequence[tuple], *shared, window: int | None = None
-                 ) -> Iterator:
-    """``fn(*call, *shared)`` for each call, on the current client's workers, yielded in
-    call order as they finish.
-
-    At most `window` tasks (default: two per worker) are running or finished but
-    not yet read, so the first results arrive while later ones compute and this
-    process never holds more than one. `shared` objects (a fitted estimator) are
-    sent to the workers once, not with every task. Without a distributed client
-    the calls run here, one after the other. A task's exception is raised here
-    as the task raised it, when its turn comes.
-    """
-    client = current_client()
-    if client is None:
-        for call in calls:
-            yield fn(*call, *shared)
-        return
-    from collections import deque
-
-    if window is None:
-        window = 2 * max(1, len(client.scheduler_info()["workers"]))
-    shared = [client.scatter([obj], broadcast=True, hash=False)[0] for obj in shared]
-    pending: deque = deque()
-    calls = iter(calls)
-    try:
-        for call in calls:
-            pending.append(client.submit(fn, *call, *shared, pure=False))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        client.cancel(list(pending) + shared)
-
-
 def map_chains_in_order(fn: Callable, calls: Sequence[tuple], *shared,
                         window: int | None = None) -> Iterator:
     """The results of chains of tasks on the current client's workers, yielded in call

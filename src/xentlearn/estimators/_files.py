@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 
 from xentlearn.data import FileSource, TableFiles, TabularPreprocessor, UnseenCategoryWarning
-from xentlearn.data import _dask
 from xentlearn.data._tabular import ColumnValuesError
 from xentlearn.estimators import _dask_inputs
 from xentlearn.estimators._labels import EncodedTargets, _show, compute_class_weight
@@ -155,8 +154,9 @@ def iter_file_logits(estimator, table, *, with_target: bool):
     the stored preprocessing.
 
     With a ``dask.distributed`` client current, as for ``fit``, the workers read
-    the files, one task per file (``file_logits``), and only the logits and the
-    targets come back; otherwise this process streams the files.
+    the files, in tasks of at most ``_dask_inputs.PREDICTION_PIECE_BYTES`` of
+    predictions each (``_dask_inputs.file_logits_on_workers``), and only the
+    logits and the targets come back; otherwise this process streams the files.
     """
     if not hasattr(estimator, "_preprocessor"):
         raise XentlearnInputError(
@@ -170,32 +170,18 @@ def iter_file_logits(estimator, table, *, with_target: bool):
         # name each file as given.
         names = [str(f) for f in table.files()]
         table = dataclasses.replace(table, path=[os.path.abspath(f) for f in table.files()])
-        per_file = _dask.map_in_order(
-            file_logits, [(i, with_target, names[i]) for i in range(len(table.path))],
-            _dask_inputs.predictor(estimator), table)
-        for batches, file_unseen in per_file:
+        per_piece = _dask_inputs.file_logits_on_workers(estimator, table,
+                                                        with_target=with_target, names=names)
+        for batches, piece_unseen in per_piece:
             yield from batches
-            for column, (count, examples) in file_unseen.items():
-                entry = unseen.setdefault(column, [0, set()])
-                entry[0] += count
-                for value in sorted(examples):      # up to 3 examples, as transform keeps
-                    if len(entry[1]) < 3:
-                        entry[1].add(value)
+            _dask_inputs.merge_unseen(unseen, piece_unseen)
+            del batches         # before the next piece arrives: one piece held at a time
     else:
         yield from _batch_logits(estimator, table, with_target, unseen)
     # Once per column, after the last batch: a category never seen in training
     # is encoded as all zeros, which a user should know about but not per batch.
     for column, (count, examples) in unseen.items():
         warnings.warn(UnseenCategoryWarning(column, count, sorted(examples)), stacklevel=2)
-
-
-def file_logits(file_index: int, with_target: bool, name: str, estimator, table
-                ) -> tuple[list, dict]:
-    """Runs on a worker: ``iter_file_logits`` of one file of `table` (`name`, as messages
-    name it), as a list, and the categories its rows hold that training never saw
-    (``TabularPreprocessor.transform``'s `unseen`)."""
-    unseen: dict = {}
-    return list(_batch_logits(estimator, table, with_target, unseen, file_index, name)), unseen
 
 
 def _batch_logits(estimator, table, with_target: bool, unseen: dict,
