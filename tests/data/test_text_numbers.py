@@ -122,7 +122,25 @@ def test_text_stays_text_and_infinity_is_refused():
         TabularPreprocessor(max_categories=10).fit(
             [pa.table({"c": [str(v) for v in range(20)]}), pa.table({"c": ["red"]})])
     with pytest.raises(InfiniteValuesError, match=r"column 'c' has 1 infinite value"):
-        TabularPreprocessor().fit([pa.table({"c": ["1", "inf", "2"]})])
+        TabularPreprocessor(na_values=["?"]).fit([pa.table({"c": ["1", "inf", "2"]})])
+
+
+def test_text_of_numbers_keeps_its_type_without_na_values(tmp_path):
+    # Codes written as strings on purpose (zip codes) stay categories: only declared
+    # missing-value tokens say that text is numbers with gaps, as a CSV reader reads it.
+    codes = ["75001", "69002", "13003"] * 40
+    pq.write_table(pa.table({"zip": codes, "label": ["a", "b", "a", "b"] * 30}),
+                   tmp_path / "z.parquet")
+    kept = _fit(TableFiles(tmp_path / "z.parquet", target="label"))
+    assert kept._preprocessor.kinds_ == ["categorical"]
+    assert kept._preprocessor.categories_["zip"] == ["13003", "69002", "75001"]
+    declared = _fit(TableFiles(tmp_path / "z.parquet", target="label", na_values=["?"]))
+    assert declared._preprocessor.kinds_ == ["numeric"]
+    pre = TabularPreprocessor().fit([pa.table({"c": ["1", "inf", "2"]})])
+    assert pre.kinds_ == ["categorical"]
+    # Past max_categories while numbers, and no na_values: too many categories.
+    with pytest.raises(XentlearnInputError, match=r"more than 10 distinct values"):
+        TabularPreprocessor(max_categories=10).fit([pa.table({"c": [str(v) for v in range(20)]})])
 
 
 def test_warning_says_the_column_is_then_read_as_numbers(tmp_path):

@@ -73,9 +73,10 @@ class TableFiles:
         Tokens that mean "missing" besides pyarrow's ("", "NA", "N/A", "NaN",
         "null", ...), such as "?" or "-". In a CSV file they are read as
         missing before the column types are inferred, so a numeric column with
-        a few "?" stays numeric; a Parquet column of type string whose other
-        values all read as numbers is numeric too, as the same CSV column
-        would be (and a model trained on one predicts on the other). The
+        a few "?" stays numeric; with them declared, a Parquet column of type
+        string whose other values all read as numbers is numeric too, as the
+        same CSV column would be (and a model trained on one predicts on the
+        other); without, it keeps its text type (codes stay categories). The
         model keeps them and applies them to
         every later table. Undeclared, such tokens make the column text: an
         error if they are at most 5% of its distinct values, else, where they

@@ -48,7 +48,9 @@ missing ones, all read as numbers is numeric too (``partial_fit`` tries the
 cast, vectorised, while every value so far has read as a number). So a UCI
 table gives the same model from CSV and from Parquet, and a model trained on
 one predicts on the other (its column is "numeric" either way, and
-``transform`` reads numbers written as text).
+``transform`` reads numbers written as text). Without declared tokens a text
+column keeps the type it was given, numbers or not: codes and zip codes written
+as strings stay categories.
 """
 
 from __future__ import annotations
@@ -595,8 +597,12 @@ class TabularPreprocessor:
         return True
 
     def _as_numbers(self, name: str) -> bool:
-        """Whether text column `name` reads as numbers: every value but missing ones."""
-        return (self._kinds[name] == CATEGORICAL and self._numbers.get(name) is not None
+        """Whether text column `name` reads as numbers: every value but missing ones, with
+        missing-value tokens declared (na_values), as a CSV reader would have read it.
+        Without na_values, a text column of numbers (codes, zip codes written as
+        strings into a Parquet file or a DataFrame) keeps the type it was given."""
+        return (self._kinds[name] == CATEGORICAL and bool(self.na_values)
+                and self._numbers.get(name) is not None
                 and self._present[name] > self._numbers[name][0])
 
     def _start(self, columns: Sequence[str]) -> None:
@@ -772,6 +778,10 @@ class TabularPreprocessor:
                     name, f"column {_shown_name(name)} has {n_missing} missing value(s) (null "
                     f"or NaN", "; expected none: pass impute='mean' or drop those rows")
             if kind == CATEGORICAL:
+                if self._seen[name] is None:
+                    # Numbers past max_categories, no longer kept as categories since
+                    # they would be numeric; without na_values they are text after all.
+                    raise _too_many_categories(name, set(), self.max_categories)
                 stray = _not_numbers(self._seen[name])
                 if stray:
                     raise _stray_tokens_error(
