@@ -926,7 +926,8 @@ class TabularPreprocessor:
         self._require_fitted()
         shape = (data.num_rows, self.n_features_out)
         if out is None:
-            out = np.zeros(shape, dtype=np.dtype(dtype))
+            # Every column is written whole below (one-hot columns zeroed first).
+            out = np.empty(shape, dtype=np.dtype(dtype))
         else:
             if out.shape != shape:
                 raise XentlearnInputError(f"out has shape {out.shape}, expected {shape}")
@@ -958,7 +959,8 @@ class TabularPreprocessor:
                     if scratch is None:
                         scratch = np.empty(shape[0])
                     np.subtract(x, self.means_[key], out=scratch)
-                    out[:, j] = np.divide(scratch, self.stds_[key], out=scratch)
+                    np.divide(scratch, self.stds_[key], out=out[:, j],
+                              casting="same_kind")
                 else:
                     out[:, j] = x
                 j += 1
