@@ -80,12 +80,42 @@ def _plain_loss(logits, targets, sample_weight, *, terms):
 
 
 def _binary_loss(logits, targets, sample_weight, *, terms, class_weight):
-    if class_weight is not None:
-        cw = class_weight[(targets > 0.5).astype(np.intp)]
-        sample_weight = cw if sample_weight is None else sample_weight * cw
+    sample_weight = _binary_sample_weight(targets, sample_weight, class_weight)
     # (n, 1) -> (n,) is a view, and so is the gradient's way back.
     result = terms(logits[:, 0], targets, sample_weight=sample_weight)
     return result._replace(grad=result.grad[:, None])
+
+
+def _binary_sample_weight(targets, sample_weight, class_weight):
+    """sw_i cw[y_i]: one sigmoid logit weighs its classes through the sample weights."""
+    if class_weight is None:
+        return sample_weight
+    cw = class_weight[(targets > 0.5).astype(np.intp)]
+    return cw if sample_weight is None else sample_weight * cw
+
+
+def loss_weight_sum(task: Task, targets: np.ndarray, sample_weight: np.ndarray | None = None,
+                    *, class_weight: np.ndarray | None = None, dtype=np.float64) -> float:
+    """sum_i w_i over these rows: the normaliser of the mean of ``make_loss(task,
+    class_weight=...)`` (its terms' ``weight_sum``, the same bits for logits of
+    `dtype`), without evaluating the loss. It does not depend on label smoothing
+    or the focal exponent."""
+    return TASKS[task].weight_sum(targets, sample_weight, class_weight, dtype)
+
+
+def _binary_weight_sum(targets, sample_weight, class_weight, dtype):
+    return losses.sigmoid_weight_sum(
+        targets, sample_weight=_binary_sample_weight(targets, sample_weight, class_weight),
+        dtype=dtype)
+
+
+def _softmax_weight_sum(targets, sample_weight, class_weight, dtype):
+    return losses.softmax_weight_sum(targets, sample_weight=sample_weight,
+                                     class_weight=class_weight, dtype=dtype)
+
+
+def _multilabel_weight_sum(targets, sample_weight, class_weight, dtype):
+    return losses.sigmoid_weight_sum(targets, sample_weight=sample_weight, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -97,6 +127,8 @@ class TaskHead:
     name : "binary", "multiclass", "multilabel" or "soft"
     n_outputs : callable, number of classes (labels) -> number of logits
     loss : callable, loss options -> LossFn (``make_loss``)
+    weight_sum : callable, (targets, sample_weight, class_weight, dtype) -> float
+        The loss's normaliser alone (``loss_weight_sum``)
     proba : callable, logits (n, n_outputs) -> probabilities (n, n_classes)
     log_proba : callable, logits -> log of ``proba``, computed stably
     decide : callable, logits -> class index per row (n,), or 0/1 indicators (n, m)
@@ -106,6 +138,7 @@ class TaskHead:
     name: str
     n_outputs: Callable[[int], int]
     loss: Callable[..., LossFn]
+    weight_sum: Callable[..., float]
     proba: Callable[[np.ndarray], np.ndarray]
     log_proba: Callable[[np.ndarray], np.ndarray]
     decide: Callable[[np.ndarray], np.ndarray]
@@ -136,16 +169,18 @@ def _argmax_rows(logits):
 
 TASKS: dict[str, TaskHead] = {head.name: head for head in (
     TaskHead("binary", lambda k: 1, functools.partial(_sigmoid_loss, one_logit=True),
-             _binary_proba, _binary_log_proba,
+             _binary_weight_sum, _binary_proba, _binary_log_proba,
              lambda logits: (logits[:, 0] > 0).astype(np.intp),
              lambda logits, targets: (logits[:, 0] > 0) == (targets > 0.5)),
-    TaskHead("multiclass", lambda k: k, _softmax_loss, _softmax_rows, _log_softmax_rows,
+    TaskHead("multiclass", lambda k: k, _softmax_loss, _softmax_weight_sum, _softmax_rows,
+             _log_softmax_rows,
              _argmax_rows, lambda logits, targets: logits.argmax(axis=1) == targets),
-    TaskHead("soft", lambda k: k, _softmax_loss, _softmax_rows, _log_softmax_rows,
+    TaskHead("soft", lambda k: k, _softmax_loss, _softmax_weight_sum, _softmax_rows,
+             _log_softmax_rows,
              _argmax_rows,
              lambda logits, targets: logits.argmax(axis=1) == targets.argmax(axis=1)),
     TaskHead("multilabel", lambda m: m, functools.partial(_sigmoid_loss, one_logit=False),
-             losses.sigmoid, losses.log_sigmoid,
+             _multilabel_weight_sum, losses.sigmoid, losses.log_sigmoid,
              lambda logits: (logits > 0).astype(np.int64),
              lambda logits, targets: ((logits > 0) == (targets > 0.5)).all(axis=1)),
 )}

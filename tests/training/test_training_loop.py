@@ -271,3 +271,29 @@ def test_apply_updates_into_a_buffer_gives_the_same_bits():
     assert optimizers.apply_updates(params, updates, out=params) is not params
     other = _tree.FlatParams(np.zeros(8), (("b", (2,)), ("W", (3, 2))))
     assert optimizers.apply_updates(params, updates, out=other) is not other
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "soft", "multilabel"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_loss_weight_sum_is_the_losss_own_normaliser_without_the_loss(task, dtype, weighted):
+    # alpha="auto" needs sum_i w_i; it was the weight_sum of the loss evaluated at zero
+    # logits (n x k exps); the normaliser alone gives the same bits.
+    from xentlearn.objective import loss_weight_sum
+
+    rng = np.random.default_rng(0)
+    n, k = 257, 4
+    targets = {"binary": rng.integers(0, 2, n).astype(dtype),
+               "multiclass": rng.integers(0, k, n).astype(np.intp),
+               "soft": rng.dirichlet(np.ones(k), n).astype(dtype),
+               "multilabel": rng.integers(0, 2, (n, k)).astype(dtype)}[task]
+    n_outputs = 1 if task == "binary" else k
+    sw = rng.uniform(0.1, 3.0, n).astype(dtype) if weighted else None
+    class_weights = [None] if task == "multilabel" else [
+        None, rng.uniform(0.5, 2.0, 2 if task == "binary" else k).astype(dtype)]
+    for cw in class_weights:
+        for smoothing in (0.0, 0.1):
+            loss = make_loss(task, class_weight=cw, label_smoothing=smoothing)
+            terms = loss(np.zeros((n, n_outputs), dtype=dtype), targets, sw)
+            assert loss_weight_sum(task, targets, sw, class_weight=cw,
+                                   dtype=dtype) == terms.weight_sum

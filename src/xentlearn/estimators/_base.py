@@ -258,9 +258,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             return float(self.alpha)
         if continuing and hasattr(self, "_alpha"):
             return self._alpha          # partial_fit keeps the first call's penalty
-        loss = make_loss(data.encoded.kind, class_weight=data.class_weight)
-        n_outputs = TASKS[data.encoded.kind].n_outputs(len(data.encoded.classes))
-        self._alpha = 1.0 / _inputs.loss_weight_sum(data.source, loss, n_outputs)
+        self._alpha = 1.0 / _inputs.loss_weight_sum(data.source, data.encoded.kind,
+                                                    data.class_weight)
         return self._alpha
 
     def _fit_temperature(self, model, params, data) -> float:

@@ -45,6 +45,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from sklearn.exceptions import DataConversionWarning
 
+from xentlearn import objective
 from xentlearn._types import Batch
 from xentlearn.data import _dask
 from xentlearn.data._arrays import ArraySource
@@ -292,16 +293,16 @@ def _split_part(part: Batch, index: int, seed: int, fraction: float, held_out: b
     return Batch(part.X[rows], part.targets[rows], sw)
 
 
-def loss_weight_sum(source, loss, n_outputs: int) -> float:
+def loss_weight_sum(source, task: str, class_weight) -> float:
     """sum_i w_i, the loss's normaliser, over a DaskSource (on its workers, in part order)."""
-    return float(sum(source.map_parts(_part_loss_weight, loss, n_outputs)))
+    return float(sum(source.map_parts(_part_loss_weight, task, class_weight)))
 
 
-def _part_loss_weight(part: Batch, loss, n_outputs: int) -> float:
+def _part_loss_weight(part: Batch, task: str, class_weight) -> float:
     total = 0.0
     for batch in ArraySource(*part).batches(None):
-        zeros = np.zeros((batch.X.shape[0], n_outputs), dtype=batch.X.dtype)
-        total += loss(zeros, batch.targets, batch.sample_weight).weight_sum
+        total += objective.loss_weight_sum(task, batch.targets, batch.sample_weight,
+                                           class_weight=class_weight, dtype=batch.X.dtype)
     return total
 
 

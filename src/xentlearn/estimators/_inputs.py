@@ -25,6 +25,7 @@ from xentlearn.estimators._labels import (EncodedTargets, check_labels_present,
 from xentlearn.estimators._preprocessing import table_features
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.objective import add_terms
+from xentlearn.objective import loss_weight_sum as objective_weight_sum
 from xentlearn.training import parallel_map, quiet_floating_point
 
 
@@ -97,15 +98,16 @@ per_partition = _dask_inputs.per_partition
 score_dask = _dask_inputs.score_dask
 
 
-def loss_weight_sum(source, loss, n_outputs: int) -> float:
-    """sum_i w_i, the normaliser of the mean loss `loss`, over `source`'s rows
-    (``alpha="auto"``); on the workers for data on a Dask cluster."""
+def loss_weight_sum(source, task: str, class_weight) -> float:
+    """sum_i w_i, the normaliser of the task's mean loss with `class_weight`, over
+    `source`'s rows (``alpha="auto"``; ``objective.loss_weight_sum``, no loss
+    evaluated); on the workers for data on a Dask cluster."""
     if isinstance(source, _dask_inputs.DaskSource):
-        return _dask_inputs.loss_weight_sum(source, loss, n_outputs)
+        return _dask_inputs.loss_weight_sum(source, task, class_weight)
     weight_sum = 0.0
     for batch in source.batches(None):
-        zeros = np.zeros((batch.X.shape[0], n_outputs), dtype=batch.X.dtype)
-        weight_sum += loss(zeros, batch.targets, batch.sample_weight).weight_sum
+        weight_sum += objective_weight_sum(task, batch.targets, batch.sample_weight,
+                                           class_weight=class_weight, dtype=batch.X.dtype)
     return weight_sum
 
 

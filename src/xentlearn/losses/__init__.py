@@ -14,6 +14,7 @@ softmax_terms / sigmoid_terms take the same options (minus `reduction`, plus
 ``LossTerms(loss_sum, weight_sum, grad)``: the "sum" value, the "mean"
 normaliser, and the gradient of loss_sum. The objective adds these over
 batches and divides once, so one batch and many chunks give the same result.
+softmax_weight_sum / sigmoid_weight_sum give the normaliser alone, without logits.
 
 Stable kernels
 --------------
@@ -21,8 +22,8 @@ logsumexp, log_softmax, softmax, log_sigmoid, sigmoid: dtype-preserving, for
 predict_proba and friends.
 """
 
-from xentlearn.losses._sigmoid import sigmoid_cross_entropy, sigmoid_terms
-from xentlearn.losses._softmax import softmax_cross_entropy, softmax_terms
+from xentlearn.losses._sigmoid import sigmoid_cross_entropy, sigmoid_terms, sigmoid_weight_sum
+from xentlearn.losses._softmax import softmax_cross_entropy, softmax_terms, softmax_weight_sum
 from xentlearn.losses._stable import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
 from xentlearn.losses._terms import LossTerms
 
@@ -34,7 +35,9 @@ __all__ = [
     "sigmoid",
     "sigmoid_cross_entropy",
     "sigmoid_terms",
+    "sigmoid_weight_sum",
     "softmax",
     "softmax_cross_entropy",
     "softmax_terms",
+    "softmax_weight_sum",
 ]

@@ -45,9 +45,7 @@ def _sigmoid_core(logits, targets, sample_weight, pos_weight, label_smoothing,
         t += eps / 2.0
     pw = None if pos_weight is None else pos_weight.astype(dtype, copy=False)
     sw = None if sample_weight is None else sample_weight.astype(dtype, copy=False)
-    n = z.shape[0]
-    n_labels = z.shape[1] if z.ndim == 2 else 1
-    weight_sum = float(n_labels) * (float(n) if sw is None else float(sw.sum()))
+    weight_sum = sigmoid_weight_sum(z, sample_weight=sw, dtype=dtype)
 
     g = np.empty_like(z) if out is None else out
     # No np.where / masked copies: with a random sign pattern they cost ~8x an
@@ -132,6 +130,16 @@ def _focal_terms(ce, sig, sig_neg, t, one_minus_t, gamma, alpha):
     if extra is None:
         extra = 0.0
     return factor, extra
+
+
+def sigmoid_weight_sum(targets, *, sample_weight=None, dtype=np.float64) -> float:
+    """m sum_i sw_i, the normaliser of ``sigmoid_terms`` (its ``weight_sum``), without
+    logits: `targets` (or anything shaped like the logits) gives n and m; the weights
+    are summed in `dtype`, the logits' (the same bits)."""
+    n = targets.shape[0]
+    n_labels = targets.shape[1] if targets.ndim == 2 else 1
+    sw = None if sample_weight is None else sample_weight.astype(dtype, copy=False)
+    return float(n_labels) * (float(n) if sw is None else float(sw.sum()))
 
 
 def sigmoid_terms(logits, targets, *, sample_weight=None, pos_weight=None,

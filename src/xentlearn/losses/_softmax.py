@@ -78,26 +78,7 @@ def _softmax_core(logits, targets, sample_weight, class_weight, label_smoothing,
     # Temporary 1 (n, k): the gradient buffer, which every path also uses as
     # scratch for z - max, exp(z - max) and p.
     g = np.empty_like(z) if out is None else out
-
-    # Normaliser w_i = sw_i sum_c cw_c t0_ic: plain sums for hard labels (cw[y]),
-    # a (n, k) @ (k,) product for soft labels with class weights.
-    if hard:
-        cw_y = None if cw is None else cw[targets]
-        if cw_y is not None and sw is not None:
-            weight_sum = float(np.einsum("i,i->", sw, cw_y))
-        elif cw_y is not None or sw is not None:
-            weight_sum = float((cw_y if cw_y is not None else sw).sum())
-        else:
-            weight_sum = float(n)
-    else:
-        t0 = targets.astype(dtype, copy=False)
-        if cw is None:
-            # Rows of t0 sum to 1 (validated within 1e-6), so w_i = sw_i, as torch divides by n.
-            weight_sum = float(n) if sw is None else float(sw.sum())
-        else:
-            t0_cw = t0 @ cw
-            weight_sum = (float(t0_cw.sum()) if sw is None
-                          else float(np.einsum("i,i->", sw, t0_cw)))
+    weight_sum, cw_y, t0 = _normaliser(targets, sw, cw, dtype)
 
     if gamma == 0.0 and hard and _class_major(z, g):
         losses = _hard_plain_class_major(z.T, targets, cw, cw_y, eps, g.T)
@@ -111,6 +92,44 @@ def _softmax_core(logits, targets, sample_weight, class_weight, label_smoothing,
         losses *= sw
         g *= sw[:, None]
     return losses, weight_sum, g
+
+
+def _normaliser(targets, sw, cw, dtype) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """(sum_i w_i, cw[y] for hard labels or None, the soft targets in `dtype` or None).
+
+    w_i = sw_i sum_c cw_c t0_ic: plain sums for hard labels (cw[y]), a (n, k) @ (k,)
+    product for soft labels with class weights. `sw` and `cw` are in `dtype` (or None).
+    """
+    n = targets.shape[0]
+    if targets.ndim == 1:
+        cw_y = None if cw is None else cw[targets]
+        if cw_y is not None and sw is not None:
+            return float(np.einsum("i,i->", sw, cw_y)), cw_y, None
+        if cw_y is not None or sw is not None:
+            return float((cw_y if cw_y is not None else sw).sum()), cw_y, None
+        return float(n), None, None
+    t0 = targets.astype(dtype, copy=False)
+    if cw is None:
+        # Rows of t0 sum to 1 (validated within 1e-6), so w_i = sw_i, as torch divides by n.
+        return (float(n) if sw is None else float(sw.sum())), None, t0
+    t0_cw = t0 @ cw
+    return (float(t0_cw.sum()) if sw is None else float(np.einsum("i,i->", sw, t0_cw))), None, t0
+
+
+def softmax_weight_sum(targets, *, sample_weight=None, class_weight=None,
+                       dtype=np.float64) -> float:
+    """sum_i w_i, the normaliser of ``softmax_terms`` (its ``weight_sum``), without logits.
+
+    Parameters
+    ----------
+    targets, sample_weight, class_weight
+        As for ``softmax_terms``.
+    dtype : float32 or float64
+        The logits' dtype, in which ``softmax_terms`` sums (the same bits).
+    """
+    sw = None if sample_weight is None else sample_weight.astype(dtype, copy=False)
+    cw = None if class_weight is None else class_weight.astype(dtype, copy=False)
+    return _normaliser(targets, sw, cw, np.dtype(dtype))[0]
 
 
 def _row_sums(a: np.ndarray) -> np.ndarray:
