@@ -89,3 +89,21 @@ def test_the_error_without_a_reader_is_unchanged_and_pickles():
     assert str(again.located("row 2 of 'd.parquet'")) == (
         "column 'x' has 2 infinite value(s) (first in row 2 of 'd.parquet'); expected finite "
         "numbers")
+
+
+def test_inf_and_minus_inf_give_the_error_alone_without_a_numpy_warning():
+    # inf + -inf in the column's sum is NaN: numpy's "invalid value encountered" warning
+    # was printed before the error (an extra 'warning:' line on the command line).
+    import warnings
+
+    from xentlearn.data import TabularPreprocessor
+    from xentlearn.data._tabular import InfiniteValuesError
+
+    table = pa.table({"c": [1.0, np.inf, -np.inf, 2.0]})
+    fitted = TabularPreprocessor().fit([pa.table({"c": [1.0, 2.0, 3.0]})])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InfiniteValuesError, match="2 infinite value"):
+            TabularPreprocessor().fit([table])
+        with pytest.raises(InfiniteValuesError, match="infinite value"):
+            fitted.transform(table)

@@ -279,6 +279,14 @@ def _stray_tokens_error(name: str, stray: list[str], why: str) -> XentlearnInput
         f"missing with na_values={list(stray[:5])!r} (and impute='mean'), or fix those rows")
 
 
+def _finite_sum(x: np.ndarray) -> float:
+    """``x.sum()``, finite for a column without gaps or infinities (one pass decides the
+    common case), quietly NaN or infinite otherwise: the caller looks closer then, and
+    inf + -inf must not print numpy's "invalid value" warning before the real error."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return x.sum()
+
+
 def _too_many_categories(name: str, seen: set, limit: int) -> XentlearnInputError:
     stray = _not_numbers(seen)
     if stray:
@@ -543,7 +551,7 @@ class TabularPreprocessor:
                 x = _as_float64(column, writable=False)
                 # A finite sum means no NaN (missing) and no infinity: one pass decides
                 # for the common column; an overflowing sum only takes the long way.
-                total = x.sum()
+                total = _finite_sum(x)
                 n_missing = 0
                 if not math.isfinite(total):
                     missing = np.isnan(x)
@@ -577,7 +585,7 @@ class TabularPreprocessor:
                     name, stray, f"categorical, and over max_categories={self.max_categories} "
                     "distinct values") from None
             return False
-        total = x.sum()
+        total = _finite_sum(x)
         if not math.isfinite(total):
             finite = np.isfinite(x)
             n_nan = int(np.count_nonzero(np.isnan(x))) - values.null_count
@@ -945,7 +953,7 @@ class TabularPreprocessor:
                 parts, keys = [_numbers_of(name, column, kind)], [name]
             for x, key in zip(parts, keys):
                 # As in partial_fit: a finite sum is a column without gaps or infinities.
-                if not math.isfinite(x.sum()):
+                if not math.isfinite(_finite_sum(x)):
                     missing = np.isnan(x)
                     if missing.any():
                         if self.impute is None:
