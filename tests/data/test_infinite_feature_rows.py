@@ -7,42 +7,22 @@ import pickle
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from xentlearn import LogisticRegression
 from xentlearn.data import TableFiles
 from xentlearn.exceptions import XentlearnInputError
 
-CSV_ROWS = ", counting rows after the header, blank lines not counted"
+from tests.data.feature_rows import CSV_ROWS, rows, write
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-def _rows(n: int = 60, *, infinite=(), seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(n)
-    for i, row in enumerate(infinite):
-        x[row] = np.inf if i % 2 == 0 else -np.inf
-    return {"x": x, "colour": rng.choice(["r", "g"], n), "label": rng.choice(["a", "b"], n)}
-
-
-def _write(columns: dict, path) -> None:
-    table = pa.table(columns)
-    if str(path).endswith(".parquet"):
-        pq.write_table(table, path, row_group_size=16)
-        return
-    lines = ["x,colour,label"]
-    for x, c, y in zip(*(table.column(n).to_pylist() for n in ("x", "colour", "label"))):
-        lines.append(f"{x!r},{c},{y}")
-    path.write_text("\n".join(lines) + "\n")
 
 
 @pytest.mark.parametrize("budget", [0, None], ids=["streamed", "in-memory"])
 @pytest.mark.parametrize("ext", ["csv", "parquet"])
 def test_fit_names_the_row_of_the_first_infinite_value(tmp_path, ext, budget):
     path = tmp_path / f"d.{ext}"
-    _write(_rows(infinite=(40, 50)), path)
+    write(rows(infinite=(40, 50)), path)
     counted = CSV_ROWS if ext == "csv" else ""
     with pytest.raises(XentlearnInputError) as info:
         LogisticRegression(max_iter=3).fit(
@@ -54,8 +34,8 @@ def test_fit_names_the_row_of_the_first_infinite_value(tmp_path, ext, budget):
 
 @pytest.mark.parametrize("budget", [0, None], ids=["streamed", "in-memory"])
 def test_the_row_is_in_the_file_that_holds_it(tmp_path, budget):
-    _write(_rows(), tmp_path / "a.csv")
-    _write(_rows(infinite=(7,)), tmp_path / "b.csv")
+    write(rows(), tmp_path / "a.csv")
+    write(rows(infinite=(7,)), tmp_path / "b.csv")
     with pytest.raises(XentlearnInputError,
                        match=rf"infinite value\(s\) \(first in row 8 of '.*b\.csv'{CSV_ROWS}\)"):
         LogisticRegression(max_iter=3).fit(TableFiles(tmp_path, target="label",
@@ -64,8 +44,8 @@ def test_the_row_is_in_the_file_that_holds_it(tmp_path, budget):
 
 @pytest.mark.parametrize("ext", ["csv", "parquet"])
 def test_validation_rows_and_predictions_name_the_row(tmp_path, ext):
-    _write(_rows(seed=1), tmp_path / f"train.{ext}")
-    _write(_rows(infinite=(21,)), tmp_path / f"new.{ext}")
+    write(rows(seed=1), tmp_path / f"train.{ext}")
+    write(rows(infinite=(21,)), tmp_path / f"new.{ext}")
     where = rf"\(first in row 22 of '.*new\.{ext}'"
     with pytest.raises(XentlearnInputError, match=where):
         LogisticRegression(max_iter=3).fit(TableFiles(tmp_path / f"train.{ext}", target="label"),

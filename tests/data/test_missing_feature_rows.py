@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import pickle
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from xentlearn import LogisticRegression
 from xentlearn.data import TableFiles
 from xentlearn.exceptions import XentlearnInputError
 
-CSV_ROWS = ", counting rows after the header, blank lines not counted"
-
-
-def _rows(n: int = 60, *, gaps=(), text_gaps=()) -> dict:
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(n)
-    x[list(gaps)] = np.nan
-    colour = [None if i in text_gaps else c for i, c in enumerate(rng.choice(["r", "g"], n))]
-    return {"x": x, "colour": colour, "label": rng.choice(["a", "b"], n)}
-
-
-def _write(columns: dict, path) -> None:
-    table = pa.table(columns)
-    if str(path).endswith(".parquet"):
-        pq.write_table(table, path, row_group_size=16)
-        return
-    lines = ["x,colour,label"]
-    for x, c, y in zip(*(table.column(n).to_pylist() for n in ("x", "colour", "label"))):
-        lines.append(f"{'' if x is None or x != x else repr(x)},{c or ''},{y}")
-    path.write_text("\n".join(lines) + "\n")
+from tests.data.feature_rows import CSV_ROWS, rows, write
 
 
 @pytest.mark.parametrize("budget", [0, None], ids=["streamed", "in-memory"])
@@ -40,7 +19,7 @@ def _write(columns: dict, path) -> None:
 def test_fit_names_the_row_of_the_first_missing_value(tmp_path, ext, budget):
     # Row index 37 is the 38th data row; a second gap later in the file is not the first.
     path = tmp_path / f"d.{ext}"
-    _write(_rows(gaps=(37, 50)), path)
+    write(rows(gaps=(37, 50)), path)
     counted = CSV_ROWS if ext == "csv" else ""
     with pytest.raises(XentlearnInputError) as info:
         LogisticRegression(max_iter=3).fit(
@@ -54,8 +33,8 @@ def test_fit_names_the_row_of_the_first_missing_value(tmp_path, ext, budget):
 @pytest.mark.parametrize("ext", ["csv", "parquet"])
 def test_the_row_is_in_the_file_that_holds_it(tmp_path, ext, budget):
     # Two files in a folder, the gap (an empty text cell) in the second: its own row.
-    _write(_rows(), tmp_path / f"a.{ext}")
-    _write(_rows(text_gaps=(5,)), tmp_path / f"b.{ext}")
+    write(rows(), tmp_path / f"a.{ext}")
+    write(rows(text_gaps=(5,)), tmp_path / f"b.{ext}")
     counted = CSV_ROWS if ext == "csv" else ""
     with pytest.raises(XentlearnInputError,
                        match=rf"column 'colour' has 1 missing value\(s\) \(null or NaN; first "
@@ -74,11 +53,11 @@ def test_rows_of_a_row_split_keep_their_numbers_in_the_file(tmp_path, ext, budge
     train, valid = table.split_validation()
     first_train = next(i for i in range(60) if train.row_filters[-1].mask(0, i, 1)[0])
     first_valid = next(i for i in range(60) if valid.row_filters[-1].mask(0, i, 1)[0])
-    _write(_rows(gaps=(first_train, first_valid)), path)
+    write(rows(gaps=(first_train, first_valid)), path)
     with pytest.raises(XentlearnInputError, match=rf"first in row {first_train + 1} of "):
         LogisticRegression(max_iter=3).fit(train)
     # Validation rows: transformed by the preprocessing fitted on the training rows.
-    _write(_rows(gaps=(first_valid,)), path)
+    write(rows(gaps=(first_valid,)), path)
     with pytest.raises(XentlearnInputError,
                        match=rf"\(null or NaN; first in row {first_valid + 1} of '.*d\.{ext}'.*"
                              r"the model was trained without imputation"):
@@ -88,9 +67,9 @@ def test_rows_of_a_row_split_keep_their_numbers_in_the_file(tmp_path, ext, budge
 @pytest.mark.parametrize("budget", [0, None], ids=["streamed", "in-memory"])
 def test_a_declared_missing_token_is_located_too(tmp_path, budget):
     path = tmp_path / "d.parquet"
-    columns = _rows()
+    columns = rows()
     columns["colour"][12] = "?"
-    _write(columns, path)
+    write(columns, path)
     with pytest.raises(XentlearnInputError, match=r"first in row 13 of '.*d\.parquet'\)"):
         LogisticRegression(max_iter=3).fit(
             TableFiles(path, target="label", na_values=["?"], memory_budget=budget))

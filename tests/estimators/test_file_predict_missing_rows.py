@@ -3,44 +3,23 @@ value (a model trained without imputation), as fit does since a32fb94."""
 
 from __future__ import annotations
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from xentlearn import LogisticRegression
 from xentlearn.data import TableFiles
 from xentlearn.exceptions import XentlearnInputError
 
-CSV_ROWS = ", counting rows after the header, blank lines not counted"
+from tests.data.feature_rows import CSV_ROWS, rows, write
+
 TRAINED_WITHOUT = "the model was trained without imputation"
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-def _rows(n: int = 60, *, gaps=(), text_gaps=(), seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(n)
-    x[list(gaps)] = np.nan
-    colour = [None if i in text_gaps else c for i, c in enumerate(rng.choice(["r", "g"], n))]
-    return {"x": x, "colour": colour, "label": rng.choice(["a", "b"], n)}
-
-
-def _write(columns: dict, path) -> None:
-    table = pa.table(columns)
-    if str(path).endswith(".parquet"):
-        pq.write_table(table, path, row_group_size=16)
-        return
-    lines = ["x,colour,label"]
-    for x, c, y in zip(*(table.column(n).to_pylist() for n in ("x", "colour", "label"))):
-        lines.append(f"{'' if x is None or x != x else repr(x)},{c or ''},{y}")
-    path.write_text("\n".join(lines) + "\n")
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     path = tmp_path_factory.mktemp("train") / "train.csv"
-    _write(_rows(seed=1), path)
+    write(rows(seed=1), path)
     return LogisticRegression(max_iter=5).fit(TableFiles(path, target="label"))
 
 
@@ -55,7 +34,7 @@ def _apply(model, method: str, table: TableFiles):
 def test_the_first_missing_value_is_named_by_its_row(model, tmp_path, ext, method):
     # Row index 37 is the 38th data row (in the Parquet file's third row group).
     path = tmp_path / f"d.{ext}"
-    _write(_rows(gaps=(37, 50)), path)
+    write(rows(gaps=(37, 50)), path)
     counted = CSV_ROWS if ext == "csv" else ""
     with pytest.raises(XentlearnInputError) as info:
         _apply(model, method, TableFiles(path, target="label", batch_rows=16))
@@ -66,8 +45,8 @@ def test_the_first_missing_value_is_named_by_its_row(model, tmp_path, ext, metho
 
 @pytest.mark.parametrize("ext", ["csv", "parquet"])
 def test_the_row_is_in_the_file_that_holds_it(model, tmp_path, ext):
-    _write(_rows(), tmp_path / f"a.{ext}")
-    _write(_rows(text_gaps=(5,)), tmp_path / f"b.{ext}")
+    write(rows(), tmp_path / f"a.{ext}")
+    write(rows(text_gaps=(5,)), tmp_path / f"b.{ext}")
     counted = CSV_ROWS if ext == "csv" else ""
     with pytest.raises(XentlearnInputError,
                        match=rf"column 'colour' has 1 missing value\(s\) \(null or NaN; first "
@@ -81,18 +60,18 @@ def test_rows_of_a_row_split_keep_their_numbers_in_the_file(model, tmp_path):
     _, valid = TableFiles(path, target="label", validation_fraction=0.3).split_validation()
     held_out = [i for i in range(60) if valid.row_filters[-1].mask(0, i, 1)[0]]
     trained = [i for i in range(60) if i not in held_out]
-    _write(_rows(gaps=(trained[0], held_out[1])), path)
+    write(rows(gaps=(trained[0], held_out[1])), path)
     with pytest.raises(XentlearnInputError, match=rf"first in row {held_out[1] + 1} of "):
         model.score(valid)
 
 
 def test_a_declared_missing_token_is_located_too(tmp_path):
     path = tmp_path / "train.parquet"
-    _write(_rows(seed=1), path)
+    write(rows(seed=1), path)
     model = LogisticRegression(max_iter=5).fit(TableFiles(path, target="label",
                                                           na_values=["?"]))
-    columns = _rows()
+    columns = rows()
     columns["colour"][12] = "?"
-    _write(columns, tmp_path / "new.parquet")
+    write(columns, tmp_path / "new.parquet")
     with pytest.raises(XentlearnInputError, match=r"first in row 13 of '.*new\.parquet'\)"):
         model.predict(TableFiles(tmp_path / "new.parquet"))
