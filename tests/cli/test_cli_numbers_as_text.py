@@ -36,3 +36,16 @@ def test_a_few_question_marks_in_a_column_of_codes_are_told_in_flags(tmp_path, m
     assert main(["info", "n.xent", "--json"]) == 0
     features = json.loads(capsys.readouterr().out)["features"]
     assert [f["kind"] for f in features] == ["numeric", "numeric"]
+
+
+def test_the_na_values_help_tells_booleans_and_parquet_text(capsys):
+    # Since 2ee23fb true/false with a marker is told too; since f2fc873 a Parquet text
+    # column of numbers is numeric only with declared tokens.
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    help_ = text[text.index("--na-values '?,NA,-' extra text"):text.index("--impute {none,mean} missing values")]
+    assert "in a column of true/false, a warning too" in help_, help_
+    assert ("Declared, the column is numeric, as is a Parquet text column of numbers "
+            "(undeclared, it stays categories)") in help_, help_
+    assert ("a CSV column of true/false is boolean (a Parquet text one: categories true, "
+            "false)") in help_, help_

@@ -76,7 +76,10 @@ def _add_table_options(d, *, command: str) -> None:
                         "null); the model keeps them for predict. Undeclared, a '?' in a "
                         "column of numbers makes it text: an error, or for a few values in "
                         "a column of few distinct numbers a warning naming them, and the "
-                        "column is one-hot encoded")
+                        "column is one-hot encoded; in a column of true/false, a warning too. "
+                        "Declared, the column is numeric, as is a Parquet text column of "
+                        "numbers (undeclared, it stays categories), and a CSV column of "
+                        "true/false is boolean (a Parquet text one: categories true, false)")
     d.add_argument("--impute", choices=("none", "mean"),
                    help="missing values: none (an error) or mean (numeric mean, "
                         "'<missing>' category)")
