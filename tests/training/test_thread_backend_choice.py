@@ -47,10 +47,9 @@ def test_both_ways_are_timed_then_the_faster_is_kept_and_the_other_retimed():
         threaded = timer.choose()
         chosen.append(threaded)
         timer.record(threaded, seconds[threaded])
-    # pass 1 untimed (threads), 2 threads, 3 calling thread, then the faster one,
-    # the other every 16th pass.
-    assert chosen[:3] == [True, True, False]
-    assert [i + 1 for i, t in enumerate(chosen) if t][2:] == [16, 32]
+    # pass 1 threads, 2 calling thread, then the faster one, the other every 16th pass.
+    assert chosen[:2] == [True, False]
+    assert [i + 1 for i, t in enumerate(chosen) if t][1:] == [16, 32]
     seconds[False] = 3.0                                  # the load changed
     later = []
     for _ in range(20):
@@ -67,3 +66,20 @@ def test_one_worker_never_hands_over(monkeypatch):
     with ThreadBackend(1) as backend:
         backend.full_batch(objective, params, source)
     assert calls == []
+
+
+def test_a_pass_at_zero_parameters_is_not_timed(monkeypatch):
+    # Zero weights make no forward product: that pass would make threads look faster
+    # than they are. Any other pass, the first of a fit included, is timed.
+    objective, params, source = _objective_and_source(2)
+    recorded = []
+    original = _backends._FasterOfTwo.record
+    monkeypatch.setattr(_backends._FasterOfTwo, "record",
+                        lambda self, *args: recorded.append(args[0]) or original(self, *args))
+    zeros = {key: np.zeros_like(value) for key, value in params.items()}
+    with ThreadBackend(2) as backend:
+        backend.full_batch(objective, zeros, source)
+        assert recorded == []
+        backend.full_batch(objective, params, source)
+        backend.full_batch(objective, params, source)
+    assert recorded == [True, False]

@@ -158,13 +158,14 @@ class ThreadBackend(SerialBackend):
         start = time.perf_counter()
         result = objective.value_and_grad(params, source.batches(None),
                                           map_fn=self._threads if threaded else map)
-        self._timer.record(threaded, time.perf_counter() - start)
+        # A pass at all-zero parameters (a linear fit's start, when the estimators' first
+        # pass has not evaluated it already) makes no forward product: lighter than the
+        # others, it is not timed.
+        if any(leaf.any() for leaf in params.values()):
+            self._timer.record(threaded, time.perf_counter() - start)
         return result
 
 
-# A fit's first pass is at its starting point (zero weights: no forward product for a
-# linear model), lighter than the others: it is not timed.
-_UNTIMED_PASSES = 1
 _RETIME_EVERY = 16
 _KEPT_TIMES = 3
 
@@ -184,7 +185,7 @@ class _FasterOfTwo:
     def choose(self) -> bool:
         """True: map the next pass over the threads."""
         self.passes += 1
-        if self.passes <= _UNTIMED_PASSES or not self.seconds[True]:
+        if not self.seconds[True]:
             return True
         if not self.seconds[False]:
             return False
@@ -192,10 +193,10 @@ class _FasterOfTwo:
         return not faster if self.passes % _RETIME_EVERY == 0 else faster
 
     def record(self, threaded: bool, seconds: float) -> None:
-        if self.passes > _UNTIMED_PASSES:
-            times = self.seconds[threaded]
-            times.append(seconds)
-            del times[:-_KEPT_TIMES]
+        """The time of the pass just chosen (a pass not recorded is chosen again)."""
+        times = self.seconds[threaded]
+        times.append(seconds)
+        del times[:-_KEPT_TIMES]
 
 
 # ---------------------------------------------------------------------------- one step
