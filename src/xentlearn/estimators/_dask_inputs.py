@@ -698,14 +698,22 @@ def merge_unseen(into: dict, unseen: dict) -> None:
 
 def _result_bytes(logits: np.ndarray, y) -> int:
     """The bytes of a batch's predictions: its logits and target values (text labels:
-    the strings too)."""
+    the strings too, estimated from up to ``_SIZE_SAMPLE`` of them, evenly spaced: a
+    bound needs no exact count, and a Python loop over every row would cost more than
+    the prediction)."""
     nbytes = logits.nbytes
     if y is not None:
         y = np.asarray(y)
         nbytes += y.nbytes
-        if y.dtype == object:
-            nbytes += sum(sys.getsizeof(value) for value in y)
+        if y.dtype == object and y.size:
+            sample = y.ravel()[np.linspace(0, y.size - 1, min(y.size, _SIZE_SAMPLE),
+                                           dtype=np.intp)]
+            nbytes += int(sum(sys.getsizeof(value) for value in sample) * y.size
+                          / sample.size)
     return nbytes
+
+
+_SIZE_SAMPLE = 256
 
 
 def _call(X, name: str, estimator):
