@@ -49,3 +49,22 @@ def test_the_na_values_help_tells_booleans_and_parquet_text(capsys):
             "(undeclared, it stays categories)") in help_, help_
     assert ("a CSV column of true/false is boolean (a Parquet text one: categories true, "
             "false)") in help_, help_
+
+
+def test_a_parquet_folder_of_text_and_numbers_needs_na_values(tmp_path, monkeypatch, capsys):
+    # pandas wrote the column as string in the file with '?' and as double in the other.
+    from tests.data.test_text_and_numbers_files import pandas_folders
+
+    pandas_folders(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "parquet", "--target", "label", "--quiet", "--out", "m.xent"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xentlearn: error: column 'nuclei' is double in "), err
+    assert "declare them, e.g. --na-values '?' (and --impute mean), and it is read as numbers" \
+        in err, err
+    assert main(["train", "parquet", "--target", "label", "--na-values", "?", "--impute",
+                 "mean", "--quiet", "--out", "m.xent"]) == 0
+    capsys.readouterr()
+    assert main(["info", "m.xent", "--json"]) == 0
+    features = json.loads(capsys.readouterr().out)["features"]
+    assert [f["kind"] for f in features] == ["numeric", "numeric"]

@@ -439,7 +439,11 @@ def scan_schema(files, *, csv_block_bytes: int | None = None, na_values: Sequenc
     Every file must hold the same column names, and each column the same kind
     (numeric, boolean or string: an int32 column in one file and a float64 one
     in another are both numeric). A column that is empty in the first block of
-    a CSV file (pyarrow's null type) takes its type from another file.
+    a CSV file (pyarrow's null type) takes its type from another file. With
+    `na_values`, a column of text in some files and numbers in others (pandas
+    writes a column holding "?" as string) is taken as float64: the
+    preprocessor reads its text as numbers or refuses it; without, it is
+    refused with the advice to declare them.
 
     Parameters
     ----------
@@ -467,6 +471,8 @@ def _scan_schemas(files, *, csv_block_bytes: int | None = None, na_values: Seque
     files = _as_files(files)
     first = _file_schema(files[0], csv_block_bytes=csv_block_bytes, na_values=na_values)
     names, types = list(first.names), {f.name: f.type for f in first}
+    # The file each column's type in `types` was first met in (for messages).
+    seen_in = dict.fromkeys(names, files[0])
     schemas = [first]
     for path in files[1:]:
         schema = _file_schema(path, csv_block_bytes=csv_block_bytes, na_values=na_values)
@@ -481,13 +487,29 @@ def _scan_schemas(files, *, csv_block_bytes: int | None = None, na_values: Seque
             known = types[field.name]
             kind, known_kind = _kind_or_type(field.type), _kind_or_type(known)
             if known_kind is None:
-                types[field.name] = field.type
+                types[field.name], seen_in[field.name] = field.type, path
             elif kind is not None and kind != known_kind:
+                if {kind, known_kind} == {"numeric", "categorical"} and na_values:
+                    # Text in one file, numbers in another: numbers written as text where
+                    # a token made pandas write the column as string. The preprocessor
+                    # reads the text as numbers or refuses it (TabularPreprocessor's
+                    # _text_and_numbers); CSV files read the column as numbers.
+                    types[field.name], seen_in[field.name] = pa.float64(), path
+                    continue
                 raise XentlearnInputError(
                     f"column {field.name!r} is {field.type} in {str(path)!r} but {known} in "
-                    f"{str(files[0])!r}; expected the same kind (number, boolean or string) "
-                    f"in every file")
+                    f"{str(seen_in[field.name])!r}; expected the same kind (number, boolean "
+                    f"or string) in every file" + _mixed_advice(kind, known_kind))
     return pa.schema([(n, types[n]) for n in names]), schemas
+
+
+def _mixed_advice(kind: str, known_kind: str) -> str:
+    """What to do about a column of numbers in one file and text in another."""
+    if {kind, known_kind} != {"numeric", "categorical"}:
+        return ""
+    return ("; if its text is numbers with missing-value tokens (pandas writes a column "
+            "holding '?' as string), declare them, e.g. na_values=['?'] (and "
+            "impute='mean'), and it is read as numbers in every file")
 
 
 def _check_column(files: list[Path], schema, column: str, what: str) -> None:

@@ -76,9 +76,11 @@ class TableFiles:
         a few "?" stays numeric; with them declared, a Parquet column of type
         string whose other values all read as numbers is numeric too, as the
         same CSV column would be (and a model trained on one predicts on the
-        other); without, it keeps its text type (codes stay categories). The
-        model keeps them and applies them to
-        every later table. Undeclared, such tokens make the column text: an
+        other); without, it keeps its text type (codes stay categories). So
+        with them, a Parquet folder where the column is string in one file
+        (it held "?") and double in another trains as numbers; without, it
+        is refused. The model keeps them and applies them to every later
+        table. Undeclared, such tokens make the column text: an
         error if they are at most 5% of its distinct values, else, where they
         are at most 5 values in fewer than half of its rows, a
         ``ColumnWarning`` naming them and their rows, and the column is one-hot

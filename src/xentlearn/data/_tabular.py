@@ -38,7 +38,10 @@ It becomes 1.0 and 0.0, never standardised (``describe``: "true = 1, false =
 predicts alike on the others. Other spellings ("yes"/"no", "T"/"F") are text,
 one-hot encoded; a column of 0 and 1 alone is a number, standardised. A column
 must be of one kind in every file (``scan_schema``): bool in one file and
-numbers in another is refused, not turned into 0/1.
+numbers in another is refused, not turned into 0/1. Text in one file and
+numbers in another (pandas writes a column as string in a file where it held
+"?") is refused too, unless na_values are declared: then the text must read
+as numbers (below) and the column is numeric, merged batches included.
 
 Both hold for CSV and Parquet files and for DataFrames alike. Declared
 missing, the tokens leave a column of numbers, which is read as such: a CSV
@@ -279,6 +282,18 @@ def _stray_tokens_error(name: str, stray: list[str], why: str) -> XentlearnInput
         f"missing with na_values={list(stray[:5])!r} (and impute='mean'), or fix those rows")
 
 
+def _mixed_text_error(name: str, numeric_type, values) -> XentlearnInputError:
+    """A column numeric (`numeric_type`) in some batches or files and, in others, text
+    whose `values` are not all numbers."""
+    stray = sorted(v for v in values if v is not None and not _is_number(v))
+    shown = ", ".join(repr(v) for v in stray[:5]) + (", ..." if len(stray) > 5 else "")
+    return XentlearnInputError(
+        f"column {name!r} is {numeric_type} (numbers) in some files but text in others, "
+        f"where it holds values that are not numbers ({shown}); expected numbers in every "
+        f"file: if they mean missing, declare them, na_values={list(stray[:5])!r} (and "
+        f"impute='mean'), else fix those rows")
+
+
 def _finite_sum(x: np.ndarray) -> float:
     """``x.sum()``, finite for a column without gaps or infinities (one pass decides the
     common case), quietly NaN or infinite otherwise: the caller looks closer then, and
@@ -504,6 +519,10 @@ class TabularPreprocessor:
         self._present: dict[str, int] = {}
         self._distinct: dict[str, _Distinct] = {}
         self._formats: dict[str, str | None] = {}
+        # Per text column that is numeric in other batches (a Parquet folder where pandas
+        # wrote the column as string in a file with a token, as double in one without):
+        # the numeric type. Only with na_values; the text must then read as numbers.
+        self._mixed: dict[str, Any] = {}
         self._fitted = False
         self._loaded = False
 
@@ -539,6 +558,8 @@ class TabularPreprocessor:
                 self._present[name] += len(values) - values.null_count
                 if self._numbers[name] is not None and self._text_numbers(name, values):
                     continue
+                if name in self._mixed:
+                    raise _mixed_text_error(name, self._mixed[name], _unique_strings(values))
                 counted = pc.value_counts(values)
                 uniques = counted.field(0).to_pylist()
                 self._seen[name].update(v for v in uniques if v is not None)
@@ -721,10 +742,14 @@ class TabularPreprocessor:
             self._kinds[name], self._types[name] = theirs, other._types[name]
             if name in other._formats:
                 self._formats[name] = other._formats[name]
-        elif kind != theirs:
+        elif kind != theirs and not self._text_and_numbers(name, kind, theirs,
+                                                          other._types[name]):
             raise XentlearnInputError(
                 f"column {name!r} changes type between batches: {self._types[name]} "
                 f"({kind}) then {other._types[name]} ({theirs})")
+        if name in other._mixed:
+            self._mixed.setdefault(name, other._mixed[name])
+            self._kinds[name], self._types[name] = CATEGORICAL, other._types[name]
         self._stats[name].merge(other._stats[name])
         if name in other._parts:
             parts = self._parts.setdefault(name, [_Stats() for _ in DATE_PARTS])
@@ -733,6 +758,9 @@ class TabularPreprocessor:
         numbers, their_numbers = self._numbers[name], other._numbers[name]
         self._numbers[name] = None if numbers is None or their_numbers is None else [
             a + b for a, b in zip(numbers, their_numbers)]
+        if name in self._mixed and self._numbers[name] is None:
+            raise _mixed_text_error(name, self._mixed[name],
+                                    (self._seen[name] or set()) | (other._seen[name] or set()))
         seen, their_seen = self._seen[name], other._seen[name]
         if seen is not None and their_seen is not None:
             seen.update(their_seen)
@@ -765,6 +793,8 @@ class TabularPreprocessor:
         kinds = {}
         for name in self.columns:
             kind, n_missing = self._kinds[name], self._missing[name]
+            if name in self._mixed and not self._as_numbers(name):
+                raise _mixed_text_error(name, self._mixed[name], self._seen[name] or set())
             if self._as_numbers(name):
                 # Text of numbers (missing values declared): numbers, as a CSV reader
                 # would have read them. Values such as "nan" are missing, "inf" refused.
@@ -1077,11 +1107,30 @@ class TabularPreprocessor:
         if kind is not None:
             if known is None:
                 self._kinds[name], self._types[name] = kind, arrow_type
-            elif known != kind:
+            elif known != kind and not self._text_and_numbers(name, known, kind, arrow_type):
                 raise XentlearnInputError(
                     f"column {name!r} changes type between batches: {self._types[name]} "
                     f"({known}) then {arrow_type} ({kind})")
         return kind
+
+    def _text_and_numbers(self, name: str, known: str, kind: str, arrow_type) -> bool:
+        """Whether column `name`, of kind `known` so far, takes values of `kind` (type
+        `arrow_type`) too: text in some batches and numbers in others, with na_values
+        declared, while its text has all read as numbers. Then it is a text column of
+        numbers (``_as_numbers``) whose numeric batches add to its moments as a numeric
+        column's; ``_mixed`` keeps the numeric type, so that text that is not numbers
+        is refused. Otherwise (no na_values, or words in its text) the caller's error."""
+        if {known, kind} != {NUMERIC, CATEGORICAL} or not self.na_values:
+            return False
+        if self._numbers[name] is None:
+            raise _mixed_text_error(name, arrow_type if kind == NUMERIC else self._types[name],
+                                    self._seen[name] or set())
+        if kind == CATEGORICAL:
+            self._mixed.setdefault(name, self._types[name])
+            self._kinds[name], self._types[name] = CATEGORICAL, arrow_type
+        else:
+            self._mixed.setdefault(name, arrow_type)
+        return True
 
     # ------------------------------------------------------------ serialisation
 
