@@ -392,6 +392,23 @@ def _date_format(values) -> str | None:
     return None
 
 
+def _format_of_dates_among(values) -> str | None:
+    """The first of DATE_FORMATS that reads the most of the sampled text `values` (at
+    least one), else None: the format of a column fitted on typed dates, given text
+    that holds a few values that are not dates, for the caller to name."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sample = [v for v in pc.unique(values).to_pylist() if v is not None][:_DATE_SAMPLE]
+    array = pa.array(sample, pa.string())
+    best, unread = None, len(sample)
+    for fmt in DATE_FORMATS:
+        n = pc.strptime(array, format=fmt, unit="s", error_is_null=True).null_count
+        if n < unread:
+            best, unread = fmt, n
+    return best
+
+
 def _dates_refused(name: str, what: str) -> XentlearnInputError:
     return XentlearnInputError(
         f"column {name!r} holds dates ({what}); a date is not a number or a category "
@@ -1070,17 +1087,18 @@ class TabularPreprocessor:
             fmt = self._formats.get(name)
             if fmt is None:
                 # Fitted on a typed date column, now given text (a DataFrame of
-                # strings): read it with the first format that fits.
-                fmt = _date_format(values)
+                # strings): read it with the first format that fits its dates.
+                fmt = _format_of_dates_among(values)
             parsed = None if fmt is None else pc.strptime(values, format=fmt, unit="s",
                                                           error_is_null=True)
             if parsed is None or parsed.null_count != values.null_count:
-                bad = values if parsed is None else pc.filter(
+                bad = pc.drop_null(values) if parsed is None else pc.filter(
                     values, pc.and_(pc.is_null(parsed), pc.is_valid(values)))
-                raise XentlearnInputError(
-                    f"column {name!r} holds dates, but {bad[0].as_py()!r} is not one"
-                    + ("" if fmt is None else f" in the format {fmt!r}")
-                    + "; fix it, or declare such values missing (na_values)")
+                # A ColumnValuesError: a reader that knows the file names it and the row.
+                raise UnreadableDatesError(
+                    name, f"column {name!r} holds dates, but {bad[0].as_py()!r} is not one"
+                    + ("" if fmt is None else f" in the format {fmt!r}"),
+                    "; fix it, or declare such values missing (na_values)", fmt)
             column = parsed
         parts = [pc.year(column), pc.month(column), pc.day_of_week(column),
                  pc.day_of_year(column)]
@@ -1385,6 +1403,39 @@ class UnreadableValuesError(ColumnValuesError):
                 hi = mid
         rows[lo] = True
         return rows
+
+
+class UnreadableDatesError(ColumnValuesError):
+    """Text in a date column that is not a date (in the column's format, `fmt`)."""
+
+    def __init__(self, column: str, head: str, tail: str, fmt: str | None = None) -> None:
+        super().__init__(column, head, tail)
+        self.fmt = fmt
+
+    def __reduce__(self):
+        return type(self), (self.column, self._head, self._tail, self.fmt)
+
+    @staticmethod
+    def _message(head: str, tail: str, where: str | None) -> str:
+        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
+
+    def rows(self, values) -> np.ndarray:
+        """Rows of `values` holding text that does not read as a date in the format (as
+        ``transform`` reads it: without one, any text that no format reads)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(values.type.value_type)
+        if pa.types.is_date(values.type) or pa.types.is_timestamp(values.type) \
+                or pa.types.is_null(values.type):
+            return np.zeros(len(values), dtype=bool)
+        values = _as_string(values)
+        fmt = self.fmt if self.fmt is not None else _format_of_dates_among(values)
+        unread = pc.is_valid(values) if fmt is None else pc.and_(
+            pc.is_null(pc.strptime(values, format=fmt, unit="s", error_is_null=True)),
+            pc.is_valid(values))
+        return unread.to_numpy(zero_copy_only=False)
 
 
 def _reads_as_numbers(values) -> bool:
