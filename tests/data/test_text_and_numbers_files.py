@@ -115,3 +115,17 @@ def test_merged_partial_fits_equal_one_pass(order):
     # Without na_values, text and numbers in one column stay an error.
     with pytest.raises(XentlearnInputError, match="changes type between batches"):
         TabularPreprocessor().fit([text, numbers])
+
+
+@pytest.mark.parametrize("na_values", [(), ("?",)])
+def test_labels_of_two_kinds_across_files_are_refused_by_name(tmp_path, na_values):
+    # A label column of 0/1 written as text in one file and as numbers in another: the
+    # classes cannot be one sorted set (it was a TypeError from np.unique with na_values).
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": rng.normal(size=40), "y": [str(v) for v in rng.integers(0, 2, 40)]}
+                 ).to_parquet(tmp_path / "a.parquet")
+    pd.DataFrame({"x": rng.normal(size=40), "y": rng.integers(0, 2, 40).astype(float)}
+                 ).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(XentlearnInputError, match=r"target column 'y' holds numbers .*b\.parquet"
+                       r".* but text .*a\.parquet.*class labels must be of one kind"):
+        LogisticRegression().fit(TableFiles(tmp_path, target="y", na_values=list(na_values)))

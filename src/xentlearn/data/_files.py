@@ -236,7 +236,7 @@ class FileSource:
         """``scan_schema`` of the files, keeping each CSV file's first-block types
         (``_block_types``)."""
         schema, schemas = _scan_schemas(self.files, csv_block_bytes=self.csv_block_bytes,
-                                        na_values=self.na_values)
+                                        na_values=self.na_values, target=self.target)
         self._block_types = [{f.name: f.type for f in s} if _file_format(path) == "csv"
                              else None for path, s in zip(self.files, schemas)]
         return schema

@@ -432,7 +432,8 @@ def _kind_or_type(arrow_type) -> str | None:
         return str(arrow_type)      # not a feature type: must then match exactly
 
 
-def scan_schema(files, *, csv_block_bytes: int | None = None, na_values: Sequence[str] = ()
+def scan_schema(files, *, csv_block_bytes: int | None = None, na_values: Sequence[str] = (),
+                target: str | None = None
                 ) -> "pyarrow.Schema":  # noqa: F821 (pyarrow is imported lazily)
     """The common schema of `files`, checked to be consistent.
 
@@ -443,7 +444,8 @@ def scan_schema(files, *, csv_block_bytes: int | None = None, na_values: Sequenc
     `na_values`, a column of text in some files and numbers in others (pandas
     writes a column holding "?" as string) is taken as float64: the
     preprocessor reads its text as numbers or refuses it; without, it is
-    refused with the advice to declare them.
+    refused with the advice to declare them. The `target` column (class
+    labels) is of one kind in every file, or refused as such.
 
     Parameters
     ----------
@@ -452,6 +454,8 @@ def scan_schema(files, *, csv_block_bytes: int | None = None, na_values: Sequenc
         Bytes per CSV parse block; types are inferred from the first block.
     na_values : sequence of str, optional
         Extra CSV tokens read as missing (they then do not make a column text).
+    target : str, optional
+        The label column, if known: named as such when its kind changes.
 
     Returns
     -------
@@ -459,11 +463,12 @@ def scan_schema(files, *, csv_block_bytes: int | None = None, na_values: Sequenc
         Column names in the first file's order; types from the first file
         where the column is not null-typed.
     """
-    return _scan_schemas(files, csv_block_bytes=csv_block_bytes, na_values=na_values)[0]
+    return _scan_schemas(files, csv_block_bytes=csv_block_bytes, na_values=na_values,
+                         target=target)[0]
 
 
-def _scan_schemas(files, *, csv_block_bytes: int | None = None, na_values: Sequence[str] = ()
-                  ) -> tuple:
+def _scan_schemas(files, *, csv_block_bytes: int | None = None, na_values: Sequence[str] = (),
+                  target: str | None = None) -> tuple:
     """(``scan_schema``'s common schema, the schema of each file): a CSV file's own is
     the types its streaming reader infers from its first block."""
     import pyarrow as pa
@@ -489,6 +494,9 @@ def _scan_schemas(files, *, csv_block_bytes: int | None = None, na_values: Seque
             if known_kind is None:
                 types[field.name], seen_in[field.name] = field.type, path
             elif kind is not None and kind != known_kind:
+                if field.name == target:
+                    raise _labels_of_two_kinds(target, field.type, path, known,
+                                               seen_in[field.name])
                 if {kind, known_kind} == {"numeric", "categorical"} and na_values:
                     # Text in one file, numbers in another: numbers written as text where
                     # a token made pandas write the column as string. The preprocessor
@@ -501,6 +509,17 @@ def _scan_schemas(files, *, csv_block_bytes: int | None = None, na_values: Seque
                     f"{str(seen_in[field.name])!r}; expected the same kind (number, boolean "
                     f"or string) in every file" + _mixed_advice(kind, known_kind))
     return pa.schema([(n, types[n]) for n in names]), schemas
+
+
+def _labels_of_two_kinds(target: str, arrow_type, path, known_type, known_path
+                         ) -> XentlearnInputError:
+    # Labels of two kinds never sort into one set of classes (pandas writes a column of
+    # 0/1 as double in one file and, holding '?', as string in another).
+    return XentlearnInputError(
+        f"target column {target!r} holds {_label_kind(arrow_type)} ({arrow_type}) in "
+        f"{str(path)!r} but {_label_kind(known_type)} ({known_type}) in {str(known_path)!r}; "
+        f"class labels must be of one kind in every file: write them alike (all numbers or "
+        f"all text)")
 
 
 def _mixed_advice(kind: str, known_kind: str) -> str:
@@ -803,7 +822,8 @@ def scan_target(files, target: str, *, batch_rows: int = 65536,
         or holds missing values (naming the count and the first file).
     """
     files = _as_files(files)
-    schema = scan_schema(files, csv_block_bytes=csv_block_bytes, na_values=na_values)
+    schema = scan_schema(files, csv_block_bytes=csv_block_bytes, na_values=na_values,
+                         target=target)
     _check_column(files, schema, target, "target")
     records = _iter_with_files(files, [target], batch_rows=batch_rows,
                                csv_block_bytes=csv_block_bytes, na_values=na_values)
@@ -875,6 +895,21 @@ def check_label_type(arrow_type, target: str, path) -> None:
             "must be a number, a boolean, a string or a date")
 
 
+def _label_kind(arrow_type) -> str | None:
+    """"numbers", "booleans", "text" or "dates" (None: a null-typed, all-missing batch)."""
+    import pyarrow as pa
+
+    if pa.types.is_null(arrow_type):
+        return None
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return "numbers"
+    if pa.types.is_boolean(arrow_type):
+        return "booleans"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "text"
+    return "dates"
+
+
 def distinct_labels(records, target: str, *, stop_after: int | None = None,
                     whole_files: bool = False) -> np.ndarray | None:
     """Sorted distinct values of column `target` over (path, record batch) pairs; None
@@ -895,6 +930,7 @@ def distinct_labels(records, target: str, *, stop_after: int | None = None,
     classes = None
     n_missing, first_bad, first_row = 0, None, None
     current, offset = None, 0            # the file being read, and its rows before `batch`
+    first_kind = None                    # (kind of label, type, file) of the first labels
     for path, batch in records:
         if path != current:
             current, offset = path, 0
@@ -903,6 +939,13 @@ def distinct_labels(records, target: str, *, stop_after: int | None = None,
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
         check_label_type(column.type, target, path)
+        kind = _label_kind(column.type)
+        if kind is not None:
+            if first_kind is None:
+                first_kind = (kind, column.type, path)
+            elif kind != first_kind[0]:
+                raise _labels_of_two_kinds(target, column.type, path, first_kind[1],
+                                           first_kind[2])
         missing = column.null_count
         if pa.types.is_floating(column.type):
             missing += pc.sum(pc.is_nan(column)).as_py() or 0

@@ -235,7 +235,7 @@ class TableFiles:
     def schema(self):
         """The common pyarrow schema of the files (see ``scan_schema``)."""
         return scan_schema(self.files(), csv_block_bytes=self.csv_block_bytes,
-                           na_values=self.na_values)
+                           na_values=self.na_values, target=self.target)
 
     def scan_classes(self, records=None, *, whole_files: bool = False) -> np.ndarray:
         """Sorted distinct values of the target column, refusing what is not a class label.
@@ -311,7 +311,7 @@ class TableFiles:
             files = [files[file_index]]
             row_filters = [FileRowSplit(split, file_index) for split in row_filters]
         schema = scan_schema(files, csv_block_bytes=self.csv_block_bytes,
-                             na_values=self.na_values)
+                             na_values=self.na_values, target=self.target)
         missing = [c for c in features if c not in schema.names]
         if missing:
             raise XentlearnInputError(
