@@ -39,3 +39,16 @@ def test_words_in_the_text_file_are_refused_on_the_cluster(client, tmp_path):
     with pytest.raises(XentlearnInputError, match=r"not numbers \('big'\)"):
         LogisticRegression(max_iter=3).fit(TableFiles(parquet, target="label", na_values=["?"],
                                                       impute="mean"))
+
+
+def test_labels_of_two_kinds_across_files_are_refused_on_the_cluster(client, tmp_path):
+    # The client's schema check names the files, as on one machine (72e41b6).
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": rng.normal(size=40), "y": [str(v) for v in rng.integers(0, 2, 40)]}
+                 ).to_parquet(tmp_path / "a.parquet")
+    pd.DataFrame({"x": rng.normal(size=40), "y": rng.integers(0, 2, 40).astype(float)}
+                 ).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(XentlearnInputError, match=r"target column 'y' holds numbers"):
+        LogisticRegression().fit(TableFiles(tmp_path, target="y", na_values=["?"]))

@@ -60,9 +60,11 @@ def test_sigkill_the_command_line_then_resume_equals_the_uninterrupted_run(tmp_p
     data = tmp_path / "train.parquet"
     checkpoint_child.write_parquet(str(data))
     xentlearn_cli = Path(sys.executable).with_name("xentlearn")
+    # Long enough (about a second of training) that a kill lands mid-fit however fast
+    # the steps get: with 5 epochs a quiet machine finished before the first kill.
     train = [str(xentlearn_cli), "train", str(data), "--target", "label", "--model", "mlp",
-             "--hidden-layer-sizes", "16", "--batch-size", "16", "--max-iter", "5", "--tol", "0",
-             "--random-state", "5", "--quiet"]
+             "--hidden-layer-sizes", "16", "--batch-size", "16", "--max-iter", "30", "--tol",
+             "0", "--random-state", "5", "--quiet"]
     reference = subprocess.run([*train, "--out", "reference.xent"], cwd=tmp_path,
                                capture_output=True, text=True, timeout=300)
     assert reference.returncode == 0, reference.stderr
