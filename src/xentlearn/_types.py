@@ -40,6 +40,7 @@ class Model(Protocol):
 
     n_features: int
     n_outputs: int
+    convex: bool        # the loss (and penalty) is convex in the params
 
     def init(self, rng: np.random.Generator, dtype: np.dtype) -> Params: ...
 
@@ -71,3 +72,7 @@ class DataSource(Protocol):
 
     def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None,
                 skip: int = 0) -> Iterator[Batch]: ...
+
+    def every(self, step: int) -> "DataSource | None":
+        """Every `step`-th row, as a source over this process's memory (views where it
+        can), or None where the rows are not held in it (streamed files, a cluster)."""

@@ -13,7 +13,8 @@ from tests.optimizers.problems import (
     PROBLEMS, Problem, logistic_data, logistic_value_and_grad, max_distance)
 from xentlearn import schedules
 from xentlearn.optimizers import (
-    adagrad, adam, adamw, apply_updates, chain, lbfgs, proximal_l1, rmsprop, sgd)
+    adagrad, adam, adamw, apply_updates, chain, lbfgs, proximal_l1, rmsprop, sgd,
+    with_curvature)
 
 # name -> (factory(learning_rate, n_steps), {problem: learning_rate}).
 # Adaptive methods at a constant rate hover around the optimum at a distance ~ lr
@@ -225,3 +226,32 @@ def test_proximal_sgd_l1_logistic_kkt():
     _, grads = value_and_grad(params)
     assert_l1_kkt(params["w"], grads["w"], strength, atol=1e-9)
     assert abs(grads["b"][0]) < 1e-9
+
+
+def test_with_curvature_carries_the_pairs_and_nothing_else():
+    problem = PROBLEMS["quadratic"]
+    optimizer = lbfgs(memory_size=4)
+    _, solved, _, _ = run_lbfgs(problem, 3, gtol=0.0, memory_size=4)
+    fresh = optimizer.init(problem.start)
+    carried = with_curvature(fresh, solved)
+    assert solved.n_pairs == 3 and solved.iteration == 3
+    assert carried.s_history is solved.s_history and carried.y_history is solved.y_history
+    assert np.array_equal(carried.rho, solved.rho)
+    assert (carried.n_pairs, carried.head) == (solved.n_pairs, solved.head)
+    assert (carried.iteration, carried.n_evaluations, carried.failed) == (0, 0, 0)
+    assert np.isnan(carried.value) and carried.step_size == 1.0
+    # The first update from the carried pairs tries the unit step, from fresh ones a
+    # scaled gradient step; on the quadratic the pairs' step lands closer.
+    params = {k: v.copy() for k, v in problem.start.items()}
+    value_fn = Memo(problem.value_and_grad)
+    value, grads = value_fn(params)
+    steps = {}
+    for name, state in (("fresh", fresh), ("carried", carried)):
+        updates, _ = optimizer.update(grads, state, params, value=value, value_fn=value_fn)
+        steps[name] = max_distance(apply_updates(params, updates), problem.optimum)
+    assert steps["carried"] < steps["fresh"]
+    # Chains carry inside; states without pairs stay as init made them.
+    adam_state = adam(0.1).init(problem.start)
+    assert with_curvature((fresh, adam_state), (solved, adam_state))[0].n_pairs == 3
+    kept = with_curvature(adam_state, solved)
+    assert len(kept) == len(adam_state) and all(a is b for a, b in zip(kept, adam_state))

@@ -113,6 +113,13 @@ class ArraySource:
         sw = None if self.sample_weight is None else self.sample_weight[rows]
         return ArraySource(self.X[rows], self.targets[rows], sw)
 
+    def every(self, step: int) -> "ArraySource":
+        """A source over rows 0, step, 2 step, ...: views of dense X (no copy), a CSR
+        slice of about 1/step of the non-zeros. A rows-first subsample that keeps
+        each stretch of the data (sorted rows included) in proportion."""
+        sw = None if self.sample_weight is None else self.sample_weight[::step]
+        return ArraySource(self.X[::step], self.targets[::step], sw)
+
     def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None,
                 skip: int = 0) -> Iterator[Batch]:
         """One pass: row blocks (batch_size None) or mini-batches, shuffled by `rng`.

@@ -417,6 +417,11 @@ class DaskSource:
             return 1
         return max(-(-sum(self.rows[i] for i in shard) // batch_size) for shard in self.shards)
 
+    def every(self, step: int) -> None:
+        """None: the rows are on the workers (a subsample-first start would need its own
+        pass there)."""
+        return None
+
     def shard_rows(self) -> list[int]:
         return [sum(self.rows[i] for i in shard) for shard in self.shards]
 

@@ -481,6 +481,15 @@ class FileSource:
             return
         yield from self._minibatches(int(batch_size), rng, skip)
 
+    def every(self, step: int) -> ArraySource | None:
+        """Every `step`-th row of the decoded rows (views), when they are kept in memory
+        (decoding them now if need be); None when the files are streamed."""
+        if not self.in_memory:
+            return None
+        if self._cache is None:
+            self._cache = self._decode_all()
+        return ArraySource(self._cache.X, self._cache.targets, self._cache.weights).every(step)
+
     def _decode_all(self) -> "_Decoded":
         """Every row, encoded, in file order, with where each record batch came from."""
         import pyarrow as pa

@@ -179,7 +179,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                                  TASKS[task].n_outputs(len(data.encoded.classes)))
         batch_size = spec.batch_size(self.batch_size, data.source.n_samples)
         _check_model_fits_in_memory(model, dtype, batch_size or data.source.n_samples)
-        params = self._starting_params(model, data.encoded, continuing, rng, dtype)
+        params, initialised = self._starting_params(model, data.encoded, continuing, rng, dtype)
         penalty = Penalty.from_name(self.penalty, self._alpha_for(data, continuing),
                                     self.l1_ratio)
         objective = Objective(
@@ -189,14 +189,20 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                            focal_gamma=float(self.focal_gamma)),
             eval_loss=make_loss(task))
         early = bool(self.early_stopping) and data.validation is not None and not partial
+        resuming = checkpoint is not None and checkpoint.resuming
+        # lbfgs from a fresh initialisation on many rows in memory solves on a tenth of
+        # them first, where the objective is convex (training.subsample_start).
+        first_rows = (_inputs.subsample_rows(data, sum(p.size for p in params.values()))
+                      if spec.full_batch and model.convex and initialised and not resuming
+                      and not partial else None)
         # One pass over the data (arrays or files) for lbfgs's preconditioner, which also
-        # evaluates the objective where the loop starts (not when resuming elsewhere);
-        # partial_fit keeps the optimizer state of its first call, so plain L-BFGS too.
+        # evaluates the objective where the loop starts (not when resuming elsewhere, nor
+        # when the subsample moves the start); partial_fit keeps the optimizer state of
+        # its first call, so plain L-BFGS too.
         preconditioner = start_evaluation = None
         if spec.preconditioned and not partial:
-            resuming = checkpoint is not None and checkpoint.resuming
             moments, start_evaluation = _inputs.training_moments(
-                self, data, *(() if resuming else (objective, params)))
+                self, data, *(() if resuming or first_rows is not None else (objective, params)))
             preconditioner = _build.input_preconditioner(
                 moments, params, model.first_layer_keys(), penalty.l2_strength,
                 getattr(data.source, "feature_names", getattr(self, "feature_names_in_", None)))
@@ -220,6 +226,12 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 checkpoint.bind_data(data.source, data.encoded.classes, task)
                 if checkpoint.resuming:
                     state = checkpoint.restore(state)
+            if first_rows is not None:
+                state = training.subsample_start(
+                    objective, optimizer, first_rows, state, max_epochs=int(self.max_iter),
+                    stoppers=spec.stoppers(settings._replace(
+                        tol=max(settings.tol, _inputs.SUBSAMPLE_TOL))),
+                    backend=data.backend)
         try:
             result = fit_loop(
                 objective, optimizer, data.source, state,
@@ -275,18 +287,19 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                    else np.concatenate([b.sample_weight for b in batches]))
         return fit_temperature(logits, targets, weights, data.encoded.kind)
 
-    def _starting_params(self, model, encoded, continuing, rng, dtype) -> Params:
-        """The current parameters (partial_fit, warm_start) or a fresh initialisation."""
+    def _starting_params(self, model, encoded, continuing, rng, dtype) -> tuple[Params, bool]:
+        """(The current parameters (partial_fit, warm_start), False) or (a fresh
+        initialisation, True)."""
         if continuing:
-            return self._attributes_to_params()
+            return self._attributes_to_params(), False
         # As scikit-learn: parameters a user assigned to an unfitted estimator count too.
         if self.warm_start and self._parameters_assigned() and (
                 not hasattr(self, "classes_")
                 or self._warm_start_compatible(encoded, model.n_features)):
             params = self._attributes_to_params()
             _check_shapes(model, params)
-            return params
-        return model.init(rng, dtype)
+            return params, False
+        return model.init(rng, dtype), True
 
     def _parameters_assigned(self) -> bool:
         """True when every attribute of ``_parameter_attributes`` is set (by a fit or by

@@ -216,6 +216,46 @@ def training_moments(estimator, data: Prepared, objective=None, params=None
         return stats, objective.finish(terms, params)
 
 
+# A subsample-first start (``training.subsample_start``) solves on every SUBSAMPLE_STEP-th
+# row first. It pays where a tenth of the rows still pins the optimum down: at least
+# SUBSAMPLE_MIN_ROWS of them, SUBSAMPLE_ROWS_PER_PARAMETER per parameter, and every class
+# (each label's both values, for multilabel) SUBSAMPLE_MIN_PER_CLASS times or more; on
+# fewer rows a whole fit is a few milliseconds and the start would not change that.
+SUBSAMPLE_STEP = 10
+SUBSAMPLE_MIN_ROWS = 10_000
+SUBSAMPLE_ROWS_PER_PARAMETER = 20
+SUBSAMPLE_MIN_PER_CLASS = 50
+# Its solve ends at this gradient tolerance (or the fit's, if looser): the subsample's
+# optimum is only an estimate of the whole's, so more digits buy nothing.
+SUBSAMPLE_TOL = 1e-4
+
+
+def subsample_rows(data: Prepared, n_parameters: int):
+    """Every SUBSAMPLE_STEP-th training row (a DataSource of views), for a fit to solve on
+    first, or None: rows not in this process's memory (streamed files, a cluster), or
+    too few of them, or of a class, for the subsample's optimum to be near the whole's.
+
+    Parameters
+    ----------
+    data : Prepared
+    n_parameters : int
+        The model's parameter count.
+    """
+    rows = data.source.every(SUBSAMPLE_STEP)
+    if rows is None or rows.n_samples < max(SUBSAMPLE_MIN_ROWS,
+                                            SUBSAMPLE_ROWS_PER_PARAMETER * n_parameters):
+        return None
+    targets = rows.targets
+    if targets.ndim == 1:       # class indices (binary: 0/1)
+        counts = np.bincount(targets.astype(np.intp, copy=False),
+                             minlength=len(data.encoded.classes))
+    else:                       # soft labels: expected rows per class; multilabel: both values
+        counts = targets.sum(axis=0)
+        if data.encoded.kind == "multilabel":
+            counts = np.concatenate([counts, targets.shape[0] - counts])
+    return rows if counts.min() >= SUBSAMPLE_MIN_PER_CLASS else None
+
+
 def _check_moments_finite(estimator, source: ArraySource, stats: ColumnMoments) -> None:
     """Raise scikit-learn's error for NaN or infinity in a dense source whose moments are
     `stats`: one pass where validation and the solver's standardisation took two.

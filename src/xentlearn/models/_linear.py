@@ -9,6 +9,7 @@ gradients themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,6 +62,9 @@ class Linear:
     n_features: int
     n_outputs: int
     fit_intercept: bool = True
+
+    # Cross-entropy plus the penalty is convex in (W0, b0).
+    convex: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         # Configuration is checked once here, never in forward/backward.

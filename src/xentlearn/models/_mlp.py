@@ -100,6 +100,12 @@ class MLP:
                 f"hidden_layer_sizes must be positive integers, got {sizes}")
 
     @property
+    def convex(self) -> bool:
+        """Whether the objective is convex in the params: only without hidden layers
+        (a product of layers is not, whatever the activation)."""
+        return not self.hidden_layer_sizes
+
+    @property
     def layer_sizes(self) -> tuple[int, ...]:
         """(n_features, *hidden_layer_sizes, n_outputs)."""
         return (self.n_features, *self.hidden_layer_sizes, self.n_outputs)

@@ -19,7 +19,7 @@ from xentlearn.optimizers._aliases import adagrad, adam, adamw, rmsprop, sgd
 from xentlearn.optimizers._base import (
     EmptyState, GradientTransformation, apply_updates, chain, copy_state, current_learning_rate,
     identity, state_from_arrays, state_to_arrays, updates_in_place)
-from xentlearn.optimizers._lbfgs import LbfgsState, lbfgs
+from xentlearn.optimizers._lbfgs import LbfgsState, lbfgs, with_curvature
 from xentlearn.optimizers._owlqn import OwlqnState, owlqn, pseudo_gradient
 from xentlearn.optimizers._precondition import (
     Centring, Preconditioner, standardizing_preconditioner)
@@ -38,5 +38,5 @@ __all__ = [
     "scale_by_schedule", "clip_by_global_norm", "proximal_l1", "reduce_on_plateau",
     "TraceState", "ScaleByAdamState", "ScaleByRmsState", "ScaleByAdagradState",
     "ScaleByScheduleState", "ProximalL1State", "ReduceOnPlateauState", "LbfgsState",
-    "OwlqnState",
+    "OwlqnState", "with_curvature",
 ]

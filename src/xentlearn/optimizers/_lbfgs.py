@@ -32,7 +32,7 @@ from xentlearn.exceptions import XentlearnInputError
 from xentlearn.optimizers._base import GradientTransformation, apply_updates
 from xentlearn.optimizers._precondition import Preconditioner
 
-__all__ = ["lbfgs", "LbfgsState"]
+__all__ = ["lbfgs", "LbfgsState", "with_curvature"]
 
 ValueFn = Callable[[Params], tuple[float, Params]]
 
@@ -205,6 +205,32 @@ def push_pair(state, s: np.ndarray, y: np.ndarray) -> dict:
         rho[head] = 1.0 / sy
         head, n_pairs = (head + 1) % len(s_history), min(n_pairs + 1, len(s_history))
     return dict(s_history=s_history, y_history=y_history, rho=rho, n_pairs=n_pairs, head=head)
+
+
+_RING_FIELDS = ("s_history", "y_history", "rho", "n_pairs", "head")
+
+
+def with_curvature(fresh, solved):
+    """`fresh`, a state as the optimizer's ``init`` made it, holding the curvature pairs
+    of `solved`, a state of the same optimizer after some updates.
+
+    The quasi-Newton memory carried over to a nearby problem of the same shape
+    (the same objective on more rows: a subsample-first start): the next update
+    starts from the inverse-Hessian estimate, with a unit step, instead of a
+    scaled gradient step. Everything else (counters, the last value, OWL-QN's
+    best value and stall count) is `fresh`'s, as they belong to the old problem.
+    The ring buffers are shared, not copied: updates never write them.
+
+    Parameters
+    ----------
+    fresh, solved : LbfgsState, OwlqnState, or a tuple of states (``chain``)
+        States without curvature pairs are returned as `fresh` has them.
+    """
+    if hasattr(fresh, "s_history"):
+        return fresh._replace(**{name: getattr(solved, name) for name in _RING_FIELDS})
+    if type(fresh) is tuple:
+        return tuple(with_curvature(a, b) for a, b in zip(fresh, solved))
+    return fresh
 
 
 def lbfgs(memory_size: int = 10, max_linesearch: int = 20, *, c1: float = 1e-4,
