@@ -181,3 +181,16 @@ def test_every_tenth_row_as_views():
     assert rows.n_samples == 2 and np.array_equal(rows.targets, [0, 10])
     assert np.shares_memory(rows.X, X) and np.array_equal(rows.X, X[[0, 10]])
     assert np.array_equal(rows.sample_weight, w[[0, 10]])
+
+
+@pytest.mark.parametrize("row", [10, 12_345])        # in the subsample, and not
+def test_a_missing_value_is_refused_as_without_the_start(row, starts, monkeypatch):
+    X, y = _table(classes=2, d=4)
+    X[row, 2] = np.nan
+    with pytest.raises(ValueError) as started:
+        _fit(LogisticRegression(), X, y)
+    _without_start(monkeypatch)
+    with pytest.raises(ValueError) as cold:
+        _fit(LogisticRegression(), X, y)
+    assert str(started.value) == str(cold.value) and "NaN" in str(cold.value)
+    assert starts == ([] if row == 10 else [10_000])     # the whole's pass tells

@@ -196,16 +196,18 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                       if spec.full_batch and model.convex and initialised and not resuming
                       and not partial else None)
         # One pass over the data (arrays or files) for lbfgs's preconditioner, which also
-        # evaluates the objective where the loop starts (not when resuming elsewhere, nor
-        # when the subsample moves the start); partial_fit keeps the optimizer state of
-        # its first call, so plain L-BFGS too.
+        # evaluates the objective where the loop starts (not when resuming elsewhere);
+        # partial_fit keeps the optimizer state of its first call, so plain L-BFGS too.
+        # A subsample's solve takes the moments of its own rows, and that pass comes after
+        # it, where the loop starts.
         preconditioner = start_evaluation = None
         if spec.preconditioned and not partial:
-            moments, start_evaluation = _inputs.training_moments(
-                self, data, *(() if resuming or first_rows is not None else (objective, params)))
-            preconditioner = _build.input_preconditioner(
-                moments, params, model.first_layer_keys(), penalty.l2_strength,
-                getattr(data.source, "feature_names", getattr(self, "feature_names_in_", None)))
+            moments = None if first_rows is None else _inputs.subsample_moments(data, first_rows)
+            if moments is None:
+                first_rows = None
+                moments, start_evaluation = _inputs.training_moments(
+                    self, data, *(() if resuming else (objective, params)))
+            preconditioner = self._input_preconditioner(moments, params, model, penalty, data)
         settings = self._solver_settings(spec, penalty, model, data, batch_size, partial, early,
                                          preconditioner)
         optimizer = spec.make_optimizer(settings)
@@ -232,6 +234,11 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                     stoppers=spec.stoppers(settings._replace(
                         tol=max(settings.tol, _inputs.SUBSAMPLE_TOL))),
                     backend=data.backend)
+                moments, start_evaluation = _inputs.training_moments(self, data, objective,
+                                                                     state.params)
+                settings = settings._replace(preconditioner=self._input_preconditioner(
+                    moments, params, model, penalty, data))
+                optimizer = spec.make_optimizer(settings)
         try:
             result = fit_loop(
                 objective, optimizer, data.source, state,
@@ -260,6 +267,11 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                                        ", or scale the features (e.g. StandardScaler)."),
                 ConvergenceWarning, stacklevel=4)
         return self
+
+    def _input_preconditioner(self, moments, params, model, penalty, data):
+        return _build.input_preconditioner(
+            moments, params, model.first_layer_keys(), penalty.l2_strength,
+            getattr(data.source, "feature_names", getattr(self, "feature_names_in_", None)))
 
     def _alpha_for(self, data, continuing: bool) -> float:
         """alpha, with "auto" resolved to 1 / (sum of the training rows' loss weights):

@@ -256,6 +256,21 @@ def subsample_rows(data: Prepared, n_parameters: int):
     return rows if counts.min() >= SUBSAMPLE_MIN_PER_CLASS else None
 
 
+def subsample_moments(data: Prepared, rows) -> ColumnMoments | None:
+    """Column moments for the preconditioner of a subsample's solve (``subsample_rows``):
+    the training rows' own where they are known without a pass (files, Dask), else
+    those of `rows` (a tenth of a pass), or None where those are not finite (the pass
+    over every row, ``training_moments``, then raises the error that names the row)."""
+    if isinstance(data.moments, ColumnMoments):
+        return data.moments
+    if hasattr(data.source, "column_moments"):
+        return data.source.column_moments()
+    with parallel_map() as map_fn, np.errstate(over="ignore", invalid="ignore"):
+        stats = column_moments(rows.batches(None), map_fn=map_fn)
+    finite = np.isfinite(stats.mean).all() and np.isfinite(stats.var).all()
+    return stats if finite else None
+
+
 def _check_moments_finite(estimator, source: ArraySource, stats: ColumnMoments) -> None:
     """Raise scikit-learn's error for NaN or infinity in a dense source whose moments are
     `stats`: one pass where validation and the solver's standardisation took two.
