@@ -194,3 +194,25 @@ def test_a_missing_value_is_refused_as_without_the_start(row, starts, monkeypatc
         _fit(LogisticRegression(), X, y)
     assert str(started.value) == str(cold.value) and "NaN" in str(cold.value)
     assert starts == ([] if row == 10 else [10_000])     # the whole's pass tells
+
+
+def test_rows_of_weight_zero_count_for_nothing(starts):
+    X, y = _table(classes=2, d=4)
+    weights = np.ones(len(y))
+    weights[::10] = 0.0                              # every row of the subsample
+    _fit(LogisticRegression(), X, y, sample_weight=weights)
+    assert starts == []
+    weights[::10] = 2.0
+    weighted = _fit(LogisticRegression(tol=1e-10), X, y, sample_weight=weights)
+    assert starts == [10_000]
+    repeated = np.concatenate([np.arange(len(y)), np.arange(0, len(y), 10)])
+    np.testing.assert_allclose(weighted.coef_, _fit(LogisticRegression(tol=1e-10), X[repeated],
+                                                    y[repeated]).coef_, rtol=1e-6)
+
+
+def test_with_early_stopping_and_temperature(starts):
+    X, y = _table(n=130_000, classes=3, d=4)       # 104,000 training rows
+    est = _fit(LogisticRegression(early_stopping=True, calibration="temperature",
+                                  validation_fraction=0.2, class_weight="balanced"), X, y)
+    assert starts == [10_400] and est.temperature_ > 0
+    assert len(est.history_) == est.n_iter_ and est.history_[0]["val_loss"] is not None

@@ -242,10 +242,12 @@ def subsample_rows(data: Prepared, n_parameters: int):
         The model's parameter count.
     """
     rows = data.source.every(SUBSAMPLE_STEP)
-    if rows is None or rows.n_samples < max(SUBSAMPLE_MIN_ROWS,
-                                            SUBSAMPLE_ROWS_PER_PARAMETER * n_parameters):
+    if rows is None:
         return None
-    targets = rows.targets
+    # Rows of weight 0 count for nothing (nor for the column moments).
+    targets = rows.targets if rows.sample_weight is None else rows.targets[rows.sample_weight > 0]
+    if targets.shape[0] < max(SUBSAMPLE_MIN_ROWS, SUBSAMPLE_ROWS_PER_PARAMETER * n_parameters):
+        return None
     if targets.ndim == 1:       # class indices (binary: 0/1)
         counts = np.bincount(targets.astype(np.intp, copy=False),
                              minlength=len(data.encoded.classes))
