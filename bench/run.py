@@ -345,7 +345,7 @@ def table(rows: list[dict]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
-        target = f"{r['target']:.1f}" if r["target"] is not None else "-"
+        target = f"{r['target']:g}" if r["target"] is not None else "-"   # 1.05, not 1.1
         ok = ("yes" if r["ok"] else "NO") if r["target"] is not None else ""
         lines.append(f"{r['measure']:38s} {r['workload']:4s} {_fmt(r['xentlearn'], r['unit']):>10s}"
                      f" {_fmt(r['peer_value'], r['unit']):>10s}  {r['peer']:16s} {ratio:>6s}"
