@@ -40,7 +40,7 @@ class Model(Protocol):
 
     n_features: int
     n_outputs: int
-    convex: bool        # the loss (and penalty) is convex in the params
+    convex: bool        # cross-entropy (and the penalty) is convex in the params
 
     def init(self, rng: np.random.Generator, dtype: np.dtype) -> Params: ...
 

@@ -216,3 +216,31 @@ def test_with_early_stopping_and_temperature(starts):
                                   validation_fraction=0.2, class_weight="balanced"), X, y)
     assert starts == [10_400] and est.temperature_ > 0
     assert len(est.history_) == est.n_iter_ and est.history_[0]["val_loss"] is not None
+
+
+@pytest.mark.parametrize("layout", ["fortran", "dataframe"])
+def test_column_major_rows_are_copied_row_major_for_the_subsample(layout, starts, monkeypatch):
+    # A DataFrame's values are column-major: X[::10] of them has no unit stride, and the
+    # products over it left BLAS (the start was slower than none). A C copy of the tenth.
+    X, y = _table(classes=2, d=8)
+    data = np.asfortranarray(X) if layout == "fortran" else pd.DataFrame(X)
+    seen = []
+    real = training.subsample_start
+
+    def spy(objective, optimizer, rows, state, **kwargs):
+        seen.append(rows.X.flags.c_contiguous)
+        return real(objective, optimizer, rows, state, **kwargs)
+
+    monkeypatch.setattr(training, "subsample_start", spy)
+    est = _fit(LogisticRegression(tol=1e-10), data, y)
+    assert seen == [True]
+    reference = _fit(LogisticRegression(tol=1e-10), X, y).coef_
+    np.testing.assert_allclose(est.coef_, reference, rtol=0,
+                               atol=1e-7 * np.abs(reference).max())
+
+
+def test_no_penalty_or_focal_loss_start_where_they_are(starts):
+    X, y = _table(classes=2, d=4)
+    _fit(LogisticRegression(penalty=None), X, y)     # separable rows would have no optimum
+    _fit(LogisticRegression(focal_gamma=2.0), X, y)  # not convex
+    assert starts == []

@@ -114,11 +114,19 @@ class ArraySource:
         return ArraySource(self.X[rows], self.targets[rows], sw)
 
     def every(self, step: int) -> "ArraySource":
-        """A source over rows 0, step, 2 step, ...: views of dense X (no copy), a CSR
-        slice of about 1/step of the non-zeros. A rows-first subsample that keeps
-        each stretch of the data (sorted rows included) in proportion."""
+        """A source over rows 0, step, 2 step, ...: a subsample that keeps each stretch
+        of the data (sorted rows included) in proportion.
+
+        Views of C-ordered dense X (no copy); a C-ordered copy (1/step of X) of any
+        other dense layout, whose strided rows no product could read at BLAS speed
+        (a DataFrame's values are column-major); a CSR slice of about 1/step of the
+        non-zeros.
+        """
         sw = None if self.sample_weight is None else self.sample_weight[::step]
-        return ArraySource(self.X[::step], self.targets[::step], sw)
+        X = self.X[::step]
+        if not sp.issparse(X) and X.strides[-1] != X.itemsize:
+            X = np.ascontiguousarray(X)
+        return ArraySource(X, self.targets[::step], sw)
 
     def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None,
                 skip: int = 0) -> Iterator[Batch]:

@@ -191,9 +191,12 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         early = bool(self.early_stopping) and data.validation is not None and not partial
         resuming = checkpoint is not None and checkpoint.resuming
         # lbfgs from a fresh initialisation on many rows in memory solves on a tenth of
-        # them first, where the objective is convex (training.subsample_start).
+        # them first, where the objective is convex and has a minimiser on any rows (a
+        # penalty: without one, separable subsample rows send the weights to infinity);
+        # the focal factor makes the loss non-convex (training.subsample_start).
         first_rows = (_inputs.subsample_rows(data, sum(p.size for p in params.values()))
-                      if spec.full_batch and model.convex and initialised and not resuming
+                      if spec.full_batch and model.convex and penalty.alpha > 0
+                      and float(self.focal_gamma) == 0.0 and initialised and not resuming
                       and not partial else None)
         # One pass over the data (arrays or files) for lbfgs's preconditioner, which also
         # evaluates the objective where the loop starts (not when resuming elsewhere);

@@ -63,7 +63,7 @@ class Linear:
     n_outputs: int
     fit_intercept: bool = True
 
-    # Cross-entropy plus the penalty is convex in (W0, b0).
+    # Cross-entropy (without the focal factor) plus the penalty is convex in (W0, b0).
     convex: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
