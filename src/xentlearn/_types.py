@@ -74,5 +74,6 @@ class DataSource(Protocol):
                 skip: int = 0) -> Iterator[Batch]: ...
 
     def every(self, step: int) -> "DataSource | None":
-        """Every `step`-th row, as a source over this process's memory (views where it
-        can), or None where the rows are not held in it (streamed files, a cluster)."""
+        """Rows 0, step, 2 step, ... of all the rows, in order, as a source that costs no
+        pass to make (views in memory, slices where a cluster's parts are), or None
+        where it would take reading everything again (streamed files)."""

@@ -1,6 +1,6 @@
 """lbfgs on many rows in memory solves on every tenth row first (training.subsample_start):
 the same optimum in fewer iterations over all rows, deterministic, resumable, and only
-where it applies (convex model, fresh start, rows in memory, enough of every class)."""
+where it applies (convex model, fresh start, rows not streamed, enough of every class)."""
 
 from __future__ import annotations
 

@@ -417,10 +417,17 @@ class DaskSource:
             return 1
         return max(-(-sum(self.rows[i] for i in shard) // batch_size) for shard in self.shards)
 
-    def every(self, step: int) -> None:
-        """None: the rows are on the workers (a subsample-first start would need its own
-        pass there)."""
-        return None
+    def every(self, step: int) -> "DaskSource":
+        """Rows 0, step, 2 step, ... of all the rows, in order (those ``ArraySource.every``
+        takes of the same rows in memory), sliced where each part is: one task per
+        part, nothing comes here. Dense slices are views where they keep a unit stride,
+        C-ordered copies otherwise; a part with no such row is dropped."""
+        starts = np.cumsum([0] + self.rows[:-1])
+        offsets = [int(-start % step) for start in starts]
+        source = self.replace_parts(_every_rows, offsets, step, with_index=True,
+                                    drop_empty=True)
+        source.moments = None           # its own, if asked for
+        return source
 
     def shard_rows(self) -> list[int]:
         return [sum(self.rows[i] for i in shard) for shard in self.shards]
@@ -446,6 +453,16 @@ class DaskSource:
                 "mini-batches of data on a Dask cluster are drawn on the workers: train "
                 "through xentlearn.training.DaskBackend")
         yield from concatenate(self.parts).batches(batch_size, rng=rng, skip=skip)
+
+
+def _every_rows(part: Batch, index: int, offsets: Sequence[int], step: int) -> Batch:
+    """Rows offsets[index], + step, ... of part `index` (``DaskSource.every``)."""
+    rows = slice(offsets[index], None, step)
+    X = part.X[rows]
+    if not sp.issparse(X) and X.strides[-1] != X.itemsize:
+        X = np.ascontiguousarray(X)
+    sw = None if part.sample_weight is None else part.sample_weight[rows]
+    return Batch(X, part.targets[rows], sw)
 
 
 def contiguous_shards(rows: Sequence[int] | None, n_parts: int, n_workers: int

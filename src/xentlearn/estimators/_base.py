@@ -205,7 +205,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         # it, where the loop starts.
         preconditioner = start_evaluation = None
         if spec.preconditioned and not partial:
-            moments = None if first_rows is None else _inputs.subsample_moments(data, first_rows)
+            moments = None if first_rows is None else _inputs.subsample_moments(first_rows)
             if moments is None:
                 first_rows = None
                 moments, start_evaluation = _inputs.training_moments(

@@ -17,6 +17,7 @@ from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import validate_data
 
 from xentlearn import _checks
+from xentlearn._types import Batch
 from xentlearn.data import (ArraySource, ColumnMoments, TableFiles, column_moments,
                             column_moments_and)
 from xentlearn.estimators import _dask_inputs, _files
@@ -231,9 +232,9 @@ SUBSAMPLE_TOL = 1e-4
 
 
 def subsample_rows(data: Prepared, n_parameters: int):
-    """Every SUBSAMPLE_STEP-th training row (a DataSource of views), for a fit to solve on
-    first, or None: rows not in this process's memory (streamed files, a cluster), or
-    too few of them, or of a class, for the subsample's optimum to be near the whole's.
+    """Every SUBSAMPLE_STEP-th training row (a DataSource: views in memory, slices on the
+    workers for dask data), for a fit to solve on first, or None: streamed files, or too
+    few rows, or of a class, for the subsample's optimum to be near the whole's.
 
     Parameters
     ----------
@@ -241,34 +242,48 @@ def subsample_rows(data: Prepared, n_parameters: int):
     n_parameters : int
         The model's parameter count.
     """
+    least = max(SUBSAMPLE_MIN_ROWS, SUBSAMPLE_ROWS_PER_PARAMETER * n_parameters)
+    if -(-data.source.n_samples // SUBSAMPLE_STEP) < least:
+        return None                 # decided before any slicing
     rows = data.source.every(SUBSAMPLE_STEP)
     if rows is None:
         return None
-    # Rows of weight 0 count for nothing (nor for the column moments).
-    targets = rows.targets if rows.sample_weight is None else rows.targets[rows.sample_weight > 0]
-    if targets.shape[0] < max(SUBSAMPLE_MIN_ROWS, SUBSAMPLE_ROWS_PER_PARAMETER * n_parameters):
-        return None
-    if targets.ndim == 1:       # class indices (binary: 0/1)
-        counts = np.bincount(targets.astype(np.intp, copy=False),
-                             minlength=len(data.encoded.classes))
-    else:                       # soft labels: expected rows per class; multilabel: both values
+    args = (data.encoded.kind, len(data.encoded.classes))
+    if hasattr(rows, "map_parts"):  # on a cluster: counted where the parts are
+        counted = np.sum(rows.map_parts(class_rows, *args), axis=0)
+    else:
+        counted = class_rows(Batch(rows.X, rows.targets, rows.sample_weight), *args)
+    n_rows, counts = counted[0], counted[1:]
+    return rows if n_rows >= least and counts.min() >= SUBSAMPLE_MIN_PER_CLASS else None
+
+
+def class_rows(batch: Batch, kind: str, n_classes: int) -> np.ndarray:
+    """[rows, rows of each class...] among `batch`'s rows of positive weight (weight 0
+    counts for nothing, nor in the column moments): class indices (binary 0/1)
+    counted, soft labels' expected rows per class, multilabel's rows of each label's
+    value 1 then of its value 0. Float64, shape (1 + n_classes,) or (1 + 2 m,)."""
+    targets = (batch.targets if batch.sample_weight is None
+               else batch.targets[batch.sample_weight > 0])
+    n = targets.shape[0]
+    if targets.ndim == 1:
+        counts = np.bincount(targets.astype(np.intp, copy=False), minlength=n_classes)
+    else:
         counts = targets.sum(axis=0)
-        if data.encoded.kind == "multilabel":
-            counts = np.concatenate([counts, targets.shape[0] - counts])
-    return rows if counts.min() >= SUBSAMPLE_MIN_PER_CLASS else None
+        if kind == "multilabel":
+            counts = np.concatenate([counts, n - counts])
+    return np.concatenate([[n], counts]).astype(np.float64)
 
 
-def subsample_moments(data: Prepared, rows) -> ColumnMoments | None:
-    """Column moments for the preconditioner of a subsample's solve (``subsample_rows``):
-    the training rows' own where they are known without a pass (files, Dask), else
-    those of `rows` (a tenth of a pass), or None where those are not finite (the pass
-    over every row, ``training_moments``, then raises the error that names the row)."""
-    if isinstance(data.moments, ColumnMoments):
-        return data.moments
-    if hasattr(data.source, "column_moments"):
-        return data.source.column_moments()
-    with parallel_map() as map_fn, np.errstate(over="ignore", invalid="ignore"):
-        stats = column_moments(rows.batches(None), map_fn=map_fn)
+def subsample_moments(rows) -> ColumnMoments | None:
+    """Column moments of a subsample's rows (``subsample_rows``), for the preconditioner of
+    its solve: a tenth of a pass (on the workers for dask data, so that a cluster and
+    memory precondition the same rows alike), or None where they are not finite (the
+    pass over every row, ``training_moments``, then raises the error that names the row)."""
+    if hasattr(rows, "column_moments"):
+        stats = rows.column_moments()
+    else:
+        with parallel_map() as map_fn, np.errstate(over="ignore", invalid="ignore"):
+            stats = column_moments(rows.batches(None), map_fn=map_fn)
     finite = np.isfinite(stats.mean).all() and np.isfinite(stats.var).all()
     return stats if finite else None
 

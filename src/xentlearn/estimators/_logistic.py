@@ -32,15 +32,16 @@ class LogisticRegression(BaseXentClassifier):
         feature scaling: ``fit`` centres and scales the inputs (one pass over
         the data, arrays or files) inside the optimizer
         (``optimizers.standardizing_preconditioner``; the optimum and coef_
-        stay in the user's units). On many rows in memory (a tenth of them at
+        stay in the user's units). On many rows (a tenth of them at
         least 10,000 of positive weight, 20 per parameter and 50 of every
         class) a fresh ``fit`` with a penalty first solves on every tenth row,
         to max |gradient| <= max(tol, 1e-4), and goes on over all rows from
         there with the curvature it gathered (``training.subsample_start``):
         the same optimum in fewer passes; n_iter_, history_ and callbacks
-        count the iterations over all rows only. Not with warm_start, a
-        resumed checkpoint, streamed files, dask data, penalty=None or
-        focal_gamma > 0. ``partial_fit`` runs plain L-BFGS (its
+        count the iterations over all rows only (dask data: the tenth is
+        sliced on the workers). Not with warm_start, a resumed checkpoint,
+        streamed files, penalty=None or focal_gamma > 0. ``partial_fit``
+        runs plain L-BFGS (its
         optimizer state is carried between calls). The others take
         steps on mini-batches of `batch_size`. adamw applies the L2 part of the
         penalty as decoupled weight decay (torch's AdamW with weight_decay =
