@@ -237,6 +237,9 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                     stoppers=spec.stoppers(settings._replace(
                         tol=max(settings.tol, _inputs.SUBSAMPLE_TOL))),
                     backend=data.backend)
+                # Its rows (copies of sparse or column-major X, slices on dask workers)
+                # are not needed for the fit over all rows.
+                first_rows = None
                 moments, start_evaluation = _inputs.training_moments(self, data, objective,
                                                                      state.params)
                 settings = settings._replace(preconditioner=self._input_preconditioner(
