@@ -71,6 +71,17 @@ def csr_rows(X: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
     return block
 
 
+def strided_rows(batch: Batch, start: int, step: int) -> Batch:
+    """Rows start, start + step, ... of `batch`: views, except a C-ordered copy of dense
+    rows that would have no unit stride (column-major X) and a CSR slice of sparse X."""
+    rows = slice(start, None, step)
+    X = batch.X[rows]
+    if not sp.issparse(X) and X.strides[-1] != X.itemsize:
+        X = np.ascontiguousarray(X)
+    sw = None if batch.sample_weight is None else batch.sample_weight[rows]
+    return Batch(X, batch.targets[rows], sw)
+
+
 class ArraySource:
     """A dense or sparse matrix with its targets and sample weights.
 
@@ -122,11 +133,8 @@ class ArraySource:
         (a DataFrame's values are column-major); a CSR slice of about 1/step of the
         non-zeros.
         """
-        sw = None if self.sample_weight is None else self.sample_weight[::step]
-        X = self.X[::step]
-        if not sp.issparse(X) and X.strides[-1] != X.itemsize:
-            X = np.ascontiguousarray(X)
-        return ArraySource(X, self.targets[::step], sw)
+        return ArraySource(*strided_rows(Batch(self.X, self.targets, self.sample_weight),
+                                         0, step))
 
     def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None,
                 skip: int = 0) -> Iterator[Batch]:

@@ -50,7 +50,7 @@ import scipy.sparse as sp
 
 from xentlearn import _checks
 from xentlearn._types import Batch
-from xentlearn.data._arrays import ArraySource
+from xentlearn.data._arrays import ArraySource, strided_rows
 from xentlearn.data._stats import ColumnMoments, column_moments
 from xentlearn.exceptions import XentlearnInputError
 
@@ -457,12 +457,7 @@ class DaskSource:
 
 def _every_rows(part: Batch, index: int, offsets: Sequence[int], step: int) -> Batch:
     """Rows offsets[index], + step, ... of part `index` (``DaskSource.every``)."""
-    rows = slice(offsets[index], None, step)
-    X = part.X[rows]
-    if not sp.issparse(X) and X.strides[-1] != X.itemsize:
-        X = np.ascontiguousarray(X)
-    sw = None if part.sample_weight is None else part.sample_weight[rows]
-    return Batch(X, part.targets[rows], sw)
+    return strided_rows(part, offsets[index], step)
 
 
 def contiguous_shards(rows: Sequence[int] | None, n_parts: int, n_workers: int
