@@ -239,9 +239,8 @@ class Objective:
         flat = _tree.flat_of(grads)
         for value in (grads.values() if flat is None else (flat,)):
             value *= inv            # element-wise: a flat buffer gives its leaves' bits
-        mask = self.penalty_mask
-        self.penalty.add_smooth_grad(grads, params, mask)
-        value = terms.loss_sum * inv + self.penalty.value(params, mask)
+        value = terms.loss_sum * inv + self.penalty.add_grad_and_value(grads, params,
+                                                                       self.penalty_mask)
         return value, grads
 
     def value_and_grad(self, params: Params, batches: Iterable[Batch], *,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xentlearn import _tree
 from xentlearn._types import Grads, Params
 
 PENALTIES = (None, "l2", "l1", "elasticnet")
@@ -54,22 +55,50 @@ class Penalty:
         """alpha * R(W), L1 part included, as a Python float."""
         if self.alpha == 0.0:
             return 0.0
-        l2, l1 = self.l2_strength, self.l1_strength
-        total = 0.0
-        for key, value in params.items():
-            if mask.get(key, False):
-                if l2:
+        l2 = self.l2_strength
+        total = self._l1_value(params, mask)
+        if l2:
+            for key, value in params.items():
+                if mask.get(key, False):
                     total += 0.5 * l2 * float(np.vdot(value, value))
-                if l1:
-                    total += l1 * float(np.abs(value).sum())
         return total
 
-    def add_smooth_grad(self, grads: Grads, params: Params, mask: dict[str, bool]) -> None:
-        """grads[W] += alpha * (1 - l1_ratio) * W for penalised leaves, in place.
+    def _l1_value(self, params: Params, mask: dict[str, bool]) -> float:
+        l1 = self.l1_strength
+        if not l1:
+            return 0.0
+        return sum(l1 * float(np.abs(value).sum()) for key, value in params.items()
+                   if mask.get(key, False))
 
-        In place because the caller owns `grads` (fresh sums from one pass); it
-        saves one allocation of the parameters' size per step.
+    def add_grad_and_value(self, grads: Grads, params: Params, mask: dict[str, bool]) -> float:
+        """Add the smooth part's gradient into `grads` (in place) and return alpha * R(W).
+
+        grads[W] += l2 * W for penalised leaves, l2 = alpha * (1 - l1_ratio); the
+        value is ``value(params, mask)``, L1 part included. In place because the
+        caller owns `grads` (fresh sums from one pass): no allocation of the
+        parameters' size per leaf.
+
+        When `grads` and `params` are flat with one layout (an MLP's, every
+        mini-batch step), the L2 part runs once on the whole vector: with s the
+        strength per entry (l2 on penalised leaves, 0 on intercepts), d = s * w,
+        grads += d and 0.5 * <d, w> is the L2 value (rounded once per vector, not
+        once per leaf). The gradient's bits are those of the per-leaf sum.
         """
+        if self.alpha == 0.0:
+            return 0.0
+        l2 = self.l2_strength
+        flat_grads, flat_params = _tree.flat_of(grads), _tree.flat_of(params)
+        if (not l2 or flat_grads is None or flat_params is None
+                or flat_params.dtype != flat_grads.dtype
+                or (params.layout is not grads.layout and params.layout != grads.layout)):
+            self._add_smooth_grad(grads, params, mask)
+            return self.value(params, mask)
+        decay = _masked_strength(grads.layout, mask, l2, flat_grads.dtype) * flat_params
+        flat_grads += decay
+        return self._l1_value(params, mask) + 0.5 * float(np.vdot(decay, flat_params))
+
+    def _add_smooth_grad(self, grads: Grads, params: Params, mask: dict[str, bool]) -> None:
+        """grads[W] += alpha * (1 - l1_ratio) * W for penalised leaves, leaf by leaf."""
         strength = self.l2_strength
         if strength == 0.0:
             return
@@ -77,3 +106,25 @@ class Penalty:
             if mask.get(key, False):
                 leaf = grads[key]       # in place through the leaf: `grads` keeps its arrays
                 leaf += strength * value
+
+
+# (layout, mask, strength, dtype, vector) of the last strength vector made: one training
+# run asks for one, on every step. Replaced as one tuple (threads read it whole).
+_last_strength: tuple = ((), None, None, None, None)
+
+
+def _masked_strength(layout: _tree.Layout, mask: dict[str, bool], strength: float, dtype
+                     ) -> np.ndarray:
+    """A read-only vector laid out as `layout`: `strength` on the leaves `mask` marks
+    True, 0 elsewhere."""
+    global _last_strength
+    last = _last_strength
+    if last[0] is layout and last[1] is mask and last[2] == strength and last[3] == dtype:
+        return last[4]
+    vector = _tree.empty(layout, dtype)
+    for key, leaf in vector.items():
+        leaf[...] = strength if mask.get(key, False) else 0.0
+    vector = vector.flat
+    vector.flags.writeable = False
+    _last_strength = (layout, mask, strength, dtype, vector)
+    return vector

@@ -27,6 +27,7 @@ from xentlearn._checks import check_count, check_number
 from xentlearn._types import Params, ScalarOrSchedule
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.optimizers._base import (EmptyState, GradientTransformation, offers_in_place,
+                                        offers_output_scale, with_scalar_factor,
                                         with_step_scale)
 from xentlearn.schedules import make_schedule
 
@@ -146,6 +147,10 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
     as torch (and the paper's Algorithm 1 with :math:`\hat v_t`), so the
     numbers agree with torch, not with formulations that add
     :math:`\hat\epsilon` to :math:`\sqrt{v_t}` before correcting.
+    Its update takes ``output_scale`` (see ``optimizers._base``): in a chain, a
+    learning rate that follows it is folded into the factor
+    :math:`1 / (1 - \beta_1^t)`, so the step size :math:`-\eta / (1 - \beta_1^t)`
+    multiplies once, as torch's.
 
     References
     ----------
@@ -158,7 +163,8 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
     def init(params: Params) -> ScaleByAdamState:
         return ScaleByAdamState(0, _tree.zeros_like(params), _tree.zeros_like(params))
 
-    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
+    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False,
+               output_scale=1.0):
         count = state.count + 1
         bias1 = 1.0 - b1 ** count
         bias2_sqrt = math.sqrt(1.0 - b2 ** count)
@@ -175,7 +181,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
             t /= bias2_sqrt
             t += eps
             np.divide(m, t, out=g)
-            g *= 1.0 / bias1
+            g *= output_scale / bias1
 
         updates, mu, nu = _tree.leafwise_in_place(step, _owned(grads, in_place),
                                                   _owned(state.mu, in_place),
@@ -188,7 +194,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
         return {k: 1.0 / (np.sqrt(v) / bias2_sqrt + eps) for k, v in state.nu.items()}
 
     with_step_scale(update, preconditioner)
-    return GradientTransformation(init, offers_in_place(update))
+    return GradientTransformation(init, offers_output_scale(offers_in_place(update)))
 
 
 class ScaleByRmsState(NamedTuple):
@@ -372,12 +378,17 @@ def scale_by_schedule(learning_rate: ScalarOrSchedule) -> GradientTransformation
     def init(params: Params) -> ScaleByScheduleState:
         return ScaleByScheduleState(0, schedule(0))
 
-    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
+    def scalar_factor(state: ScaleByScheduleState) -> tuple[float, ScaleByScheduleState]:
         lr = schedule(state.count)
-        updates = _owned(grads, in_place)
-        _scale_in_place(-lr, updates)
-        return updates, ScaleByScheduleState(state.count + 1, lr)
+        return -lr, ScaleByScheduleState(state.count + 1, lr)
 
+    def update(grads, state, params=None, *, value=None, value_fn=None, in_place=False):
+        factor, new_state = scalar_factor(state)
+        updates = _owned(grads, in_place)
+        _scale_in_place(factor, updates)
+        return updates, new_state
+
+    with_scalar_factor(update, scalar_factor)
     return GradientTransformation(init, offers_in_place(update))
 
 
