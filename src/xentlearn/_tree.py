@@ -198,6 +198,13 @@ def as_flat(tree: Params) -> FlatParams | None:
                       layout_of(tree))
 
 
+def laid_out_as(tree: Params | None, layout: Layout, dtype) -> bool:
+    """True if `tree` is a linked ``FlatParams`` with `layout` in `dtype` (a buffer that a
+    result laid out so can be written into)."""
+    return (flat_of(tree) is not None and tree.flat.dtype == dtype
+            and (tree.layout is layout or tree.layout == layout))
+
+
 def empty(layout: Layout, dtype) -> FlatParams:
     """An uninitialised ``FlatParams`` laid out as `layout` (a gradient to write into).
 

@@ -225,11 +225,19 @@ class Objective:
         """The model's ``penalty_mask()``, asked once (it is needed on every step)."""
         return self.model.penalty_mask()
 
-    def batch_terms(self, params: Params, batch: Batch) -> BatchTerms:
-        """Sums of loss, normaliser and gradient over one batch (no division)."""
+    def batch_terms(self, params: Params, batch: Batch, *, grads_out: Grads | None = None
+                    ) -> BatchTerms:
+        """Sums of loss, normaliser and gradient over one batch (no division).
+
+        `grads_out`, when given, is passed to the model's backward as ``out`` (a
+        buffer the gradient may be written into: see ``MLP.backward``).
+        """
         logits, cache = self.model.forward(params, batch.X)
         terms = self.loss(logits, batch.targets, batch.sample_weight)
-        grads = self.model.backward(params, cache, terms.grad)
+        if grads_out is None:
+            grads = self.model.backward(params, cache, terms.grad)
+        else:
+            grads = self.model.backward(params, cache, terms.grad, out=grads_out)
         return BatchTerms(terms.loss_sum, terms.weight_sum, grads)
 
     def finish(self, terms: BatchTerms, params: Params) -> tuple[float, Grads]:

@@ -13,6 +13,7 @@ from xentlearn.models import MLP, Linear
 from xentlearn.objective import Objective, make_loss
 from xentlearn.penalties import Penalty
 from xentlearn.training import early_stopping, fit_loop, gradient_tolerance
+from xentlearn.training._backends import MinibatchSteps
 
 
 def _problem(dtype=np.float64, n=300, d=6, k=3, sparse=False, seed=0):
@@ -235,6 +236,57 @@ def test_mini_batches_update_in_place_with_the_bits_of_pure_updates(model, make_
     after = optimizers.state_to_arrays(continued_state.opt_state)
     for path, value in saved.items():
         np.testing.assert_array_equal(after[path], value, err_msg=path)
+
+
+class _SpyMLP(MLP):
+    """An MLP that records the ``out`` buffer each backward is given."""
+
+    def backward(self, params, cache, dlogits, *, out=None):
+        grads = super().backward(params, cache, dlogits, out=out)
+        object.__getattribute__(self, "calls").append((out, grads))
+        return grads
+
+
+def test_a_step_writes_its_gradients_into_the_last_steps_spent_updates():
+    X, y, sw = _problem()
+    model = _SpyMLP(6, (8,), 3)
+    object.__setattr__(model, "calls", [])
+    steps = MinibatchSteps(_objective(model), optimizers.adam(1e-2),
+                           model.init(np.random.default_rng(3), np.float64),
+                           optimizers.adam(1e-2).init(model.init(np.random.default_rng(3),
+                                                                 np.float64)))
+    batches = list(ArraySource(X, y, sw).batches(16, rng=np.random.default_rng(0)))[:4]
+    for batch in batches:
+        steps.step(batch)
+    outs = [out for out, _ in model.calls]
+    grads = [grads for _, grads in model.calls]
+    assert outs[0] is None
+    for before, now, out in zip(grads[:-1], grads[1:], outs[1:]):
+        assert out is before and now is before       # one buffer, step after step
+
+
+def test_updates_of_a_pure_optimizer_are_never_reused():
+    # A pure optimizer may keep the updates it returns (here: as its state); the loop
+    # must not write the next gradients into them.
+    X, y, sw = _problem()
+    model = MLP(6, (8,), 3)
+
+    def update(grads, state, params=None, *, value=None, value_fn=None):
+        updates = _tree.FlatParams(-0.05 * grads.flat, grads.layout)      # flat, as an MLP's
+        return updates, {"last": updates}
+
+    optimizer = optimizers.GradientTransformation(lambda p: {"last": dict(p)}, update)
+    params = model.init(np.random.default_rng(3), np.float64)
+    steps = MinibatchSteps(_objective(model), optimizer, params, optimizer.init(params))
+    kept = []                   # (the updates a step returned, a copy of them)
+    for batch in list(ArraySource(X, y, sw).batches(16, rng=np.random.default_rng(0)))[:4]:
+        steps.step(batch)
+        last = steps.opt_state["last"]
+        kept.append((last, {key: value.copy() for key, value in last.items()}))
+    for last, copy in kept:
+        assert _tree.flat_of(last) is not None
+        for key in params:
+            np.testing.assert_array_equal(last[key], copy[key])
 
 
 def test_parameters_seen_at_an_epoch_end_are_never_written_afterwards():

@@ -226,7 +226,8 @@ class MLP:
         """``forward(params, X, keep_cache=False)[0]``: logits only, for inference."""
         return self.forward(params, X, keep_cache=False)[0]
 
-    def backward(self, params: Params, cache: list, dlogits: np.ndarray) -> Grads:
+    def backward(self, params: Params, cache: list, dlogits: np.ndarray, *,
+                 out: Grads | None = None) -> Grads:
         """Gradients of a scalar L given dlogits = dL/dlogits, by backpropagation.
 
         Parameters
@@ -237,16 +238,21 @@ class MLP:
             The second output of ``forward(params, X)``: [X, A_1, ..., A_L].
         dlogits : ndarray of shape (n_samples, n_outputs), dtype of `params`
             Not modified.
+        out : FlatParams, optional
+            A buffer to write the gradients into and return (its old values are
+            lost; a training loop hands back the last step's spent updates), used
+            when it is laid out as `params` in `dlogits`' dtype; otherwise ignored.
 
         Returns
         -------
         grads : FlatParams
             Same keys (in the same order), shapes and dtypes as `params`; the
-            leaves are views of one new vector, ``grads.flat``.
+            leaves are views of one vector, ``grads.flat``: a new one, or `out`'s.
         """
         derivative = DERIVATIVES[self.activation]
         dtype = dlogits.dtype
-        grads = _tree.empty(_tree.layout_of(params), dtype)
+        layout = _tree.layout_of(params)
+        grads = out if _tree.laid_out_as(out, layout, dtype) else _tree.empty(layout, dtype)
         delta = dlogits                               # (n, fan_out) of the current layer
         for layer in range(self.n_layers - 1, -1, -1):
             W_key, b_key = self._layer_keys[layer]

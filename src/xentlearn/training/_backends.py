@@ -234,11 +234,13 @@ class MinibatchSteps:
     """One optimizer step per mini-batch from given parameters and optimizer state: the
     step of every mini-batch loop (``SerialBackend`` and the Dask workers' local steps).
 
-    It never writes what it is given. Each step's gradients are new arrays that
-    only it sees, so an optimizer that can (``optimizers.updates_in_place``)
-    writes its updates into them and its state into a copy made here, once: the
-    bits are those of pure updates. The parameters alternate between two
-    buffers of its own making.
+    It never writes what it is given. Each step's gradients are arrays that only
+    it sees, so an optimizer that can (``optimizers.updates_in_place``) writes
+    its updates into them and its state into a copy made here, once: the bits
+    are those of pure updates. The parameters alternate between two buffers of
+    its own making, and with such an optimizer a step's updates, spent once
+    added, are the buffer the next step's flat gradients are written into (such
+    updates never share memory with the optimizer's state).
 
     Attributes
     ----------
@@ -252,24 +254,29 @@ class MinibatchSteps:
                  opt_state: OptState):
         self._objective = objective
         self._update = optimizer.update
-        if updates_in_place(optimizer):
+        self._in_place = updates_in_place(optimizer)
+        if self._in_place:
             self._update = functools.partial(self._update, in_place=True)
             opt_state = copy_state(opt_state)
         self.params, self.opt_state = params, opt_state
         self._given = params
         self._spare = None      # parameters made here and no longer needed
+        self._spent = None      # the last updates, when the next gradients may reuse them
 
     def step(self, batch: Batch) -> BatchTerms:
-        """One step on `batch`; returns its terms (loss and weight sums). Raises
-        StepDiverged."""
+        """One step on `batch`; returns its terms, for their loss and weight sums (their
+        gradient may be the next step's buffer). Raises StepDiverged."""
         params = self.params
-        terms = self._objective.batch_terms(params, batch)
+        terms = self._objective.batch_terms(params, batch, grads_out=self._spent)
+        self._spent = None
         value, grads = self._objective.finish(terms, params)
         check_direction(value, grads)
         updates, self.opt_state = self._update(grads, self.opt_state, params, value=value)
         new_params = apply_checked(params, updates, out=self._spare)
         self._spare = None if params is self._given else params
         self.params = new_params
+        if self._in_place and _tree.flat_of(updates) is not None:
+            self._spent = updates
         return terms
 
 
