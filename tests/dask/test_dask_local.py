@@ -59,6 +59,21 @@ def test_equal_to_in_memory(case):
     assert np.array_equal(fitted.classes_, reference.classes_)
 
 
+@pytest.mark.parametrize("classes", [2, 3], ids=["binary", "softmax"])
+def test_float32_equal_to_in_memory_to_float32_precision(classes):
+    # README: dask fits match in memory within 1e-6 in float64, and as closely as float32
+    # resolves the loss in float32: the sums' order differs, tol=1e-10 is out of float32's
+    # reach, so each fit stops where its line search finds no decrease (binary here: 1.6e-4,
+    # with a column of mean 50 and spread 3). Both stay float32.
+    X, y = problem(classes=classes)
+    reference = _lr(dtype=np.float32).fit(X.astype(np.float32), y)
+    fitted = _lr(dtype=np.float32).fit(da.from_array(X.astype(np.float32), chunks=(300, -1)),
+                                       da.from_array(y, chunks=300))
+    assert fitted.coef_.dtype == reference.coef_.dtype == np.float32
+    assert relative_difference(fitted.coef_, reference.coef_) < 1e-3
+    assert relative_difference(fitted.intercept_, reference.intercept_) < 1e-3
+
+
 def test_dataframe_unknown_partitions_and_classes_missing_from_partitions():
     X, y = problem(classes=4)
     order = np.argsort(y, kind="stable")          # sorted labels: most partitions lack classes
