@@ -12,6 +12,7 @@ same numbers (up to floating-point summation order).
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -225,16 +226,27 @@ class Objective:
         """The model's ``penalty_mask()``, asked once (it is needed on every step)."""
         return self.model.penalty_mask()
 
+    @functools.cached_property
+    def _backward_takes_out(self) -> bool:
+        """Whether the model's backward accepts ``out=`` (the Model protocol leaves it
+        optional: a model written without it keeps working)."""
+        try:
+            parameters = inspect.signature(self.model.backward).parameters.values()
+        except (TypeError, ValueError):
+            return False
+        return any(p.name == "out" or p.kind is p.VAR_KEYWORD for p in parameters)
+
     def batch_terms(self, params: Params, batch: Batch, *, grads_out: Grads | None = None
                     ) -> BatchTerms:
         """Sums of loss, normaliser and gradient over one batch (no division).
 
         `grads_out`, when given, is passed to the model's backward as ``out`` (a
-        buffer the gradient may be written into: see ``MLP.backward``).
+        buffer the gradient may be written into: see ``MLP.backward``) if that
+        takes it.
         """
         logits, cache = self.model.forward(params, batch.X)
         terms = self.loss(logits, batch.targets, batch.sample_weight)
-        if grads_out is None:
+        if grads_out is None or not self._backward_takes_out:
             grads = self.model.backward(params, cache, terms.grad)
         else:
             grads = self.model.backward(params, cache, terms.grad, out=grads_out)

@@ -55,47 +55,43 @@ class Penalty:
         """alpha * R(W), L1 part included, as a Python float."""
         if self.alpha == 0.0:
             return 0.0
-        l2 = self.l2_strength
-        total = self._l1_value(params, mask)
-        if l2:
-            for key, value in params.items():
-                if mask.get(key, False):
+        l2, l1 = self.l2_strength, self.l1_strength
+        total = 0.0
+        for key, value in params.items():
+            if mask.get(key, False):
+                if l2:
                     total += 0.5 * l2 * float(np.vdot(value, value))
+                if l1:
+                    total += l1 * float(np.abs(value).sum())
         return total
-
-    def _l1_value(self, params: Params, mask: dict[str, bool]) -> float:
-        l1 = self.l1_strength
-        if not l1:
-            return 0.0
-        return sum(l1 * float(np.abs(value).sum()) for key, value in params.items()
-                   if mask.get(key, False))
 
     def add_grad_and_value(self, grads: Grads, params: Params, mask: dict[str, bool]) -> float:
         """Add the smooth part's gradient into `grads` (in place) and return alpha * R(W).
 
         grads[W] += l2 * W for penalised leaves, l2 = alpha * (1 - l1_ratio); the
-        value is ``value(params, mask)``, L1 part included. In place because the
-        caller owns `grads` (fresh sums from one pass): no allocation of the
-        parameters' size per leaf.
+        value is ``value(params, mask)``, L1 part included, with the same bits
+        whatever the trees' layout (a resumed fit's first step has plain dicts
+        where the uninterrupted fit has flat ones). In place because the caller
+        owns `grads` (fresh sums from one pass): no allocation of the parameters'
+        size per leaf.
 
         When `grads` and `params` are flat with one layout (an MLP's, every
-        mini-batch step), the L2 part runs once on the whole vector: with s the
-        strength per entry (l2 on penalised leaves, 0 on intercepts), d = s * w,
-        grads += d and 0.5 * <d, w> is the L2 value (rounded once per vector, not
-        once per leaf). The gradient's bits are those of the per-leaf sum.
+        mini-batch step), the gradient's L2 part is one operation on the whole
+        vector: grads += s * w, with s the strength per entry (l2 on penalised
+        leaves, 0 on intercepts). The numbers are those of the per-leaf sum, but
+        for the sign of a zero: an intercept's -0.0 becomes +0.0.
         """
         if self.alpha == 0.0:
             return 0.0
         l2 = self.l2_strength
         flat_grads, flat_params = _tree.flat_of(grads), _tree.flat_of(params)
-        if (not l2 or flat_grads is None or flat_params is None
-                or flat_params.dtype != flat_grads.dtype
-                or (params.layout is not grads.layout and params.layout != grads.layout)):
+        if (l2 and flat_grads is not None and flat_params is not None
+                and flat_params.dtype == flat_grads.dtype
+                and (params.layout is grads.layout or params.layout == grads.layout)):
+            flat_grads += _masked_strength(grads.layout, mask, l2, flat_grads.dtype) * flat_params
+        else:
             self._add_smooth_grad(grads, params, mask)
-            return self.value(params, mask)
-        decay = _masked_strength(grads.layout, mask, l2, flat_grads.dtype) * flat_params
-        flat_grads += decay
-        return self._l1_value(params, mask) + 0.5 * float(np.vdot(decay, flat_params))
+        return self.value(params, mask)
 
     def _add_smooth_grad(self, grads: Grads, params: Params, mask: dict[str, bool]) -> None:
         """grads[W] += alpha * (1 - l1_ratio) * W for penalised leaves, leaf by leaf."""

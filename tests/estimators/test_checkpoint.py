@@ -13,6 +13,7 @@ from xentlearn import LogisticRegression, MLPClassifier
 from xentlearn.data import TableFiles
 from xentlearn.estimators import _checkpoint
 from xentlearn.exceptions import CheckpointError
+from xentlearn.optimizers import state_to_arrays
 
 
 class Interrupted(Exception):
@@ -55,6 +56,12 @@ def _assert_same_fit(resumed, reference):
         assert np.array_equal(_params(resumed)[key], value), key
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in reference.history_]
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history_] == strip
+    # The optimizer's state too (a plateau's best value, Adam's moments), bit for bit.
+    got = state_to_arrays(resumed._state.opt_state)
+    expected = state_to_arrays(reference._state.opt_state)
+    assert got.keys() == expected.keys()
+    for path, value in expected.items():
+        assert np.asarray(got[path]).tobytes() == np.asarray(value).tobytes(), path
 
 
 def _interval(checkpoint):
@@ -76,6 +83,11 @@ CASES = {
     "adam mid-epoch": lambda cp: MLPClassifier(hidden_layer_sizes=(4,), max_iter=4, batch_size=8,
                                                random_state=2, checkpoint=cp,
                                                checkpoint_interval=_interval(cp)),
+    # A strong L2 penalty in the value the plateau rule keeps: the first step after a
+    # resume (plain-dict parameters) gives the value the flat ones gave.
+    "adaptive sgd MLP, strong L2": lambda cp: MLPClassifier(
+        hidden_layer_sizes=(5,), solver="sgd", learning_rate="adaptive", batch_size=120,
+        max_iter=3, alpha=3.0, random_state=0, checkpoint=cp, checkpoint_interval=_interval(cp)),
     "adaptive sgd": lambda cp: LogisticRegression(solver="sgd", learning_rate="adaptive",
                                                   batch_size=20, max_iter=6, random_state=3,
                                                   checkpoint=cp, checkpoint_interval=_interval(cp)),

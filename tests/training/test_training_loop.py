@@ -265,6 +265,37 @@ def test_a_step_writes_its_gradients_into_the_last_steps_spent_updates():
         assert out is before and now is before       # one buffer, step after step
 
 
+class _ClippedMLP:
+    """A model written to the Model protocol (its backward takes no ``out``) that delegates
+    to an MLP, so its gradients are flat, and clips them."""
+
+    def __init__(self, mlp):
+        self.mlp = mlp
+        self.n_features, self.n_outputs, self.convex = mlp.n_features, mlp.n_outputs, False
+
+    def __getattr__(self, name):
+        return getattr(self.mlp, name)
+
+    def backward(self, params, cache, dlogits):
+        grads = self.mlp.backward(params, cache, dlogits)
+        for g in grads.values():
+            np.clip(g, -1.0, 1.0, out=g)
+        return grads
+
+
+def test_a_model_whose_backward_takes_no_buffer_trains_with_new_gradients():
+    X, y, sw = _problem()
+    model = _ClippedMLP(MLP(6, (5,), 3))
+    params = model.init(np.random.default_rng(1), np.float64)
+    result = fit_loop(_objective(model), optimizers.adam(0.01), ArraySource(X, y, sw), params,
+                      max_epochs=2, batch_size=32, rng=np.random.default_rng(2))
+    plain = fit_loop(_objective(model), _pure(optimizers.adam(0.01)), ArraySource(X, y, sw),
+                     params, max_epochs=2, batch_size=32, rng=np.random.default_rng(2))
+    assert result.state.epoch == 2
+    for key in params:
+        np.testing.assert_array_equal(result.params[key], plain.params[key])
+
+
 def test_updates_of_a_pure_optimizer_are_never_reused():
     # A pure optimizer may keep the updates it returns (here: as its state); the loop
     # must not write the next gradients into them.
