@@ -110,6 +110,31 @@ def test_interrupted_fit_resumes_bit_identically(case, kill_after, tmp_path, mon
     assert not path.exists()                      # removed after a successful fit
 
 
+@pytest.mark.parametrize("make", [
+    lambda cp: MLPClassifier(hidden_layer_sizes=(5,), solver="sgd", batch_size=120, max_iter=50,
+                             tol=10.0, n_iter_no_change=2, random_state=0, checkpoint=cp),
+    lambda cp: LogisticRegression(max_iter=200, tol=1e-3, checkpoint=cp)],
+    ids=["plateau", "gradient tolerance"])
+def test_a_fit_killed_after_its_stopping_epochs_checkpoint_resumes_stopped(
+        make, tmp_path, monkeypatch):
+    # The checkpoint written at the epoch a stopping rule fired is the fit's last write
+    # before the model: a kill there must not resume into an epoch the fit never took.
+    X, y = _data()
+    path = tmp_path / "fit.ckpt"
+    reference = _fit_quietly(make(None), X, y)
+    assert reference.n_iter_ < reference.max_iter
+    _interrupt_after(monkeypatch, reference.n_iter_)          # one save per epoch
+    with pytest.raises(Interrupted):
+        _fit_quietly(make(str(path)), X, y)
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                      # no ConvergenceWarning either
+        resumed = make(str(path)).fit(X, y)
+    assert resumed.n_iter_ == reference.n_iter_
+    _assert_same_fit(resumed, reference)
+    assert not path.exists()
+
+
 def test_random_state_none_resumes_the_same_split_and_init(tmp_path, monkeypatch):
     X, y = _data()
     path = tmp_path / "fit.ckpt"

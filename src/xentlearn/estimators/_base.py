@@ -220,7 +220,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                                                  int(self.n_iter_no_change),
                                                  bool(self.restore_best_weights)),)
         if previous is not None:
-            state = previous._replace(params=params, stoppers=())
+            state = previous._replace(params=params, stoppers=(), stop_reason=None)
         else:
             # After load or a divergence, partial_fit continues the epoch count and history
             # with a fresh optimizer state.

@@ -14,6 +14,7 @@ from xentlearn._types import OptState, Params
 from xentlearn.exceptions import XentlearnInputError
 from xentlearn.optimizers import state_from_arrays, state_to_arrays
 from xentlearn.training._callbacks import EpochRecord
+from xentlearn.training._stopping import STOP_REASONS, StopReason
 
 
 class TrainState(NamedTuple):
@@ -36,6 +37,10 @@ class TrainState(NamedTuple):
     stoppers : tuple
         Each stopping rule's state, in the order of the rules.
     history : tuple of EpochRecord
+    stop_reason : str or None
+        Why training stopped at the last epoch end ("converged", "early_stopping",
+        "callback"), None while it goes on: a fit killed after its last checkpoint
+        resumes as stopped, not into an epoch the uninterrupted fit never took.
     """
 
     params: Params
@@ -47,6 +52,7 @@ class TrainState(NamedTuple):
     weight_sum: float
     stoppers: tuple
     history: tuple
+    stop_reason: StopReason | None = None
 
 
 def initial_state(params: Params, opt_state: OptState, rng: np.random.Generator,
@@ -88,6 +94,8 @@ def state_to_parts(state: TrainState, prefix: str = "state", *, with_params: boo
             "weight_sum": state.weight_sum, "rng_state": rng_state_to_json(state.rng_state)}
     if with_history:
         meta["history"] = [list(record) for record in state.history]
+    if state.stop_reason is not None:
+        meta["stop_reason"] = state.stop_reason
     return arrays, meta
 
 
@@ -120,10 +128,14 @@ def state_from_parts(arrays: dict, meta: dict, template: TrainState, prefix: str
         if len(history) != counters[0]:
             raise ValueError(f"history has {len(history)} epochs but epoch is {counters[0]}")
         rng = generator_from_state(rng_state_from_json(meta["rng_state"]))
+        stop_reason = meta.get("stop_reason")     # absent in files written before it was kept
+        if stop_reason is not None and stop_reason not in STOP_REASONS:
+            raise ValueError(f"stop_reason must be one of {STOP_REASONS}, got {stop_reason!r}")
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise XentlearnInputError(f"training state: {exc}") from None
     return TrainState(params if with_params else template.params, opt_state, rng_state(rng),
-                      counters[0], counters[1], float(sums[0]), float(sums[1]), stoppers, history)
+                      counters[0], counters[1], float(sums[0]), float(sums[1]), stoppers, history,
+                      stop_reason)
 
 
 def _record(row) -> EpochRecord:

@@ -22,6 +22,9 @@ from xentlearn._types import Grads, Params
 from xentlearn.training._callbacks import EpochRecord
 
 StopReason = Literal["converged", "max_iter", "early_stopping", "callback"]
+# The reasons a stopped state keeps (``TrainState.stop_reason``): "max_iter" is not one,
+# a state at max_iter goes on when a later fit asks for more.
+STOP_REASONS = ("converged", "early_stopping", "callback")
 
 
 class EpochEnd(NamedTuple):
