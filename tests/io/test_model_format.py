@@ -94,6 +94,19 @@ def test_round_trip_is_bit_identical(tmp_path):
         _assert_identical(arrays[name], want)
 
 
+@pytest.mark.parametrize("compress, kind", [(True, zipfile.ZIP_DEFLATED),
+                                             (False, zipfile.ZIP_STORED)])
+def test_entries_are_deflated_or_stored_and_read_back_alike(tmp_path, compress, kind):
+    path = tmp_path / "model.xent"
+    write(path, ARRAYS, {"k": 1}, compress=compress)
+    with zipfile.ZipFile(path) as zf:
+        assert {info.compress_type for info in zf.infolist()} == {kind}
+    arrays, meta = read(path)
+    assert meta["k"] == 1
+    for name, want in ARRAYS.items():
+        _assert_identical(arrays[name], want)
+
+
 def test_non_contiguous_views_are_stored_as_their_values(tmp_path):
     base = np.arange(20, dtype=np.float64).reshape(4, 5)
     view = base[::2, 1::2]

@@ -138,8 +138,11 @@ class Checkpoint:
 
     def save(self, state: TrainState) -> None:
         arrays, state_meta = state_to_parts(state)
+        # Stored, not deflated: written at every epoch end (an L-BFGS iteration), where
+        # deflating the state's floats cost several times the rest of the write.
         io.write(self.path, arrays,
-                 {"kind": CHECKPOINT_KIND, "fit": self.fit_meta, "state": state_meta})
+                 {"kind": CHECKPOINT_KIND, "fit": self.fit_meta, "state": state_meta},
+                 compress=False)
         self._last = time.monotonic()
 
     def remove(self) -> None:

@@ -182,7 +182,8 @@ class ArrayHeader(NamedTuple):
     fortran_order: bool
 
 
-def write(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+def write(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+          *, compress: bool = True) -> None:
     """Write arrays and JSON metadata to one model file, atomically.
 
     Parameters
@@ -203,6 +204,11 @@ def write(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mappi
         Dict keys must be ``str`` (JSON would silently stringify others).
         Non-finite floats are written as ``NaN``/``Infinity``, which
         Python's ``json`` reads back.
+    compress : bool, default True
+        Deflate the entries (level 1: float parameters barely shrink, the
+        zeros an L1 penalty leaves do). False stores them as they are: for
+        files written again and again (checkpoints, at every epoch end), where
+        deflating costs several times the rest of the write and saves little.
 
     Raises
     ------
@@ -259,8 +265,9 @@ def write(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mappi
     fd, tmp_name = _create_temporary(directory, basename)
     try:
         with open(fd, "w+b") as file:
-            declared = _write_zip(file, prepared, meta_bytes, _COMPRESSION)
-            if declared > _expansion_limit(os.fstat(file.fileno()).st_size):
+            declared = _write_zip(file, prepared, meta_bytes,
+                                  _COMPRESSION if compress else zipfile.ZIP_STORED)
+            if compress and declared > _expansion_limit(os.fstat(file.fileno()).st_size):
                 # Deflate shrank the arrays more than read() lets a file expand
                 # (all-zero weights): stored entries cannot expand at all.
                 file.seek(0)
