@@ -221,6 +221,53 @@ def test_other_hyperparameters_or_data_are_refused_and_nothing_is_overwritten(
     _assert_same_fit(resumed, _fit_quietly(make(None), X, y))
 
 
+def test_other_validation_data_or_warm_start_coefficients_are_refused(tmp_path, monkeypatch):
+    # Both change what the fit computes (early stopping, calibration; the starting point),
+    # and neither is a hyperparameter nor in the training rows' fingerprint.
+    import pandas as pd
+
+    X, y = _data()
+
+    def table(name, rows):
+        frame = pd.DataFrame(X[rows], columns=[f"x{i}" for i in range(X.shape[1])])
+        frame["y"] = y[rows]
+        frame.to_csv(tmp_path / name, index=False)
+        return TableFiles(tmp_path / name, target="y")
+
+    train = table("train.csv", slice(0, 150))
+    valid_a, valid_b = table("a.csv", slice(150, 240)), table("b.csv", slice(150, 230))
+
+    def make(cp):
+        return MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, early_stopping=True,
+                             batch_size=32, random_state=1, checkpoint=cp)
+
+    path = tmp_path / "fit.ckpt"
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(Interrupted):
+        _fit_quietly(make(str(path)), train, validation_data=valid_a)
+    monkeypatch.undo()
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"other data \(validation rows"):
+        make(str(path)).fit(train, validation_data=valid_b)
+    assert path.read_bytes() == before
+    resumed = _fit_quietly(make(str(path)), train, validation_data=valid_a)
+    _assert_same_fit(resumed, _fit_quietly(make(None), train, validation_data=valid_a))
+
+    def warm(cp, start):
+        est = LogisticRegression(max_iter=30, tol=1e-12, warm_start=True, checkpoint=cp)
+        est.coef_, est.intercept_ = np.full((3, X.shape[1]), start), np.zeros(3)
+        return est
+
+    path = tmp_path / "warm.ckpt"
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(Interrupted):
+        _fit_quietly(warm(str(path), 0.0), X, y)
+    monkeypatch.undo()
+    with pytest.raises(CheckpointError, match=r"other data \(starting coefficients"):
+        warm(str(path), 1.0).fit(X, y)
+    _assert_same_fit(_fit_quietly(warm(str(path), 0.0), X, y), _fit_quietly(warm(None, 0.0), X, y))
+
+
 def test_truncated_or_foreign_checkpoints_are_refused_and_left(tmp_path, monkeypatch):
     X, y = _data()
     make = CASES["lbfgs linear"]

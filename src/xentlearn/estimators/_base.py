@@ -228,7 +228,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             state = initial_state(params, optimizer.init(params), rng, stoppers,
                                   epoch=len(history), history=history)
             if checkpoint is not None:
-                checkpoint.bind_data(data.source, data.encoded.classes, task)
+                checkpoint.bind_data(data.source, data.encoded.classes, task, data.validation,
+                                     params)
                 if checkpoint.resuming:
                     state = checkpoint.restore(state)
             if first_rows is not None:

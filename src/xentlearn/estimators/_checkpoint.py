@@ -82,6 +82,10 @@ class Checkpoint:
                 raise CheckpointError(
                     f"checkpoint {checkpoint.path} was written with other hyperparameters "
                     f"({shown}): resume with the same ones, or delete the file to start over")
+            # An int seed is a hyperparameter, compared above. None, a Generator or a
+            # RandomState resume from the generator state stored at the checkpointed fit's
+            # start: a generator object that fit advanced, given again after an interrupt,
+            # continues that fit.
             checkpoint.fit_meta["start_rng_state"] = fit.get("start_rng_state")
         else:
             checkpoint.fit_meta["start_rng_state"] = rng_state_to_json(rng_state(rng))
@@ -98,19 +102,29 @@ class Checkpoint:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(f"checkpoint {self.path}: bad generator state ({exc})") from None
 
-    def bind_data(self, source: DataSource, classes: np.ndarray, task: str) -> None:
-        """Record (or, when resuming, check) the data's shape, classes and fingerprint."""
+    def bind_data(self, source: DataSource, classes: np.ndarray, task: str,
+                  validation: DataSource | None, params: dict) -> None:
+        """Record (or, when resuming, check) the data's shape, classes and fingerprint, the
+        validation data's rows and fingerprint, and a digest of the starting parameters
+        (a fresh initialisation is the same in a resumed fit; warm_start's are the user's)."""
         data = {"n_samples": int(source.n_samples), "n_features": int(source.n_features),
                 "task": task, "classes": [_plain(c) for c in classes],
-                "fingerprint": fingerprint(source)}
+                "fingerprint": fingerprint(source),
+                "validation": None if validation is None else
+                [int(validation.n_samples), fingerprint(validation)],
+                "start": _digest(params)}
         if self.resuming:
             stored = self.stored[1]["fit"].get("data", {})
             names = {"n_samples": "number of rows", "n_features": "number of features",
                      "task": "task", "classes": "classes",
-                     "fingerprint": "first rows (fingerprint)"}
+                     "fingerprint": "first rows (fingerprint)",
+                     "validation": "validation rows (number, fingerprint)",
+                     "start": "starting coefficients (warm_start)"}
             for key, what in names.items():
+                if key not in stored and key in ("validation", "start"):
+                    continue            # written before they were recorded
                 if stored.get(key) != data[key]:
-                    shown = ("" if key == "fingerprint" else
+                    shown = ("" if key in ("fingerprint", "validation", "start") else
                              f": checkpoint {stored.get(key)!r}, now {data[key]!r}")
                     raise CheckpointError(
                         f"checkpoint {self.path} was written for other data ({what} differ"
@@ -166,6 +180,16 @@ class Checkpoint:
                 f"{self.path} is {what}, not a checkpoint; it was left as it is: pass "
                 f"another checkpoint path")
         return arrays, meta
+
+
+def _digest(params: dict) -> str:
+    """sha256 of the parameters' names, shapes, dtypes and bytes, in key order."""
+    digest = hashlib.sha256()
+    for key, value in params.items():
+        value = np.ascontiguousarray(value)
+        digest.update(f"{key}:{value.shape}:{value.dtype.str};".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
 
 
 def fingerprint(source: DataSource) -> str:
