@@ -263,7 +263,8 @@ def test_other_validation_data_or_warm_start_coefficients_are_refused(tmp_path, 
     with pytest.raises(Interrupted):
         _fit_quietly(warm(str(path), 0.0), X, y)
     monkeypatch.undo()
-    with pytest.raises(CheckpointError, match=r"other data \(starting coefficients"):
+    with pytest.raises(CheckpointError, match=r"by a fit from other starting coefficients "
+                                              r"\(warm_start\): resume from the same ones"):
         warm(str(path), 1.0).fit(X, y)
     _assert_same_fit(_fit_quietly(warm(str(path), 0.0), X, y), _fit_quietly(warm(None, 0.0), X, y))
 

@@ -118,17 +118,21 @@ class Checkpoint:
             names = {"n_samples": "number of rows", "n_features": "number of features",
                      "task": "task", "classes": "classes",
                      "fingerprint": "first rows (fingerprint)",
-                     "validation": "validation rows (number, fingerprint)",
-                     "start": "starting coefficients (warm_start)"}
+                     "validation": "validation rows (number, fingerprint)"}
             for key, what in names.items():
-                if key not in stored and key in ("validation", "start"):
-                    continue            # written before they were recorded
+                if key not in stored and key == "validation":
+                    continue            # written before it was recorded
                 if stored.get(key) != data[key]:
-                    shown = ("" if key in ("fingerprint", "validation", "start") else
+                    shown = ("" if key in ("fingerprint", "validation") else
                              f": checkpoint {stored.get(key)!r}, now {data[key]!r}")
                     raise CheckpointError(
                         f"checkpoint {self.path} was written for other data ({what} differ"
                         f"{shown}): resume on the same data, or delete the file to start over")
+            if stored.get("start", data["start"]) != data["start"]:
+                raise CheckpointError(
+                    f"checkpoint {self.path} was written by a fit from other starting "
+                    f"coefficients (warm_start): resume from the same ones, or delete the file "
+                    f"to start over")
         self.fit_meta["data"] = data
 
     def restore(self, template: TrainState) -> TrainState:
