@@ -73,3 +73,26 @@ def test_the_summary_names_the_checkpoint_it_resumed(tmp_path, monkeypatch, caps
     assert "4 epochs in" in captured.out and f"(resumed from {checkpoint})" in captured.out
     bar_lines = [line for line in captured.err.replace("\r", "\n").splitlines() if "epoch" in line]
     assert bar_lines[0].startswith("epoch 2:")          # the bar starts where it was
+
+
+def test_an_interrupt_while_scoring_keeps_the_trained_model(tmp_path, monkeypatch, capsys):
+    # fit() removes its checkpoint when it returns; the report's scoring pass comes after.
+    # The model and history are written before it, so a kill there loses the report only.
+    from xentlearn.cli import _train
+
+    write_csv(make_table(200, seed=0), tmp_path / "train.csv")
+    command = ["train", str(tmp_path / "train.csv"), "--target", "species", "--solver", "adam",
+               "--batch-size", "16", "--max-iter", "3", "--tol", "0", "--random-state", "3",
+               "--checkpoint", str(tmp_path / "fit.ckpt")]
+    assert main([*command, "--quiet", "--out", str(tmp_path / "reference.xent")]) == 0
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_train, "score_table", interrupted)
+    assert main([*command, "--out", str(tmp_path / "m.xent")]) == 130
+    monkeypatch.undo()
+    assert not (tmp_path / "fit.ckpt").exists()
+    assert (tmp_path / "m.history.csv").exists()
+    kept, reference = (xentlearn.load(tmp_path / name) for name in ("m.xent", "reference.xent"))
+    assert np.array_equal(kept.coef_, reference.coef_)

@@ -96,6 +96,11 @@ def train(args, out: TextIO) -> None:
             estimator.fit(train_table, validation_data=validation_table)
         seconds = time.perf_counter() - start
         print_warnings(caught, args)
+        # fit() has removed the checkpoint: the model is written before the scoring pass,
+        # so that a kill during it loses the report, not the training. A plot needs the
+        # scores, and the outputs are replaced together, so with --plot they wait.
+        if args.plot is None:
+            _write_outputs(estimator, model_path, history_path)
 
         # The rows scored: with --validation-fraction, the two sides of the split.
         if args.validation_fraction is not None:
@@ -110,22 +115,13 @@ def train(args, out: TextIO) -> None:
         if args.plot is not None and not scores:
             scores.append(("train", score_table(estimator, train_rows)))
 
-    # Nothing of the user's is replaced unless every output could be written:
-    # a full disk while writing the history leaves the old model in place.
-    with StagedOutputs() as outputs:
-        with outputs.writing(model_path) as tmp:
-            estimator.save(tmp)
-        with outputs.writing(history_path) as tmp:
-            _report.write_history(estimator.history_, tmp)
-        if args.plot is not None:
-            name, shown = scores[-1]
-            with outputs.writing(args.plot) as tmp:
-                _report.plot_history(
-                    estimator.history_, tmp, file_format=args.plot.suffix[1:],
-                    title=f"{type(estimator).__name__} on {describe_data(data)}",
-                    reliability=shown, reliability_name=name,
-                    restored_epoch=_restored_epoch(estimator),
-                    final_accuracy={n: m.accuracy for n, m in scores})
+    if args.plot is not None:
+        name, shown = scores[-1]
+        _write_outputs(estimator, model_path, history_path, lambda tmp: _report.plot_history(
+            estimator.history_, tmp, file_format=args.plot.suffix[1:],
+            title=f"{type(estimator).__name__} on {describe_data(data)}",
+            reliability=shown, reliability_name=name, restored_epoch=_restored_epoch(estimator),
+            final_accuracy={n: m.accuracy for n, m in scores}), args.plot)
 
     if args.json:
         report = {
@@ -158,6 +154,20 @@ def train(args, out: TextIO) -> None:
     if not args.data and not quiet:
         print(f"\nNext: xentlearn evaluate {_quote(model_path)} {_quote(validation[0])} "
               f"--target {DIGITS_TARGET}", file=out)
+
+
+def _write_outputs(estimator, model_path, history_path, plot=None, plot_path=None) -> None:
+    """The model, its history and (`plot(tmp)` writing it) the plot, replaced together:
+    nothing of the user's is replaced unless every output could be written (a full
+    disk while writing the history leaves the old model in place)."""
+    with StagedOutputs() as outputs:
+        with outputs.writing(model_path) as tmp:
+            estimator.save(tmp)
+        with outputs.writing(history_path) as tmp:
+            _report.write_history(estimator.history_, tmp)
+        if plot is not None:
+            with outputs.writing(plot_path) as tmp:
+                plot(tmp)
 
 
 @contextlib.contextmanager
