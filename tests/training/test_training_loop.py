@@ -380,3 +380,20 @@ def test_loss_weight_sum_is_the_losss_own_normaliser_without_the_loss(task, dtyp
             terms = loss(np.zeros((n, n_outputs), dtype=dtype), targets, sw)
             assert loss_weight_sum(task, targets, sw, class_weight=cw,
                                    dtype=dtype) == terms.weight_sum
+
+
+def test_a_state_that_stopped_records_why_and_continues_when_asked():
+    # The reason is saved with checkpoints (the estimators resume such a checkpoint as
+    # stopped); fit_loop given the state trains on to max_epochs, as any continued state.
+    X, y, sw = _problem()
+    model = Linear(6, 3)
+    source = ArraySource(X, y, sw)
+    first = fit_loop(_objective(model), optimizers.sgd(0.05), source,
+                     model.init(np.random.default_rng(0), np.float64), max_epochs=10,
+                     batch_size=32, rng=np.random.default_rng(1),
+                     callbacks=[lambda record, params: record.epoch == 2])
+    assert (first.stop_reason, first.state.epoch, first.state.stop_reason) == (
+        "callback", 2, "callback")
+    more = fit_loop(_objective(model), optimizers.sgd(0.05), source, first.state, max_epochs=5,
+                    batch_size=32)
+    assert (more.stop_reason, more.state.epoch, more.state.stop_reason) == ("max_iter", 5, None)

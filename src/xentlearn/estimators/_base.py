@@ -246,10 +246,14 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 settings = settings._replace(preconditioner=self._input_preconditioner(
                     moments, params, model, penalty, data))
                 optimizer = spec.make_optimizer(settings)
+        # A checkpoint written at the epoch a stopping rule fired: that fit had ended, and
+        # the loop only finishes it (the rules' results, such as restored best weights).
+        stopped = state.stop_reason
         try:
             result = fit_loop(
                 objective, optimizer, data.source, state,
-                max_epochs=state.epoch + 1 if partial else int(self.max_iter),
+                max_epochs=(state.epoch if stopped else state.epoch + 1 if partial
+                            else int(self.max_iter)),
                 batch_size=batch_size, shuffle=self.shuffle, validation=data.validation,
                 stoppers=stoppers, callbacks=tuple(self.callbacks or ()),
                 verbose=bool(self.verbose), checkpoint=checkpoint, backend=data.backend,
@@ -259,6 +263,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             self._set_fitted(data, class_weight=data.class_weight, model=model,
                              params=error.params, state=None, history=history)
             raise
+        if stopped:
+            result = result._replace(stop_reason=stopped)
         self._set_fitted(data, class_weight=data.class_weight, model=model,
                          params=result.params, state=result.state, history=result.state.history)
         self.__dict__.pop("temperature_", None)

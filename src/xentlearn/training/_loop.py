@@ -139,8 +139,7 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
     full_batch = _FullBatch(objective, train, backend) if batch_size is None else None
     if full_batch is not None and start_evaluation is not None:
         full_batch.remember(state.params, start_evaluation)
-    # A state that stopped (a checkpoint written at the epoch a rule fired) stays stopped.
-    reason: StopReason = state.stop_reason or "max_iter"
+    reason: StopReason = "max_iter"
     progress = None
     try:
         # Made inside the try: an interrupt right after the bar is drawn still closes it
@@ -150,7 +149,7 @@ def fit_loop(objective: Objective, optimizer: GradientTransformation, train: Dat
                                unit="iteration" if full_batch else "batch",
                                first_epoch=state.epoch + 1, batches_done=state.batch)
         with backend, quiet_floating_point():
-            while state.epoch < max_epochs and state.stop_reason is None:
+            while state.epoch < max_epochs:
                 started = time.perf_counter()
                 if full_batch is not None:
                     state, train_loss, grads, stalled = _full_batch_epoch(full_batch, optimizer,

@@ -39,8 +39,10 @@ class TrainState(NamedTuple):
     history : tuple of EpochRecord
     stop_reason : str or None
         Why training stopped at the last epoch end ("converged", "early_stopping",
-        "callback"), None while it goes on: a fit killed after its last checkpoint
-        resumes as stopped, not into an epoch the uninterrupted fit never took.
+        "callback"), None while it goes on. Saved with a checkpoint: an estimator
+        killed after its last checkpoint resumes as stopped, not into an epoch the
+        uninterrupted fit never took. ``fit_loop`` given such a state trains on to
+        its `max_epochs`, as with any state it continues.
     """
 
     params: Params
