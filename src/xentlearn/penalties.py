@@ -84,11 +84,10 @@ class Penalty:
         if self.alpha == 0.0:
             return 0.0
         l2 = self.l2_strength
-        flat_grads, flat_params = _tree.flat_of(grads), _tree.flat_of(params)
-        if (l2 and flat_grads is not None and flat_params is not None
-                and flat_params.dtype == flat_grads.dtype
-                and (params.layout is grads.layout or params.layout == grads.layout)):
-            flat_grads += _masked_strength(grads.layout, mask, l2, flat_grads.dtype) * flat_params
+        flat_grads = _tree.flat_of(grads)
+        if l2 and flat_grads is not None and _tree.laid_out_as(params, grads.layout,
+                                                              flat_grads.dtype):
+            flat_grads += _masked_strength(grads.layout, mask, l2, flat_grads.dtype) * params.flat
         else:
             self._add_smooth_grad(grads, params, mask)
         return self.value(params, mask)

@@ -263,10 +263,31 @@ def test_other_validation_data_or_warm_start_coefficients_are_refused(tmp_path, 
     with pytest.raises(Interrupted):
         _fit_quietly(warm(str(path), 0.0), X, y)
     monkeypatch.undo()
+    before = path.read_bytes()
+    refused = warm(str(path), 1.0)
     with pytest.raises(CheckpointError, match=r"by a fit from other starting coefficients "
                                               r"\(warm_start\): resume from the same ones"):
-        warm(str(path), 1.0).fit(X, y)
+        refused.fit(X, y)
+    assert path.read_bytes() == before
+    assert np.all(refused.coef_ == 1.0)              # the estimator as it was
     _assert_same_fit(_fit_quietly(warm(str(path), 0.0), X, y), _fit_quietly(warm(None, 0.0), X, y))
+
+
+def test_a_checkpoint_with_an_unknown_stop_reason_is_refused_and_left(tmp_path, monkeypatch):
+    from xentlearn import io
+
+    X, y = _data()
+    make = CASES["sgd mini-batch"]
+    path = _leave_checkpoint(tmp_path, monkeypatch, make, X, y)
+    arrays, meta = io.read(path)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "format_version")}
+    meta["state"]["stop_reason"] = "bored"
+    io.write(path, arrays, meta, compress=False)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"stop_reason must be one of \('converged', "
+                                              r"'early_stopping', 'callback'\), got 'bored'"):
+        make(str(path)).fit(X, y)
+    assert path.read_bytes() == before
 
 
 def test_truncated_or_foreign_checkpoints_are_refused_and_left(tmp_path, monkeypatch):

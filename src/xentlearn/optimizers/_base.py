@@ -271,8 +271,8 @@ def apply_updates(params: Params, updates: Updates, *, out: Params | None = None
         # a restore) are laid out like the updates once, and the result is flat.
         flat_params = _tree.vector_like(params, updates)
         if flat_params is not None:
-            if (_tree.flat_of(out) is not None and out.layout is updates.layout
-                    and out.flat.dtype == flat_updates.dtype and out.flat is not flat_params):
+            if (_tree.laid_out_as(out, updates.layout, flat_updates.dtype)
+                    and out.flat is not flat_params):
                 np.add(flat_params, flat_updates, out=out.flat)
                 return out
             return _tree.FlatParams(flat_params + flat_updates, updates.layout)
