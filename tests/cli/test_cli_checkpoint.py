@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 import xentlearn
 from tests.cli import make_table, write_csv
@@ -75,9 +76,12 @@ def test_the_summary_names_the_checkpoint_it_resumed(tmp_path, monkeypatch, caps
     assert bar_lines[0].startswith("epoch 2:")          # the bar starts where it was
 
 
-def test_an_interrupt_while_scoring_keeps_the_trained_model(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("plot", [[], ["--plot", "curves.png"]], ids=["report", "plot"])
+def test_an_interrupt_while_scoring_keeps_the_trained_model(tmp_path, monkeypatch, capsys,
+                                                            plot):
     # fit() removes its checkpoint when it returns; the report's scoring pass comes after.
-    # The model and history are written before it, so a kill there loses the report only.
+    # The model and history are written before it, so a kill there loses the report (and
+    # the plot, which needs the scores) only.
     from xentlearn.cli import _train
 
     write_csv(make_table(200, seed=0), tmp_path / "train.csv")
@@ -90,9 +94,10 @@ def test_an_interrupt_while_scoring_keeps_the_trained_model(tmp_path, monkeypatc
         raise KeyboardInterrupt
 
     monkeypatch.setattr(_train, "score_table", interrupted)
-    assert main([*command, "--out", str(tmp_path / "m.xent")]) == 130
+    plot = [plot[0], str(tmp_path / plot[1])] if plot else []
+    assert main([*command, "--out", str(tmp_path / "m.xent"), *plot]) == 130
     monkeypatch.undo()
     assert not (tmp_path / "fit.ckpt").exists()
-    assert (tmp_path / "m.history.csv").exists()
+    assert (tmp_path / "m.history.csv").exists() and not (tmp_path / "curves.png").exists()
     kept, reference = (xentlearn.load(tmp_path / name) for name in ("m.xent", "reference.xent"))
     assert np.array_equal(kept.coef_, reference.coef_)

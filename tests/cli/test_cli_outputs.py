@@ -121,6 +121,35 @@ def test_train_plot_failure_replaces_nothing(data, tmp_path, monkeypatch, capsys
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.history.csv", "m.xent"]
 
 
+@pytest.mark.parametrize("old", [True, False], ids=["replaced", "new"])
+def test_train_scoring_error_puts_the_old_outputs_back(data, tmp_path, monkeypatch, capsys,
+                                                       old):
+    # The model and history are on disk before the scoring pass (a kill there keeps the
+    # training); an error there is a failed command, which leaves the user's files.
+    from xentlearn.cli import _train
+    from xentlearn.exceptions import XentlearnInputError
+
+    if old:
+        old_outputs(tmp_path)
+    written = []
+
+    def unreadable(estimator, rows):
+        written.append(sorted(p.name for p in tmp_path.iterdir()))
+        raise XentlearnInputError("validation.csv: row 3 is unreadable")
+
+    monkeypatch.setattr(_train, "score_table", unreadable)
+    assert main(["train", str(data / "train.csv"), "--target", "species", "--max-iter", "5",
+                 "--quiet", "--json", "--out", str(tmp_path / "m.xent")]) == 2
+    assert "row 3 is unreadable" in one_error_line(capsys)
+    assert [name for name in written[0] if not name.startswith(".")] == [
+        "m.history.csv", "m.xent"]
+    if old:
+        assert (tmp_path / "m.xent").read_bytes() == OLD_MODEL
+        assert (tmp_path / "m.history.csv").read_bytes() == OLD_HISTORY
+    assert sorted(p.name for p in tmp_path.iterdir()) == (
+        ["m.history.csv", "m.xent"] if old else [])
+
+
 class FullDisk(io.RawIOBase):
     """A file that takes `room` bytes, then fails as a full disk does."""
 

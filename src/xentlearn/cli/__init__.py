@@ -4,8 +4,11 @@
 can be tested in-process: 0 on success, 2 on bad usage or bad input (one line
 on stderr, never a traceback), 1 on an unexpected error (one line; set the
 environment variable ``XENTLEARN_DEBUG=1`` for the traceback), 130 on Ctrl-C
-(SIGINT) and 143 on SIGTERM. An interrupted command replaces none of its
-output files and leaves no temporary file behind.
+(SIGINT) and 143 on SIGTERM. A failed or interrupted command replaces none of
+its output files and leaves no temporary file behind; but ``train``, once its
+model is trained, writes the model and its history before the scoring pass of
+its report, and keeps them when interrupted there (fit has removed its
+checkpoint by then): an error there still puts the old files back.
 """
 
 from __future__ import annotations

@@ -177,6 +177,8 @@ class StagedOutputs:
     def __init__(self) -> None:
         self._files: list[tuple[Path, Path]] = []      # (temporary, final)
         self._folders: dict[Path, tuple[Path, int | None]] = {}   # parent: (staging, lock fd)
+        # (the file it replaced, kept in the staging folder, or None; final) per committed file
+        self._replaced: list[tuple[Path | None, Path]] = []
 
     def __enter__(self) -> StagedOutputs:
         return self
@@ -217,12 +219,14 @@ class StagedOutputs:
         with naming(path):
             yield tmp
 
-    def commit(self) -> None:
+    def commit(self, keep_replaced: bool = False) -> None:
         """Flush every temporary to disk, then move each onto its name.
 
         The renames happen only after every file is on disk, so an error
         (``fsync`` is where some file systems first report a full disk)
-        replaces nothing.
+        replaces nothing. With `keep_replaced`, the files replaced are kept
+        aside until ``discard`` (or put back by ``restore``), and an error
+        while renaming puts back those already replaced.
         """
         try:
             for tmp, path in self._files:
@@ -232,19 +236,44 @@ class StagedOutputs:
                     os.chmod(tmp, _new_mode(path))
             for tmp, path in self._files:
                 with naming(path):
+                    kept = None
+                    if keep_replaced and os.path.lexists(path):
+                        kept = tmp.with_name(tmp.name + ".replaced")
+                        os.replace(path, kept)
                     os.replace(tmp, path)
+                    if keep_replaced:
+                        self._replaced.append((kept, path))
         except BaseException:
-            self.discard()
+            self.restore()
             raise
-        for folder in dict.fromkeys(path.parent for _, path in self._files):
-            _fsync_folder(folder)
+        self._fsync_folders(path for _, path in self._files)
         self._files = []
-        self._remove_staging()
+        if not keep_replaced:
+            self._remove_staging()
+
+    def restore(self) -> None:
+        """Put back the files a ``commit(keep_replaced=True)`` replaced (remove those it
+        created), and remove every temporary."""
+        for kept, path in reversed(self._replaced):
+            with contextlib.suppress(OSError):
+                if kept is None:
+                    os.remove(path)
+                else:
+                    os.replace(kept, path)
+        self._fsync_folders(path for _, path in self._replaced)
+        self.discard()
 
     def discard(self) -> None:
-        """Remove every temporary not yet moved; replaces nothing."""
+        """Remove every temporary not yet moved, and the replaced files kept aside;
+        replaces nothing, puts nothing back."""
         self._files = []
+        self._replaced = []
         self._remove_staging()
+
+    @staticmethod
+    def _fsync_folders(paths) -> None:
+        for folder in dict.fromkeys(Path(path).parent for path in paths):
+            _fsync_folder(folder)
 
     def _remove_staging(self) -> None:
         for folder, lock in self._folders.values():

@@ -96,32 +96,10 @@ def train(args, out: TextIO) -> None:
             estimator.fit(train_table, validation_data=validation_table)
         seconds = time.perf_counter() - start
         print_warnings(caught, args)
-        # fit() has removed the checkpoint: the model is written before the scoring pass,
-        # so that a kill during it loses the report, not the training. A plot needs the
-        # scores, and the outputs are replaced together, so with --plot they wait.
-        if args.plot is None:
-            _write_outputs(estimator, model_path, history_path)
-
-        # The rows scored: with --validation-fraction, the two sides of the split.
-        if args.validation_fraction is not None:
-            train_rows, validation_rows = train_table.split_validation()
-        else:
-            train_rows, validation_rows = train_table, validation_table
-        scores: list[tuple[str, _report.Metrics]] = []
-        if not quiet or args.json:
-            scores.append(("train", score_table(estimator, train_rows)))
-        if validation_rows is not None and (not quiet or args.json or args.plot is not None):
-            scores.append(("validation", score_table(estimator, validation_rows)))
-        if args.plot is not None and not scores:
-            scores.append(("train", score_table(estimator, train_rows)))
-
-    if args.plot is not None:
-        name, shown = scores[-1]
-        _write_outputs(estimator, model_path, history_path, lambda tmp: _report.plot_history(
-            estimator.history_, tmp, file_format=args.plot.suffix[1:],
-            title=f"{type(estimator).__name__} on {describe_data(data)}",
-            reliability=shown, reliability_name=name, restored_epoch=_restored_epoch(estimator),
-            final_accuracy={n: m.accuracy for n, m in scores}), args.plot)
+        with _written_before_scoring(estimator, model_path, history_path):
+            scores = _scores(args, estimator, train_table, validation_table)
+            if args.plot is not None:
+                _write_plot(args.plot, estimator, scores, describe_data(data))
 
     if args.json:
         report = {
@@ -156,18 +134,59 @@ def train(args, out: TextIO) -> None:
               f"--target {DIGITS_TARGET}", file=out)
 
 
-def _write_outputs(estimator, model_path, history_path, plot=None, plot_path=None) -> None:
-    """The model, its history and (`plot(tmp)` writing it) the plot, replaced together:
-    nothing of the user's is replaced unless every output could be written (a full
-    disk while writing the history leaves the old model in place)."""
-    with StagedOutputs() as outputs:
+def _scores(args, estimator, train_table, validation_table) -> list[tuple[str, _report.Metrics]]:
+    """The metrics the report shows (and the plot needs), by the rows they score: with
+    --validation-fraction, the two sides of the split."""
+    if args.validation_fraction is not None:
+        train_rows, validation_rows = train_table.split_validation()
+    else:
+        train_rows, validation_rows = train_table, validation_table
+    report = not args.quiet or args.json
+    scores = []
+    if report:
+        scores.append(("train", score_table(estimator, train_rows)))
+    if validation_rows is not None and (report or args.plot is not None):
+        scores.append(("validation", score_table(estimator, validation_rows)))
+    if args.plot is not None and not scores:
+        scores.append(("train", score_table(estimator, train_rows)))
+    return scores
+
+
+def _write_plot(path: Path, estimator, scores, data_name: str) -> None:
+    """The loss curves, and the reliability diagram of the last scores."""
+    name, shown = scores[-1]
+    with StagedOutputs() as staged, staged.writing(path) as tmp:
+        _report.plot_history(
+            estimator.history_, tmp, file_format=path.suffix[1:],
+            title=f"{type(estimator).__name__} on {data_name}",
+            reliability=shown, reliability_name=name, restored_epoch=_restored_epoch(estimator),
+            final_accuracy={n: m.accuracy for n, m in scores})
+
+
+@contextlib.contextmanager
+def _written_before_scoring(estimator, model_path, history_path):
+    """Write the model and its history, then run the block (the scores and the plot).
+
+    fit() has removed its checkpoint, so the trained model is on disk before
+    the scoring pass: a kill (or Ctrl-C) during it loses the report and the
+    plot, not the training. An error in the block puts back the files the two
+    replaced, as every failed command leaves the user's files. The two are
+    replaced together: neither unless both could be written (a full disk while
+    writing the history leaves the old model).
+    """
+    outputs = StagedOutputs()
+    try:
         with outputs.writing(model_path) as tmp:
             estimator.save(tmp)
         with outputs.writing(history_path) as tmp:
             _report.write_history(estimator.history_, tmp)
-        if plot is not None:
-            with outputs.writing(plot_path) as tmp:
-                plot(tmp)
+        outputs.commit(keep_replaced=True)
+        yield
+    except Exception:
+        outputs.restore()
+        raise
+    finally:
+        outputs.discard()
 
 
 @contextlib.contextmanager
