@@ -73,7 +73,7 @@ def test_the_summary_names_the_checkpoint_it_resumed(tmp_path, monkeypatch, caps
     captured = capsys.readouterr()
     assert "4 epochs in" in captured.out and f"(resumed from {checkpoint})" in captured.out
     bar_lines = [line for line in captured.err.replace("\r", "\n").splitlines() if "epoch" in line]
-    assert bar_lines[0].startswith("epoch 2:")          # the bar starts where it was
+    assert bar_lines[0].startswith("epoch 2/4:")        # the log starts where it was
 
 
 @pytest.mark.parametrize("plot", [[], ["--plot", "curves.png"]], ids=["report", "plot"])
