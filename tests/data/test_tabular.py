@@ -417,3 +417,28 @@ def test_a_missing_column_is_named_with_the_available_ones_quoted():
                        match=r"column 'height, cm' not found; available columns: 'x', "
                              r"'city, land'"):
         prep.partial_fit(batch)
+
+
+@pytest.mark.parametrize("fmt, values, read", [
+    ("%Y-%m-%d", ["2024-02-29", "2023-02-29", "1900-02-29", "2000-02-29", "2024-04-31",
+                  "2024-12-31", "2024-01-01"], [1, 0, 0, 1, 0, 1, 1]),
+    ("%d/%m/%Y", ["30/02/2024", "31/01/2024", "31/06/2024", "01/03/2024"], [0, 1, 0, 1]),
+    ("%m/%d/%Y %H:%M", ["02/30/2024 10:00", "02/29/2024 23:59", "09/31/2024 00:00"], [0, 1, 0]),
+    # A UTC offset moves the timestamp's day; the day is checked as written.
+    ("%Y-%m-%dT%H:%M:%S%z", ["2024-02-30T23:00:00-0500", "2024-02-29T23:00:00-0500",
+                            "2024-03-01T01:00:00+0300"], [0, 1, 1]),
+])
+def test_read_dates_refuses_days_their_months_do_not_have(fmt, values, read):
+    # pyarrow's strptime reads 2024-02-30 as 2024-03-01.
+    import datetime
+
+    import pyarrow as pa
+
+    from xentlearn.data._dates import read_dates
+
+    parsed = read_dates(pa.chunked_array([values[:2], values[2:]]), fmt).to_pylist()
+    assert [p is not None for p in parsed] == [bool(r) for r in read]
+    for value, date in zip(values, parsed):
+        if date is not None:
+            naive = datetime.datetime.strptime(value, fmt)
+            assert date == (naive if naive.tzinfo is None else naive.astimezone(date.tzinfo))

@@ -1,5 +1,6 @@
 """A date column holding text that is not a date, met while predicting on files, is named
-by its file and first row, as text in a numeric column is (8172d00)."""
+by its file and first row, as text in a numeric column is (8172d00); so is a day its month
+does not have (2024-02-30), which pyarrow's strptime reads as the next month's."""
 
 from __future__ import annotations
 
@@ -41,17 +42,18 @@ def model(request, tmp_path_factory):
                                                           dates="expand"))
 
 
+@pytest.mark.parametrize("bad", ["oops", "2024-02-30"])
 @pytest.mark.parametrize("ext", ["csv", "parquet"])
 @pytest.mark.parametrize("call", ["predict", "predict_proba", "score"])
-def test_text_in_a_date_column_names_file_and_row(model, tmp_path, ext, call):
+def test_text_in_a_date_column_names_file_and_row(model, tmp_path, ext, call, bad):
     path = tmp_path / f"p.{ext}"
-    _write(path, bad_row=57)
+    _write(path, bad_row=57, bad=bad)
     table = TableFiles(path, target="label")
     with pytest.raises(XentlearnInputError) as error:
         getattr(model, call)(table) if call != "score" else model.score(table)
     message = str(error.value)
     counted = CSV_ROWS if ext == "csv" else ""
-    assert message.startswith("column 'day' holds dates, but 'oops' is not one in the format "
+    assert message.startswith(f"column 'day' holds dates, but {bad!r} is not one in the format "
                               f"'%Y-%m-%d' (first in row 58 of {str(path)!r}{counted}); fix "
                               "it, or declare such values missing (na_values)"), message
 
@@ -67,14 +69,27 @@ def test_a_folders_second_file(model, tmp_path):
         model.predict(TableFiles(folder))
 
 
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_a_day_its_month_does_not_have_is_refused_while_fitting(tmp_path, ext):
+    # Not 2024-05-01: the model would learn, and later predict, another date.
+    path = tmp_path / f"train.{ext}"
+    _write(path, bad_row=20, bad="2024-04-31")
+    counted = CSV_ROWS if ext == "csv" else ""
+    with pytest.raises(XentlearnInputError) as error:
+        LogisticRegression(max_iter=5).fit(TableFiles(path, target="label", dates="expand"))
+    assert str(error.value).startswith(
+        "column 'day' holds dates, but '2024-04-31' is not one in the format '%Y-%m-%d' "
+        f"(first in row 21 of {str(path)!r}{counted})"), str(error.value)
+
+
 def test_the_error_without_a_reader_and_its_pickle():
     from xentlearn.data._tabular import UnreadableDatesError
 
     error = UnreadableDatesError("d", "column 'd' holds dates, but 'x' is not one", "; fix it",
                                  "%Y-%m-%d")
     assert str(error) == "column 'd' holds dates, but 'x' is not one; fix it"
-    values = pa.array(["2024-01-01", None, "x", "2024-01-02", "y"])
-    assert error.rows(values).tolist() == [False, False, True, False, True]
+    values = pa.array(["2024-01-01", None, "x", "2024-01-02", "y", "2023-02-29", "2024-02-29"])
+    assert error.rows(values).tolist() == [False, False, True, False, True, True, False]
     assert not error.rows(pa.array([datetime.date(2024, 1, 1)])).any()
     again = pickle.loads(pickle.dumps(error))
     assert str(again) == str(error) and again.column == "d" and again.fmt == "%Y-%m-%d"
@@ -82,7 +97,7 @@ def test_the_error_without_a_reader_and_its_pickle():
         "column 'd' holds dates, but 'x' is not one (first in row 3 of 'd.csv'); fix it")
     # Without a format (the column was fitted on typed dates), that of the values' dates.
     assert UnreadableDatesError("d", "h", "t").rows(values).tolist() == [
-        False, False, True, False, True]
+        False, False, True, False, True, True, False]
 
 
 def test_cli_predict_names_the_row(model, tmp_path, capsys):

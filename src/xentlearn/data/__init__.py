@@ -22,7 +22,7 @@ _WHERE = {
     "row_uniforms": "_readers", "scan_schema": "_readers", "scan_target": "_readers",
     "ColumnMoments": "_stats", "column_moments": "_stats", "column_moments_and": "_stats",
     "TableFiles": "_table",
-    "DATE_FORMATS": "_tabular", "DATE_PARTS": "_tabular", "MISSING_CATEGORY": "_tabular",
+    "DATE_FORMATS": "_dates", "DATE_PARTS": "_dates", "MISSING_CATEGORY": "_tabular",
     "ColumnWarning": "_tabular", "TabularPreprocessor": "_tabular",
     "UnseenCategoryWarning": "_tabular",
 }

@@ -66,25 +66,14 @@ from typing import Any
 
 import numpy as np
 
+from xentlearn.data._dates import (DATE_FORMATS, DATE_PARTS, date_format,
+                                   format_of_dates_among, read_dates)
 from xentlearn.exceptions import XentlearnInputError
 
 NUMERIC, BOOLEAN, CATEGORICAL, DATE = "numeric", "bool", "categorical", "date"
 _KINDS = (NUMERIC, BOOLEAN, CATEGORICAL, DATE)
 MISSING_CATEGORY = "<missing>"
 DATE_MODES = ("refuse", "expand")
-# What a date column expands into, in this order (day of week: Monday = 0, as
-# pyarrow's day_of_week and Python's date.weekday).
-DATE_PARTS = ("year", "month", "day_of_week", "day_of_year")
-# Text date formats recognised, tried in this order: the first that reads every
-# sampled value wins (so "01/02/2024" alone is read day first).
-DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z",
-                "%Y-%m-%d %H:%M", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%Y %H:%M",
-                "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y",
-                "%d-%m-%Y", "%m-%d-%Y")
-# A four-digit year first or last, so that versions ("1.2.3") and fractions are not dates.
-_DATE_LIKE = re.compile(r"(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})"
-                        r"([ T]\d{1,2}:\d{2}(:\d{2})?)?(Z|[+-]\d{2}:?\d{2})?")
-_DATE_SAMPLE = 200
 # Identifier checks: fewer rows say nothing; numeric values are tracked in a
 # sorted array up to this many (8 MB), beyond which "distinct so far" stands.
 _ID_MIN_ROWS = 10
@@ -374,39 +363,6 @@ def _looks_like_id_name(name: str) -> bool:
     if _ID_NAME.search(name.lower()):
         return True
     return bool(re.search(r"[a-z](Id|ID)$", name))
-
-
-def _date_format(values) -> str | None:
-    """The first of DATE_FORMATS that reads every sampled non-null text value, else None."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    sample = [v for v in pc.unique(values).to_pylist() if v is not None][:_DATE_SAMPLE]
-    if not sample or not all(_DATE_LIKE.fullmatch(v.strip()) for v in sample):
-        return None
-    array = pa.array(sample, pa.string())
-    for fmt in DATE_FORMATS:
-        parsed = pc.strptime(array, format=fmt, unit="s", error_is_null=True)
-        if parsed.null_count == 0:
-            return fmt
-    return None
-
-
-def _format_of_dates_among(values) -> str | None:
-    """The first of DATE_FORMATS that reads the most of the sampled text `values` (at
-    least one), else None: the format of a column fitted on typed dates, given text
-    that holds a few values that are not dates, for the caller to name."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    sample = [v for v in pc.unique(values).to_pylist() if v is not None][:_DATE_SAMPLE]
-    array = pa.array(sample, pa.string())
-    best, unread = None, len(sample)
-    for fmt in DATE_FORMATS:
-        n = pc.strptime(array, format=fmt, unit="s", error_is_null=True).null_count
-        if n < unread:
-            best, unread = fmt, n
-    return best
 
 
 def _dates_refused(name: str, what: str) -> XentlearnInputError:
@@ -1088,9 +1044,8 @@ class TabularPreprocessor:
             if fmt is None:
                 # Fitted on a typed date column, now given text (a DataFrame of
                 # strings): read it with the first format that fits its dates.
-                fmt = _format_of_dates_among(values)
-            parsed = None if fmt is None else pc.strptime(values, format=fmt, unit="s",
-                                                          error_is_null=True)
+                fmt = format_of_dates_among(values)
+            parsed = None if fmt is None else read_dates(values, fmt)
             if parsed is None or parsed.null_count != values.null_count:
                 bad = pc.drop_null(values) if parsed is None else pc.filter(
                     values, pc.and_(pc.is_null(parsed), pc.is_valid(values)))
@@ -1114,7 +1069,7 @@ class TabularPreprocessor:
         if kind == CATEGORICAL and known in (None, DATE) and column.null_count < len(column):
             # Text that holds dates is a date column (its format is fixed by the first
             # batch with values; later text must read in that format).
-            fmt = self._formats.get(name) if known == DATE else _date_format(_as_string(column))
+            fmt = self._formats.get(name) if known == DATE else date_format(_as_string(column))
             if known == DATE or fmt is not None:
                 kind = DATE
                 if known is None:
@@ -1431,10 +1386,9 @@ class UnreadableDatesError(ColumnValuesError):
                 or pa.types.is_null(values.type):
             return np.zeros(len(values), dtype=bool)
         values = _as_string(values)
-        fmt = self.fmt if self.fmt is not None else _format_of_dates_among(values)
+        fmt = self.fmt if self.fmt is not None else format_of_dates_among(values)
         unread = pc.is_valid(values) if fmt is None else pc.and_(
-            pc.is_null(pc.strptime(values, format=fmt, unit="s", error_is_null=True)),
-            pc.is_valid(values))
+            pc.is_null(read_dates(values, fmt)), pc.is_valid(values))
         return unread.to_numpy(zero_copy_only=False)
 
 
