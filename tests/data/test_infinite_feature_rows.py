@@ -59,7 +59,8 @@ def test_validation_rows_and_predictions_name_the_row(tmp_path, ext):
 
 
 def test_the_error_without_a_reader_is_unchanged_and_pickles():
-    from xentlearn.data._tabular import InfiniteValuesError, TabularPreprocessor
+    from xentlearn.data._column_values import InfiniteValuesError
+    from xentlearn.data._tabular import TabularPreprocessor
 
     with pytest.raises(InfiniteValuesError) as info:
         TabularPreprocessor().fit([pa.record_batch({"x": [1.0, -np.inf, np.inf]})])
@@ -77,7 +78,7 @@ def test_inf_and_minus_inf_give_the_error_alone_without_a_numpy_warning():
     import warnings
 
     from xentlearn.data import TabularPreprocessor
-    from xentlearn.data._tabular import InfiniteValuesError
+    from xentlearn.data._column_values import InfiniteValuesError
 
     table = pa.table({"c": [1.0, np.inf, -np.inf, 2.0]})
     fitted = TabularPreprocessor().fit([pa.table({"c": [1.0, 2.0, 3.0]})])

@@ -76,7 +76,8 @@ def test_a_declared_missing_token_is_located_too(tmp_path, budget):
 
 
 def test_the_error_without_a_reader_is_unchanged_and_pickles():
-    from xentlearn.data._tabular import MissingValuesError, TabularPreprocessor
+    from xentlearn.data._column_values import MissingValuesError
+    from xentlearn.data._tabular import TabularPreprocessor
 
     with pytest.raises(MissingValuesError) as info:
         TabularPreprocessor().fit([pa.record_batch({"x": [1.0, None]})])

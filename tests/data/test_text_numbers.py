@@ -13,7 +13,8 @@ import pytest
 
 from xentlearn import LogisticRegression
 from xentlearn.data import TableFiles
-from xentlearn.data._tabular import InfiniteValuesError, TabularPreprocessor
+from xentlearn.data._column_values import InfiniteValuesError
+from xentlearn.data._tabular import TabularPreprocessor
 from xentlearn.exceptions import XentlearnInputError
 
 N = 300

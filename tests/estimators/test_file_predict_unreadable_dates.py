@@ -83,7 +83,7 @@ def test_a_day_its_month_does_not_have_is_refused_while_fitting(tmp_path, ext):
 
 
 def test_the_error_without_a_reader_and_its_pickle():
-    from xentlearn.data._tabular import UnreadableDatesError
+    from xentlearn.data._column_values import UnreadableDatesError
 
     error = UnreadableDatesError("d", "column 'd' holds dates, but 'x' is not one", "; fix it",
                                  "%Y-%m-%d")

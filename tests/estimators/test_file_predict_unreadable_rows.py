@@ -65,7 +65,7 @@ def test_a_folders_second_file(model, tmp_path):
 
 
 def test_the_error_without_a_reader_and_its_pickle():
-    from xentlearn.data._tabular import UnreadableValuesError
+    from xentlearn.data._column_values import UnreadableValuesError
 
     column = pa.array(["1", "2", "x", "y"])
     error = UnreadableValuesError("c", "column 'c' was numeric ... not numbers", " (why)")

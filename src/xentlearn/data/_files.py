@@ -22,7 +22,8 @@ from xentlearn.data._readers import (
     RowSplit, _check_column, _file_batches, _file_format, _iter_with_files,
     _scan_schemas, _target_values, _Unverified, csv_head_schema, first_row_holding,
     list_data_files, rows_mask)
-from xentlearn.data._tabular import ColumnValuesError, TabularPreprocessor
+from xentlearn.data._column_values import ColumnValuesError
+from xentlearn.data._tabular import TabularPreprocessor
 from xentlearn.exceptions import XentlearnInputError
 
 # Bytes a row's target is counted for in FileSource.decoded_bytes: a class index

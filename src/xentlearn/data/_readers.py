@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from xentlearn.data._tabular import ColumnValuesError, column_kind
+from xentlearn.data._column_values import ColumnValuesError
+from xentlearn.data._tabular import column_kind
 from xentlearn.exceptions import XentlearnInputError
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -50,7 +50,7 @@ from xentlearn._types import Batch
 from xentlearn.data import _dask
 from xentlearn.data._arrays import ArraySource
 from xentlearn.data._table import FileRowSplit
-from xentlearn.data._tabular import ColumnValuesError
+from xentlearn.data._column_values import ColumnValuesError
 from xentlearn.estimators._labels import (_missing_mask, _show, _unsortable_message,
                                           EncodedTargets, check_classes_match,
                                           compute_class_weight, encode_targets)

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from xentlearn.data import FileSource, TableFiles, TabularPreprocessor, UnseenCategoryWarning
-from xentlearn.data._tabular import ColumnValuesError
+from xentlearn.data._column_values import ColumnValuesError
 from xentlearn.estimators import _dask_inputs
 from xentlearn.estimators._labels import EncodedTargets, _show, compute_class_weight
 from xentlearn.exceptions import XentlearnInputError

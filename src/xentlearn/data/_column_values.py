@@ -1,0 +1,185 @@
+"""A column's values as numbers, text or dates, and the errors that name values a
+feature column may not hold (missing, infinite, unreadable as its kind).
+
+The preprocessor sees record batches, not files: a reader that knows where the
+rows come from finds the first such value with ``ColumnValuesError.rows`` and
+names its file and row with ``located``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xentlearn.data._dates import format_of_dates_among, read_dates
+from xentlearn.exceptions import XentlearnInputError
+
+# The kinds of feature column.
+NUMERIC, BOOLEAN, CATEGORICAL, DATE = "numeric", "bool", "categorical", "date"
+
+
+class ColumnValuesError(XentlearnInputError):
+    """Values a feature column may not hold: missing ones (no imputation), infinite ones.
+
+    The preprocessor sees record batches, not files: a reader that knows where
+    the rows come from finds the first such value with ``rows`` (on this error
+    only, reading the column again) and names it with ``located``.
+
+    Attributes
+    ----------
+    column : str
+    """
+
+    def __init__(self, column: str, head: str, tail: str) -> None:
+        super().__init__(self._message(head, tail, None))
+        self.column, self._head, self._tail = column, head, tail
+
+    def __reduce__(self):
+        # Raised on Dask workers: it must unpickle with its own arguments.
+        return type(self), (self.column, self._head, self._tail)
+
+    def located(self, where: str) -> XentlearnInputError:
+        """The same message, naming the first such value: `where` is such as
+        ``row_in_file``'s "row 58 of 'd.csv', counting rows after the header, ..."."""
+        return XentlearnInputError(self._message(self._head, self._tail, where))
+
+    @staticmethod
+    def _message(head: str, tail: str, where: str | None) -> str:
+        raise NotImplementedError
+
+    def rows(self, values) -> np.ndarray:
+        """Which rows of `values` (the column as read, a pyarrow array) hold such a
+        value: bool ndarray of shape (len(values),)."""
+        raise NotImplementedError
+
+
+class MissingValuesError(ColumnValuesError):
+    """Missing values in a column where none may be (no imputation)."""
+
+    @staticmethod
+    def _message(head: str, tail: str, where: str | None) -> str:
+        # head ends inside a parenthesis, "(null or NaN"; the row goes before its ")".
+        return f"{head}){tail}" if where is None else f"{head}; first in {where}){tail}"
+
+    def rows(self, values) -> np.ndarray:
+        import pyarrow.compute as pc
+
+        return pc.is_null(values, nan_is_null=True).to_numpy(zero_copy_only=False)
+
+
+class InfiniteValuesError(ColumnValuesError):
+    """Infinite values in a numeric column."""
+
+    @staticmethod
+    def _message(head: str, tail: str, where: str | None) -> str:
+        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
+
+    def rows(self, values) -> np.ndarray:
+        return np.isinf(as_float64(values, writable=False))
+
+
+class UnreadableValuesError(ColumnValuesError):
+    """Values a column fitted as numeric or boolean cannot be read as: text such as "?"."""
+
+    @staticmethod
+    def _message(head: str, tail: str, where: str | None) -> str:
+        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
+
+    def rows(self, values) -> np.ndarray:
+        """The first row of `values` that does not read as a number (one True at most:
+        found by halving, each half cast whole)."""
+        rows = np.zeros(len(values), dtype=bool)
+        if reads_as_numbers(values):
+            return rows
+        lo, hi = 0, len(values)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if reads_as_numbers(values.slice(lo, mid - lo)):
+                lo = mid
+            else:
+                hi = mid
+        rows[lo] = True
+        return rows
+
+
+class UnreadableDatesError(ColumnValuesError):
+    """Text in a date column that is not a date (in the column's format, `fmt`)."""
+
+    def __init__(self, column: str, head: str, tail: str, fmt: str | None = None) -> None:
+        super().__init__(column, head, tail)
+        self.fmt = fmt
+
+    def __reduce__(self):
+        return type(self), (self.column, self._head, self._tail, self.fmt)
+
+    @staticmethod
+    def _message(head: str, tail: str, where: str | None) -> str:
+        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
+
+    def rows(self, values) -> np.ndarray:
+        """Rows of `values` holding text that does not read as a date in the format (as
+        ``transform`` reads it: without one, any text that no format reads)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(values.type.value_type)
+        if pa.types.is_date(values.type) or pa.types.is_timestamp(values.type) \
+                or pa.types.is_null(values.type):
+            return np.zeros(len(values), dtype=bool)
+        values = as_string(values)
+        fmt = self.fmt if self.fmt is not None else format_of_dates_among(values)
+        unread = pc.is_valid(values) if fmt is None else pc.and_(
+            pc.is_null(read_dates(values, fmt)), pc.is_valid(values))
+        return unread.to_numpy(zero_copy_only=False)
+
+
+def reads_as_numbers(values) -> bool:
+    import pyarrow as pa
+
+    try:
+        as_float64(values, writable=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+def as_float64(column, writable: bool = True) -> np.ndarray:
+    """The column as float64 with NaN where it is null: a copy, or with ``writable=False``
+    a read-only view of a float64 column without nulls (no copy)."""
+    import pyarrow as pa
+
+    if pa.types.is_null(column.type):
+        return np.full(len(column), np.nan)
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        # Numbers written as text: read as a CSV reader reads them, blanks around
+        # them allowed ("nan" is NaN, so missing; "inf" infinite).
+        import pyarrow.compute as pc
+
+        column = pc.utf8_trim_whitespace(column)
+    x = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return np.array(x, dtype=np.float64, copy=True) if writable else x
+
+
+def numbers_of(name: str, column, kind: str = NUMERIC) -> np.ndarray:
+    """``as_float64`` for transform (read-only): a fitted numeric or boolean column given
+    text is named."""
+    import pyarrow as pa
+
+    try:
+        return as_float64(column, writable=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        was = "boolean (true = 1, false = 0)" if kind == BOOLEAN else "numeric"
+        # A ColumnValuesError: a reader that knows the file names it and the first row.
+        raise UnreadableValuesError(
+            name, f"column {name!r} was {was} when the preprocessing was fitted but now holds "
+            f"{column.type} values that are not numbers", f" ({exc})") from None
+
+
+def as_string(column):
+    import pyarrow as pa
+
+    if pa.types.is_string(column.type):
+        return column
+    return column.cast(pa.string())
