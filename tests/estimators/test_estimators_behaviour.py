@@ -552,3 +552,77 @@ def test_validation_files_are_read_with_the_training_columns(tmp_path):
         assert val_losses[0] == val_losses[1] and len(val_losses[0]) == 5
         with pytest.raises(ValueError, match=r"feature column 'b' not found in '.*nob.csv'"):
             fit("nob.csv")
+
+
+@pytest.mark.parametrize("make", [lambda: LogisticRegression(warm_start=True),
+                                  lambda: MLPClassifier(hidden_layer_sizes=(3,), max_iter=5,
+                                                        warm_start=True)],
+                         ids=["linear", "mlp"])
+def test_warm_start_on_other_classes_is_refused_and_changes_nothing(make):
+    # As scikit-learn's MLP; it used to start afresh silently (other n_features: refused).
+    X, y = _standardised(classes=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = make().fit(X, y)
+    coef = [c.copy() for c in getattr(clf, "coefs_", [getattr(clf, "coef_", None)])]
+    for other in (y % 2, np.where(y == 2, 7, y)):
+        with pytest.raises(ValueError, match=r"warm_start=True starts from the fitted "
+                                             r"coefficients, which are for multiclass targets "
+                                             r"with classes \[0, 1, 2\]; this y has .* set "
+                                             r"warm_start=False to start afresh"):
+            clf.fit(X, other)
+        assert list(clf.classes_) == [0, 1, 2]
+        now = getattr(clf, "coefs_", [getattr(clf, "coef_", None)])
+        assert all(np.array_equal(a, b) for a, b in zip(now, coef))
+    with pytest.raises(ValueError, match="shape"):
+        clf.fit(X[:, :3], y)
+
+
+def test_partial_fit_refuses_temperature_calibration_and_keeps_the_temperature():
+    X, y = _standardised(n=400, classes=3)
+    clf = LogisticRegression(solver="adam", calibration="temperature", max_iter=5,
+                             early_stopping=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    temperature = clf.temperature_
+    with pytest.raises(ValueError, match=r"partial_fit cannot fit calibration='temperature'.*"
+                                         r"set calibration=None for partial_fit, or call fit"):
+        clf.partial_fit(X, y)
+    assert clf.temperature_ == temperature
+    clf.set_params(calibration=None).partial_fit(X, y)
+    assert not hasattr(clf, "temperature_")
+
+
+def test_labels_that_are_numbers_in_an_object_array_fit_and_score():
+    # scikit-learn's metrics call them "unknown": a model fitted on them could not score.
+    from sklearn.model_selection import cross_val_score
+
+    X, y = _standardised(n=90, classes=3)
+    labels = np.array([1, 2, 3], dtype=object)[y]
+    clf = LogisticRegression().fit(X, labels)
+    assert clf.classes_.dtype == np.int64 and list(clf.classes_) == [1, 2, 3]
+    assert clf.score(X, labels) == LogisticRegression().fit(X, y + 1).score(X, y + 1)
+    assert np.isfinite(cross_val_score(LogisticRegression(), X, labels, cv=3)).all()
+
+
+def test_a_sparse_indicator_matrix_is_multilabel_y():
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    X, y = _standardised(n=120)
+    sets = [[0, 1] if label else [2] for label in y]
+    sparse_y = MultiLabelBinarizer(sparse_output=True).fit_transform(sets)
+    assert sp.issparse(sparse_y)
+    clf = LogisticRegression().fit(X, sparse_y)
+    dense = LogisticRegression().fit(X, sparse_y.toarray())
+    assert np.array_equal(clf.coef_, dense.coef_)
+    assert clf.score(X, sparse_y) == dense.score(X, sparse_y.toarray())
+
+
+def test_hidden_layer_sizes_takes_any_array_like():
+    X, y = _standardised(n=60)
+    clf = MLPClassifier(hidden_layer_sizes=np.array([4, 3]), max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert [c.shape for c in clf.coefs_] == [(5, 4), (4, 3), (3, 1)]

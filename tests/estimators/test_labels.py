@@ -310,9 +310,22 @@ def test_dict_weights_default_to_one_and_match_sklearn():
     np.testing.assert_array_equal(weight, [1.0, 3.0])
 
 
+def test_class_weight_keys_of_absent_labels_are_ignored_when_every_class_has_one():
+    # A cross-validation fold without the rare class 'c', as scikit-learn.
+    classes, targets = np.array(["a", "b"]), np.array([0.0, 1.0, 1.0])
+    weights = {"a": 2.0, "b": 0.5, "c": 10.0}
+    weight = compute_class_weight(weights, classes, targets, "binary")
+    np.testing.assert_array_equal(weight, [2.0, 0.5])
+    np.testing.assert_array_equal(
+        weight, sk_compute_class_weight(weights, classes=classes, y=classes[[0, 1, 1]]))
+    with pytest.raises(ValueError):          # scikit-learn refuses the misspelt case too
+        sk_compute_class_weight({"a": 2.0, "zebra": 2.0}, classes=classes, y=classes[[0, 1]])
+
+
 @pytest.mark.parametrize("class_weight, match", [
     ({"a": 1.0, "zebra": 2.0},
-     r"class_weight has key 'zebra', which is not one of the classes \['a', 'b'\]"),
+     r"class_weight has key 'zebra', which is not one of the classes \['a', 'b'\], and gives "
+     r"no weight to \['b'\]: a misspelt label\?"),
     ({"a": -1.0}, r"class_weight\['a'\] must be finite and non-negative, got -1.0"),
     ({"b": np.nan}, r"class_weight\['b'\] must be finite and non-negative, got nan"),
     ({"b": "heavy"}, r"class_weight\['b'\] must be a number"),

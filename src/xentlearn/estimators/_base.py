@@ -25,7 +25,7 @@ from xentlearn.estimators import _build, _files, _inputs
 from xentlearn.estimators._build import LEARNING_RATES
 from xentlearn.estimators._calibration import fit_temperature
 from xentlearn.estimators._checkpoint import Checkpoint
-from xentlearn.estimators._labels import _show
+from xentlearn.estimators._labels import _show, number_labels
 from xentlearn.estimators._preprocessing import TablePreprocessor
 from xentlearn.estimators._solvers import SOLVERS, SolverSettings, solver_settings
 from xentlearn.exceptions import DivergenceError, XentlearnInputError
@@ -155,6 +155,11 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         _check_checkpoint_interval(self.checkpoint, self.checkpoint_interval)
         dtype = self._resolved_dtype()
         spec = SOLVERS[self.solver]
+        if partial and self.calibration == "temperature":
+            raise XentlearnInputError(
+                "partial_fit cannot fit calibration='temperature' (fit fits T on held-out "
+                "rows after training, and a temperature of earlier parameters would no longer "
+                "hold): set calibration=None for partial_fit, or call fit")
         continuing = partial and hasattr(self, "classes_")
         if continuing and classes is not None and not np.array_equal(
                 np.sort(np.asarray(classes)), self.classes_):
@@ -318,9 +323,9 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         if continuing:
             return self._attributes_to_params(), False
         # As scikit-learn: parameters a user assigned to an unfitted estimator count too.
-        if self.warm_start and self._parameters_assigned() and (
-                not hasattr(self, "classes_")
-                or self._warm_start_compatible(encoded, model.n_features)):
+        if self.warm_start and self._parameters_assigned():
+            if hasattr(self, "classes_"):
+                self._check_warm_start_targets(encoded)
             params = self._attributes_to_params()
             _check_shapes(model, params)
             return params, False
@@ -360,10 +365,20 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             settings = settings._replace(shift_invariant=model.output_layer_keys()[0])
         return settings
 
-    def _warm_start_compatible(self, encoded, n_features) -> bool:
-        return (self._task == encoded.kind and len(self.classes_) == len(encoded.classes)
-                and np.array_equal(self.classes_, encoded.classes)
-                and self.n_features_in_ == n_features)
+    def _check_warm_start_targets(self, encoded) -> None:
+        """Refuse warm_start on targets other than the fitted ones (as scikit-learn's MLP):
+        the coefficients would start the wrong classes' logits (the number of features is
+        checked with the coefficients' shapes)."""
+        if self._task == encoded.kind and np.array_equal(self.classes_, encoded.classes):
+            return
+
+        def described(kind, classes):
+            return f"{kind} targets with classes [{', '.join(map(_show, classes))}]"
+        raise XentlearnInputError(
+            "warm_start=True starts from the fitted coefficients, which are for "
+            f"{described(self._task, self.classes_)}; this y has "
+            f"{described(encoded.kind, encoded.classes)}: set warm_start=False to start "
+            "afresh")
 
     def _set_fitted(self, data, *, class_weight, model, params, state, history) -> None:
         self.classes_ = data.encoded.classes
@@ -393,7 +408,10 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         this run: ``callbacks`` (code is never saved), ``checkpoint`` and
         ``checkpoint_interval`` come back as None, so ``fit`` on the loaded
         model never resumes from or writes to this fit's checkpoint path (pass
-        a new one with ``set_params``). Pickling keeps every parameter.
+        a new one with ``set_params``). A ``random_state`` that is a Generator or
+        RandomState object comes back as None (an integer is kept), and values
+        come back in JSON's types (``hidden_layer_sizes`` a tuple, ``class_weight``
+        weights floats). Pickling keeps every parameter as it was.
         """
         from xentlearn.estimators._persistence import save
 
@@ -442,6 +460,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             accuracy = _inputs.score_dask(self, X, y, sample_weight)
         if accuracy is not None:
             return accuracy
+        if np.ndim(y) == 1:         # labels fitted as numbers (number_labels) score as such
+            y = number_labels(np.asarray(y))
         return super().score(X, y, sample_weight=sample_weight)
 
     @_inputs.per_partition

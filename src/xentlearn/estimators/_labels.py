@@ -26,6 +26,7 @@ Python, except to build an error message.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from typing import Literal, NamedTuple
 
@@ -106,7 +107,9 @@ def encode_targets(y, *, classes=None, dtype=np.float64) -> EncodedTargets:
     'soft'
     """
     dtype = np.dtype(dtype)
-    y_array = np.asarray(y)
+    if hasattr(y, "toarray"):       # a sparse indicator matrix (MultiLabelBinarizer's)
+        y = y.toarray()
+    y_array = number_labels(np.asarray(y))
     if y_array.ndim == 2 and y_array.shape[1] == 1:
         # scikit-learn's wording, which its estimator checks look for.
         warnings.warn(
@@ -337,6 +340,27 @@ def check_labels_present(y_input, y: np.ndarray | None = None) -> None:
             f"y has a missing label ({_show(y[row])}) in row {row}; every sample needs a label")
 
 
+def number_labels(y: np.ndarray) -> np.ndarray:
+    """A 1-D object array of numbers as a numeric array (``[1, 2]`` of dtype object as
+    int64), else `y`: scikit-learn's metrics call such labels "unknown" and refuse them,
+    so a model fitted on them could not be scored.
+
+    Examples
+    --------
+    >>> number_labels(np.array([1, 2, np.int64(3)], dtype=object))
+    array([1, 2, 3])
+    >>> number_labels(np.array([1, "2"], dtype=object)).dtype
+    dtype('O')
+    """
+    if y.dtype != object or y.ndim != 1 or len(y) == 0:
+        return y
+    values = y.tolist()
+    if not all(issubclass(t, (numbers.Real, np.bool_)) for t in set(map(type, values))):
+        return y
+    converted = np.asarray(values)
+    return converted if converted.dtype.kind in "biuf" else y
+
+
 def _encode_labels(y_input, y, classes, dtype) -> EncodedTargets:
     check_labels_present(y_input, y)
     if y.dtype.kind == "c":
@@ -480,17 +504,21 @@ def _class_counts(targets, kind, n_classes, sample_weight) -> np.ndarray:
 
 
 def _class_weight_from_dict(class_weight: dict, classes: np.ndarray, dtype) -> np.ndarray:
+    """Weights by class, 1 where `class_weight` has none. A key that is no class is
+    ignored when every class has a weight, as scikit-learn does (a cross-validation fold
+    without a rare class); otherwise it is refused (a misspelt label, most likely)."""
     # Python's dict lookup equates 1, 1.0, np.int64(1) and np.str_("a") with "a",
     # so keys match labels whatever scalar type either side uses.
     position = {label: j for j, label in enumerate(classes.tolist())}
     weight = np.ones(len(classes), dtype=np.float64)
+    weighted = np.zeros(len(classes), dtype=bool)
+    unknown = []
     for key, value in class_weight.items():
         try:
             j = position[key.item() if isinstance(key, np.generic) else key]
         except (KeyError, TypeError):
-            raise XentlearnInputError(
-                f"class_weight has key {_show(key)}, which is not one of the classes "
-                f"{_preview(classes)}") from None
+            unknown.append(key)
+            continue
         try:
             value = float(value)
         except (TypeError, ValueError):
@@ -499,7 +527,13 @@ def _class_weight_from_dict(class_weight: dict, classes: np.ndarray, dtype) -> n
         if not (np.isfinite(value) and value >= 0):
             raise XentlearnInputError(
                 f"class_weight[{_show(key)}] must be finite and non-negative, got {value!r}")
-        weight[j] = value
+        weight[j], weighted[j] = value, True
+    if unknown and not weighted.all():
+        raise XentlearnInputError(
+            f"class_weight has key {_show(unknown[0])}, which is not one of the classes "
+            f"{_preview(classes)}, and gives no weight to {_preview(classes[~weighted])}: "
+            "a misspelt label? (keys of labels absent from y are ignored only when every "
+            "class has a weight)")
     return weight.astype(dtype)
 
 

@@ -75,6 +75,9 @@ class LogisticRegression(BaseXentClassifier):
         Penalty strength. "auto" is 1 / (sum of the training rows' loss
         weights), i.e. 1 / n_samples without weights: scikit-learn's default
         C=1, so ``LogisticRegression()`` and scikit-learn's reach the same optimum.
+        partial_fit resolves it on its first call's rows and keeps it: data
+        streamed in chunks of m rows is penalised as a fit on m rows would be,
+        more than fit on all n; pass ``alpha=1/n`` for fit's objective.
     l1_ratio : float, default=0.15
         L1 share for elasticnet. With lbfgs, l1 and elasticnet run OWL-QN
         (orthant-wise L-BFGS): the exact optimum with exact zeros; the other

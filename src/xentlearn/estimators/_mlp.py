@@ -92,7 +92,7 @@ class MLPClassifier(BaseXentClassifier):
     _parameter_constraints = {
         **{k: v for k, v in BaseXentClassifier._parameter_constraints.items()
            if k != "fit_intercept"},
-        "hidden_layer_sizes": [tuple, list, numbers.Integral],
+        "hidden_layer_sizes": ["array-like", numbers.Integral],
         "activation": [StrOptions({"relu", "tanh", "logistic", "identity"})],
     }
 
