@@ -21,6 +21,7 @@ import numpy as np
 
 from xentlearn import _tree, losses
 from xentlearn._types import Batch, Grads, Model, Params
+from xentlearn.exceptions import XentlearnInputError
 from xentlearn.penalties import Penalty
 
 Task = Literal["binary", "multiclass", "multilabel", "soft"]
@@ -255,7 +256,8 @@ class Objective:
     def finish(self, terms: BatchTerms, params: Params) -> tuple[float, Grads]:
         """Divide once and add the penalty: (F, dF/dparams). Takes over terms.grads_sum."""
         grads = terms.grads_sum
-        inv = 1.0 / terms.weight_sum
+        # A mini-batch whose rows all weigh 0 holds no data: it moves by the penalty only.
+        inv = 1.0 / terms.weight_sum if terms.weight_sum else 0.0
         flat = _tree.flat_of(grads)
         for value in (grads.values() if flat is None else (flat,)):
             value *= inv            # element-wise: a flat buffer gives its leaves' bits
@@ -274,6 +276,13 @@ class Objective:
         terms = map_fn(functools.partial(self.batch_terms, params), batches)
         return self.finish(functools.reduce(add_terms, terms), params)
 
+    def epoch_value(self, loss_sum: float, weight_sum: float, params: Params) -> float:
+        """An epoch's train loss: the weighted mean of the loss over its mini-batches (each
+        at the parameters it was computed with) plus the penalty at `params`."""
+        if not weight_sum > 0:
+            raise XentlearnInputError("sample_weight is zero for every row; nothing to fit")
+        return float(loss_sum / weight_sum + self.penalty.value(params, self.penalty_mask))
+
     def evaluate(self, params: Params, batches: Iterable[Batch]) -> tuple[float, float]:
         """(mean eval loss, weighted accuracy) over `batches`, without the penalty."""
         loss_fn = self.eval_loss or self.loss
@@ -286,4 +295,7 @@ class Objective:
             correct += accuracy_sum(self.task, logits, batch.targets, batch.sample_weight)
             n_weight += (batch.X.shape[0] if batch.sample_weight is None
                          else float(batch.sample_weight.sum()))
+        if not weight_sum > 0:
+            raise XentlearnInputError(
+                "the validation rows all have sample_weight 0; nothing to validate on")
         return loss_sum / weight_sum, correct / n_weight

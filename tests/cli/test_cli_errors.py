@@ -118,6 +118,14 @@ CASES = [
                                  "--learning-rate-init", "1e30", "--no-standardize", "--quiet"],
      "(--learning-rate-init; the step size was 1e+30), or standardise the features (drop "
      "--no-standardize)."),
+    ("zero-weights", ["train", "zeroweights.csv", "--target", "species", "--sample-weight", "w"],
+     "every training row has loss weight 0 (sample_weight times --class-weight); nothing to fit"),
+    ("zero-weights-mlp", ["train", "zeroweights.csv", "--target", "species", "--sample-weight",
+                          "w", "--model", "mlp", "--quiet"],
+     "sample_weight is zero for every row; nothing to fit"),
+    ("zero-weights-alpha", ["train", "zeroweights.csv", "--target", "species", "--sample-weight",
+                            "w", "--alpha", "0.1"],
+     "sample_weight is zero for every row; nothing to fit"),
     ("missing-values", ["train", "gaps.csv", "--target", "species"],
      "column 'x1' has 1 missing value(s)"),
     ("empty-csv", ["train", "empty.csv", "--target", "species"], "empty.csv"),
@@ -175,6 +183,7 @@ def folder(tmp_path_factory):
     (folder / "oneclass.csv").write_text("x1,species\n1,ant\n2,ant\n")
     (folder / "gaps.csv").write_text("x1,species\n1,ant\n,bee\n3,cat\n")
     (folder / "onecode.csv").write_text("x1,code\n1,1\n2,1\n")
+    (folder / "zeroweights.csv").write_text("x1,w,species\n1,0,ant\n2,0,bee\n3,0,ant\n")
     (folder / "empty.csv").write_text("x1,x2,color,species\n")
     (folder / "numlabel.csv").write_text("x1,x2,color,code\n0.1,100,red,3\n")
     (folder / "dog.csv").write_text("x1,x2,color,species\n0.1,100,red,dog\n")

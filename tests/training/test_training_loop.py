@@ -397,3 +397,42 @@ def test_a_state_that_stopped_records_why_and_continues_when_asked():
     more = fit_loop(_objective(model), optimizers.sgd(0.05), source, first.state, max_epochs=5,
                     batch_size=32)
     assert (more.stop_reason, more.state.epoch, more.state.stop_reason) == ("max_iter", 5, None)
+
+
+@pytest.mark.parametrize("model", [Linear(3, 1), MLP(3, (4,), 1)], ids=["linear", "mlp"])
+def test_rows_of_weight_zero_never_move_the_fit_even_as_whole_mini_batches(model):
+    # A mini-batch of rows that all weigh 0 crashed (1 / 0); it holds no data, so it moves
+    # by the penalty only, and what such rows hold changes nothing.
+    from xentlearn.estimators import LogisticRegression, MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    w = (np.arange(40) % 4 == 0).astype(float)
+    other_X, other_y = X.copy(), y.copy()
+    other_X[w == 0], other_y[w == 0] = rng.normal(size=(30, 3)) * 100, 1
+    settings = dict(max_iter=3, tol=0.0, random_state=0)
+    make = (lambda: LogisticRegression(solver="sgd", batch_size=1, **settings)) \
+        if isinstance(model, Linear) else (
+        lambda: MLPClassifier(hidden_layer_sizes=(4,), batch_size=2, **settings))
+    with np.errstate(all="raise"), pytest.warns(Warning):   # max_iter reached
+        a = make().fit(X, y, sample_weight=w)
+    with pytest.warns(Warning):
+        b = make().fit(other_X, other_y, sample_weight=w)
+    fitted_a = a.coefs_ + a.intercepts_ if hasattr(a, "coefs_") else [a.coef_, a.intercept_]
+    fitted_b = b.coefs_ + b.intercepts_ if hasattr(b, "coefs_") else [b.coef_, b.intercept_]
+    assert all(np.isfinite(p).all() and np.array_equal(p, q) for p, q in zip(fitted_a, fitted_b))
+    assert a.loss_curve_ == b.loss_curve_ and np.isfinite(a.loss_curve_).all()
+
+
+def test_a_batch_of_weight_zero_gives_the_penalty_alone():
+    model = Linear(3, 1)
+    objective = Objective(model=model, penalty=Penalty.from_name("l2", 0.5), task="binary",
+                          loss=make_loss("binary"))
+    params = model.init(np.random.default_rng(0), np.float64)
+    X = np.ones((2, 3))
+    batch = next(iter(ArraySource(X, np.array([0.0, 1.0]), sample_weight=np.zeros(2))
+                      .batches(None)))
+    value, grads = objective.value_and_grad(params, [batch])
+    assert value == pytest.approx(0.25 * float(np.sum(params["W0"] ** 2)))
+    np.testing.assert_array_equal(grads["W0"], 0.5 * params["W0"])
+    np.testing.assert_array_equal(grads["b0"], 0.0)

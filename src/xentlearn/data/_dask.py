@@ -556,7 +556,7 @@ def merge_moments(moments: Sequence[ColumnMoments | None]) -> ColumnMoments:
         mean_total = mean_total + delta * (n / merged)
         n_total = merged
     if mean_total is None:
-        raise XentlearnInputError("column_moments needs at least one row of positive weight")
+        raise XentlearnInputError("sample_weight is zero for every row; nothing to fit")
     return ColumnMoments(n_total, mean_total, m2_total / n_total)
 
 

@@ -300,8 +300,12 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             return float(self.alpha)
         if continuing and hasattr(self, "_alpha"):
             return self._alpha          # partial_fit keeps the first call's penalty
-        self._alpha = 1.0 / _inputs.loss_weight_sum(data.source, data.encoded.kind,
-                                                    data.class_weight)
+        weight_sum = _inputs.loss_weight_sum(data.source, data.encoded.kind, data.class_weight)
+        if not weight_sum > 0:
+            raise XentlearnInputError(
+                "every training row has loss weight 0 (sample_weight times class_weight); "
+                "nothing to fit")
+        self._alpha = 1.0 / weight_sum
         return self._alpha
 
     def _fit_temperature(self, model, params, data) -> float:

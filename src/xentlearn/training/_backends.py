@@ -113,9 +113,8 @@ class SerialBackend:
                                                batch=taken, loss_sum=loss_sum,
                                                weight_sum=weight_sum))
         params = steps.params
-        train_loss = loss_sum / weight_sum + objective.penalty.value(params,
-                                                                      objective.penalty_mask)
-        return state._replace(params=params, opt_state=steps.opt_state), float(train_loss)
+        return (state._replace(params=params, opt_state=steps.opt_state),
+                objective.epoch_value(loss_sum, weight_sum, params))
 
     def evaluate(self, objective, params, source):
         return objective.evaluate(params, source.batches(None))

@@ -327,6 +327,5 @@ class DaskBackend:
                 rng.permutation(source.shard_rows()[0])
             else:
                 rng.bit_generator.state = rng_after
-        train_loss = loss_sum / weight_sum + objective.penalty.value(params,
-                                                                      objective.penalty_mask)
-        return state._replace(params=params, opt_state=opt_state), float(train_loss)
+        return (state._replace(params=params, opt_state=opt_state),
+                objective.epoch_value(loss_sum, weight_sum, params))
