@@ -109,6 +109,25 @@ def test_predictions_are_dask_arrays_equal_to_in_memory():
     assert binary.decision_function(Xd).compute().shape == (len(y),)
 
 
+def test_predictions_on_empty_partitions():
+    # A filtered DataFrame has empty partitions; scikit-learn's checks refuse 0 rows.
+    X, y = problem(classes=3)
+    model = _lr().fit(X, y)
+    n = len(y)
+    Xd = da.from_array(X, chunks=((n // 2, 0, n - n // 2), -1))
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    dfd = dd.from_pandas(frame, npartitions=3)
+    dfd = dd.concat([dfd, dfd[dfd.f0 > 1e9]])              # three empty partitions
+    framed = _lr().fit(frame, y)
+    for method in ("predict", "predict_proba", "decision_function"):
+        np.testing.assert_array_equal(getattr(model, method)(Xd).compute(),
+                                      getattr(model, method)(X))
+        np.testing.assert_array_equal(getattr(framed, method)(dfd).compute(),
+                                      getattr(framed, method)(frame))
+    yd = da.from_array(y, chunks=((n // 2, 0, n - n // 2),))
+    assert model.score(Xd, yd) == model.score(X, y)
+
+
 def test_metadata_moments_equal_one_pass_in_memory():
     X, y = problem()
     w = np.random.default_rng(0).uniform(0, 2, len(y))

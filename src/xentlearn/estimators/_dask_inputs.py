@@ -717,7 +717,19 @@ _SIZE_SAMPLE = 256
 
 
 def _call(X, name: str, estimator):
+    if len(X) == 0:
+        # An empty partition (a filtered DataFrame has them), which scikit-learn's input
+        # checks refuse: the method's output for one row of zeros, with no row.
+        return getattr(estimator, name)(_dask.memory_aligned(_one_row_of_zeros(X)))[:0]
     return getattr(estimator, name)(_dask.memory_aligned(X))
+
+
+def _one_row_of_zeros(X):
+    if hasattr(X, "iloc"):
+        import pandas as pd
+
+        return pd.DataFrame(np.zeros((1, X.shape[1])), columns=X.columns).astype(X.dtypes)
+    return np.zeros((1, X.shape[1]), dtype=X.dtype)
 
 
 def per_partition(method):
@@ -756,10 +768,10 @@ def _partition_accuracy(X, y, sample_weight, estimator) -> tuple[float, float]:
 
     if hasattr(sample_weight, "to_numpy"):
         sample_weight = sample_weight.to_numpy()
-    predicted = estimator.predict(_dask.memory_aligned(X))
     y = np.asarray(y)
     if len(y) == 0:
         return 0.0, 0.0
+    predicted = estimator.predict(_dask.memory_aligned(X))
     correct = accuracy_score(y, predicted, normalize=False, sample_weight=sample_weight)
     total = len(y) if sample_weight is None else float(np.sum(sample_weight))
     return float(correct), float(total)
