@@ -234,7 +234,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                                   epoch=len(history), history=history)
             if checkpoint is not None:
                 checkpoint.bind_data(data.source, data.encoded.classes, task, data.validation,
-                                     params)
+                                     params, (data.backend or training.ThreadBackend()).layout(
+                                         data.source, minibatch=not spec.full_batch))
                 if checkpoint.resuming:
                     state = checkpoint.restore(state)
             if first_rows is not None:

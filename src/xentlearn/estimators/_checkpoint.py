@@ -103,18 +103,26 @@ class Checkpoint:
             raise CheckpointError(f"checkpoint {self.path}: bad generator state ({exc})") from None
 
     def bind_data(self, source: DataSource, classes: np.ndarray, task: str,
-                  validation: DataSource | None, params: dict) -> None:
+                  validation: DataSource | None, params: dict, layout: dict) -> None:
         """Record (or, when resuming, check) the data's shape, classes and fingerprint, the
-        validation data's rows and fingerprint, and a digest of the starting parameters
-        (a fresh initialisation is the same in a resumed fit; warm_start's are the user's)."""
+        validation data's rows and fingerprint, a digest of the starting parameters
+        (a fresh initialisation is the same in a resumed fit; warm_start's are the user's)
+        and the backend's `layout` (``Backend.layout``: a Dask fit's parts, workers and
+        sync_every)."""
         data = {"n_samples": int(source.n_samples), "n_features": int(source.n_features),
                 "task": task, "classes": [_plain(c) for c in classes],
                 "fingerprint": fingerprint(source),
                 "validation": None if validation is None else
                 [int(validation.n_samples), fingerprint(validation)],
-                "start": _digest(params)}
+                "start": _digest(params), "layout": layout}
         if self.resuming:
             stored = self.stored[1]["fit"].get("data", {})
+            # First: a fit elsewhere may also see the same rows in another form.
+            if stored.get("layout", layout) != layout:
+                raise CheckpointError(
+                    f"checkpoint {self.path} was written by a fit {_described(stored['layout'])}"
+                    f"; this one runs {_described(layout)}, which would not continue it bit for "
+                    "bit: resume it as it was written, or delete the file to start over")
             names = {"n_samples": "number of rows", "n_features": "number of features",
                      "task": "task", "classes": "classes",
                      "fingerprint": "first rows (fingerprint)",
@@ -230,3 +238,21 @@ def _hyperparameters(estimator) -> dict:
 
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _described(layout: dict) -> str:
+    """A backend layout in words: "on a Dask cluster (3 parts of 2000, 1000, 4000 rows;
+    2 workers, parts [[0], [1, 2]]; sync_every 50)"."""
+    if layout.get("backend") != "dask":
+        return "in this process (not on a Dask cluster)"
+    words = [f"{len(layout['part_rows'])} parts of {_rows(layout['part_rows'])} rows"]
+    if "shards" in layout:
+        n = len(layout["shards"])
+        words.append(f"{n} worker{'' if n == 1 else 's'}, parts {layout['shards']}")
+        words.append(f"sync_every {layout['sync_every']}")
+    return f"on a Dask cluster ({'; '.join(words)})"
+
+
+def _rows(rows: list[int], limit: int = 6) -> str:
+    shown = ", ".join(map(str, rows[:limit]))
+    return shown + (f", ... ({sum(rows)} in all)" if len(rows) > limit else "")

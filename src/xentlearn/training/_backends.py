@@ -64,6 +64,10 @@ class Backend(Protocol):
                  ) -> tuple[float, float]:
         """(mean log-loss, weighted accuracy) on `source`."""
 
+    def layout(self, source: DataSource, minibatch: bool) -> dict:
+        """What, besides the data and the hyperparameters, decides the bits of a fit on
+        `source` (JSON-able): a checkpoint is resumed only by a fit of the same layout."""
+
 
 class SerialBackend:
     """Everything in the calling thread, with the BLAS as configured."""
@@ -76,6 +80,10 @@ class SerialBackend:
 
     def _map(self, fn, iterable):
         return map(fn, iterable)
+
+    def layout(self, source, minibatch):
+        # Threads add the blocks' sums in block order: the bits of the calling thread's.
+        return {"backend": "local"}
 
     def full_batch(self, objective, params, source):
         return objective.value_and_grad(params, source.batches(None), map_fn=self._map)

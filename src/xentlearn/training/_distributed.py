@@ -249,6 +249,15 @@ class DaskBackend:
     def __exit__(self, *exc) -> None:
         return None
 
+    def layout(self, source, minibatch: bool) -> dict:
+        """The parts' rows (sums are added part by part); for mini-batches also the
+        workers' shards and ``sync_every`` (each shard steps alone between averages)."""
+        layout = {"backend": "dask", "part_rows": list(source.rows)}
+        if minibatch:
+            layout.update(shards=[list(map(int, shard)) for shard in source.shards],
+                          sync_every=self.sync_every)
+        return layout
+
     def full_batch(self, objective: Objective, params, source):
         """F(params) and its gradient: one task per worker, per-part sums added in part order."""
         terms = source.in_part_order(source.map_shards(shard_terms, objective, params))
