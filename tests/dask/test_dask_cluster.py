@@ -380,3 +380,37 @@ class _no_client:
 
     def __exit__(self, *exc):
         self._config.__exit__(*exc)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_a_checkpoint_fingerprint_brings_only_the_first_rows(client, sparse, monkeypatch):
+    # It fetched the whole first part (and the validation's) to hash 1,024 rows.
+    import scipy.sparse as sp
+
+    from xentlearn.estimators._checkpoint import fingerprint
+
+    X, y = problem(n=6000, classes=3, seed=7)
+    if sparse:
+        X = sp.random(6000, 3000, density=0.4, format="csr", random_state=0)
+    source = DaskSource.from_collections(da.from_array(X, chunks=(700, -1)),
+                                         da.from_array(y.astype(float), chunks=700), None,
+                                         dtype=np.float64)
+    whole = fingerprint(type("Parts", (), {"batches": lambda self, b: source.batches(b)})())
+    monkeypatch.setattr(DaskSource, "fetch", lambda self, index: pytest.fail("fetched a part"))
+    assert fingerprint(source) == whole
+
+
+def test_temperature_is_fitted_on_logits_the_workers_compute(client, monkeypatch):
+    # The validation rows' X came here to fit T; now only their logits and targets do.
+    X, y = problem(n=3000, classes=3, seed=8)
+    Xd, yd = da.from_array(X, chunks=(500, -1)), da.from_array(y, chunks=500)
+
+    def fit():
+        return fit_quietly(LogisticRegression(calibration="temperature", random_state=0),
+                           Xd, yd)
+
+    reference = fit()
+    monkeypatch.setattr(DaskSource, "fetch", lambda self, index: pytest.fail("fetched a part"))
+    calibrated = fit()
+    assert calibrated.temperature_ == reference.temperature_ > 0
+    np.testing.assert_array_equal(calibrated.coef_, reference.coef_)

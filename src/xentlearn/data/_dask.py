@@ -437,6 +437,18 @@ class DaskSource:
         part = self.parts[index]
         return part if self.client is None else aligned_part(part.result())
 
+    def head(self, n_rows: int) -> Iterator[Batch]:
+        """The row blocks of ``batches(None)`` that hold the first `n_rows` rows, the last
+        cut at `n_rows` (a checkpoint's fingerprint): cut where the parts are, so that
+        only those rows come here, not whole parts."""
+        for part in self.parts:
+            if n_rows <= 0:
+                return
+            blocks = (_head_blocks(part, n_rows) if self.client is None
+                      else self.client.submit(_head_blocks, part, n_rows).result())
+            yield from blocks
+            n_rows -= sum(block.X.shape[0] for block in blocks)
+
     def batches(self, batch_size: int | None, *, rng: np.random.Generator | None = None,
                 skip: int = 0) -> Iterator[Batch]:
         """Full batch: every part's row blocks, in part order, fetched one part at a time.
@@ -453,6 +465,19 @@ class DaskSource:
                 "mini-batches of data on a Dask cluster are drawn on the workers: train "
                 "through xentlearn.training.DaskBackend")
         yield from concatenate(self.parts).batches(batch_size, rng=rng, skip=skip)
+
+
+def _head_blocks(part: Batch, n_rows: int) -> list[Batch]:
+    """Runs where `part` is: its ``batches(None)`` blocks up to its first `n_rows` rows."""
+    blocks = []
+    for block in ArraySource(*aligned_part(part)).batches(None):
+        take = min(block.X.shape[0], n_rows)
+        blocks.append(Batch(block.X[:take], block.targets[:take],
+                            None if block.sample_weight is None else block.sample_weight[:take]))
+        n_rows -= take
+        if n_rows <= 0:
+            break
+    return blocks
 
 
 def _every_rows(part: Batch, index: int, offsets: Sequence[int], step: int) -> Batch:

@@ -315,11 +315,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             raise XentlearnInputError(
                 "calibration='temperature' needs validation data: with arrays it holds out "
                 "validation_fraction of the rows; with TableFiles pass validation_data")
-        batches = list(data.validation.batches(None))
-        logits = np.concatenate([model.predict_logits(params, b.X) for b in batches])
-        targets = np.concatenate([b.targets for b in batches])
-        weights = (None if batches[0].sample_weight is None
-                   else np.concatenate([b.sample_weight for b in batches]))
+        logits, targets, weights = _inputs.scored_logits(model, params, data.validation)
         return fit_temperature(logits, targets, weights, data.encoded.kind)
 
     def _starting_params(self, model, encoded, continuing, rng, dtype) -> tuple[Params, bool]:

@@ -112,6 +112,22 @@ def loss_weight_sum(source, task: str, class_weight) -> float:
     return weight_sum
 
 
+def scored_logits(model, params, source) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(logits, targets, sample weights or None) of every row of `source`, in order: for
+    data on a Dask cluster, the logits computed on the workers (only they come here)."""
+    if isinstance(source, _dask_inputs.DaskSource):
+        pieces = source.map_parts(_part_logits, model, params)
+    else:
+        pieces = [_part_logits(batch, model, params) for batch in source.batches(None)]
+    logits, targets, weights = zip(*pieces)
+    return (np.concatenate(logits), np.concatenate(targets),
+            None if weights[0] is None else np.concatenate(weights))
+
+
+def _part_logits(batch: Batch, model, params) -> tuple:
+    return model.predict_logits(params, batch.X), batch.targets, batch.sample_weight
+
+
 def score_files(estimator, X) -> float | None:
     """Accuracy on TableFiles with a target column, streamed; None if X is not TableFiles."""
     if not isinstance(X, TableFiles):
