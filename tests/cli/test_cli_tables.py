@@ -252,6 +252,23 @@ def test_id_is_copied_into_each_prediction_row(cli, folder, data):
         "'Individual ID', ")
 
 
+@pytest.mark.parametrize("out", ["p.csv", "p.parquet"])
+def test_id_is_copied_as_written(cli, folder, out):
+    # Read as numbers, 007 became 7 and a 17-digit id a float; a join back then fails.
+    import pyarrow.parquet as pq
+
+    ids = ["007", "0042", "0100", "9007199254740993", ""]
+    rows = [f"{i},{x},{'ab'[x % 2]}" for x, i in enumerate(ids * 5)]
+    (folder / "ids.csv").write_text("cust,x,label\n" + "\n".join(rows) + "\n")
+    cli("train", "ids.csv", "--target", "label", "--id", "cust", "--quiet", "--out", "ids.xent")
+    cli("predict", "ids.xent", "ids.csv", "--id", "cust", "--out", out)
+    if out.endswith(".csv"):
+        written = [line.split(",")[0] for line in (folder / out).read_text().splitlines()[1:]]
+        assert written == [f'"{i}"' if i else "" for i in ids * 5]
+    else:
+        assert pq.read_table(folder / out)["cust"].to_pylist() == [i or None for i in ids * 5]
+
+
 def test_unseen_categories_are_counted_and_reported_once_per_column(cli, folder):
     cli("train", "customers.csv", "--target", "churned", *CLEAN, "--quiet", "--out", "u.xent")
     n_gold = sum(1 for row in read_csv(folder / "new.csv")["plan"].to_pylist() if row == "gold")

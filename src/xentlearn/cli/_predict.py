@@ -8,6 +8,7 @@ row is written.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -57,13 +58,16 @@ def predict(args, out: TextIO) -> None:
             raise XentlearnInputError(
                 f"--id column {args.id!r} is not in {str(table.files()[0])!r}; it has "
                 f"{', '.join(map(repr, columns.names))}")
-        id_type = columns.field(args.id).type
-        if pa.types.is_null(id_type):       # empty in the first CSV block
-            id_type = pa.string()
         if args.id in [f.name for f in fields]:
             raise UsageError(f"predict: --id {args.id!r} clashes with an output column name")
+        # Copied as written, to join the predictions back: 007 stays 007 (CSV is read as
+        # text; a Parquet column keeps its type, that of the first file).
+        chunks = table.iter_column(args.id, as_written=True)
+        first = next(chunks, None)
+        id_type = pa.string() if first is None else first.type
         fields.insert(0, pa.field(args.id, id_type))
-        ids = _RowAligned(table.iter_column(args.id), id_type, args.id)
+        ids = _RowAligned(itertools.chain([] if first is None else [first], chunks), id_type,
+                          args.id)
     schema = pa.schema(fields)
     label_type = schema.field("prediction").type
 

@@ -355,13 +355,17 @@ class TableFiles:
             return error.located(first)
         return XentlearnInputError(f"{error} (in {', '.join(map(repr, names))})")
 
-    def iter_column(self, name: str) -> Iterator:
+    def iter_column(self, name: str, *, as_written: bool = False) -> Iterator:
         """The values of column `name` (a pyarrow array per record batch), in file order.
 
         The same rows as ``iter_batches`` (row filters and missing-value tokens
         apply), so a column that is not a feature, such as an identifier, can be
-        put next to predictions row for row.
+        put next to predictions row for row. With `as_written`, a CSV file's
+        values are the text written (an identifier 007 stays "007", not the
+        number 7; Parquet columns keep their type).
         """
+        import pyarrow as pa
+
         files = self.files()
         schema = scan_schema(files, csv_block_bytes=self.csv_block_bytes,
                              na_values=self.na_values)
@@ -369,6 +373,8 @@ class TableFiles:
             raise XentlearnInputError(
                 f"column {name!r} is not in {str(files[0])!r}; it has {', '.join(schema.names)}")
         for _, batch in _iter_with_files(files, [name], batch_rows=self.batch_rows,
+                                         csv_column_types={name: pa.string()} if as_written
+                                         else None,
                                          csv_block_bytes=self.csv_block_bytes,
                                          na_values=self.na_values,
                                          row_filters=self.row_filters):
