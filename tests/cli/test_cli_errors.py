@@ -125,7 +125,11 @@ CASES = [
      "sample_weight is zero for every row; nothing to fit"),
     ("zero-weights-alpha", ["train", "zeroweights.csv", "--target", "species", "--sample-weight",
                             "w", "--alpha", "0.1"],
-     "sample_weight is zero for every row; nothing to fit"),
+     "no row of positive weight (no rows, or sample_weight zero in every row)"),
+    ("malformed-date", ["train", "baddate.csv", "--target", "species", "--dates", "expand"],
+     "column 'day' holds dates, but '2024-13-45' is not one in the format '%Y-%m-%d' (first in "
+     "row 2 of 'baddate.csv', counting rows after the header, blank lines not counted); fix it, "
+     "or declare such values missing (--na-values)"),
     ("missing-values", ["train", "gaps.csv", "--target", "species"],
      "column 'x1' has 1 missing value(s)"),
     ("empty-csv", ["train", "empty.csv", "--target", "species"], "empty.csv"),
@@ -183,6 +187,8 @@ def folder(tmp_path_factory):
     (folder / "oneclass.csv").write_text("x1,species\n1,ant\n2,ant\n")
     (folder / "gaps.csv").write_text("x1,species\n1,ant\n,bee\n3,cat\n")
     (folder / "onecode.csv").write_text("x1,code\n1,1\n2,1\n")
+    (folder / "baddate.csv").write_text(
+        "day,species\n2024-01-05,ant\n2024-13-45,bee\n2024-03-01,ant\n2024-04-11,bee\n")
     (folder / "zeroweights.csv").write_text("x1,w,species\n1,0,ant\n2,0,bee\n3,0,ant\n")
     (folder / "empty.csv").write_text("x1,x2,color,species\n")
     (folder / "numlabel.csv").write_text("x1,x2,color,code\n0.1,100,red,3\n")

@@ -409,6 +409,28 @@ def test_text_that_only_looks_like_dates_stays_text():
     assert TabularPreprocessor().fit([mixed]).kinds_ == ["categorical"]
 
 
+@pytest.mark.parametrize("bad", ["2024-13-45", "never"])
+def test_a_date_column_with_a_few_other_values_names_them(bad):
+    # One malformed date made the whole column text (one category per date), silently.
+    import datetime
+
+    days = [(datetime.date(2024, 1, 1) + datetime.timedelta(days=i)).isoformat()
+            for i in range(120)]
+    days[57] = bad
+    column = pa.table({"d": days})
+    pre = TabularPreprocessor(dates="expand")
+    with pytest.raises(XentlearnInputError, match=rf"column 'd' holds dates, but '{bad}' is "
+                                                  r"not one in the format '%Y-%m-%d'"):
+        pre.fit([column])
+    with pytest.raises(XentlearnInputError, match=r"column 'd' holds dates \(such as"):
+        TabularPreprocessor().fit([column])                        # refused as dates
+    # A malformed date among a few is still a date; a word among a few is text.
+    assert TabularPreprocessor(dates="expand").fit(
+        [pa.table({"d": ["2024-01-31", "2024-02-01"] * 5})]).kinds_ == ["date"]
+    with pytest.raises(XentlearnInputError, match="'2024-13-45' is not one"):
+        TabularPreprocessor(dates="expand").fit([pa.table({"d": ["2024-01-31", "2024-13-45"]})])
+
+
 def test_a_missing_column_is_named_with_the_available_ones_quoted():
     # A name holding a comma must not read as two columns in the list.
     prep = TabularPreprocessor(["x", "height, cm"])

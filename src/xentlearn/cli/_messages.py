@@ -58,7 +58,7 @@ _SPOKEN_PARAMS = ("impute", "solver", "batch_size", "penalty", "learning_rate", 
                   "max_iter", "early_stopping", "csv_block_bytes", "dates", "max_classes",
                   "max_categories", "validation_fraction")
 # TableFiles fields that library messages name; the command line has a flag for each.
-_TABLE_FIELDS = ("csv_block_bytes", "max_categories", "max_classes", "memory_budget")
+_TABLE_FIELDS = ("csv_block_bytes", "max_categories", "max_classes", "memory_budget", "na_values")
 
 
 def error_message(error: Exception, args=None) -> str:

@@ -581,7 +581,8 @@ def merge_moments(moments: Sequence[ColumnMoments | None]) -> ColumnMoments:
         mean_total = mean_total + delta * (n / merged)
         n_total = merged
     if mean_total is None:
-        raise XentlearnInputError("sample_weight is zero for every row; nothing to fit")
+        raise XentlearnInputError("no row of positive weight (no rows, or sample_weight zero "
+                                  "in every row); nothing to fit")
     return ColumnMoments(n_total, mean_total, m2_total / n_total)
 
 

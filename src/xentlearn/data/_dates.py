@@ -25,6 +25,9 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT
 _DATE_LIKE = re.compile(r"(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})"
                         r"([ T]\d{1,2}:\d{2}(:\d{2})?)?(Z|[+-]\d{2}:?\d{2})?")
 _DATE_SAMPLE = 200
+# A text column whose distinct values are dates but for at most this share is a date
+# column (the others are named as errors), as a numeric column with a stray "?" is.
+_NOT_DATES_SHARE = 0.05
 # Every format starts with its year, month and day, in some order.
 _FIRST_THREE_NUMBERS = r"^\s*(?P<a>\d+)\D(?P<b>\d+)\D(?P<c>\d+)"
 _DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
@@ -64,18 +67,45 @@ def read_dates(values, fmt: str):
 
 
 def date_format(values) -> str | None:
-    """The first of DATE_FORMATS that reads every sampled non-null text value, else None."""
+    """The format of a text column of dates, else None: the first of DATE_FORMATS that
+    reads every sampled distinct value, or failing that the one that reads the most,
+    where the others are few (at most ``_NOT_DATES_SHARE`` of them) or shaped as dates
+    ("2024-13-45"). Such values are then named by ``read_dates``'s caller, with their
+    row, rather than the column silently becoming text (one category per date).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> date_format(pa.array(["2024-01-31", "2024-02-01", None]))
+    '%Y-%m-%d'
+    >>> date_format(pa.array(["2024-01-31", "2024-13-45"]))        # a malformed date
+    '%Y-%m-%d'
+    >>> date_format(pa.array(["2024-01-31", "never"])) is None     # a word among 2 values
+    True
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     sample = [v for v in pc.unique(values).to_pylist() if v is not None][:_DATE_SAMPLE]
-    if not sample or not all(_DATE_LIKE.fullmatch(v.strip()) for v in sample):
+    if not sample:
+        return None
+    shaped = [bool(_DATE_LIKE.fullmatch(v.strip())) for v in sample]
+    if sum(shaped) < (1 - _NOT_DATES_SHARE) * len(sample):
         return None
     array = pa.array(sample, pa.string())
+    best, best_read = None, None
     for fmt in DATE_FORMATS:
-        if pc.strptime(array, format=fmt, unit="s", error_is_null=True).null_count == 0:
+        read = pc.is_valid(pc.strptime(array, format=fmt, unit="s", error_is_null=True))
+        n_read = pc.sum(read).as_py() or 0
+        if n_read == len(sample):
             return fmt
-    return None
+        if n_read and (best_read is None or n_read > pc.sum(best_read).as_py()):
+            best, best_read = fmt, read
+    if best is None:
+        return None
+    unread = [v for v, r in zip(sample, best_read.to_pylist()) if not r]
+    few = len(unread) <= _NOT_DATES_SHARE * len(sample)
+    return best if few or all(_DATE_LIKE.fullmatch(v.strip()) for v in unread) else None
 
 
 def format_of_dates_among(values) -> str | None:

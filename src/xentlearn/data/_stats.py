@@ -223,5 +223,6 @@ def _merged(parts: Iterable[tuple]) -> ColumnMoments:
         mean_total += delta
         n_total = merged
     if mean_total is None:
-        raise XentlearnInputError("sample_weight is zero for every row; nothing to fit")
+        raise XentlearnInputError("no row of positive weight (no rows, or sample_weight zero "
+                                  "in every row); nothing to fit")
     return ColumnMoments(n_total, mean_total, m2_total / n_total)
