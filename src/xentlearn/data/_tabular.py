@@ -25,15 +25,15 @@ from text by two rules, on its distinct values and on its rows:
   ("numbers_as_text") that names the column, those values and their rows,
   and the ``na_values`` to declare if they mean missing.
 
+The second rule holds for a text column of booleans (pyarrow's spellings, below)
+but for at most 5 other distinct values in fewer than half of its rows
+("true", "false" and "?"): a ``ColumnWarning`` ("booleans_as_text") with the
+same advice; declared missing, such tokens leave a CSV column of booleans.
+
 A text column of dates but for a few values (at most 5% of its distinct values, or
 values shaped as dates, such as "2024-13-45" or "2024-02-30") is a date column, and
 those values are errors that name them and their first row, not one category per
 date (``data._dates.date_format``).
-
-The same holds for a text column of booleans (pyarrow's spellings, below)
-but for at most 5 other distinct values in fewer than half of its rows
-("true", "false" and "?"): a ``ColumnWarning`` ("booleans_as_text") with the
-same advice; declared missing, such tokens leave a CSV column of booleans.
 
 A boolean column is one of pyarrow's bool type: a Parquet (or DataFrame)
 ``bool`` column, or a CSV column whose values all read as booleans (pyarrow's
