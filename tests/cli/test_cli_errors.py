@@ -140,6 +140,11 @@ CASES = [
     ("latin1-csv", ["train", "latin1.csv", "--target", "species"],
      "'latin1.csv' is not UTF-8 text (byte 0xe9 at offset 46, line 3, column 'color'); "
      "re-save it as UTF-8"),
+    ("utf16-csv", ["train", "utf16.csv", "--target", "species"],
+     "'utf16.csv' is not UTF-8 text: it holds NUL bytes after a UTF-16 byte order mark (UTF-16 "
+     "text, as Excel's \"Unicode Text\" and PowerShell save it?); re-save it as UTF-8"),
+    ("utf16-csv-predict", ["predict", "model.xent", "utf16le.csv"],
+     "'utf16le.csv' is not UTF-8 text: it holds NUL bytes (UTF-16 text"),
     ("latin1-csv-evaluate", ["evaluate", "model.xent", "latin1.csv"],
      "'latin1.csv' is not UTF-8 text (byte 0xe9 at offset 46, line 3"),
     ("long-row", ["predict", "model.xent", "longrow.csv", "--csv-block-bytes", "1K", "--out",
@@ -189,6 +194,9 @@ def folder(tmp_path_factory):
     (folder / "onecode.csv").write_text("x1,code\n1,1\n2,1\n")
     (folder / "baddate.csv").write_text(
         "day,species\n2024-01-05,ant\n2024-13-45,bee\n2024-03-01,ant\n2024-04-11,bee\n")
+    (folder / "utf16.csv").write_text("x1,x2,color,species\n0.1,100,red,ant\n",
+                                      encoding="utf-16")
+    (folder / "utf16le.csv").write_bytes("x1,x2,color\n0.1,100,red\n".encode("utf-16-le"))
     (folder / "zeroweights.csv").write_text("x1,w,species\n1,0,ant\n2,0,bee\n3,0,ant\n")
     (folder / "empty.csv").write_text("x1,x2,color,species\n")
     (folder / "numlabel.csv").write_text("x1,x2,color,code\n0.1,100,red,3\n")

@@ -170,6 +170,17 @@ def _encoding_error(path: Path, column: str | None = None) -> XentlearnInputErro
         "(spreadsheets often save CSV as Latin-1 or Windows-1252)")
 
 
+def _check_not_utf16(path: Path, head: bytes) -> None:
+    """Refuse UTF-16 (or UTF-32) text, as Excel's "Unicode Text" and PowerShell write
+    it: read as UTF-8 its NUL bytes split the header into nonsense fields."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise XentlearnInputError(
+            f"{str(path)!r} is not UTF-8 text: it holds NUL bytes"
+            + (" after a UTF-16 byte order mark" if head[:2] in (b"\xff\xfe", b"\xfe\xff")
+               else "") + " (UTF-16 text, as Excel's \"Unicode Text\" and PowerShell save "
+            "it?); re-save it as UTF-8")
+
+
 def _first_long_row(path: Path, limit: int) -> tuple[int, int] | None:
     """(line number, length in bytes with its newline) of the first line longer than `limit`."""
     import pyarrow as pa
@@ -314,7 +325,9 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Seque
     import pyarrow.csv as pacsv
 
     with pa.input_stream(str(path), compression="detect") as stream:
-        head = stream.read(_SNIFF_BYTES).decode("utf-8", errors="replace")
+        raw = stream.read(_SNIFF_BYTES)
+    _check_not_utf16(path, raw)
+    head = raw.decode("utf-8", errors="replace")
     lines = head.splitlines()
     header = _QUOTED.sub("", lines[0]) if lines else ""
     counts = [header.count(d) for d in _DELIMITERS]
