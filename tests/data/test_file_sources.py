@@ -479,6 +479,44 @@ def test_csv_delimiter_is_sniffed_from_the_header(tmp_path, name, text):
     np.testing.assert_array_equal(batch.targets, [0.0, 1.0, 0.0])
 
 
+def test_a_semicolon_file_with_decimal_commas_and_dotted_numbers_is_refused(tmp_path):
+    # German Excel: "1.500" (thousands) beside "1,5" (decimal); "1.500" was read as 1.5
+    # and "1,5" one-hot encoded, silently (found by review). Dates with dots are fine.
+    path = tmp_path / "de.csv"
+    path.write_text("pop;area;label\n950;3,5;a\n1.500;1,5;b\n12.000;4,5;a\n")
+    with pytest.raises(XentlearnInputError, match=r"'.*de\.csv' writes numbers with a decimal "
+                       r"comma \('3,5', line 2\) and numbers with a dot \('1\.500', line 3: a "
+                       r"thousands separator, or a decimal point\), which are not read for sure; "
+                       r"re-save it with one decimal mark and no thousands separators"):
+        scan_schema(path)
+    dated = tmp_path / "dated.csv"
+    dated.write_text("day;amount;label\n22.11.2023;26,64;a\n06.11.2023;80,40;b\n")
+    src = FileSource(dated, target="label", preprocessor=TabularPreprocessor(
+        standardize=False, dates="expand"), encode_target=lambda labels: np.zeros(len(labels)))
+    X = next(src.batches(None)).X
+    np.testing.assert_array_equal(X[:, -1], [26.64, 80.40])
+    np.testing.assert_array_equal(X[:, :2], [[2023, 11], [2023, 11]])
+
+
+@pytest.mark.parametrize("text", [
+    'price,label\n"1,200",a\n"5,500",b\n"12,000",a\n"7,300",b\n',     # thousands
+    "x;label\n" + "".join(f"{i};{'ab'[i % 2]}\n" for i in range(12000)) + "3,5;a\n",
+])
+def test_numbers_written_with_a_comma_read_as_text_are_named(tmp_path, text):
+    # Quoted thousands separators, or a ';' file's decimal commas first met after 64 KB:
+    # text, one category per value, silently (or "looks like an identifier").
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    with pytest.raises(XentlearnInputError, match=r"holds numbers written with a comma \(such "
+                                                  r"as '(1,200|3,5)': a thousands separator"):
+        FileSource(path, target="label", preprocessor=TabularPreprocessor(),
+                   encode_target=np.asarray)
+    words = tmp_path / "words.csv"                 # text that holds one such value is text
+    words.write_text("w,label\n" + "".join(f"{w},a\n" for w in ["red", "blue", '"1,5"'] * 3))
+    FileSource(words, target="label", preprocessor=TabularPreprocessor(),
+               encode_target=np.asarray)
+
+
 # ------------------------------------------------------------------- messy CSV files
 
 def test_duplicate_column_names_are_refused_naming_the_column(tmp_path):

@@ -302,8 +302,11 @@ def _check_names(path: Path, schema) -> None:
 _DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 1 << 16
 _QUOTED = re.compile(r'"[^"]*"')
-_DECIMAL_COMMA = re.compile(r"\d,\d")
-_DECIMAL_POINT = re.compile(r"\d\.\d")
+# Whole fields of a ';' file: a number with a decimal comma (and dots grouping its
+# thousands), and a number with a dot in it (a decimal point, or a thousands separator).
+_COMMA_NUMBER = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})*,\d+|[+-]?\d+,\d+")
+_DOT_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)+")
+_DATE_WITH_DOTS = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}")
 
 
 def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Sequence[str] = (),
@@ -312,9 +315,11 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Seque
 
     The delimiter is the one of ``_DELIMITERS`` that occurs most often in the
     header line outside quoted names (a tie, or none at all, is ','). A ';'
-    file whose first 64 KB show numbers with a decimal comma ("1,5") and none
-    with a decimal point is read with ``decimal_point=","``: the spreadsheet
-    convention of locales whose decimal mark is the comma (R's read.csv2).
+    file whose first 64 KB show numbers with a decimal comma ("1,5") is read
+    with ``decimal_point=","``: the spreadsheet convention of locales whose
+    decimal mark is the comma (R's read.csv2); if they also show numbers with a
+    dot ("1.500", a thousands separator there, or "2.5"), which no reading
+    takes for sure, the file is refused, naming both.
     `block_bytes` is the parse block size (default ``_CSV_BLOCK_BYTES``),
     `na_values` are read as missing on top of pyarrow's defaults ("", "NA",
     "N/A", "NaN", "null", ...), and `convert` goes to ``ConvertOptions``.
@@ -332,10 +337,8 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Seque
     header = _QUOTED.sub("", lines[0]) if lines else ""
     counts = [header.count(d) for d in _DELIMITERS]
     delimiter = _DELIMITERS[counts.index(max(counts))] if max(counts) > counts[0] else ","
-    if delimiter == ";":
-        body = _QUOTED.sub("", "\n".join(lines[1:]))
-        if _DECIMAL_COMMA.search(body) and not _DECIMAL_POINT.search(body):
-            convert.setdefault("decimal_point", ",")
+    if delimiter == ";" and _decimal_comma(path, lines[1:]):
+        convert.setdefault("decimal_point", ",")
     block_bytes = _CSV_BLOCK_BYTES if block_bytes is None else block_bytes
     if na_values:
         defaults = pacsv.ConvertOptions().null_values
@@ -343,6 +346,28 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Seque
     return {"read_options": pacsv.ReadOptions(block_size=block_bytes),
             "parse_options": pacsv.ParseOptions(delimiter=delimiter),
             "convert_options": pacsv.ConvertOptions(strings_can_be_null=True, **convert)}
+
+
+def _decimal_comma(path: Path, lines: list[str]) -> bool:
+    """Whether the ';' file's `lines` (after its header) write numbers with a decimal
+    comma; refused if they also write numbers with a dot (dates such as 31.01.2024
+    aside), which would be read as other numbers or as text."""
+    comma = dot = None
+    for number, line in enumerate(lines, start=2):
+        for field in _QUOTED.sub("", line).split(";"):
+            field = field.strip()
+            if comma is None and _COMMA_NUMBER.fullmatch(field):
+                comma = (field, number)
+            elif (dot is None and _DOT_NUMBER.fullmatch(field)
+                  and not _DATE_WITH_DOTS.fullmatch(field)):
+                dot = (field, number)
+        if comma is not None and dot is not None:
+            raise XentlearnInputError(
+                f"{str(path)!r} writes numbers with a decimal comma ({comma[0]!r}, line "
+                f"{comma[1]}) and numbers with a dot ({dot[0]!r}, line {dot[1]}: a thousands "
+                "separator, or a decimal point), which are not read for sure; re-save it "
+                "with one decimal mark and no thousands separators (or as Parquet)")
+    return comma is not None
 
 
 def _file_schema(path: Path, *, csv_block_bytes: int | None = None,

@@ -92,6 +92,9 @@ _FREE_TEXT_SHARE, _FREE_TEXT_MIN_ROWS = 0.5, 50
 # A text column whose values are numbers but for at most this many distinct others
 # ("?", "-"), in fewer than half of its rows, is named in a ColumnWarning.
 _MARKERS_MAX = 5
+# A text column is numbers written with a comma when all but this share of its values are.
+_NOT_NUMBERS_SHARE = 0.05
+_COMMA_NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+,\d+")
 # pyarrow's CSV spellings of booleans (ConvertOptions' true_values and false_values): a
 # CSV column of these alone is bool; one "?" makes it text, told as numbers are.
 _BOOL_WORDS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
@@ -299,7 +302,26 @@ def _finite_sum(x: np.ndarray) -> float:
         return x.sum()
 
 
+def _comma_numbers_error(name: str, seen: set) -> XentlearnInputError | None:
+    """The error for a text column whose values that are not numbers are numbers
+    written with a comma ("1,200", "1,5"), which no reader takes as numbers (a ';'
+    file's decimal commas are seen in its first 64 KB only), else None: one category
+    per value would be learned silently."""
+    others = [v for v in seen if isinstance(v, str) and not _is_number(v)]
+    commas = [v for v in others if _COMMA_NUMBER.fullmatch(v.strip())]
+    if not commas or len(commas) < (1 - _NOT_NUMBERS_SHARE) * len(others):
+        return None
+    return XentlearnInputError(
+        f"column {name!r} holds numbers written with a comma (such as {min(commas)!r}: "
+        "a thousands separator, or a decimal comma), which are read as text, one category "
+        "each; re-save the file with a decimal point and no thousands separators (a ';' "
+        "file is read with decimal commas if its first 64 KB show them)")
+
+
 def _too_many_categories(name: str, seen: set, limit: int) -> XentlearnInputError:
+    comma = _comma_numbers_error(name, seen)
+    if comma is not None:
+        return comma
     stray = _not_numbers(seen)
     if stray:
         return _stray_tokens_error(
@@ -801,6 +823,9 @@ class TabularPreprocessor:
                     # Numbers past max_categories, no longer kept as categories since
                     # they would be numeric; without na_values they are text after all.
                     raise _too_many_categories(name, set(), self.max_categories)
+                comma = _comma_numbers_error(name, self._seen[name])
+                if comma is not None:
+                    raise comma
                 stray = _not_numbers(self._seen[name])
                 if stray:
                     raise _stray_tokens_error(
