@@ -464,3 +464,21 @@ def test_read_dates_refuses_days_their_months_do_not_have(fmt, values, read):
         if date is not None:
             naive = datetime.datetime.strptime(value, fmt)
             assert date == (naive if naive.tzinfo is None else naive.astimezone(date.tzinfo))
+
+
+def test_the_identifier_warning_says_what_numbers_and_text_each_risk():
+    # Numbers distinct in every row were told to let a model "memorise the training rows",
+    # which a standardised number does not; an amount may also differ in every row.
+    numbers = pa.table({"n": list(range(1000, 1040))})
+    with pytest.warns(UserWarning) as caught:
+        TabularPreprocessor().fit([numbers])
+    message = str(next(w.message for w in caught if "identifiers" in str(w.message)))
+    assert "memorise" not in message
+    assert message.endswith("tell nothing of the label but how the rows were numbered: exclude "
+                            "them (drop=[...]), unless a column of numbers is a measurement "
+                            "(an amount, a count)")
+    text = pa.table({"t": [f"id-{i}" for i in range(40)]})
+    with pytest.warns(UserWarning) as caught:
+        TabularPreprocessor().fit([text])
+    message = str(next(w.message for w in caught if "identifiers" in str(w.message)))
+    assert "memorise the training rows through them" in message and "measurement" not in message

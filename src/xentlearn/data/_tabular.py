@@ -243,6 +243,24 @@ def _is_number(value: str) -> bool:
     return True
 
 
+def _identifiers_warning(ids: list[tuple[str, str]]) -> "ColumnWarning":
+    """The ColumnWarning for identifier-like columns, (name, why) each: one-hot encoded
+    text lets a model memorise rows; an id number only says how the rows were numbered,
+    unless it is a measurement (an amount) that happens to differ in every row."""
+    n_text = sum(why.startswith("text") for _, why in ids)
+    text, numbers = n_text > 0, n_text < len(ids)
+    through = "the text ones" if numbers else "them"
+    why = [(f"a model can memorise the training rows through {through} (100% training "
+            "accuracy that does not carry over to new rows)") if text else "",
+           ("numbers that identify rows tell nothing of the label but how the rows were "
+            "numbered") if numbers else ""]
+    return ColumnWarning(
+        "column(s) that look like identifiers: " + _listed(ids) + "; "
+        + " and ".join(w for w in why if w) + ": exclude them (drop=[...])"
+        + (", unless a column of numbers is a measurement (an amount, a count)"
+           if numbers else ""), "identifier", [n for n, _ in ids])
+
+
 def _numbers_as_text_warning(columns: list[tuple[str, dict[str, int], int]],
                              booleans: bool = False) -> "ColumnWarning":
     """The ColumnWarning for text columns that hold numbers (or `booleans`: true and
@@ -894,11 +912,7 @@ class TabularPreprocessor:
                 elif _looks_like_id_name(name):
                     ids.append((name, "whole numbers, named like an identifier"))
         if ids:
-            warnings.warn(ColumnWarning(
-                "column(s) that look like identifiers: " + _listed(ids) + "; a model can "
-                "memorise the training rows through them (100% training accuracy that does "
-                "not carry over to new rows): exclude them (drop=[...])",
-                "identifier", [n for n, _ in ids]), stacklevel=3)
+            warnings.warn(_identifiers_warning(ids), stacklevel=3)
         if free_text:
             warnings.warn(ColumnWarning(
                 "text column(s) with nearly one category per row: " + _listed(free_text)
