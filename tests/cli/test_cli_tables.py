@@ -436,3 +436,17 @@ def test_memory_budget_decides_only_where_the_rows_are_read_from(cli, folder):
     _, err = cli("train", "customers.csv", "--target", "churned", "--memory-budget", "lots",
                  status=2)
     assert err.count("\n") == 1 and "argument --memory-budget: expected a size" in err
+
+
+def test_a_folder_whose_files_differ_in_a_column_dropped(cli, folder):
+    # One export has an extra column: --drop it (or name --features) and the folder trains;
+    # predict reads the model's columns only.
+    (folder / "mixed").mkdir(exist_ok=True)
+    (folder / "mixed" / "1.csv").write_text("x,label\n1,a\n2,b\n3,a\n4,b\n")
+    (folder / "mixed" / "2.csv").write_text("x,label,note\n5,a,hi\n6,b,yo\n")
+    _, err = cli("train", "mixed", "--target", "label", "--quiet", status=2)
+    assert "extra ['note']" in one_error_line(err)
+    cli("train", "mixed", "--target", "label", "--drop", "note", "--quiet", "--out", "mx.xent")
+    cli("train", "mixed", "--target", "label", "--features", "x", "--quiet", "--out", "mx.xent")
+    out, _ = cli("predict", "mx.xent", "mixed")
+    assert len(out.splitlines()) == 1 + 6

@@ -686,3 +686,34 @@ def test_file_messages_show_plain_values_and_quoted_columns(tmp_path):
                                                   r"'.*t.parquet'; it has 'x a', 'code'$"):
         FileSource(path, target="code", drop=["z"], preprocessor=TabularPreprocessor(),
                    encode_target=np.asarray)
+
+
+def test_files_may_differ_in_the_columns_that_are_not_read(tmp_path):
+    # An export with an extra column in one file: --drop (or --features) did not help.
+    from xentlearn.data import TableFiles
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "1.csv").write_text("x,label\n1,a\n2,b\n3,a\n")
+    (folder / "2.csv").write_text("x,label,note\n4,b,hi\n5,a,yo\n")
+
+    def source(**kw):
+        return FileSource(folder, target="label", preprocessor=TabularPreprocessor(
+            standardize=False), encode_target=lambda labels: np.zeros(len(labels)), **kw)
+
+    with pytest.raises(XentlearnInputError, match=r"'.*2\.csv' has different columns from "
+                                                  r"'.*1\.csv': missing \[\], extra \['note'\]"):
+        source()
+    for kw in ({"drop": ["note"]}, {"features": ["x"]}):
+        src = source(**kw)
+        assert src.features == ["x"]
+        np.testing.assert_array_equal(np.concatenate([b.X for b in src.batches(None)]),
+                                      [[1.0], [2.0], [3.0], [4.0], [5.0]])
+    table = TableFiles(folder, target="label")
+    assert TableFiles(folder, target="label", drop=["note"]).schema().names == [
+        "x", "label", "note"]
+    batches = [batch for batch, _ in table.iter_batches(["x"], with_target=True)]
+    assert sum(b.num_rows for b in batches) == 5          # predict reads the model's columns
+    (folder / "3.csv").write_text("label,note\na,x\n")     # a column read is still compared
+    with pytest.raises(XentlearnInputError, match=r"missing \['x'\], extra \[\]"):
+        source(drop=["note"])

@@ -39,7 +39,14 @@ def feature_columns(args, data, options: dict[str, Any]) -> dict[str, Any]:
 
     if args.features is None and not args.drop and args.id is None:
         return {}
-    names = TableFiles(one_or_many(data), **options).schema().names
+    # Columns dropped (or not among --features) may differ between files: the names
+    # given, whole or split at commas, are left out of the files' comparison.
+    def named(values) -> list[str]:
+        return [v for value in values or () for v in (value, value.strip(), *_split(value))]
+    chosen_features = None if args.features is None else named(args.features)
+    names = TableFiles(one_or_many(data), features=chosen_features,
+                       drop=named(args.drop) + ([args.id] if args.id else []),
+                       **options).schema().names
     where = describe_data([repr(str(path)) for path in data])
 
     def missing(flag: str, value: str, name: str) -> UsageError:

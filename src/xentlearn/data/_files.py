@@ -201,13 +201,13 @@ class FileSource:
             else:
                 head = head if set(self.columns) == set(head.names) else None
         if head is None:
-            self._use_schema(self._scan(), features, drop)
+            self._use_schema(self._scan(features, drop), features, drop)
         self._first_types = None if head is None else {f.name: f.type for f in head}
         try:
             self.n_samples = self._first_pass()
         except _Unverified:
             self._first_types = None
-            self._use_schema(self._scan(), features, drop)
+            self._use_schema(self._scan(features, drop), features, drop)
             self.n_samples = self._first_pass()
         if self._first_types is not None:   # proven: later passes read as after a scan
             self._block_types = [self._first_types]
@@ -233,11 +233,15 @@ class FileSource:
     def __len__(self) -> int:
         return self.n_samples
 
-    def _scan(self):
-        """``scan_schema`` of the files, keeping each CSV file's first-block types
+    def _scan(self, features: Sequence[str] | None, drop: Sequence[str]):
+        """``scan_schema`` of the files (the columns read: `features` and the target and
+        weights, or all but `drop`), keeping each CSV file's first-block types
         (``_block_types``)."""
+        read = None if features is None else {*features, self.target,
+                                              self.sample_weight_column}
         schema, schemas = _scan_schemas(self.files, csv_block_bytes=self.csv_block_bytes,
-                                        na_values=self.na_values, target=self.target)
+                                        na_values=self.na_values, target=self.target,
+                                        read=read, ignore=drop)
         self._block_types = [{f.name: f.type for f in s} if _file_format(path) == "csv"
                              else None for path, s in zip(self.files, schemas)]
         return schema

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import NamedTuple
@@ -472,7 +472,8 @@ def _kind_or_type(arrow_type) -> str | None:
 
 
 def scan_schema(files, *, csv_block_bytes: int | None = None, na_values: Sequence[str] = (),
-                target: str | None = None
+                target: str | None = None, read: Collection[str] | None = None,
+                ignore: Collection[str] = ()
                 ) -> "pyarrow.Schema":  # noqa: F821 (pyarrow is imported lazily)
     """The common schema of `files`, checked to be consistent.
 
@@ -495,22 +496,31 @@ def scan_schema(files, *, csv_block_bytes: int | None = None, na_values: Sequenc
         Extra CSV tokens read as missing (they then do not make a column text).
     target : str, optional
         The label column, if known: named as such when its kind changes.
+    read, ignore : collections of str, optional
+        Only the columns in `read` (default: all) and not in `ignore` (the
+        columns dropped) are compared between files: a file may hold a column
+        that is never read (a note, an export's extra field) that others lack.
 
     Returns
     -------
     pyarrow.Schema
-        Column names in the first file's order; types from the first file
-        where the column is not null-typed.
+        Column names in the first file's order (then those not read that only
+        later files hold); types from the first file where the column is not
+        null-typed.
     """
     return _scan_schemas(files, csv_block_bytes=csv_block_bytes, na_values=na_values,
-                         target=target)[0]
+                         target=target, read=read, ignore=ignore)[0]
 
 
 def _scan_schemas(files, *, csv_block_bytes: int | None = None, na_values: Sequence[str] = (),
-                  target: str | None = None) -> tuple:
+                  target: str | None = None, read: Collection[str] | None = None,
+                  ignore: Collection[str] = ()) -> tuple:
     """(``scan_schema``'s common schema, the schema of each file): a CSV file's own is
     the types its streaming reader infers from its first block."""
     import pyarrow as pa
+
+    def compared(names) -> list[str]:
+        return [n for n in names if n not in ignore and (read is None or n in read)]
 
     files = _as_files(files)
     first = _file_schema(files[0], csv_block_bytes=csv_block_bytes, na_values=na_values)
@@ -521,13 +531,21 @@ def _scan_schemas(files, *, csv_block_bytes: int | None = None, na_values: Seque
     for path in files[1:]:
         schema = _file_schema(path, csv_block_bytes=csv_block_bytes, na_values=na_values)
         schemas.append(schema)
-        if set(schema.names) != set(names) or len(schema.names) != len(names):
-            missing = [n for n in names if n not in schema.names]
-            extra = [n for n in schema.names if n not in names]
+        ours, theirs = compared(names), compared(schema.names)
+        if set(theirs) != set(ours) or len(theirs) != len(ours):
+            missing = [n for n in ours if n not in theirs]
+            extra = [n for n in theirs if n not in ours]
             raise XentlearnInputError(
                 f"{str(path)!r} has different columns from {str(files[0])!r}: "
-                f"missing {missing}, extra {extra}; every data file must hold the same columns")
+                f"missing {missing}, extra {extra}; every data file must hold the same columns "
+                "(but for those dropped)")
         for field in schema:
+            if field.name not in types:         # a column not read, in later files only
+                names.append(field.name)
+                types[field.name], seen_in[field.name] = field.type, path
+                continue
+            if not compared([field.name]):
+                continue
             known = types[field.name]
             kind, known_kind = _kind_or_type(field.type), _kind_or_type(known)
             if known_kind is None:
@@ -862,7 +880,7 @@ def scan_target(files, target: str, *, batch_rows: int = 65536,
     """
     files = _as_files(files)
     schema = scan_schema(files, csv_block_bytes=csv_block_bytes, na_values=na_values,
-                         target=target)
+                         target=target, read={target})
     _check_column(files, schema, target, "target")
     records = _iter_with_files(files, [target], batch_rows=batch_rows,
                                csv_block_bytes=csv_block_bytes, na_values=na_values)

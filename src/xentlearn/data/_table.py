@@ -234,9 +234,13 @@ class TableFiles:
         return train, valid
 
     def schema(self):
-        """The common pyarrow schema of the files (see ``scan_schema``)."""
+        """The common pyarrow schema of the files (see ``scan_schema``; the columns
+        dropped, or not among `features`, may differ between files)."""
+        read = None if self.features is None else {*self.features, self.target,
+                                                   self.sample_weight}
         return scan_schema(self.files(), csv_block_bytes=self.csv_block_bytes,
-                           na_values=self.na_values, target=self.target)
+                           na_values=self.na_values, target=self.target, read=read,
+                           ignore=self.drop)
 
     def scan_classes(self, records=None, *, whole_files: bool = False) -> np.ndarray:
         """Sorted distinct values of the target column, refusing what is not a class label.
@@ -312,7 +316,8 @@ class TableFiles:
             files = [files[file_index]]
             row_filters = [FileRowSplit(split, file_index) for split in row_filters]
         schema = scan_schema(files, csv_block_bytes=self.csv_block_bytes,
-                             na_values=self.na_values, target=self.target)
+                             na_values=self.na_values, target=self.target,
+                             read={*features, *([self.target] if with_target else [])})
         missing = [c for c in features if c not in schema.names]
         if missing:
             raise XentlearnInputError(
@@ -368,7 +373,7 @@ class TableFiles:
 
         files = self.files()
         schema = scan_schema(files, csv_block_bytes=self.csv_block_bytes,
-                             na_values=self.na_values)
+                             na_values=self.na_values, read={name})
         if name not in schema.names:
             raise XentlearnInputError(
                 f"column {name!r} is not in {str(files[0])!r}; it has {', '.join(schema.names)}")
