@@ -159,6 +159,19 @@ CASES = [
     ("predict-missing-feature", ["predict", "model.xent", "nocolor.csv"], "color"),
     ("evaluate-unknown-label", ["evaluate", "model.xent", "dog.csv", "--target", "species"],
      "'dog', which is not among"),
+    ("evaluate-unknown-label-row", ["evaluate", "model.xent", "unseen.csv", "--target",
+                                    "species"],
+     "column 'species' holds the label 'dog', which is not among the model's classes [ant, "
+     "bee, cat] (first in row 3 of 'unseen.csv', counting rows after the header, blank lines "
+     "not counted)"),
+    ("evaluate-missing-label", ["evaluate", "model.xent", "nolabel.csv", "--target", "species"],
+     "target column 'species' has 1 missing label(s) (null or NaN; first in row 2 of "
+     "'nolabel.csv', counting rows after the header, blank lines not counted); every row "
+     "trained on or scored needs a label"),
+    ("validation-unknown-label", ["train", "train.csv", "--target", "species", "--validation",
+                                  "unseen.csv", "--quiet"],
+     "target column 'species' holds the label 'dog', which is not among the classes ['ant', "
+     "'bee', 'cat'] (first in row 3 of 'unseen.csv'"),
     ("evaluate-label-type", ["evaluate", "model.xent", "numlabel.csv", "--target", "code"],
      "column 'code' holds labels of another type than the model's classes [ant, bee, cat]"),
     # model files
@@ -197,6 +210,10 @@ def folder(tmp_path_factory):
     (folder / "utf16.csv").write_text("x1,x2,color,species\n0.1,100,red,ant\n",
                                       encoding="utf-16")
     (folder / "utf16le.csv").write_bytes("x1,x2,color\n0.1,100,red\n".encode("utf-16-le"))
+    (folder / "unseen.csv").write_text("x1,x2,color,species\n0.1,100,red,ant\n"
+                                       "0.2,90,blue,bee\n0.3,80,red,dog\n")
+    (folder / "nolabel.csv").write_text("x1,x2,color,species\n0.1,100,red,ant\n"
+                                        "0.2,90,blue,\n0.3,80,red,cat\n")
     (folder / "zeroweights.csv").write_text("x1,w,species\n1,0,ant\n2,0,bee\n3,0,ant\n")
     (folder / "empty.csv").write_text("x1,x2,color,species\n")
     (folder / "numlabel.csv").write_text("x1,x2,color,code\n0.1,100,red,3\n")

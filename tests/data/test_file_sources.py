@@ -362,7 +362,9 @@ def test_target_and_weight_errors(tmp_path):
     src = FileSource(path, target="y", features=["x"], preprocessor=TabularPreprocessor(),
                      encode_target=np.asarray)
     with pytest.raises(XentlearnInputError,
-                       match=r"target column 'y' has 1 missing value\(s\) in .*t.parquet"):
+                       match=r"target column 'y' has 1 missing label\(s\) \(null or NaN; first "
+                             r"in row 2 of '.*t.parquet'\); every row trained on or scored "
+                             r"needs a label"):
         list(src.batches(2))
     path = write(pa.table({"x": [1.0, 2.0, 3.0], "y": [1, 1, 0], "w": [1.0, -2.0, 1.0]}),
                  tmp_path / "w.parquet")

@@ -93,5 +93,12 @@ def check_threshold(estimator, threshold, command: str) -> None:
 
 
 def score_table(estimator, table: TableFiles, threshold: float | None = None) -> Metrics:
-    return score_batches(estimator.iter_predictions(table, proba=True), estimator.classes_,
-                         target=table.target, threshold=threshold)
+    """The metrics of `estimator` on `table`; a label the model does not know (or a missing
+    one) is named with its file and row."""
+    from xentlearn.data import ColumnValuesError
+
+    try:
+        return score_batches(estimator.iter_predictions(table, proba=True), estimator.classes_,
+                             target=table.target, threshold=threshold)
+    except ColumnValuesError as exc:
+        raise table.located(exc) from None

@@ -259,9 +259,12 @@ def _class_index(values: np.ndarray, classes: np.ndarray, column: str) -> np.nda
             f"column {column!r} holds labels of another type than the model's classes "
             f"{short_list(classes)}") from None
     if unknown.size:
-        raise XentlearnInputError(
-            f"column {column!r} holds the label {plain(values[unknown[0]])!r}, which is not "
-            f"among the model's classes {short_list(classes)}")
+        from xentlearn.data import UnknownLabelsError
+
+        # The table that was read names the file and row of the first one (score_table).
+        raise UnknownLabelsError(
+            column, f"column {column!r} holds the label {plain(values[unknown[0]])!r}, which is "
+            f"not among the model's classes {short_list(classes)}", "", classes)
     return index
 
 

@@ -133,6 +133,32 @@ class UnreadableDatesError(ColumnValuesError):
         return unread.to_numpy(zero_copy_only=False)
 
 
+class UnknownLabelsError(ColumnValuesError):
+    """Labels in a target column that are not among the `classes` a model knows."""
+
+    def __init__(self, column: str, head: str, tail: str, classes=()) -> None:
+        super().__init__(column, head, tail)
+        self.classes = np.asarray(classes)
+
+    def __reduce__(self):
+        return type(self), (self.column, self._head, self._tail, self.classes)
+
+    @staticmethod
+    def _message(head: str, tail: str, where: str | None) -> str:
+        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
+
+    def rows(self, values) -> np.ndarray:
+        import pyarrow as pa
+
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(values.type.value_type)
+        labels = values.to_numpy(zero_copy_only=False)
+        try:
+            return ~np.isin(labels, self.classes) & ~np.equal(labels, None)
+        except TypeError:       # labels of another type than the classes: every one
+            return np.ones(len(labels), dtype=bool)
+
+
 def reads_as_numbers(values) -> bool:
     import pyarrow as pa
 

@@ -421,11 +421,11 @@ class FileSource:
         """Features, encoded targets and weights of one record batch."""
         try:
             X = self.preprocessor.transform(record, self.dtype, out=out)
+            targets = np.asarray(self.encode_target(_target_values(path, record, self.target)))
         except ColumnValuesError as exc:
             raise self._located(exc, repr(str(path))) from None
         except XentlearnInputError as exc:
             raise XentlearnInputError(f"{exc} (in {str(path)!r})") from None
-        targets = np.asarray(self.encode_target(_target_values(path, record, self.target)))
         if targets.ndim == 0 or targets.shape[0] != record.num_rows:
             raise XentlearnInputError(
                 f"encode_target returned targets of shape {targets.shape} for "

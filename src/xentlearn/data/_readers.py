@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from xentlearn.data._column_values import ColumnValuesError
+from xentlearn.data._column_values import ColumnValuesError, MissingValuesError
 from xentlearn.data._tabular import column_kind
 from xentlearn.exceptions import XentlearnInputError
 
@@ -840,9 +840,10 @@ def _target_values(path: Path, batch, target: str) -> np.ndarray:
     if values.dtype.kind == "f":
         n_missing = int(np.count_nonzero(np.isnan(values)))
     if n_missing:
-        raise XentlearnInputError(
-            f"target column {target!r} has {n_missing} missing value(s) in {str(path)!r} "
-            f"(within one batch of {batch.num_rows} rows); every training row needs a label")
+        # A ColumnValuesError: a reader that knows the rows names the first one.
+        raise MissingValuesError(
+            target, f"target column {target!r} has {n_missing} missing label(s) (null or NaN",
+            "; every row trained on or scored needs a label")
     return values
 
 

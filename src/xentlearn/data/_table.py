@@ -336,7 +336,10 @@ class TableFiles:
                                             csv_block_bytes=self.csv_block_bytes,
                                             na_values=self.na_values,
                                             row_filters=row_filters):
-            y = _target_values(path, batch, self.target) if with_target else None
+            try:
+                y = _target_values(path, batch, self.target) if with_target else None
+            except ColumnValuesError as exc:
+                raise self.located(exc, file_index) from None
             yield batch, y
 
     def located(self, error: ColumnValuesError, file_index: int | None = None,

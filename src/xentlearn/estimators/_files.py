@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from xentlearn.data import FileSource, TableFiles, TabularPreprocessor, UnseenCategoryWarning
-from xentlearn.data._column_values import ColumnValuesError
+from xentlearn.data._column_values import ColumnValuesError, UnknownLabelsError
 from xentlearn.estimators import _dask_inputs
 from xentlearn.estimators._labels import EncodedTargets, _show, compute_class_weight
 from xentlearn.exceptions import XentlearnInputError
@@ -209,7 +209,8 @@ def encode_labels(raw: np.ndarray, *, classes: np.ndarray, kind: str, dtype, col
     index = np.minimum(index, len(classes) - 1)
     unknown = np.flatnonzero(classes[index] != raw)
     if unknown.size:
-        raise XentlearnInputError(
-            f"target column {column!r} holds the label {raw[unknown[0]]!r}, which is not among "
-            f"the classes {list(classes)}")
+        # A ColumnValuesError: the reader names the file and row of the first one.
+        raise UnknownLabelsError(
+            column, f"target column {column!r} holds the label {raw[unknown[0]]!r}, which is "
+            f"not among the classes {list(classes)}", "", classes)
     return index.astype(dtype) if kind == "binary" else index
