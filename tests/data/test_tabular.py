@@ -482,3 +482,33 @@ def test_the_identifier_warning_says_what_numbers_and_text_each_risk():
         TabularPreprocessor().fit([text])
     message = str(next(w.message for w in caught if "identifiers" in str(w.message)))
     assert "memorise the training rows through them" in message and "measurement" not in message
+
+
+
+def test_dates_that_read_day_first_and_month_first_alike_are_named():
+    # 01/02/2024 ... 11/12/2024: read day first (the first of DATE_FORMATS), silently.
+    import warnings as w
+
+    from xentlearn.data import ColumnWarning
+
+    guessed = pa.table({"d": [f"{i:02d}/{i + 1:02d}/2024" for i in range(1, 12)]})
+    with pytest.warns(ColumnWarning, match=r"date column\(s\) whose days are all 12 or less, "
+                      r"so that they read day first and month first alike: 'd' \(read "
+                      r"%d/%m/%Y, not %m/%d/%Y\); read day first") as caught:
+        TabularPreprocessor(dates="expand").fit([guessed])
+    assert [c.message.problem for c in caught if isinstance(c.message, ColumnWarning)] == [
+        "dates_ambiguous"]
+    # A later batch with a day over 12 settles it: no warning.
+    settled = pa.table({"d": ["25/12/2024"]})
+    with w.catch_warnings():
+        w.simplefilter("error", ColumnWarning)
+        TabularPreprocessor(dates="expand").fit([guessed, settled])
+        TabularPreprocessor(dates="expand").fit([pa.table({"d": ["2024-01-02", "2024-03-04"]})])
+    # Merged (each Dask worker fits its parts): one part with a day over 12 settles it.
+    with w.catch_warnings():
+        w.simplefilter("error", ColumnWarning)
+        a = TabularPreprocessor(dates="expand").partial_fit(guessed)
+        a.merge(TabularPreprocessor(dates="expand").partial_fit(settled)).finalize()
+    with pytest.warns(ColumnWarning, match="read day first and month first alike"):
+        a = TabularPreprocessor(dates="expand").partial_fit(guessed)
+        a.merge(TabularPreprocessor(dates="expand").partial_fit(guessed)).finalize()

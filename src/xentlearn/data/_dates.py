@@ -36,6 +36,18 @@ _DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _ROLLED_DAY_MAX = 4
 
 
+# Day-first formats and their month-first twins: dates whose days are all 12 or less
+# read in both, and the first of DATE_FORMATS (day first) is taken.
+DAY_FIRST_TWINS = {"%d/%m/%Y": "%m/%d/%Y", "%d/%m/%Y %H:%M": "%m/%d/%Y %H:%M",
+                   "%d/%m/%Y %H:%M:%S": "%m/%d/%Y %H:%M:%S", "%d-%m-%Y": "%m-%d-%Y"}
+
+
+def reads_month_first_too(values, fmt: str) -> bool:
+    """Whether text `values` read in day-first `fmt` (a key of ``DAY_FIRST_TWINS``) read
+    month first as well: every day 12 or less, so the format is a guess."""
+    return read_dates(values, DAY_FIRST_TWINS[fmt]).null_count == values.null_count
+
+
 def read_dates(values, fmt: str):
     """`values` (pyarrow strings) read as timestamps (seconds) in the format `fmt`; null
     where a value does not read, or names a day its month does not have.

@@ -75,8 +75,8 @@ from xentlearn.data._column_values import (BOOLEAN, CATEGORICAL, DATE, NUMERIC,
                                            InfiniteValuesError, MissingValuesError,
                                            UnreadableDatesError, as_float64, as_string,
                                            numbers_of)
-from xentlearn.data._dates import (DATE_FORMATS, DATE_PARTS, date_format,
-                                   format_of_dates_among, read_dates)
+from xentlearn.data._dates import (DATE_FORMATS, DATE_PARTS, DAY_FIRST_TWINS, date_format,
+                                   format_of_dates_among, read_dates, reads_month_first_too)
 from xentlearn.exceptions import XentlearnInputError
 
 _KINDS = (NUMERIC, BOOLEAN, CATEGORICAL, DATE)
@@ -540,6 +540,9 @@ class TabularPreprocessor:
         self._present: dict[str, int] = {}
         self._distinct: dict[str, _Distinct] = {}
         self._formats: dict[str, str | None] = {}
+        # Per text date column read day first: whether every value so far reads month
+        # first too (DAY_FIRST_TWINS), which finalize names in a warning.
+        self._day_first_guess: dict[str, bool] = {}
         # Per text column that is numeric in other batches (a Parquet folder where pandas
         # wrote the column as string in a file with a token, as double in one without):
         # the numeric type. Only with na_values; the text must then read as numbers.
@@ -567,6 +570,9 @@ class TabularPreprocessor:
                 self._missing[name] += len(column)
                 continue
             if kind == DATE:
+                fmt = self._formats.get(name)
+                if fmt in DAY_FIRST_TWINS and self._day_first_guess.get(name, True):
+                    self._day_first_guess[name] = reads_month_first_too(as_string(column), fmt)
                 parts, n_missing = self._date_parts(name, column)
                 self._missing[name] += n_missing
                 self._present[name] += len(column) - n_missing
@@ -759,6 +765,9 @@ class TabularPreprocessor:
         kind, theirs = self._kinds[name], other._kinds[name]
         if theirs is None:                        # every value of the column missing there
             return
+        if name in other._day_first_guess:
+            self._day_first_guess[name] = (self._day_first_guess.get(name, True)
+                                           and other._day_first_guess[name])
         if kind is None:
             self._kinds[name], self._types[name] = theirs, other._types[name]
             if name in other._formats:
@@ -929,6 +938,16 @@ class TabularPreprocessor:
                 "constant column(s): " + _listed(constant) + "; they carry no information "
                 "(exclude them with drop=[...])", "constant", [n for n, _ in constant]),
                 stacklevel=3)
+        guessed = [(name, f"read {fmt}, not {DAY_FIRST_TWINS[fmt]}")
+                   for name, kind in zip(self.columns_, self.kinds_)
+                   if kind == DATE and self._day_first_guess.get(name)
+                   for fmt in [self._formats[name]]]
+        if guessed:
+            warnings.warn(ColumnWarning(
+                "date column(s) whose days are all 12 or less, so that they read day first "
+                "and month first alike: " + _listed(guessed) + "; read day first: if they are "
+                "written month first, the months learned are the days; re-save them as ISO "
+                "dates (2024-01-31)", "dates_ambiguous", [n for n, _ in guessed]), stacklevel=3)
 
     def fit(self, batches: Iterable) -> "TabularPreprocessor":
         """``partial_fit`` on each RecordBatch or Table of `batches`, then ``finalize``."""
