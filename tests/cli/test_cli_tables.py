@@ -450,3 +450,16 @@ def test_a_folder_whose_files_differ_in_a_column_dropped(cli, folder):
     cli("train", "mixed", "--target", "label", "--features", "x", "--quiet", "--out", "mx.xent")
     out, _ = cli("predict", "mx.xent", "mixed")
     assert len(out.splitlines()) == 1 + 6
+
+
+
+def test_a_target_class_that_marks_a_missing_label_is_named(cli, folder):
+    # "?" as a label became a class, silently (found by review).
+    (folder / "marks.csv").write_text("x,label\n1,no\n2,?\n3,yes\n4,no\n5,yes\n6,?\n")
+    _, err = cli("train", "marks.csv", "--target", "label", "--quiet", "--out", "marks.xent")
+    assert ("xentlearn: warning: target column 'label' has the class(es) '?', which usually "
+            "mark a missing label: the model learns to predict them as a class; if they mean "
+            "unknown, remove those rows") in err
+    _, err = cli("train", "customers.csv", "--target", "churned", *CLEAN, "--quiet",
+                 "--out", "clean.xent")
+    assert "missing label" not in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from xentlearn.data._readers import (
     _CSV_BLOCK_BYTES, RowSplit, _iter_with_files, _target_values, check_csv_block_bytes,
     distinct_labels, first_row_holding, list_data_files, scan_schema, scan_target)
 from xentlearn.data._column_values import ColumnValuesError
-from xentlearn.data._tabular import DATE_MODES
+from xentlearn.data._tabular import DATE_MODES, ColumnWarning
 from xentlearn.exceptions import XentlearnInputError
 
 # A numeric target with more distinct values than this is taken for a
@@ -25,6 +26,10 @@ DEFAULT_MAX_CLASSES = 1000
 # validation_fraction's hash seed is split_seed mixed with this, so a validation
 # split inside a cross-validation fold (same split_seed) is independent of the folds.
 _VALIDATION_SALT = 0x5EED_0F_7A1
+
+
+# Labels that mark a missing one (pyarrow reads "", "NA", "null", ... as missing already).
+_MISSING_LABEL_MARKERS = frozenset({"?", "-", "--", ".", "unknown", "missing", "none"})
 
 
 @dataclass(frozen=True)
@@ -299,6 +304,14 @@ class TableFiles:
                 f"target column {self.target!r} has {count} distinct values ({shown}, ...), "
                 f"more than max_classes={limit}; expected class labels: check the column, "
                 f"or raise max_classes")
+        markers = [c for c in classes.tolist()
+                   if isinstance(c, str) and c.strip().lower() in _MISSING_LABEL_MARKERS]
+        if markers:
+            warnings.warn(ColumnWarning(
+                f"target column {self.target!r} has the class(es) "
+                f"{', '.join(map(repr, markers))}, which usually mark a missing label: the "
+                "model learns to predict them as a class; if they mean unknown, remove those "
+                "rows", "missing_label_marker", [self.target]), stacklevel=2)
         return classes
 
     def iter_batches(self, features: Sequence[str], *, with_target: bool,
