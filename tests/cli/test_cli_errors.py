@@ -155,7 +155,7 @@ CASES = [
     ("block-size-range", ["evaluate", "model.xent", "new.csv", "--csv-block-bytes", "100"],
      "--csv-block-bytes must be an integer from 1024 to 2147483647 (bytes), got 100"),
     ("block-size-syntax", ["train", "--csv-block-bytes", "4 megs"],
-     "--csv-block-bytes: expected a size in bytes such as 16777216, 16M or 1G"),
+     "--csv-block-bytes: expected a size in bytes such as 16777216, 16M, 1.5G or 1G"),
     ("predict-missing-feature", ["predict", "model.xent", "nocolor.csv"], "color"),
     ("evaluate-unknown-label", ["evaluate", "model.xent", "dog.csv", "--target", "species"],
      "'dog', which is not among"),

@@ -428,11 +428,15 @@ def test_memory_budget_decides_only_where_the_rows_are_read_from(cli, folder):
         "streamed.xent", "--memory-budget", "0")
     cli("train", "customers.csv", "--target", "churned", *CLEAN, "--quiet", "--out",
         "small.xent", "--memory-budget", "1K")
-    kept, streamed, small = (xentlearn.load(folder / f"{name}.xent")
-                             for name in ("kept", "streamed", "small"))
+    out, _ = cli("train", "customers.csv", "--target", "churned", *CLEAN, "--out",
+                 "fraction.xent", "--memory-budget", "1.5G")       # a fraction of a unit
+    assert " iterations in " in out                                  # lbfgs counts iterations
+    kept, streamed, small, fraction = (xentlearn.load(folder / f"{name}.xent")
+                                       for name in ("kept", "streamed", "small", "fraction"))
     assert kept.n_iter_ > 1
     np.testing.assert_array_equal(kept.coef_, streamed.coef_)
     np.testing.assert_array_equal(kept.coef_, small.coef_)
+    np.testing.assert_array_equal(kept.coef_, fraction.coef_)
     _, err = cli("train", "customers.csv", "--target", "churned", "--memory-budget", "lots",
                  status=2)
     assert err.count("\n") == 1 and "argument --memory-budget: expected a size" in err

@@ -187,8 +187,9 @@ def _add_predict(commands) -> None:
         "predict", help="write predictions for CSV/Parquet files",
         description="Predict one row per input row, in order: a column 'prediction' and, "
                     "with --proba, one column proba_<class> per class.")
-    p.add_argument("model", type=Path, metavar="MODEL")
-    p.add_argument("data", nargs="+", metavar="DATA")
+    p.add_argument("model", type=Path, metavar="MODEL", help="a model file that train wrote")
+    p.add_argument("data", nargs="+", metavar="DATA",
+                   help="CSV or Parquet files or folders, with the model's feature columns")
     p.add_argument("--out", metavar="FILE",
                    help="output .csv, .csv.gz, .parquet or .pq (default: CSV on stdout)")
     p.add_argument("--proba", action="store_true", help="add the class probabilities")
@@ -207,8 +208,9 @@ def _add_evaluate(commands) -> None:
         "evaluate", help="log-loss, accuracy, calibration, AUCs, per-class metrics, "
                          "confusion matrix",
         description="Score a model on labelled files.")
-    p.add_argument("model", type=Path, metavar="MODEL")
-    p.add_argument("data", nargs="+", metavar="DATA")
+    p.add_argument("model", type=Path, metavar="MODEL", help="a model file that train wrote")
+    p.add_argument("data", nargs="+", metavar="DATA",
+                   help="CSV or Parquet files or folders, with the feature and label columns")
     p.add_argument("--target", metavar="COL",
                    help="label column (default: the one the model was trained on)")
     p.add_argument("--threshold", type=_values.fraction, metavar="T",
@@ -226,7 +228,7 @@ def _add_info(commands) -> None:
                                         "each column in words, the coefficients by feature "
                                         "name (linear models, largest first), parameters and "
                                         "training summary.")
-    p.add_argument("model", type=Path, metavar="MODEL")
+    p.add_argument("model", type=Path, metavar="MODEL", help="a model file that train wrote")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--top", type=_values.positive_int, default=20, metavar="N",
                    help="coefficients shown (default 20; --json lists all)")

@@ -118,8 +118,10 @@ def train(args, out: TextIO) -> None:
         return
     if not quiet:
         name, detail = scores[-1]
+        # max_iter counts iterations for lbfgs (DESIGN), epochs otherwise.
+        steps = "iterations" if estimator.get_params()["solver"] == "lbfgs" else "epochs"
         print(f"\n{type(estimator).__name__}: {len(estimator.classes_)} classes, "
-              f"{estimator.n_features_in_} features, {estimator.n_iter_} epochs in "
+              f"{estimator.n_features_in_} features, {estimator.n_iter_} {steps} in "
               f"{seconds:.1f} s" + _restored_note(estimator)
               + ("" if resumed_from is None else f" (resumed from {resumed_from})") + "\n",
               file=out)

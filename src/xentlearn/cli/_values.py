@@ -37,12 +37,17 @@ _SIZE_SUFFIXES = {"": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 
 
 
 def byte_size(text: str) -> int:
-    """'65536', '64K', '16M' or '1G' (binary multiples; 'MiB' and 'MB' also read) -> bytes."""
-    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
-    if match is None or match[2].upper() not in _SIZE_SUFFIXES:
+    """'65536', '64K', '16M', '1G' or '1.5G' (binary multiples; 'MiB' and 'MB' also read)
+    -> bytes (a fraction of a byte rounded down)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    if match is None or match[2].upper() not in _SIZE_SUFFIXES or (
+            "." in match[1] and not match[2]):
         raise argparse.ArgumentTypeError(
-            f"expected a size in bytes such as 16777216, 16M or 1G, got {text!r}")
-    return int(match[1]) * _SIZE_SUFFIXES[match[2].upper()]
+            f"expected a size in bytes such as 16777216, 16M, 1.5G or 1G, got {text!r}")
+    whole, _, fraction = match[1].partition(".")
+    multiple = _SIZE_SUFFIXES[match[2].upper()]
+    # Exact arithmetic: 1.5G is 1610612736 bytes, not a float's rounding of it.
+    return int(whole) * multiple + int(fraction or "0") * multiple // 10 ** len(fraction)
 
 
 def finite_float(text: str) -> float:
