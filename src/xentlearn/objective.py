@@ -22,6 +22,10 @@ import numpy as np
 from xentlearn import _tree, losses
 from xentlearn._types import Batch, Grads, Model, Params
 from xentlearn.exceptions import XentlearnInputError
+
+# Rows whose loss weights (sample weight times class weight) are all 0: no loss to minimise.
+NO_LOSS_WEIGHT = ("every training row has loss weight 0 (sample_weight times class_weight); "
+                  "nothing to fit")
 from xentlearn.penalties import Penalty
 
 Task = Literal["binary", "multiclass", "multilabel", "soft"]
@@ -280,7 +284,7 @@ class Objective:
         """An epoch's train loss: the weighted mean of the loss over its mini-batches (each
         at the parameters it was computed with) plus the penalty at `params`."""
         if not weight_sum > 0:
-            raise XentlearnInputError("sample_weight is zero for every row; nothing to fit")
+            raise XentlearnInputError(NO_LOSS_WEIGHT)
         return float(loss_sum / weight_sum + self.penalty.value(params, self.penalty_mask))
 
     def evaluate(self, params: Params, batches: Iterable[Batch]) -> tuple[float, float]:

@@ -487,10 +487,19 @@ def test_a_semicolon_file_with_decimal_commas_and_dotted_numbers_is_refused(tmp_
     path = tmp_path / "de.csv"
     path.write_text("pop;area;label\n950;3,5;a\n1.500;1,5;b\n12.000;4,5;a\n")
     with pytest.raises(XentlearnInputError, match=r"'.*de\.csv' writes numbers with a decimal "
-                       r"comma \('3,5', line 2\) and numbers with a dot \('1\.500', line 3: a "
-                       r"thousands separator, or a decimal point\), which are not read for sure; "
-                       r"re-save it with one decimal mark and no thousands separators"):
+                       r"comma \('3,5', line 2\) and numbers whose dots group thousands "
+                       r"\('1\.500', line 3\), which are not read as numbers; re-save it "
+                       r"without thousands separators"):
         scan_schema(path)
+    # Other dotted text is no number misread: an address, a version, a time, a decimal
+    # point; fields quoted or not.
+    other = tmp_path / "other.csv"
+    other.write_text('price;ip;version;time;label\n"-12,42";10.0.2.2;1.3.0;9.00;a\n'
+                     '3,5;10.0.2.3;1.3.1;12.30;b\n')
+    src = FileSource(other, target="label", preprocessor=TabularPreprocessor(
+        standardize=False), encode_target=lambda labels: np.zeros(len(labels)),
+        features=["price"])
+    np.testing.assert_array_equal(next(src.batches(None)).X[:, 0], [-12.42, 3.5])
     dated = tmp_path / "dated.csv"
     dated.write_text("day;amount;label\n22.11.2023;26,64;a\n06.11.2023;80,40;b\n")
     src = FileSource(dated, target="label", preprocessor=TabularPreprocessor(
@@ -513,6 +522,11 @@ def test_numbers_written_with_a_comma_read_as_text_are_named(tmp_path, text):
                                                   r"as '(1,200|3,5)': a thousands separator"):
         FileSource(path, target="label", preprocessor=TabularPreprocessor(),
                    encode_target=np.asarray)
+    codes = tmp_path / "codes.csv"                 # a survey's multi-select answers
+    codes.write_text("answers,label\n" + "".join(f'"{c}",a\n' for c in ["1,2", "1,3", "2,3"] * 3))
+    source = FileSource(codes, target="label", preprocessor=TabularPreprocessor(),
+                        encode_target=np.asarray)
+    assert source.preprocessor.categories_["answers"] == ["1,2", "1,3", "2,3"]
     words = tmp_path / "words.csv"                 # text that holds one such value is text
     words.write_text("w,label\n" + "".join(f"{w},a\n" for w in ["red", "blue", '"1,5"'] * 3))
     FileSource(words, target="label", preprocessor=TabularPreprocessor(),
@@ -719,3 +733,15 @@ def test_files_may_differ_in_the_columns_that_are_not_read(tmp_path):
     (folder / "3.csv").write_text("label,note\na,x\n")     # a column read is still compared
     with pytest.raises(XentlearnInputError, match=r"missing \['x'\], extra \[\]"):
         source(drop=["note"])
+
+
+
+def test_a_stray_nul_byte_is_not_utf16(tmp_path):
+    # Any NUL refused the file as "UTF-16?" (review); UTF-16 has one in every other byte.
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"x,name,label\n1,ab\x00c,a\n2,d,b\n3,e,a\n")
+    assert scan_schema(path).names == ["x", "name", "label"]
+    utf16 = tmp_path / "u16.csv"
+    utf16.write_bytes("x,label\n1,a\n".encode("utf-16-le"))
+    with pytest.raises(XentlearnInputError, match="holds NUL bytes"):
+        scan_schema(utf16)

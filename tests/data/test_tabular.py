@@ -448,7 +448,8 @@ def test_a_missing_column_is_named_with_the_available_ones_quoted():
     ("%m/%d/%Y %H:%M", ["02/30/2024 10:00", "02/29/2024 23:59", "09/31/2024 00:00"], [0, 1, 0]),
     # A UTC offset moves the timestamp's day; the day is checked as written.
     ("%Y-%m-%dT%H:%M:%S%z", ["2024-02-30T23:00:00-0500", "2024-02-29T23:00:00-0500",
-                            "2024-03-01T01:00:00+0300"], [0, 1, 1]),
+                            "2024-03-01T01:00:00+0300", "2024-02-30T01:00:00+0500",
+                            "2023-06-31T00:30:00+0200"], [0, 1, 1, 0, 0]),
 ])
 def test_read_dates_refuses_days_their_months_do_not_have(fmt, values, read):
     # pyarrow's strptime reads 2024-02-30 as 2024-03-01.

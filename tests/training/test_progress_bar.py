@@ -100,3 +100,27 @@ def test_a_notebook_redraws_its_bar(monkeypatch):
     assert not _callbacks._redraws_lines(Log())
     monkeypatch.setitem(__import__("sys").modules, "ipykernel", object())
     assert _callbacks._redraws_lines(Log())
+
+
+def test_a_log_whose_reader_is_gone_does_not_end_training(monkeypatch):
+    # `xentlearn train ... 2>&1 | head -1`: the next line's BrokenPipeError ended the fit,
+    # and the CLI took it for a closed stdout: exit 0 and no model (review).
+    class GoneReader:
+        writes = 0
+
+        def write(self, text):
+            GoneReader.writes += 1
+            raise BrokenPipeError
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return False
+
+    monkeypatch.setattr("sys.stderr", GoneReader())
+    bar = ProgressBar(3, 2, enabled=True)
+    for epoch in (1, 2, 3):
+        bar.epoch_done(record(epoch, 0.5))
+    bar.close()
+    assert GoneReader.writes == 1

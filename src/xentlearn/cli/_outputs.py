@@ -6,7 +6,10 @@ only once every one of them is complete and flushed to disk are they moved
 onto their names with ``os.replace`` (atomic within one file system). A
 failure part-way (a full disk, Ctrl-C, SIGTERM) therefore replaces none of the
 user's files and leaves no temporary behind, and its message names the file
-that could not be written.
+that could not be written. (``train`` commits its model and history before the
+scoring pass of its report, keeping the files they replace aside,
+``commit(keep_replaced=True)``: an error after puts them back, an interrupt
+keeps the trained model.)
 
 The temporaries live in a hidden staging folder next to the outputs,
 ``.xentlearn-staging-<random>``, which the writing process holds an exclusive

@@ -31,9 +31,9 @@ _NOT_DATES_SHARE = 0.05
 # Every format starts with its year, month and day, in some order.
 _FIRST_THREE_NUMBERS = r"^\s*(?P<a>\d+)\D(?P<b>\d+)\D(?P<c>\d+)"
 _DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-# A day past its month's end reads as the 1st to 3rd of the next month; a UTC
-# offset (%z) moves that by a day at most.
-_ROLLED_DAY_MAX = 4
+# A day past its month's end reads as the 1st to 3rd of the next month (with a UTC
+# offset, %z, any day of either month: those values are all checked).
+_ROLLED_DAY_MAX = 3
 
 
 # Day-first formats and their month-first twins: dates whose days are all 12 or less
@@ -62,7 +62,10 @@ def read_dates(values, fmt: str):
     import pyarrow.compute as pc
 
     parsed = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
-    rolled = pc.fill_null(pc.less_equal(pc.day(parsed), _ROLLED_DAY_MAX), False)
+    if "%z" in fmt:         # the UTC day may be any: every value read is checked
+        rolled = pc.is_valid(parsed)
+    else:
+        rolled = pc.fill_null(pc.less_equal(pc.day(parsed), _ROLLED_DAY_MAX), False)
     candidates = np.flatnonzero(np.asarray(rolled))
     if len(candidates) == 0:
         return parsed

@@ -8,6 +8,7 @@ row group, ``ParquetFile.iter_batches``; CSV: the streaming reader of
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 from collections.abc import Collection, Iterator, Sequence
@@ -173,7 +174,8 @@ def _encoding_error(path: Path, column: str | None = None) -> XentlearnInputErro
 def _check_not_utf16(path: Path, head: bytes) -> None:
     """Refuse UTF-16 (or UTF-32) text, as Excel's "Unicode Text" and PowerShell write
     it: read as UTF-8 its NUL bytes split the header into nonsense fields."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+    # UTF-16 text of ASCII characters is every other byte NUL; a stray NUL in UTF-8 is not.
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or 4 * head.count(0) >= len(head) > 0:
         raise XentlearnInputError(
             f"{str(path)!r} is not UTF-8 text: it holds NUL bytes"
             + (" after a UTF-16 byte order mark" if head[:2] in (b"\xff\xfe", b"\xfe\xff")
@@ -303,10 +305,11 @@ _DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 1 << 16
 _QUOTED = re.compile(r'"[^"]*"')
 # Whole fields of a ';' file: a number with a decimal comma (and dots grouping its
-# thousands), and a number with a dot in it (a decimal point, or a thousands separator).
-_COMMA_NUMBER = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})*,\d+|[+-]?\d+,\d+")
-_DOT_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)+")
-_DATE_WITH_DOTS = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}")
+# thousands), and a number whose dots group thousands ("1.500"), which read with a
+# decimal comma is text, and then the number 1.5. Other dotted text (2.5, 10.0.2.2,
+# 1.3.0, 31.01.2024) is read as before: text, or numbers with a decimal point.
+_DECIMAL_COMMA_NUMBER = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})*,\d+|[+-]?\d+,\d+")
+_DOTTED_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")
 
 
 def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Sequence[str] = (),
@@ -337,7 +340,7 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Seque
     header = _QUOTED.sub("", lines[0]) if lines else ""
     counts = [header.count(d) for d in _DELIMITERS]
     delimiter = _DELIMITERS[counts.index(max(counts))] if max(counts) > counts[0] else ","
-    if delimiter == ";" and _decimal_comma(path, lines[1:]):
+    if delimiter == ";" and _sniff_decimal_comma(path, lines[1:]):
         convert.setdefault("decimal_point", ",")
     block_bytes = _CSV_BLOCK_BYTES if block_bytes is None else block_bytes
     if na_values:
@@ -348,25 +351,30 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Seque
             "convert_options": pacsv.ConvertOptions(strings_can_be_null=True, **convert)}
 
 
-def _decimal_comma(path: Path, lines: list[str]) -> bool:
-    """Whether the ';' file's `lines` (after its header) write numbers with a decimal
-    comma; refused if they also write numbers with a dot (dates such as 31.01.2024
-    aside), which would be read as other numbers or as text."""
+def _sniff_decimal_comma(path: Path, lines: list[str]) -> bool:
+    """Whether the ';' file's `lines` (after its header; fields quoted or not) write
+    numbers with a decimal comma. Refuses a file that also groups thousands with dots
+    ("1.500"): read with decimal commas, such a number would be text read as 1.5."""
+    import csv
+
     comma = dot = None
-    for number, line in enumerate(lines, start=2):
-        for field in _QUOTED.sub("", line).split(";"):
-            field = field.strip()
-            if comma is None and _COMMA_NUMBER.fullmatch(field):
+    rows = csv.reader(lines, delimiter=";")
+    for number in itertools.count(2):
+        try:
+            fields = next(rows)
+        except (StopIteration, csv.Error):   # csv.Error: quoting pyarrow reports itself
+            break
+        for field in map(str.strip, fields):
+            if comma is None and _DECIMAL_COMMA_NUMBER.fullmatch(field):
                 comma = (field, number)
-            elif (dot is None and _DOT_NUMBER.fullmatch(field)
-                  and not _DATE_WITH_DOTS.fullmatch(field)):
+            elif dot is None and _DOTTED_THOUSANDS.fullmatch(field):
                 dot = (field, number)
         if comma is not None and dot is not None:
             raise XentlearnInputError(
                 f"{str(path)!r} writes numbers with a decimal comma ({comma[0]!r}, line "
-                f"{comma[1]}) and numbers with a dot ({dot[0]!r}, line {dot[1]}: a thousands "
-                "separator, or a decimal point), which are not read for sure; re-save it "
-                "with one decimal mark and no thousands separators (or as Parquet)")
+                f"{comma[1]}) and numbers whose dots group thousands ({dot[0]!r}, line "
+                f"{dot[1]}), which are not read as numbers; re-save it without thousands "
+                "separators (or as Parquet)")
     return comma is not None
 
 

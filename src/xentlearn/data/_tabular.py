@@ -92,9 +92,14 @@ _FREE_TEXT_SHARE, _FREE_TEXT_MIN_ROWS = 0.5, 50
 # A text column whose values are numbers but for at most this many distinct others
 # ("?", "-"), in fewer than half of its rows, is named in a ColumnWarning.
 _MARKERS_MAX = 5
-# A text column is numbers written with a comma when all but this share of its values are.
+# A text column is numbers written with a comma when all but this share of its values
+# that are not numbers are: with commas grouping thousands ("1,200"), or with a decimal
+# comma ("3,5") among numbers or at least _DECIMAL_COMMAS_MIN distinct ones (a few alone
+# are as likely codes, such as a survey's multi-select answers "1,2" and "2,3").
 _NOT_NUMBERS_SHARE = 0.05
-_COMMA_NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+,\d+")
+_COMMA_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+_DECIMAL_COMMAS_MIN = 20
 # pyarrow's CSV spellings of booleans (ConvertOptions' true_values and false_values): a
 # CSV column of these alone is bool; one "?" makes it text, told as numbers are.
 _BOOL_WORDS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
@@ -326,9 +331,14 @@ def _comma_numbers_error(name: str, seen: set) -> XentlearnInputError | None:
     file's decimal commas are seen in its first 64 KB only), else None: one category
     per value would be learned silently."""
     others = [v for v in seen if isinstance(v, str) and not _is_number(v)]
-    commas = [v for v in others if _COMMA_NUMBER.fullmatch(v.strip())]
-    if not commas or len(commas) < (1 - _NOT_NUMBERS_SHARE) * len(others):
-        return None
+    most = (1 - _NOT_NUMBERS_SHARE) * len(others)
+    commas = [v for v in others if _COMMA_THOUSANDS.fullmatch(v.strip())]
+    if not commas or len(commas) < most:
+        commas = [v for v in others if _DECIMAL_COMMA.fullmatch(v.strip())]
+        among_numbers = len(others) < len(seen)
+        if not commas or len(commas) < most or not (
+                among_numbers or len(commas) >= _DECIMAL_COMMAS_MIN):
+            return None
     return XentlearnInputError(
         f"column {name!r} holds numbers written with a comma (such as {min(commas)!r}: "
         "a thousands separator, or a decimal comma), which are read as text, one category "

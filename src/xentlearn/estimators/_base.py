@@ -29,7 +29,7 @@ from xentlearn.estimators._labels import _show, number_labels
 from xentlearn.estimators._preprocessing import TablePreprocessor
 from xentlearn.estimators._solvers import SOLVERS, SolverSettings, solver_settings
 from xentlearn.exceptions import DivergenceError, XentlearnInputError
-from xentlearn.objective import TASKS, Objective, make_loss
+from xentlearn.objective import NO_LOSS_WEIGHT, TASKS, Objective, make_loss
 from xentlearn.penalties import Penalty
 from xentlearn.training import EpochRecord, fit_loop, generator_from_state, initial_state
 
@@ -297,17 +297,20 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         the normaliser of the mean loss, so that alpha * R(W) matches scikit-learn's
         default C=1 (for hard labels the weights are sw_i * class_weight[y_i], as the
         class weights scikit-learn multiplies into its per-sample weights)."""
-        if self.alpha != "auto":
-            return float(self.alpha)
-        if continuing and hasattr(self, "_alpha"):
+        auto = self.alpha == "auto"
+        if auto and continuing and hasattr(self, "_alpha"):
             return self._alpha          # partial_fit keeps the first call's penalty
-        weight_sum = _inputs.loss_weight_sum(data.source, data.encoded.kind, data.class_weight)
-        if not weight_sum > 0:
-            raise XentlearnInputError(
-                "every training row has loss weight 0 (sample_weight times class_weight); "
-                "nothing to fit")
-        self._alpha = 1.0 / weight_sum
-        return self._alpha
+        # The sum is taken for "auto", and where class weights could make every row's
+        # weight 0 (a full-batch fit would end at the penalty's minimum, silently).
+        if auto or (data.class_weight is not None and not continuing):
+            weight_sum = _inputs.loss_weight_sum(data.source, data.encoded.kind,
+                                                 data.class_weight)
+            if not weight_sum > 0:
+                raise XentlearnInputError(NO_LOSS_WEIGHT)
+            if auto:
+                self._alpha = 1.0 / weight_sum
+                return self._alpha
+        return float(self.alpha)
 
     def _fit_temperature(self, model, params, data) -> float:
         """T minimising the log-loss of logits / T on the validation data (see _calibration)."""

@@ -247,7 +247,7 @@ def _described(layout: dict) -> str:
     2 workers, parts [[0], [1, 2]]; sync_every 50)"."""
     if layout.get("backend") != "dask":
         return "in this process (not on a Dask cluster)"
-    words = [f"{len(layout['part_rows'])} parts of {_rows(layout['part_rows'])} rows"]
+    words = [f"{len(layout['part_rows'])} parts of {_rows(layout['part_rows'])}"]
     if "shards" in layout:
         n = len(layout["shards"])
         words.append(f"{n} worker{'' if n == 1 else 's'}, parts {layout['shards']}")
@@ -256,5 +256,7 @@ def _described(layout: dict) -> str:
 
 
 def _rows(rows: list[int], limit: int = 6) -> str:
-    shown = ", ".join(map(str, rows[:limit]))
-    return shown + (f", ... ({sum(rows)} in all)" if len(rows) > limit else "")
+    """'300, 300 rows', or '300, 300, ... rows, 3000 in all' past `limit` parts."""
+    if len(rows) <= limit:
+        return ", ".join(map(str, rows)) + " rows"
+    return ", ".join(map(str, rows[:limit])) + f", ... rows, {sum(rows)} in all"

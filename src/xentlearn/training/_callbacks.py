@@ -131,7 +131,12 @@ class ProgressBar:
 
     def _write_pending(self, now: float) -> None:
         if self._pending is not None:
-            print(self._pending, file=sys.stderr, flush=True)
+            try:
+                print(self._pending, file=sys.stderr, flush=True)
+            except (BrokenPipeError, ValueError):
+                # The reader of the log is gone (`2>&1 | head`), or it is closed: training
+                # goes on, unreported, rather than ending with it.
+                self._lines = False
         self._pending, self._written, self._first = None, now, False
 
     def close(self) -> None:
