@@ -29,8 +29,9 @@ def _values(a):
     return a.data if issparse(a) else np.asarray(a)
 
 
-def check_finite(name: str, a) -> None:
-    """Raise if `a` (dense or sparse) holds NaN or inf, naming the first bad row."""
+def check_finite(name: str, a, *, part: tuple[str, int | None] | None = None) -> None:
+    """Raise if `a` (dense or sparse) holds NaN or inf, naming the first bad row; `a` may
+    be a `part` of a larger array, (what, its first row there or None if unknown)."""
     values = _values(a)
     if values.dtype.kind not in "fc":
         return
@@ -47,8 +48,14 @@ def check_finite(name: str, a) -> None:
         value = values[row][~finite[row]].ravel()[0] if finite.ndim > 1 else values[row] if finite.ndim else values
     count = int(values.size - np.count_nonzero(finite))
     value = value.item() if isinstance(value, np.generic) else value    # nan, not np.float64(nan)
+    where = f"row {row}"
+    if part is not None:
+        what, first_row = part
+        where = (f"row {row} of {what}" if first_row is None
+                 else f"row {first_row + row} ({what}, its row {row})")
     raise XentlearnInputError(
-        f"{name} contains {count} non-finite value(s) (NaN or inf); the first is {value!r} in row {row}")
+        f"{name} contains {count} non-finite value(s) (NaN or inf); the first is {value!r} in "
+        f"{where}")
 
 
 def check_sample_weight(name: str, sample_weight, n_samples: int, dtype) -> np.ndarray:

@@ -149,9 +149,12 @@ def test_column_chunks_refused_with_the_fix():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ("nan", r"X \(partition 1\) contains 1 non-finite"),
+    ("nan", r"X contains 1 non-finite value\(s\) \(NaN or inf\); the first is nan in row 400 "
+            r"\(partition 1, its row 100\)$"),
+    ("nan in a frame", r"X contains 1 non-finite value\(s\) \(NaN or inf\); the first is nan in "
+                       r"row 103 of partition 1$"),               # lengths unknown
     ("partitions", r"y has 2 partitions but X has 4"),
-    ("missing label", r"missing label"),
+    ("missing label", r"y has a missing label \(nan\) in row 305; every sample needs a label"),
     ("one class", r"only one class"),
     ("zero weights", r"zero for every row"),
 ])
@@ -163,11 +166,16 @@ def test_bad_input_named(bad, message):
         X = X.copy()
         X[400, 2] = np.nan
         Xd = da.from_array(X, chunks=(300, -1))
+    elif bad == "nan in a frame":
+        frame = pd.DataFrame(X)
+        frame.iloc[403, 2] = np.nan
+        Xd = dd.from_pandas(frame, npartitions=4)       # 300 rows per partition
+        yd = dd.from_pandas(pd.Series(y), npartitions=4)
     elif bad == "partitions":
         frame = dd.from_pandas(pd.DataFrame(X), npartitions=4)
         Xd, yd = frame, dd.from_pandas(pd.Series(y), npartitions=2)
     elif bad == "missing label":
-        yd = da.from_array(np.where(np.arange(len(y)) == 5, np.nan, y), chunks=300)
+        yd = da.from_array(np.where(np.arange(len(y)) == 305, np.nan, y), chunks=300)
     elif bad == "one class":
         yd = da.zeros(len(y), chunks=300)
     elif bad == "zero weights":

@@ -170,8 +170,9 @@ def aligned_part(part: Batch) -> Batch:
     return Batch(*fixed)
 
 
-def _as_block(X, dtype: np.dtype, index: int):
-    """One partition of X in the engine's format: C-ordered, aligned `dtype` array, or CSR."""
+def _as_block(X, dtype: np.dtype, index: int, first_row: int | None):
+    """One partition of X in the engine's format: C-ordered, aligned `dtype` array, or CSR
+    (a non-finite value named by its row in X where `first_row`, the partition's, is known)."""
     if hasattr(X, "to_numpy") and getattr(X, "ndim", 0) == 2:        # pandas DataFrame
         X = X.to_numpy(dtype=dtype, na_value=np.nan)
     if sp.issparse(X):
@@ -180,16 +181,17 @@ def _as_block(X, dtype: np.dtype, index: int):
         X = memory_aligned(np.ascontiguousarray(X, dtype=dtype))
     if X.ndim != 2:
         raise XentlearnInputError(f"partition {index} of X has shape {X.shape}; expected 2-D")
-    _checks.check_finite(f"X (partition {index})", X)
+    _checks.check_finite("X", X, part=(f"partition {index}", first_row))
     return X
 
 
-def pack(X, y, sample_weight, dtype, index: int) -> Batch:
-    """Partition `index` of X, y and sample_weight as one Batch (y still the raw labels).
+def pack(X, y, sample_weight, dtype, index: int, first_row: int | None = None) -> Batch:
+    """Partition `index` of X, y and sample_weight as one Batch (y still the raw labels);
+    `first_row`, its first row in X where the chunk sizes are known, names bad rows.
 
     Runs on a worker: the three pieces meet there once, and stay together.
     """
-    X = _as_block(X, np.dtype(dtype), index)
+    X = _as_block(X, np.dtype(dtype), index, first_row)
     n = X.shape[0]
     if y is not None and len(y) != n:
         raise XentlearnInputError(
@@ -275,9 +277,11 @@ class DaskSource:
         y_parts = _alongside(X, X_parts, y, "y")
         w_parts = _alongside(X, X_parts, sample_weight, "sample_weight")
         packer = dask.delayed(pack, pure=True)
-        packed = [packer(x, t, w, np.dtype(dtype).str, i)
-                  for i, (x, t, w) in enumerate(zip(X_parts, y_parts, w_parts))]
-        return cls.from_delayed(packed, _row_counts(X), n_features, dtype, names)
+        rows = _row_counts(X)
+        starts = [None] * len(X_parts) if rows is None else np.cumsum((0,) + rows[:-1]).tolist()
+        packed = [packer(x, t, w, np.dtype(dtype).str, i, start)
+                  for i, (x, t, w, start) in enumerate(zip(X_parts, y_parts, w_parts, starts))]
+        return cls.from_delayed(packed, rows, n_features, dtype, names)
 
     @classmethod
     def from_calls(cls, fn: Callable, calls: Sequence[tuple], weights: Sequence[float] | None,

@@ -100,6 +100,12 @@ def prepare_dask(estimator, X, y, sample_weight, *, dtype, partial: bool, contin
 
     with_moments = SOLVERS[estimator.solver].preconditioned and not partial
     summaries = source.map_parts(_part_summary, two_d, with_moments)
+    for first_row, summary in zip(np.cumsum([0] + source.rows[:-1]).tolist(), summaries):
+        if "missing" in summary:
+            row, value = summary["missing"]
+            raise XentlearnInputError(
+                f"y has a missing label ({value}) in row {first_row + row}; every sample "
+                "needs a label")
     if sample_weight is not None and not any(s["weight"] > 0 for s in summaries):
         raise XentlearnInputError("sample_weight is zero for every row; nothing to fit")
     known = estimator.classes_ if continuing else classes
@@ -164,7 +170,8 @@ def _labels_as_numpy(y) -> np.ndarray:
 def _part_summary(part: Batch, two_d: bool, with_moments: bool) -> dict:
     """Runs on a worker: what the fit's prologue needs from one part, small.
 
-    1-D y: the distinct labels and their weighted counts. 2-D y: its kind
+    1-D y: the distinct labels and their weighted counts (or the first missing one's
+    row in the part and value, for the caller to name). 2-D y: its kind
     (``encode_targets`` on the part), its column count, whether every row is
     one-hot, and the weighted column sums. Always the weight sum; with
     `with_moments`, the column moments of X.
@@ -184,10 +191,10 @@ def _part_summary(part: Batch, two_d: bool, with_moments: bool) -> dict:
             y = y.ravel()
         missing = _missing_mask(y_input, y)
         if missing is not None and missing.any():
+            # Named here, by its row in y: the part does not know where it starts.
             row = int(np.flatnonzero(missing)[0])
-            raise XentlearnInputError(
-                f"y has a missing label ({_show(y[row])}) in row {row} of its partition; every "
-                "sample needs a label")
+            summary["missing"] = (row, _show(y[row]))
+            return summary
         try:
             labels, inverse = np.unique(y, return_inverse=True)
         except TypeError:
