@@ -95,7 +95,12 @@ def test_an_interrupt_while_scoring_keeps_the_trained_model(tmp_path, monkeypatc
 
     monkeypatch.setattr(_train, "score_table", interrupted)
     plot = [plot[0], str(tmp_path / plot[1])] if plot else []
+    capsys.readouterr()
     assert main([*command, "--out", str(tmp_path / "m.xent"), *plot]) == 130
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        f"xentlearn: the trained model was written to {str(tmp_path / 'm.xent')!r} (history "
+        f"{str(tmp_path / 'm.history.csv')!r}) before the interrupt; the report is lost",
+        "xentlearn: interrupted"]
     monkeypatch.undo()
     assert not (tmp_path / "fit.ckpt").exists()
     assert (tmp_path / "m.history.csv").exists() and not (tmp_path / "curves.png").exists()

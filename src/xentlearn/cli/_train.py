@@ -183,9 +183,18 @@ def _written_before_scoring(estimator, model_path, history_path):
         with outputs.writing(history_path) as tmp:
             _report.write_history(estimator.history_, tmp)
         outputs.commit(keep_replaced=True)
+    except BaseException:
+        outputs.discard()
+        raise
+    try:
         yield
     except Exception:
         outputs.restore()
+        raise
+    except BaseException:           # Ctrl-C, SIGTERM: the trained model stays, said so
+        print(f"xentlearn: the trained model was written to {str(model_path)!r} (history "
+              f"{str(history_path)!r}) before the interrupt; the report is lost",
+              file=sys.stderr)
         raise
     finally:
         outputs.discard()
