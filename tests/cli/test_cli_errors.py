@@ -294,6 +294,13 @@ def test_library_messages_in_command_line_words():
                       "column 'max_iter', meta field 'params.batch_size'") == (
         "a smaller learning rate (--learning-rate-init; or --max-grad-norm), "
         "column 'max_iter', meta field 'params.batch_size'")
+    # scikit-learn's constraints: no None to pass on the command line, "auto" as a value.
+    assert flag_names("The 'learning_rate_init' parameter of MLPClassifier must be None or a "
+                      "float in the range (0.0, inf). Got -1.0 instead.") == (
+        "--learning-rate-init must be a float in the range (0.0, inf). Got -1.0 instead.")
+    assert flag_names("The 'alpha' parameter of LogisticRegression must be a str among "
+                      "{'auto'} or a float in the range [0.0, inf). Got -1.0 instead.") == (
+        "--alpha must be 'auto' or a float in the range [0.0, inf). Got -1.0 instead.")
 
 
 def test_impute_mean_accepts_missing_values(tmp_path):

@@ -86,6 +86,9 @@ def flag_names(message: str) -> str:
     scalar's repr (``np.int64(1)``, ``np.float64(nan)``) the plain value.
     """
     message = plain_values(message)
+    # scikit-learn's constraints in flag words: no None to pass, "auto" not a set of str.
+    message = re.sub(r"(The '\w+' parameter of \w+ must be) None or ", r"\1 ", message)
+    message = re.sub(r"a str among \{'(\w+)'\}", r"'\1'", message)
     message = re.sub(r"The '(\w+)' parameter of \w+",
                      lambda m: "--" + m.group(1).replace("_", "-"), message)
     # "drop=['a b', 'c']" -> "--drop 'a b' c"; "na_values=['?']" -> "--na-values '?'"
