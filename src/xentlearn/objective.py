@@ -22,11 +22,11 @@ import numpy as np
 from xentlearn import _tree, losses
 from xentlearn._types import Batch, Grads, Model, Params
 from xentlearn.exceptions import XentlearnInputError
+from xentlearn.penalties import Penalty
 
 # Rows whose loss weights (sample weight times class weight) are all 0: no loss to minimise.
 NO_LOSS_WEIGHT = ("every training row has loss weight 0 (sample_weight times class_weight); "
                   "nothing to fit")
-from xentlearn.penalties import Penalty
 
 Task = Literal["binary", "multiclass", "multilabel", "soft"]
 # (logits (n, n_outputs), targets, sample_weight) -> LossTerms with grad shaped like logits

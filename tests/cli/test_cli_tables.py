@@ -456,7 +456,6 @@ def test_a_folder_whose_files_differ_in_a_column_dropped(cli, folder):
     assert len(out.splitlines()) == 1 + 6
 
 
-
 def test_a_target_class_that_marks_a_missing_label_is_named(cli, folder):
     # "?" as a label became a class, silently (found by review).
     (folder / "marks.csv").write_text("x,label\n1,no\n2,?\n3,yes\n4,no\n5,yes\n6,?\n")

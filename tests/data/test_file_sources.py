@@ -487,19 +487,27 @@ def test_a_semicolon_file_with_decimal_commas_and_dotted_numbers_is_refused(tmp_
     path = tmp_path / "de.csv"
     path.write_text("pop;area;label\n950;3,5;a\n1.500;1,5;b\n12.000;4,5;a\n")
     with pytest.raises(XentlearnInputError, match=r"'.*de\.csv' writes numbers with a decimal "
-                       r"comma \('3,5', line 2\) and numbers whose dots group thousands "
-                       r"\('1\.500', line 3\), which are not read as numbers; re-save it "
-                       r"without thousands separators"):
+                       r"comma \('3,5', line 2\) and numbers with a dot \('1\.500', line 3: a "
+                       r"decimal point, or dots grouping thousands\), which are not read as "
+                       r"numbers with either mark; re-save it with one decimal mark"):
         scan_schema(path)
-    # Other dotted text is no number misread: an address, a version, a time, a decimal
-    # point; fields quoted or not.
+    decimals = tmp_path / "decimals.csv"            # a decimal point: text, one-hot (review)
+    decimals.write_text('a;b;label\n0,13;"2.50";p\n0,5;1.25;q\n')
+    with pytest.raises(XentlearnInputError, match=r"\('2\.50', line 2: a decimal point"):
+        scan_schema(decimals)
+    # Dotted text that is no number is no reason: an address, a version; quoted fields
+    # count, and a quoted field over two lines counts its lines.
     other = tmp_path / "other.csv"
-    other.write_text('price;ip;version;time;label\n"-12,42";10.0.2.2;1.3.0;9.00;a\n'
-                     '3,5;10.0.2.3;1.3.1;12.30;b\n')
+    other.write_text('price;ip;version;note;label\n"-12,42";10.0.2.2;1.3.0;"x\ny";a\n'
+                     '3,5;10.0.2.3;1.3.1;z;b\n')
     src = FileSource(other, target="label", preprocessor=TabularPreprocessor(
         standardize=False), encode_target=lambda labels: np.zeros(len(labels)),
         features=["price"])
     np.testing.assert_array_equal(next(src.batches(None)).X[:, 0], [-12.42, 3.5])
+    late = tmp_path / "late.csv"
+    late.write_text('price;note;label\n"1,5";"a\nb\nc";x\n2,5;1.500;y\n')
+    with pytest.raises(XentlearnInputError, match=r"\('1\.500', line 5:"):
+        scan_schema(late)
     dated = tmp_path / "dated.csv"
     dated.write_text("day;amount;label\n22.11.2023;26,64;a\n06.11.2023;80,40;b\n")
     src = FileSource(dated, target="label", preprocessor=TabularPreprocessor(
@@ -522,10 +530,13 @@ def test_numbers_written_with_a_comma_read_as_text_are_named(tmp_path, text):
                                                   r"as '(1,200|3,5)': a thousands separator"):
         FileSource(path, target="label", preprocessor=TabularPreprocessor(),
                    encode_target=np.asarray)
-    codes = tmp_path / "codes.csv"                 # a survey's multi-select answers
-    codes.write_text("answers,label\n" + "".join(f'"{c}",a\n' for c in ["1,2", "1,3", "2,3"] * 3))
-    source = FileSource(codes, target="label", preprocessor=TabularPreprocessor(),
-                        encode_target=np.asarray)
+    codes = tmp_path / "codes.csv"                 # a survey's multi-select answers, or
+    codes.write_text("answers,label\n"             # decimals: told, not refused
+                     + "".join(f'"{c}",a\n' for c in ["1,2", "1,3", "2,3"] * 3))
+    with pytest.warns(UserWarning, match=r"column 'answers' holds numbers written with a "
+                      r"comma \(such as '1,2'.*if they are numbers, re-save"):
+        source = FileSource(codes, target="label", preprocessor=TabularPreprocessor(),
+                            encode_target=np.asarray)
     assert source.preprocessor.categories_["answers"] == ["1,2", "1,3", "2,3"]
     words = tmp_path / "words.csv"                 # text that holds one such value is text
     words.write_text("w,label\n" + "".join(f"{w},a\n" for w in ["red", "blue", '"1,5"'] * 3))
@@ -733,7 +744,6 @@ def test_files_may_differ_in_the_columns_that_are_not_read(tmp_path):
     (folder / "3.csv").write_text("label,note\na,x\n")     # a column read is still compared
     with pytest.raises(XentlearnInputError, match=r"missing \['x'\], extra \[\]"):
         source(drop=["note"])
-
 
 
 def test_a_stray_nul_byte_is_not_utf16(tmp_path):

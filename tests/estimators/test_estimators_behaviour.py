@@ -626,3 +626,19 @@ def test_hidden_layer_sizes_takes_any_array_like():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
     assert [c.shape for c in clf.coefs_] == [(5, 4), (4, 3), (3, 1)]
+
+
+def test_all_zero_class_weights_are_refused_and_cost_a_pass_only_when_one_is_zero(monkeypatch):
+    from xentlearn.estimators import _inputs
+
+    X, y = _standardised(n=60)
+    with pytest.raises(ValueError, match=r"every training row has loss weight 0"):
+        LogisticRegression(alpha=0.1, class_weight={0: 0, 1: 0}).fit(X, y)
+    passes = []
+    real = _inputs.loss_weight_sum
+    monkeypatch.setattr(_inputs, "loss_weight_sum",
+                        lambda *a, **k: passes.append(1) or real(*a, **k))
+    LogisticRegression(alpha=0.1, class_weight="balanced").fit(X, y)
+    assert passes == []
+    LogisticRegression(alpha=0.1, class_weight={0: 0.0, 1: 1.0}).fit(X, y)
+    assert passes == [1]

@@ -18,7 +18,8 @@ NUMERIC, BOOLEAN, CATEGORICAL, DATE = "numeric", "bool", "categorical", "date"
 
 
 class ColumnValuesError(XentlearnInputError):
-    """Values a feature column may not hold: missing ones (no imputation), infinite ones.
+    """Values a column may not hold: in a feature, missing ones (no imputation), infinite
+    ones, text where numbers were fitted; in the target, missing or unknown labels.
 
     The preprocessor sees record batches, not files: a reader that knows where
     the rows come from finds the first such value with ``rows`` (on this error

@@ -8,7 +8,6 @@ row group, ``ParquetFile.iter_batches``; CSV: the streaming reader of
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import re
 from collections.abc import Collection, Iterator, Sequence
@@ -305,11 +304,11 @@ _DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 1 << 16
 _QUOTED = re.compile(r'"[^"]*"')
 # Whole fields of a ';' file: a number with a decimal comma (and dots grouping its
-# thousands), and a number whose dots group thousands ("1.500"), which read with a
-# decimal comma is text, and then the number 1.5. Other dotted text (2.5, 10.0.2.2,
-# 1.3.0, 31.01.2024) is read as before: text, or numbers with a decimal point.
+# thousands), and a number with a dot (a decimal point, "2.5", or dots grouping
+# thousands, "1.500"), which read with a decimal comma is text. Text with several dots
+# that group no thousands (10.0.2.2, 1.3.0, 31.01.2024) is no such number.
 _DECIMAL_COMMA_NUMBER = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})*,\d+|[+-]?\d+,\d+")
-_DOTTED_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")
+_DOT_NUMBER = re.compile(r"[+-]?\d+\.\d+|[+-]?\d{1,3}(?:\.\d{3})+")
 
 
 def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Sequence[str] = (),
@@ -321,8 +320,8 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Seque
     file whose first 64 KB show numbers with a decimal comma ("1,5") is read
     with ``decimal_point=","``: the spreadsheet convention of locales whose
     decimal mark is the comma (R's read.csv2); if they also show numbers with a
-    dot ("1.500", a thousands separator there, or "2.5"), which no reading
-    takes for sure, the file is refused, naming both.
+    dot ("2.5", or "1.500" grouping thousands), which no reading takes for sure,
+    the file is refused, naming both (dotted text such as 10.0.2.2 is no number).
     `block_bytes` is the parse block size (default ``_CSV_BLOCK_BYTES``),
     `na_values` are read as missing on top of pyarrow's defaults ("", "NA",
     "N/A", "NaN", "null", ...), and `convert` goes to ``ConvertOptions``.
@@ -353,28 +352,31 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Seque
 
 def _sniff_decimal_comma(path: Path, lines: list[str]) -> bool:
     """Whether the ';' file's `lines` (after its header; fields quoted or not) write
-    numbers with a decimal comma. Refuses a file that also groups thousands with dots
-    ("1.500"): read with decimal commas, such a number would be text read as 1.5."""
+    numbers with a decimal comma. Refuses a file that also writes numbers with a dot
+    ("2.5", or "1.500" grouping thousands): read with decimal commas they would be text
+    (one category each, or 1.500 read as 1.5)."""
     import csv
 
     comma = dot = None
     rows = csv.reader(lines, delimiter=";")
-    for number in itertools.count(2):
+    while True:
         try:
             fields = next(rows)
         except (StopIteration, csv.Error):   # csv.Error: quoting pyarrow reports itself
             break
+        number = rows.line_num + 1          # the header is line 1
         for field in map(str.strip, fields):
             if comma is None and _DECIMAL_COMMA_NUMBER.fullmatch(field):
                 comma = (field, number)
-            elif dot is None and _DOTTED_THOUSANDS.fullmatch(field):
+            elif dot is None and _DOT_NUMBER.fullmatch(field):
                 dot = (field, number)
         if comma is not None and dot is not None:
             raise XentlearnInputError(
                 f"{str(path)!r} writes numbers with a decimal comma ({comma[0]!r}, line "
-                f"{comma[1]}) and numbers whose dots group thousands ({dot[0]!r}, line "
-                f"{dot[1]}), which are not read as numbers; re-save it without thousands "
-                "separators (or as Parquet)")
+                f"{comma[1]}) and numbers with a dot ({dot[0]!r}, line {dot[1]}: a decimal "
+                "point, or dots grouping thousands), which are not read as numbers with "
+                "either mark; re-save it with one decimal mark and no thousands separators "
+                "(or as Parquet)")
     return comma is not None
 
 

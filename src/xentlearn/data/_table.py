@@ -29,7 +29,8 @@ _VALIDATION_SALT = 0x5EED_0F_7A1
 
 
 # Labels that mark a missing one (pyarrow reads "", "NA", "null", ... as missing already).
-_MISSING_LABEL_MARKERS = frozenset({"?", "-", "--", ".", "unknown", "missing", "none"})
+# ("unknown" and "none" are left out: classes as often, such as damage none/minor/major.)
+_MISSING_LABEL_MARKERS = frozenset({"?", "-", "--", ".", "missing"})
 
 
 @dataclass(frozen=True)

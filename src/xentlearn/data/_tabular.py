@@ -115,13 +115,14 @@ _KEYS = {"format", "version", "standardize", "impute", "max_categories", "column
 
 
 class ColumnWarning(UserWarning):
-    """Columns that look wrong as features: identifiers, constants.
+    """Columns that look wrong as features (identifiers, constants, ...) or as a target.
 
     Attributes
     ----------
     problem : str
-        "identifier", "constant", "free_text", "numbers_as_text" or
-        "booleans_as_text".
+        "identifier", "constant", "free_text", "numbers_as_text",
+        "booleans_as_text", "comma_numbers", "dates_ambiguous" or (a target's class
+        such as "?", ``TableFiles.classes``) "missing_label_marker".
     columns : list of str
     """
 
@@ -325,31 +326,33 @@ def _finite_sum(x: np.ndarray) -> float:
         return x.sum()
 
 
-def _comma_numbers_error(name: str, seen: set) -> XentlearnInputError | None:
-    """The error for a text column whose values that are not numbers are numbers
-    written with a comma ("1,200", "1,5"), which no reader takes as numbers (a ';'
-    file's decimal commas are seen in its first 64 KB only), else None: one category
-    per value would be learned silently."""
+def _comma_numbers(name: str, seen: set) -> tuple[bool, str] | None:
+    """(certain, message) for a text column whose values that are not numbers are
+    numbers written with a comma ("1,200", "1,5"), which no reader takes as numbers (a
+    ';' file's decimal commas are seen in its first 64 KB only), else None: one category
+    per value would be learned silently. Certain (an error) for thousands separators, or
+    decimal commas among numbers or many; a few decimal commas alone may be codes (a
+    survey's multi-select answers "1,2"), a warning."""
     others = [v for v in seen if isinstance(v, str) and not _is_number(v)]
     most = (1 - _NOT_NUMBERS_SHARE) * len(others)
     commas = [v for v in others if _COMMA_THOUSANDS.fullmatch(v.strip())]
-    if not commas or len(commas) < most:
+    certain = bool(commas) and len(commas) >= most
+    if not certain:
         commas = [v for v in others if _DECIMAL_COMMA.fullmatch(v.strip())]
-        among_numbers = len(others) < len(seen)
-        if not commas or len(commas) < most or not (
-                among_numbers or len(commas) >= _DECIMAL_COMMAS_MIN):
+        if not commas or len(commas) < most:
             return None
-    return XentlearnInputError(
-        f"column {name!r} holds numbers written with a comma (such as {min(commas)!r}: "
-        "a thousands separator, or a decimal comma), which are read as text, one category "
-        "each; re-save the file with a decimal point and no thousands separators (a ';' "
-        "file is read with decimal commas if its first 64 KB show them)")
+        certain = len(others) < len(seen) or len(commas) >= _DECIMAL_COMMAS_MIN
+    return certain, (
+        f"column {name!r} holds numbers written with a comma (such as {min(commas)!r}: a "
+        "thousands separator, or a decimal comma), which are read as text, one category "
+        "each; if they are numbers, re-save the file with a decimal point and no thousands "
+        "separators (a ';' file is read with decimal commas if its first 64 KB show them)")
 
 
 def _too_many_categories(name: str, seen: set, limit: int) -> XentlearnInputError:
-    comma = _comma_numbers_error(name, seen)
+    comma = _comma_numbers(name, seen)
     if comma is not None:
-        return comma
+        return XentlearnInputError(comma[1])
     stray = _not_numbers(seen)
     if stray:
         return _stray_tokens_error(
@@ -775,6 +778,15 @@ class TabularPreprocessor:
         kind, theirs = self._kinds[name], other._kinds[name]
         if theirs is None:                        # every value of the column missing there
             return
+        ours, their_format = self._formats.get(name), other._formats.get(name)
+        if kind == DATE and theirs == DATE and None not in (ours, their_format) \
+                and ours != their_format:
+            # Each part fixed the format on its own first values: the parts read their
+            # dates, and learned their moments, in different formats.
+            raise XentlearnInputError(
+                f"column {name!r} holds dates read as {ours!r} in some rows and as "
+                f"{their_format!r} in others (days of 12 or less read either way); write "
+                "them in one format, as ISO dates (2024-01-31) best")
         if name in other._day_first_guess:
             self._day_first_guess[name] = (self._day_first_guess.get(name, True)
                                            and other._day_first_guess[name])
@@ -830,6 +842,7 @@ class TabularPreprocessor:
         self.means_, self.stds_, self.categories_, self.date_formats_ = {}, {}, {}, {}
         self._numbers_as_text: list[tuple[str, dict[str, int], int]] = []
         self._booleans_as_text: list[tuple[str, dict[str, int], int]] = []
+        self._comma_codes: list[tuple[str, str]] = []
         kinds = {}
         for name in self.columns:
             kind, n_missing = self._kinds[name], self._missing[name]
@@ -860,9 +873,11 @@ class TabularPreprocessor:
                     # Numbers past max_categories, no longer kept as categories since
                     # they would be numeric; without na_values they are text after all.
                     raise _too_many_categories(name, set(), self.max_categories)
-                comma = _comma_numbers_error(name, self._seen[name])
+                comma = _comma_numbers(name, self._seen[name])
+                if comma is not None and comma[0]:
+                    raise XentlearnInputError(comma[1])
                 if comma is not None:
-                    raise comma
+                    self._comma_codes.append((name, comma[1]))
                 stray = _not_numbers(self._seen[name])
                 if stray:
                     raise _stray_tokens_error(
@@ -948,10 +963,12 @@ class TabularPreprocessor:
                 "constant column(s): " + _listed(constant) + "; they carry no information "
                 "(exclude them with drop=[...])", "constant", [n for n, _ in constant]),
                 stacklevel=3)
+        for name, message in self._comma_codes:
+            warnings.warn(ColumnWarning(message, "comma_numbers", [name]), stacklevel=3)
         guessed = [(name, f"read {fmt}, not {DAY_FIRST_TWINS[fmt]}")
                    for name, kind in zip(self.columns_, self.kinds_)
                    if kind == DATE and self._day_first_guess.get(name)
-                   for fmt in [self._formats[name]]]
+                   for fmt in [self._formats[name]] if fmt in DAY_FIRST_TWINS]
         if guessed:
             warnings.warn(ColumnWarning(
                 "date column(s) whose days are all 12 or less, so that they read day first "

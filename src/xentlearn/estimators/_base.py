@@ -300,9 +300,10 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         auto = self.alpha == "auto"
         if auto and continuing and hasattr(self, "_alpha"):
             return self._alpha          # partial_fit keeps the first call's penalty
-        # The sum is taken for "auto", and where class weights could make every row's
-        # weight 0 (a full-batch fit would end at the penalty's minimum, silently).
-        if auto or (data.class_weight is not None and not continuing):
+        # The sum is taken for "auto", and where a class weight of 0 could make every
+        # row's weight 0 (a full-batch fit would end at the penalty's minimum, silently).
+        zero_class = data.class_weight is not None and not np.all(data.class_weight > 0)
+        if auto or (zero_class and not continuing):
             weight_sum = _inputs.loss_weight_sum(data.source, data.encoded.kind,
                                                  data.class_weight)
             if not weight_sum > 0:
