@@ -99,7 +99,8 @@ def test_an_interrupt_while_scoring_keeps_the_trained_model(tmp_path, monkeypatc
     assert main([*command, "--out", str(tmp_path / "m.xent"), *plot]) == 130
     assert capsys.readouterr().err.splitlines()[-2:] == [
         f"xentlearn: the trained model was written to {str(tmp_path / 'm.xent')!r} (history "
-        f"{str(tmp_path / 'm.history.csv')!r}) before the interrupt; the report is lost",
+        f"{str(tmp_path / 'm.history.csv')!r}) before the interrupt; the report (and plot) "
+        "is lost",
         "xentlearn: interrupted"]
     monkeypatch.undo()
     assert not (tmp_path / "fit.ckpt").exists()

@@ -520,3 +520,18 @@ def test_dates_that_read_day_first_and_month_first_alike_are_named():
         with pytest.raises(XentlearnInputError, match=r"column 'd' holds dates read as "
                            r"'%(m/%d|d/%m)/%Y' in some rows and as '%(d/%m|m/%d)/%Y' in others"):
             a.merge(TabularPreprocessor(dates="expand").partial_fit(second))
+
+
+def test_thousands_dots_with_a_decimal_comma_read_as_text_are_named():
+    # 1.234,56 (dots grouping thousands, a decimal comma) is text pyarrow cannot read:
+    # it became one category per value, silently (review).
+    column = pa.table({"amount": [f"{i}.{i:03d},5{i % 10}" for i in range(1, 40)]})
+    with pytest.raises(XentlearnInputError, match=r"holds numbers written with a comma"):
+        TabularPreprocessor().fit([column])
+    typed_then_text = TabularPreprocessor(dates="expand")
+    import datetime
+
+    typed_then_text.partial_fit(pa.table({"d": [datetime.date(2024, 1, 2)]}))
+    typed_then_text.merge(TabularPreprocessor(dates="expand").partial_fit(
+        pa.table({"d": ["01/02/2024", "03/04/2024"]})))
+    typed_then_text.finalize()          # the typed part has no format: no KeyError (review)

@@ -193,7 +193,7 @@ def _written_before_scoring(estimator, model_path, history_path):
         raise
     except BaseException:           # Ctrl-C, SIGTERM: the trained model stays, said so
         print(f"xentlearn: the trained model was written to {str(model_path)!r} (history "
-              f"{str(history_path)!r}) before the interrupt; the report is lost",
+              f"{str(history_path)!r}) before the interrupt; the report (and plot) is lost",
               file=sys.stderr)
         raise
     finally:

@@ -339,7 +339,9 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Seque
     header = _QUOTED.sub("", lines[0]) if lines else ""
     counts = [header.count(d) for d in _DELIMITERS]
     delimiter = _DELIMITERS[counts.index(max(counts))] if max(counts) > counts[0] else ","
-    if delimiter == ";" and _sniff_decimal_comma(path, lines[1:]):
+    # The last line of a full 64 KB head may be cut inside a field ("10.0" of 10.0.2.2).
+    whole = lines[1:-1] if len(raw) == _SNIFF_BYTES else lines[1:]
+    if delimiter == ";" and _sniff_decimal_comma(path, whole):
         convert.setdefault("decimal_point", ",")
     block_bytes = _CSV_BLOCK_BYTES if block_bytes is None else block_bytes
     if na_values:
@@ -360,11 +362,11 @@ def _sniff_decimal_comma(path: Path, lines: list[str]) -> bool:
     comma = dot = None
     rows = csv.reader(lines, delimiter=";")
     while True:
+        number = rows.line_num + 2          # the record's first line (the header is line 1)
         try:
             fields = next(rows)
         except (StopIteration, csv.Error):   # csv.Error: quoting pyarrow reports itself
             break
-        number = rows.line_num + 1          # the header is line 1
         for field in map(str.strip, fields):
             if comma is None and _DECIMAL_COMMA_NUMBER.fullmatch(field):
                 comma = (field, number)
@@ -373,10 +375,9 @@ def _sniff_decimal_comma(path: Path, lines: list[str]) -> bool:
         if comma is not None and dot is not None:
             raise XentlearnInputError(
                 f"{str(path)!r} writes numbers with a decimal comma ({comma[0]!r}, line "
-                f"{comma[1]}) and numbers with a dot ({dot[0]!r}, line {dot[1]}: a decimal "
-                "point, or dots grouping thousands), which are not read as numbers with "
-                "either mark; re-save it with one decimal mark and no thousands separators "
-                "(or as Parquet)")
+                f"{comma[1]}) and numbers with a dot ({dot[0]!r}, line {dot[1]}), which are "
+                "not read as numbers with either mark; re-save it with one decimal mark and "
+                "no thousands separators (or as Parquet)")
     return comma is not None
 
 

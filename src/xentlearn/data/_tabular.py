@@ -97,7 +97,8 @@ _MARKERS_MAX = 5
 # comma ("3,5") among numbers or at least _DECIMAL_COMMAS_MIN distinct ones (a few alone
 # are as likely codes, such as a survey's multi-select answers "1,2" and "2,3").
 _NOT_NUMBERS_SHARE = 0.05
-_COMMA_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_COMMA_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 1,200.5
+                              r"|[+-]?\d{1,3}(?:\.\d{3})+,\d+")        # 1.234,56
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 _DECIMAL_COMMAS_MIN = 20
 # pyarrow's CSV spellings of booleans (ConvertOptions' true_values and false_values): a
@@ -968,7 +969,7 @@ class TabularPreprocessor:
         guessed = [(name, f"read {fmt}, not {DAY_FIRST_TWINS[fmt]}")
                    for name, kind in zip(self.columns_, self.kinds_)
                    if kind == DATE and self._day_first_guess.get(name)
-                   for fmt in [self._formats[name]] if fmt in DAY_FIRST_TWINS]
+                   for fmt in [self._formats.get(name)] if fmt in DAY_FIRST_TWINS]
         if guessed:
             warnings.warn(ColumnWarning(
                 "date column(s) whose days are all 12 or less, so that they read day first "
