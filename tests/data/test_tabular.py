@@ -535,3 +535,17 @@ def test_thousands_dots_with_a_decimal_comma_read_as_text_are_named():
     typed_then_text.merge(TabularPreprocessor(dates="expand").partial_fit(
         pa.table({"d": ["01/02/2024", "03/04/2024"]})))
     typed_then_text.finalize()          # the typed part has no format: no KeyError (review)
+
+
+@pytest.mark.parametrize("empty_first", [True, False])
+def test_a_batch_where_a_text_column_is_empty_says_nothing_of_its_kind(empty_first):
+    # A file or row group where the date column is empty: "changes type between batches:
+    # string (date) then string (categorical)" (review), even with impute="mean".
+    dates = pa.table({"d": pa.array(["2024-01-02", "2024-03-04"], pa.string())})
+    empty = pa.table({"d": pa.array([None, None], pa.string())})
+    batches = [empty, dates] if empty_first else [dates, empty]
+    pre = TabularPreprocessor(dates="expand", impute="mean").fit(batches)
+    assert pre.kinds_ == ["date"] and pre.missing_count("d") == 2
+    numbers = pa.table({"x": pa.array([1.0, 2.0])})
+    empty_text = pa.table({"x": pa.array([None], pa.string())})
+    assert TabularPreprocessor(impute="mean").fit([empty_text, numbers]).kinds_ == ["numeric"]

@@ -1160,7 +1160,11 @@ class TabularPreprocessor:
         except XentlearnInputError as exc:
             raise XentlearnInputError(f"column {name!r}: {exc}; exclude it from the features") from None
         known = self._kinds[name]
-        if kind == CATEGORICAL and known in (None, DATE) and column.null_count < len(column):
+        if kind == CATEGORICAL and column.null_count == len(column):
+            # Text with no value in this batch says nothing of the column's kind (a file or
+            # row group where a date or number column is empty): as pyarrow's null type.
+            return None
+        if kind == CATEGORICAL and known in (None, DATE):
             # Text that holds dates is a date column (its format is fixed by the first
             # batch with values; later text must read in that format).
             fmt = self._formats.get(name) if known == DATE else date_format(as_string(column))
