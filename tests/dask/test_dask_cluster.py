@@ -414,3 +414,21 @@ def test_temperature_is_fitted_on_logits_the_workers_compute(client, monkeypatch
     calibrated = fit()
     assert calibrated.temperature_ == reference.temperature_ > 0
     np.testing.assert_array_equal(calibrated.coef_, reference.coef_)
+
+
+def test_files_whose_dates_fix_other_formats_are_named(client, tmp_path):
+    # Each worker fixes a file's date format on its own rows: a file read month first and
+    # one whose days are all 12 or less (read day first) cannot be merged; the error names
+    # the file (it named none).
+    from xentlearn.data import TableFiles
+    from xentlearn.exceptions import XentlearnInputError
+
+    folder = tmp_path / "dates"
+    folder.mkdir()
+    (folder / "a.csv").write_text("d,x,y\n" + "".join(
+        f"{m:02d}/{13 + m:02d}/2024,{m},{'pq'[m % 2]}\n" for m in range(1, 13)))
+    (folder / "b.csv").write_text("d,x,y\n" + "".join(
+        f"{m:02d}/{m:02d}/2024,{m},{'pq'[m % 2]}\n" for m in range(1, 13)))
+    with pytest.raises(XentlearnInputError, match=r"holds dates read as '%m/%d/%Y' in some rows "
+                       r"and as '%d/%m/%Y' in others.*\(met merging '.*b\.csv'\)"):
+        LogisticRegression().fit(TableFiles(folder, target="y", dates="expand"))

@@ -449,8 +449,11 @@ def _fit_on_workers(table, schema, features: list[str], classes):
                 ": the row split keeps no row on one side: too few rows for the validation "
                 "fraction or the number of folds" if table.row_filters else ""))
     preprocessor = make()
-    for result in results:
-        preprocessor.merge(result["preprocessor"])
+    for path, result in zip(files, results):
+        try:
+            preprocessor.merge(result["preprocessor"])
+        except XentlearnInputError as exc:     # such as dates in other formats: the file
+            raise XentlearnInputError(f"{exc} (met merging {str(path)!r})") from None
     try:
         preprocessor.finalize()
     except ColumnValuesError as exc:
