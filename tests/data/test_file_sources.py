@@ -504,6 +504,10 @@ def test_a_semicolon_file_with_decimal_commas_and_dotted_numbers_is_refused(tmp_
         standardize=False), encode_target=lambda labels: np.zeros(len(labels)),
         features=["price"])
     np.testing.assert_array_equal(next(src.batches(None)).X[:, 0], [-12.42, 3.5])
+    separator = tmp_path / "separator.csv"         # lines end as a CSV reader ends them
+    separator.write_text('a;b;c\n"x\u2028y";1,5;q\nz;2.5;r\n', encoding="utf-8")
+    with pytest.raises(XentlearnInputError, match=r"\('2\.5', line 3\)"):
+        scan_schema(separator)
     late = tmp_path / "late.csv"                   # a record's first line is named
     late.write_text('price;note;label\n"1,5";"a\nb\nc";x\n2,5;1.500;y\n')
     with pytest.raises(XentlearnInputError, match=r"\('1,5', line 2\) and numbers with a "

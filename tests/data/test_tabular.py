@@ -549,3 +549,32 @@ def test_a_batch_where_a_text_column_is_empty_says_nothing_of_its_kind(empty_fir
     numbers = pa.table({"x": pa.array([1.0, 2.0])})
     empty_text = pa.table({"x": pa.array([None], pa.string())})
     assert TabularPreprocessor(impute="mean").fit([empty_text, numbers]).kinds_ == ["numeric"]
+
+
+
+@pytest.mark.parametrize("typed", [True, False])
+def test_missing_dates_are_imputed_with_the_mean_of_the_dates_present(typed):
+    # The NaN parts of missing dates went into the moments: every mean NaN, and the
+    # imputed rows then "infinite values" (review).
+    import datetime
+
+    values = [datetime.date(2024, 1, 2), None, datetime.date(2024, 3, 4)]
+    column = pa.array(values) if typed else pa.array(
+        [None if v is None else v.isoformat() for v in values])
+    pre = TabularPreprocessor(dates="expand", impute="mean").fit([pa.table({"d": column})])
+    assert pre.means_["d.year"] == 2024.0 and pre.means_["d.month"] == 2.0
+    X = pre.transform(pa.table({"d": column}))
+    assert np.isfinite(X).all()
+    np.testing.assert_allclose(X[1], 0.0, atol=1e-12)     # the mean, standardised
+
+
+def test_a_typed_date_part_takes_the_format_of_a_text_part_merged_after_it():
+    import datetime
+
+    text = pa.table({"d": ["01/02/2024", "03/04/2024"]})
+    for first, second in ((pa.table({"d": [datetime.date(2024, 1, 2)]}), text),
+                          (text, pa.table({"d": [datetime.date(2024, 1, 2)]}))):
+        merged = TabularPreprocessor(dates="expand").partial_fit(first)
+        with pytest.warns(UserWarning, match="read day first and month first alike"):
+            merged.merge(TabularPreprocessor(dates="expand").partial_fit(second)).finalize()
+        assert merged.date_formats_ == {"d": "%d/%m/%Y"}

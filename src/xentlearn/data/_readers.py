@@ -8,6 +8,7 @@ row group, ``ParquetFile.iter_batches``; CSV: the streaming reader of
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 from collections.abc import Collection, Iterator, Sequence
@@ -335,13 +336,15 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Seque
         raw = stream.read(_SNIFF_BYTES)
     _check_not_utf16(path, raw)
     head = raw.decode("utf-8", errors="replace")
-    lines = head.splitlines()
-    header = _QUOTED.sub("", lines[0]) if lines else ""
+    # Lines end at \n or \r as a CSV reader ends them (not at str.splitlines's \u2028).
+    header, _, body = head.replace("\r\n", "\n").replace("\r", "\n").partition("\n")
+    header = _QUOTED.sub("", header)
     counts = [header.count(d) for d in _DELIMITERS]
     delimiter = _DELIMITERS[counts.index(max(counts))] if max(counts) > counts[0] else ","
-    # The last line of a full 64 KB head may be cut inside a field ("10.0" of 10.0.2.2).
-    whole = lines[1:-1] if len(raw) == _SNIFF_BYTES else lines[1:]
-    if delimiter == ";" and _sniff_decimal_comma(path, whole):
+    if len(raw) == _SNIFF_BYTES:
+        # The last line of a full head may be cut inside a field ("10.0" of 10.0.2.2).
+        body = body[:body.rfind("\n") + 1]
+    if delimiter == ";" and _sniff_decimal_comma(path, body):
         convert.setdefault("decimal_point", ",")
     block_bytes = _CSV_BLOCK_BYTES if block_bytes is None else block_bytes
     if na_values:
@@ -352,15 +355,15 @@ def _csv_options(path: Path, *, block_bytes: int | None = None, na_values: Seque
             "convert_options": pacsv.ConvertOptions(strings_can_be_null=True, **convert)}
 
 
-def _sniff_decimal_comma(path: Path, lines: list[str]) -> bool:
-    """Whether the ';' file's `lines` (after its header; fields quoted or not) write
+def _sniff_decimal_comma(path: Path, body: str) -> bool:
+    """Whether the ';' file's `body` (its lines after the header; fields quoted or not) write
     numbers with a decimal comma. Refuses a file that also writes numbers with a dot
     ("2.5", or "1.500" grouping thousands): read with decimal commas they would be text
     (one category each, or 1.500 read as 1.5)."""
     import csv
 
     comma = dot = None
-    rows = csv.reader(lines, delimiter=";")
+    rows = csv.reader(io.StringIO(body, newline=""), delimiter=";")
     while True:
         number = rows.line_num + 2          # the record's first line (the header is line 1)
         try:

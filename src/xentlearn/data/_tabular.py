@@ -592,7 +592,8 @@ class TabularPreprocessor:
                 self._present[name] += len(column) - n_missing
                 stats = self._parts.setdefault(name, [_Stats() for _ in DATE_PARTS])
                 for part, x in zip(stats, parts):
-                    part.update(x)
+                    # Missing dates are NaN parts: the moments are of the dates present.
+                    part.update(x[~np.isnan(x)] if n_missing else x)
             elif kind == CATEGORICAL:
                 values = as_string(column)
                 self._missing[name] += values.null_count
@@ -788,13 +789,13 @@ class TabularPreprocessor:
                 f"column {name!r} holds dates read as {ours!r} in some rows and as "
                 f"{their_format!r} in others (days of 12 or less read either way); write "
                 "them in one format, as ISO dates (2024-01-31) best")
+        if ours is None and their_format is not None:
+            self._formats[name] = their_format      # ours typed (no format), or not met
         if name in other._day_first_guess:
             self._day_first_guess[name] = (self._day_first_guess.get(name, True)
                                            and other._day_first_guess[name])
         if kind is None:
             self._kinds[name], self._types[name] = theirs, other._types[name]
-            if name in other._formats:
-                self._formats[name] = other._formats[name]
         elif kind != theirs and not self._text_and_numbers(name, kind, theirs,
                                                           other._types[name]):
             raise XentlearnInputError(
