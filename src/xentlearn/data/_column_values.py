@@ -45,7 +45,7 @@ class ColumnValuesError(XentlearnInputError):
 
     @staticmethod
     def _message(head: str, tail: str, where: str | None) -> str:
-        raise NotImplementedError
+        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
 
     def rows(self, values) -> np.ndarray:
         """Which rows of `values` (the column as read, a pyarrow array) hold such a
@@ -70,20 +70,12 @@ class MissingValuesError(ColumnValuesError):
 class InfiniteValuesError(ColumnValuesError):
     """Infinite values in a numeric column."""
 
-    @staticmethod
-    def _message(head: str, tail: str, where: str | None) -> str:
-        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
-
     def rows(self, values) -> np.ndarray:
         return np.isinf(as_float64(values, writable=False))
 
 
 class UnreadableValuesError(ColumnValuesError):
     """Values a column fitted as numeric or boolean cannot be read as: text such as "?"."""
-
-    @staticmethod
-    def _message(head: str, tail: str, where: str | None) -> str:
-        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
 
     def rows(self, values) -> np.ndarray:
         """The first row of `values` that does not read as a number (one True at most:
@@ -112,10 +104,6 @@ class UnreadableDatesError(ColumnValuesError):
     def __reduce__(self):
         return type(self), (self.column, self._head, self._tail, self.fmt)
 
-    @staticmethod
-    def _message(head: str, tail: str, where: str | None) -> str:
-        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
-
     def rows(self, values) -> np.ndarray:
         """Rows of `values` holding text that does not read as a date in the format (as
         ``transform`` reads it: without one, any text that no format reads)."""
@@ -143,10 +131,6 @@ class UnknownLabelsError(ColumnValuesError):
 
     def __reduce__(self):
         return type(self), (self.column, self._head, self._tail, self.classes)
-
-    @staticmethod
-    def _message(head: str, tail: str, where: str | None) -> str:
-        return f"{head}{tail}" if where is None else f"{head} (first in {where}){tail}"
 
     def rows(self, values) -> np.ndarray:
         import pyarrow as pa

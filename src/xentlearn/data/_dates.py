@@ -98,27 +98,16 @@ def date_format(values) -> str | None:
     >>> date_format(pa.array(["2024-01-31", "never"])) is None     # a word among 2 values
     True
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    sample = [v for v in pc.unique(values).to_pylist() if v is not None][:_DATE_SAMPLE]
+    sample = _distinct_sample(values)
     if not sample:
         return None
     shaped = [bool(_DATE_LIKE.fullmatch(v.strip())) for v in sample]
     if sum(shaped) < (1 - _NOT_DATES_SHARE) * len(sample):
         return None
-    array = pa.array(sample, pa.string())
-    best, best_read = None, None
-    for fmt in DATE_FORMATS:
-        read = pc.is_valid(pc.strptime(array, format=fmt, unit="s", error_is_null=True))
-        n_read = pc.sum(read).as_py() or 0
-        if n_read == len(sample):
-            return fmt
-        if n_read and (best_read is None or n_read > pc.sum(best_read).as_py()):
-            best, best_read = fmt, read
+    best, read = _best_reading(sample)
     if best is None:
         return None
-    unread = [v for v, r in zip(sample, best_read.to_pylist()) if not r]
+    unread = [v for v, r in zip(sample, read) if not r]
     few = len(unread) <= _NOT_DATES_SHARE * len(sample)
     return best if few or all(_DATE_LIKE.fullmatch(v.strip()) for v in unread) else None
 
@@ -127,14 +116,28 @@ def format_of_dates_among(values) -> str | None:
     """The first of DATE_FORMATS that reads the most of the sampled text `values` (at
     least one), else None: the format of a column fitted on typed dates, given text
     that holds a few values that are not dates, for the caller to name."""
+    return _best_reading(_distinct_sample(values))[0]
+
+
+def _distinct_sample(values) -> list[str]:
+    import pyarrow.compute as pc
+
+    return [v for v in pc.unique(values).to_pylist() if v is not None][:_DATE_SAMPLE]
+
+
+def _best_reading(sample: list[str]) -> tuple[str | None, list[bool] | None]:
+    """(The first of DATE_FORMATS that reads the most of `sample`, which values it reads),
+    or (None, None) where none reads any."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    sample = [v for v in pc.unique(values).to_pylist() if v is not None][:_DATE_SAMPLE]
     array = pa.array(sample, pa.string())
-    best, unread = None, len(sample)
+    best, best_read, most = None, None, 0
     for fmt in DATE_FORMATS:
-        n = pc.strptime(array, format=fmt, unit="s", error_is_null=True).null_count
-        if n < unread:
-            best, unread = fmt, n
-    return best
+        read = pc.is_valid(pc.strptime(array, format=fmt, unit="s", error_is_null=True))
+        n_read = pc.sum(read).as_py() or 0
+        if n_read > most:
+            best, best_read, most = fmt, read.to_pylist(), n_read
+            if n_read == len(sample):
+                break
+    return best, best_read
