@@ -63,11 +63,11 @@ def invscaling(init_value: float, power_t: float = 0.5) -> Schedule:
 
     Notes
     -----
-    ``t`` is the 0-based optimizer step, so the first update uses exactly
-    ``init_value``. This is scikit-learn's ``MLPClassifier`` convention
-    (``learning_rate_init / (t + 1) ** power_t``); scikit-learn's
-    ``SGDClassifier`` counts samples from 1, which is the same formula when
-    one step is one sample.
+    ``t`` counts from 0 whatever the caller steps by, so the first value is
+    exactly ``init_value``; the estimators step it once per epoch. scikit-learn's
+    ``MLPClassifier`` uses the same formula with ``t`` the number of samples seen,
+    updated at the end of each epoch; its ``SGDClassifier`` counts samples from 1,
+    updating at every sample.
     """
     init_value = check_number("init_value", init_value, low=0.0)
     power_t = check_number("power_t", power_t, low=0.0)

@@ -315,6 +315,24 @@ def test_impute_mean_accepts_missing_values(tmp_path):
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_growing_loss_warning_in_flag_words(tmp_path):
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((200, 3))
+    y = np.argmax(2 * X + rng.gumbel(size=X.shape), axis=1)
+    lines = ["a,b,c,y"] + [f"{a},{b},{c},{t}" for (a, b, c), t in zip(X, y)]
+    (tmp_path / "g.csv").write_text("\n".join(lines) + "\n")
+    flags = ("g.csv", "--target", "y", "--model", "mlp", "--solver", "sgd",
+             "--learning-rate-init", "50", "--max-iter", "30", "--quiet")
+    result = run_cli("train", *flags, cwd=tmp_path)
+    assert result.stderr.startswith("xentlearn: warning: MLPClassifier's training loss grew")
+    assert result.stderr.splitlines()[0].endswith(
+        "the steps are too large; lower --learning-rate-init (the features are already "
+        "standardised)")
+    result = run_cli("train", *flags, "--no-standardize", cwd=tmp_path)
+    assert "lower --learning-rate-init, or standardise the features (drop --no-standardize)" \
+        in result.stderr
+
+
 def test_help_and_version_exit_0():
     for args in (["--help"], ["train", "--help"], ["--version"]):
         result = run_cli(*args, cwd=".")

@@ -229,6 +229,22 @@ def test_divergence_raises_and_keeps_finite_parameters():
     assert np.isfinite(clf.coef_).all()
 
 
+def test_a_loss_that_grows_but_stays_finite_is_a_warning():
+    # Steps far too large for the features: the loss grows by orders of magnitude, stays
+    # finite, and the fit stops after n_iter_no_change epochs without improvement.
+    X, y = _standardised(classes=3)
+    clf = MLPClassifier(solver="sgd", hidden_layer_sizes=(5,), learning_rate_init=50.0,
+                        max_iter=30, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"training loss grew from .* \(epoch 1\) to "
+                      r".*: the steps are too large; lower learning_rate_init"):
+        clf.fit(X, y)
+    assert clf.n_iter_ < 30 and clf.loss_curve_[-1] > 1e6 * clf.loss_curve_[0]
+    with warnings.catch_warnings(record=True) as caught:      # a sound fit says nothing of it
+        warnings.simplefilter("always")
+        MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, random_state=0).fit(X, y)
+    assert [str(w.message) for w in caught if "grew" in str(w.message)] == []
+
+
 @pytest.mark.parametrize("bad, match", [
     (lambda X, y: (np.where(np.eye(*X.shape, dtype=bool), np.nan, X), y), "NaN"),
     (lambda X, y: (np.where(np.eye(*X.shape, dtype=bool), np.inf, X), y), "infinity|inf"),

@@ -49,6 +49,10 @@ def _cli_warning(warning: Warning, args=None) -> str:
                   if standardized else
                   "increase --max-iter, or standardise the features (drop --no-standardize)")
         message = re.sub(r"; increase max_iter.*$", "; " + advice, message)
+        message = re.sub(r"lower learning_rate_init, or scale the features.*$",
+                         "lower --learning-rate-init" + (
+                             " (the features are already standardised)" if standardized else
+                             ", or standardise the features (drop --no-standardize)"), message)
     return message
 
 

@@ -33,6 +33,8 @@ from xentlearn.objective import NO_LOSS_WEIGHT, TASKS, Objective, make_loss
 from xentlearn.penalties import Penalty
 from xentlearn.training import EpochRecord, fit_loop, generator_from_state, initial_state
 
+# A fit whose last epoch's loss is this many times its first epoch's diverged.
+LOSS_GROWTH = 2.0
 
 
 class BaseXentClassifier(ClassifierMixin, BaseEstimator):
@@ -284,6 +286,15 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 f"{'gradient' if spec.full_batch else 'loss'} met tol={self.tol}; "
                 "increase max_iter" + ("." if spec.full_batch else
                                        ", or scale the features (e.g. StandardScaler)."),
+                ConvergenceWarning, stacklevel=4)
+        curve = self.loss_curve_
+        # Steps too large for the features' scales can grow the loss without bound and
+        # still stop "converged" (no improvement for n_iter_no_change epochs).
+        if not partial and len(curve) > 1 and curve[-1] > LOSS_GROWTH * curve[0]:
+            warnings.warn(
+                f"{type(self).__name__}'s training loss grew from {curve[0]:.4g} (epoch 1) to "
+                f"{curve[-1]:.4g} (epoch {len(curve)}): the steps are too large; lower "
+                "learning_rate_init, or scale the features (e.g. StandardScaler).",
                 ConvergenceWarning, stacklevel=4)
         return self
 

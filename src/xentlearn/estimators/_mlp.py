@@ -28,7 +28,9 @@ class MLPClassifier(BaseXentClassifier):
 
     (sigmoid cross-entropy for two classes or multilabel y, softmax otherwise;
     R penalises every weight matrix, never the biases). Weights start
-    Glorot-uniform as in scikit-learn's MLPClassifier.
+    Glorot-uniform as in scikit-learn's MLPClassifier. The default alpha=1e-4
+    is scikit-learn's number but a stronger penalty: scikit-learn's MLP adds
+    alpha/2 ||W||^2 / n_samples, so its alpha=a is alpha=a/n_samples here.
 
     Parameters
     ----------
