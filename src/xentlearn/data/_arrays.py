@@ -98,7 +98,10 @@ class ArraySource:
     fixed order: the objective sums their terms, so the result is the full-batch
     gradient. ``batches(b, rng=rng)`` yields shuffled mini-batches gathered with
     ``np.take`` into buffers reused across batches (the loop consumes each batch
-    before asking for the next).
+    before asking for the next). Dense X that is not C-contiguous (a DataFrame's
+    values are column-major) is copied to row-major order once, at the first
+    shuffled pass: ``np.take`` would copy all of it for every batch, and gathering
+    rows from column-major X costs several times the copy every epoch.
     """
 
     def __init__(self, X: Matrix, targets: np.ndarray, sample_weight: np.ndarray | None = None):
@@ -181,6 +184,8 @@ class ArraySource:
 
     def _gathered_into_buffers(self, order: np.ndarray, batch_size: int, first: int
                                ) -> Iterator[Batch]:
+        if not self.X.flags.c_contiguous:
+            self.X = np.ascontiguousarray(self.X)
         X_buf = np.empty((batch_size, self.n_features), dtype=self.dtype)
         t_buf = np.empty((batch_size,) + self.targets.shape[1:], dtype=self.targets.dtype)
         w_buf = None if self.sample_weight is None else np.empty(batch_size, self.sample_weight.dtype)
