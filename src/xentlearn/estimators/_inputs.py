@@ -13,6 +13,7 @@ import functools
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import validate_data
 
@@ -20,6 +21,7 @@ from xentlearn import _checks
 from xentlearn._types import Batch
 from xentlearn.data import (ArraySource, ColumnMoments, TableFiles, column_moments,
                             column_moments_and)
+from xentlearn.data._arrays import block_rows, csr_rows
 from xentlearn.estimators import _dask_inputs, _files
 from xentlearn.estimators._labels import (EncodedTargets, check_labels_present,
                                           compute_class_weight, encode_targets)
@@ -90,8 +92,28 @@ def logits(estimator, X) -> np.ndarray:
     if hasattr(estimator, "_preprocessor"):
         X = table_features(estimator, X, dtype)
     else:
-        X = validate_data(estimator, X, accept_sparse=("csr", "csc"), dtype=dtype, reset=False)
-    return estimator._model.predict_logits(estimator._attributes_to_params(), X)
+        # float32 or float64 X is kept as it is and cast block by block.
+        X = validate_data(estimator, X, accept_sparse=("csr", "csc"),
+                          dtype=[dtype, np.float64, np.float32], reset=False)
+    return _logits_in_row_blocks(estimator._model, estimator._attributes_to_params(), X,
+                                 dtype)
+
+
+def _logits_in_row_blocks(model, params, X, dtype) -> np.ndarray:
+    """``model.predict_logits`` of X, (n, n_outputs) of `dtype`, a row block at a time:
+    an MLP's hidden layers of all rows at once took several times the memory of X, and
+    casting all of X to `dtype` a copy of it."""
+    if sp.issparse(X) and X.format != "csr":
+        X = X.tocsr()
+    widest = max(max(shape) for shape in model.parameter_shapes().values())
+    step = block_rows(widest, np.dtype(dtype).itemsize)
+    out = np.empty((X.shape[0], model.n_outputs), dtype=dtype)
+    for start in range(0, X.shape[0], step):
+        stop = min(start + step, X.shape[0])
+        block = (csr_rows(X, start, stop) if sp.issparse(X) else X[start:stop]).astype(
+            dtype, copy=False)
+        out[start:stop] = model.predict_logits(params, block)
+    return out
 
 
 # Predict-like methods of the facade take dask input through this decorator.
