@@ -290,6 +290,44 @@ def test_a_checkpoint_with_an_unknown_stop_reason_is_refused_and_left(tmp_path, 
     assert path.read_bytes() == before
 
 
+@pytest.mark.parametrize("field, value, match", [
+    (("fit", "data"), [1], r"its 'fit.data' is malformed"),
+    (("fit", "data", "layout"), "x", r"its 'fit.data' is malformed"),
+    (("fit", "data", "layout"), {"backend": "dask"}, r"a layout this version cannot read"),
+    # The generator state comes from the file: an array of 50 strings of 10 M characters
+    # each took 2 GB; a bit generator's name picked the np.random function called.
+    (("state", "rng_state"), {"bit_generator": "PCG64", "state": {
+        "__ndarray__": [1] * 50, "dtype": "U10000000"}}, r"must have an integer dtype"),
+    (("state", "rng_state"), {"bit_generator": "PCG64", "state": {
+        "__ndarray__": [1] * 2000, "dtype": "<u8"}}, r"a list of at most 1024 integers"),
+    (("state", "rng_state"), {"bit_generator": "seed", "state": {}},
+     r"bit_generator must be one of \['MT19937'"),
+    (("fit", "start_rng_state"), {"bit_generator": "PCG64", "state": {
+        "__ndarray__": [1], "dtype": "(200000000,)f8"}}, r"bad generator state"),
+])
+def test_malformed_checkpoint_fields_are_refused_and_left(tmp_path, monkeypatch, field, value,
+                                                          match):
+    from xentlearn import io
+
+    X, y = _data()
+    make = CASES["sgd mini-batch"]
+    path = _leave_checkpoint(tmp_path, monkeypatch, make, X, y)
+    arrays, meta = io.read(path)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "format_version")}
+    node = meta
+    for key in field[:-1]:
+        node = node[key]
+    node[field[-1]] = value
+    io.write(path, arrays, meta, compress=False)
+    before = path.read_bytes()
+    legacy = np.random.get_state()[1].copy()
+    make_fresh = make(str(path))
+    with pytest.raises(CheckpointError, match=match):
+        make_fresh.fit(X, y)
+    assert path.read_bytes() == before
+    np.testing.assert_array_equal(np.random.get_state()[1], legacy)
+
+
 def test_truncated_or_foreign_checkpoints_are_refused_and_left(tmp_path, monkeypatch):
     X, y = _data()
     make = CASES["lbfgs linear"]

@@ -79,6 +79,11 @@ def _rewrite(path, edit_meta=None, edit_arrays=None):
 @pytest.mark.parametrize("edit_meta, edit_arrays, match", [
     (lambda m: m["train_state"].update(rng_state="x"), None, "training state"),
     (lambda m: m["train_state"].update(epoch=-1), None, "training state"),
+    # A generator state of 50 strings of 10 M characters took 2 GB to load.
+    (lambda m: m["train_state"]["rng_state"].update(state={
+        "__ndarray__": [1] * 50, "dtype": "U10000000"}), None, "must have an integer dtype"),
+    (lambda m: m["train_state"]["rng_state"].update(bit_generator="random"), None,
+     "bit_generator must be one of"),
     (lambda m: m.pop("train_state"), None, "train_state' is missing"),
     (None, lambda e: e.pop(next(n for n in e if n.startswith("arrays/train."))), "training state"),
     (None, lambda e: e.__setitem__(next(n for n in e if "train.1" in n and "mu" in n),

@@ -99,7 +99,7 @@ class Checkpoint:
         """The generator in the state it had at the start of the checkpointed fit."""
         try:
             return generator_from_state(rng_state_from_json(self.fit_meta["start_rng_state"]))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise CheckpointError(f"checkpoint {self.path}: bad generator state ({exc})") from None
 
     def bind_data(self, source: DataSource, classes: np.ndarray, task: str,
@@ -117,6 +117,9 @@ class Checkpoint:
                 "start": _digest(params), "layout": layout}
         if self.resuming:
             stored = self.stored[1]["fit"].get("data", {})
+            if not isinstance(stored, dict) or not isinstance(stored.get("layout", {}), dict):
+                raise CheckpointError(f"checkpoint {self.path}: its 'fit.data' is malformed; "
+                                      "delete the file to start over")
             # First: a fit elsewhere may also see the same rows in another form.
             if stored.get("layout", layout) != layout:
                 raise CheckpointError(
@@ -154,7 +157,7 @@ class Checkpoint:
                 f"left as it is: delete it to start over")
         try:
             return state_from_parts(arrays, meta["state"], template)
-        except (XentlearnInputError, KeyError, TypeError) as exc:
+        except (XentlearnInputError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(
                 f"checkpoint {self.path} does not fit this model ({exc}); delete it to start "
                 f"over") from None
@@ -247,11 +250,14 @@ def _described(layout: dict) -> str:
     2 workers, parts [[0], [1, 2]]; sync_every 50)"."""
     if layout.get("backend") != "dask":
         return "in this process (not on a Dask cluster)"
-    words = [f"{len(layout['part_rows'])} parts of {_rows(layout['part_rows'])}"]
-    if "shards" in layout:
-        n = len(layout["shards"])
-        words.append(f"{n} worker{'' if n == 1 else 's'}, parts {layout['shards']}")
-        words.append(f"sync_every {layout['sync_every']}")
+    try:
+        words = [f"{len(layout['part_rows'])} parts of {_rows(layout['part_rows'])}"]
+        if "shards" in layout:
+            n = len(layout["shards"])
+            words.append(f"{n} worker{'' if n == 1 else 's'}, parts {layout['shards']}")
+            words.append(f"sync_every {layout['sync_every']}")
+    except (KeyError, TypeError):       # a layout the file holds, written by hand
+        return "on a Dask cluster (a layout this version cannot read)"
     return f"on a Dask cluster ({'; '.join(words)})"
 
 

@@ -69,9 +69,26 @@ def rng_state(rng: np.random.Generator) -> dict:
     return rng.bit_generator.state
 
 
+# The bit generators a state may name (it comes from files: nothing else is called).
+BIT_GENERATORS = {name: getattr(np.random, name)
+                  for name in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")}
+# The longest array in a bit generator's state (MT19937's key: 624 words).
+_MAX_STATE_WORDS = 1024
+
+
 def generator_from_state(state: dict) -> np.random.Generator:
-    """A new Generator in exactly `state` (any of numpy's bit generators)."""
-    bit_generator = getattr(np.random, state["bit_generator"])()
+    """A new Generator in exactly `state` (any of numpy's bit generators).
+
+    Raises
+    ------
+    ValueError
+        `state` names no bit generator of ``BIT_GENERATORS``, or numpy refuses it.
+    """
+    name = state["bit_generator"]
+    if not isinstance(name, str) or name not in BIT_GENERATORS:
+        raise ValueError(f"bit_generator must be one of {sorted(BIT_GENERATORS)}, "
+                         f"got {str(name)[:40]!r}")
+    bit_generator = BIT_GENERATORS[name]()
     bit_generator.state = state
     return np.random.Generator(bit_generator)
 
@@ -164,9 +181,21 @@ def rng_state_to_json(value):
 
 
 def rng_state_from_json(value):
-    """Inverse of ``rng_state_to_json``."""
+    """Inverse of ``rng_state_to_json``. The state comes from files: its arrays must be
+    lists of at most ``_MAX_STATE_WORDS`` integers of an integer dtype (ValueError)."""
     if isinstance(value, dict):
         if set(value) == {"__ndarray__", "dtype"}:
-            return np.asarray(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
+            return _state_words(value["__ndarray__"], value["dtype"])
         return {k: rng_state_from_json(v) for k, v in value.items()}
     return value
+
+
+def _state_words(words, dtype) -> np.ndarray:
+    dtype = np.dtype(dtype) if isinstance(dtype, str) and len(dtype) <= 8 else None
+    if dtype is None or dtype.kind not in "iu" or dtype.shape:
+        raise ValueError("a generator state array must have an integer dtype")
+    if (not isinstance(words, list) or len(words) > _MAX_STATE_WORDS
+            or not all(type(w) is int for w in words)):
+        raise ValueError(f"a generator state array must be a list of at most "
+                         f"{_MAX_STATE_WORDS} integers")
+    return np.asarray(words, dtype=dtype)
