@@ -436,3 +436,17 @@ def test_a_batch_of_weight_zero_gives_the_penalty_alone():
     assert value == pytest.approx(0.25 * float(np.sum(params["W0"] ** 2)))
     np.testing.assert_array_equal(grads["W0"], 0.5 * params["W0"])
     np.testing.assert_array_equal(grads["b0"], 0.0)
+
+
+@pytest.mark.parametrize("name", ["PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"])
+def test_every_bit_generator_state_round_trips_through_json(name):
+    import json
+
+    from xentlearn.training import (generator_from_state, rng_state, rng_state_from_json,
+                                    rng_state_to_json)
+
+    rng = np.random.Generator(getattr(np.random, name)(5))
+    rng.random(3)
+    text = json.dumps(rng_state_to_json(rng_state(rng)))
+    restored = generator_from_state(rng_state_from_json(json.loads(text)))
+    np.testing.assert_array_equal(restored.random(5), rng.random(5))
