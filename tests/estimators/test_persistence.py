@@ -372,6 +372,24 @@ def test_a_history_too_long_for_a_model_file_is_refused_at_save(tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_table_too_wide_for_a_model_file_is_refused_at_save(tmp_path, monkeypatch):
+    from xentlearn import io
+    from xentlearn.data import TableFiles
+    from xentlearn.io import _format
+
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((20, 1200))
+    lines = [",".join([f"c{j}" for j in range(1200)] + ["y"])]
+    lines += [",".join(map(str, row)) + f",{i % 2}" for i, row in enumerate(values)]
+    (tmp_path / "wide.csv").write_text("\n".join(lines) + "\n")
+    est = LogisticRegression(max_iter=3).fit(TableFiles(tmp_path / "wide.csv", target="y"))
+    monkeypatch.setattr(_format, "MAX_META_BYTES", 100_000)
+    with pytest.raises(io.MetadataTooLargeError, match="cannot save the model: the "
+                       "preprocessing of its 1200 table columns takes more than"):
+        est.save(tmp_path / "model.xent")
+    assert not (tmp_path / "model.xent").exists()
+
+
 def test_temperature_calibration_and_checkpoint_path_round_trip(tmp_path):
     """calibration='temperature' divides the logits by the fitted temperature_: it must be saved."""
     import pathlib

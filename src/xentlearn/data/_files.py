@@ -19,9 +19,9 @@ import numpy as np
 from xentlearn._types import Batch
 from xentlearn.data._arrays import ArraySource, block_rows
 from xentlearn.data._readers import (
-    RowSplit, _check_column, _file_batches, _file_format, _iter_with_files,
+    RowSplit, _file_batches, _file_format, _iter_with_files,
     _scan_schemas, _target_values, _Unverified, csv_head_schema, first_row_holding,
-    list_data_files, rows_mask)
+    feature_columns, list_data_files, rows_mask)
 from xentlearn.data._column_values import ColumnValuesError
 from xentlearn.data._tabular import TabularPreprocessor
 from xentlearn.exceptions import XentlearnInputError
@@ -213,7 +213,8 @@ class FileSource:
             self._block_types = [self._first_types]
             self._first_types = None
         features = self.features
-        missing = [c for c in preprocessor.columns_ if c not in features]
+        chosen = set(features)
+        missing = [c for c in preprocessor.columns_ if c not in chosen]
         if missing:
             raise XentlearnInputError(
                 f"the preprocessor was fitted on columns {missing} that are not among the "
@@ -262,30 +263,11 @@ class FileSource:
         import pyarrow as pa
 
         target = self.target
-        _check_column(self.files, schema, target, "target")
-        excluded = {target}
-        if self.sample_weight_column is not None:
-            _check_column(self.files, schema, self.sample_weight_column, "sample weight")
-            excluded.add(self.sample_weight_column)
-        unknown = [c for c in drop if c not in schema.names]
-        if unknown:
-            raise XentlearnInputError(
-                f"column(s) to drop {unknown} not found in {str(self.files[0])!r}; it has "
-                f"{', '.join(map(repr, schema.names))}")
-        if features is None:
-            features = [n for n in schema.names if n not in excluded and n not in set(drop)]
-        features = list(features)
-        for name in features:
-            _check_column(self.files, schema, name, "feature")
-            if name in excluded:
-                raise XentlearnInputError(
-                    f"feature column {name!r} is also the target or sample weight column")
-        if not features:
-            raise XentlearnInputError(
-                f"no feature columns: {str(self.files[0])!r} holds only {', '.join(schema.names)}"
-                + (f" and drops {', '.join(drop)}" if drop else ""))
+        features = feature_columns(self.files[0], schema.names, target,
+                                   self.sample_weight_column, features, drop)
         self.features = features
-        self.columns = features + sorted(excluded - {target}) + [target]
+        self.columns = features + ([] if self.sample_weight_column is None else
+                                   [self.sample_weight_column]) + [target]
         # CSV integers are read as float64: the type is inferred from the first
         # block, and a later "2.5" in an integer feature would fail to convert.
         self._csv_types = {n: (pa.float64() if pa.types.is_integer(schema.field(n).type)

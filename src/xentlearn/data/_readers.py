@@ -7,6 +7,7 @@ row group, ``ParquetFile.iter_batches``; CSV: the streaming reader of
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import os
@@ -288,8 +289,9 @@ def _first_ragged_line(path: Path, expected: int) -> tuple[int, int] | None:
 
 def _check_names(path: Path, schema) -> None:
     """Refuse duplicated column names: every later step selects columns by name."""
-    names = list(schema.names)
-    for name in dict.fromkeys(names):
+    names = schema.names
+    counts = collections.Counter(names)
+    for name in (n for n in dict.fromkeys(names) if counts[n] > 1):
         positions = [i + 1 for i, n in enumerate(names) if n == name]
         if len(positions) > 1:
             columns = ", ".join(map(str, positions[:-1])) + f" and {positions[-1]}"
@@ -606,7 +608,61 @@ def _check_column(files: list[Path], schema, column: str, what: str) -> None:
     if column not in schema.names:
         raise XentlearnInputError(
             f"{what} column {column!r} not found in {str(files[0])!r}; "
-            f"available columns: {', '.join(map(repr, schema.names))}")
+            f"available columns: {listed_columns(schema.names)}")
+
+
+def listed_columns(names: Sequence[str], limit: int = 40) -> str:
+    """Column names for a message: "'a', 'b'", the first `limit` and how many in all."""
+    shown = ", ".join(map(repr, names[:limit]))
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} columns)"
+
+
+def feature_columns(path, names: Sequence[str], target: str | None,
+                    sample_weight: str | None, features: Sequence[str] | None,
+                    drop: Sequence[str]) -> list[str]:
+    """The feature columns of a table whose columns are `names` (those of file `path`):
+    `features`, or all but the target, the sample weight column and `drop`, checked.
+
+    Linear in the number of columns: a table may have tens of thousands.
+
+    Raises
+    ------
+    XentlearnInputError
+        The target, weight, a dropped or a feature column is not in `names`, a feature
+        is also the target or weight column, or no feature is left.
+    """
+    present = set(names)
+    where = repr(str(path))
+
+    def absent(column: str, what: str) -> XentlearnInputError:
+        return XentlearnInputError(f"{what} column {column!r} not found in {where}; "
+                                   f"available columns: {listed_columns(names)}")
+
+    excluded = set()
+    for column, what in ((target, "target"), (sample_weight, "sample weight")):
+        if column is not None:
+            if column not in present:
+                raise absent(column, what)
+            excluded.add(column)
+    unknown = [c for c in drop if c not in present]
+    if unknown:
+        raise XentlearnInputError(f"column(s) to drop {unknown} not found in {where}; it has "
+                                  f"{listed_columns(names)}")
+    if features is None:
+        dropped = set(drop)
+        features = [n for n in names if n not in excluded and n not in dropped]
+    features = list(features)
+    for name in features:
+        if name not in present:
+            raise absent(name, "feature")
+        if name in excluded:
+            raise XentlearnInputError(
+                f"feature column {name!r} is also the target or sample weight column")
+    if not features:
+        raise XentlearnInputError(
+            f"no feature columns: {where} holds only {listed_columns(names)}"
+            + (f" and drops {', '.join(drop)}" if drop else ""))
+    return features
 
 
 def _null_tokens(batch, na_values: Sequence[str]):

@@ -14,7 +14,8 @@ import numpy as np
 
 from xentlearn.data._readers import (
     _CSV_BLOCK_BYTES, RowSplit, _iter_with_files, _target_values, check_csv_block_bytes,
-    distinct_labels, first_row_holding, list_data_files, scan_schema, scan_target)
+    distinct_labels, first_row_holding, list_data_files, listed_columns, scan_schema,
+    scan_target)
 from xentlearn.data._column_values import ColumnValuesError
 from xentlearn.data._tabular import DATE_MODES, ColumnWarning
 from xentlearn.exceptions import XentlearnInputError
@@ -332,11 +333,12 @@ class TableFiles:
         schema = scan_schema(files, csv_block_bytes=self.csv_block_bytes,
                              na_values=self.na_values, target=self.target,
                              read={*features, *([self.target] if with_target else [])})
-        missing = [c for c in features if c not in schema.names]
+        present = set(schema.names)
+        missing = [c for c in features if c not in present]
         if missing:
             raise XentlearnInputError(
                 f"{str(files[0])!r} lacks the feature column(s) {missing} the model was "
-                f"trained on; it has {', '.join(map(repr, schema.names))}")
+                f"trained on; it has {listed_columns(schema.names)}")
         columns = list(features)
         if with_target and self.target not in columns:
             if self.target is None:
@@ -344,7 +346,7 @@ class TableFiles:
             if self.target not in schema.names:
                 raise XentlearnInputError(
                     f"target column {self.target!r} is not in {str(files[0])!r}; it has "
-                    f"{', '.join(schema.names)}")
+                    f"{listed_columns(schema.names)}")
             columns.append(self.target)
         for path, batch in _iter_with_files(files, columns, batch_rows=self.batch_rows,
                                             csv_block_bytes=self.csv_block_bytes,
@@ -393,7 +395,8 @@ class TableFiles:
                              na_values=self.na_values, read={name})
         if name not in schema.names:
             raise XentlearnInputError(
-                f"column {name!r} is not in {str(files[0])!r}; it has {', '.join(schema.names)}")
+                f"column {name!r} is not in {str(files[0])!r}; it has "
+                f"{listed_columns(schema.names)}")
         for _, batch in _iter_with_files(files, [name], batch_rows=self.batch_rows,
                                          csv_column_types={name: pa.string()} if as_written
                                          else None,

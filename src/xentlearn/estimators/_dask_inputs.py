@@ -51,6 +51,7 @@ from xentlearn.data import _dask
 from xentlearn.data._arrays import ArraySource
 from xentlearn.data._table import FileRowSplit
 from xentlearn.data._column_values import ColumnValuesError
+from xentlearn.data._readers import feature_columns
 from xentlearn.estimators._labels import (_missing_mask, _show, _unsortable_message,
                                           EncodedTargets, check_classes_match,
                                           compute_class_weight, encode_targets)
@@ -362,7 +363,8 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
         features = _files.continued_features(estimator, table)
     else:
         schema = table.schema()        # the first block of each file: no rows are kept
-        features = _feature_columns(table, schema)
+        features = feature_columns(table.files()[0], schema.names, table.target,
+                                   table.sample_weight, table.features, table.drop)
         preprocessor, labels = _fit_on_workers(table, schema, features, classes)
     kind = "binary" if len(labels) == 2 else "multiclass"
     encode = functools.partial(_files.encode_labels, classes=labels, kind=kind, dtype=dtype,
@@ -385,36 +387,6 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
     estimator.target_column_ = table.target
     estimator.n_features_in_ = train.n_features
     return train, validation, EncodedTargets(kind, labels, None), class_weight, DaskBackend()
-
-
-def _feature_columns(table, schema) -> list[str]:
-    """The table's feature columns, from the files' `schema`, with the checks
-    ``FileSource`` makes."""
-    first = str(table.files()[0])
-    available = ", ".join(map(repr, schema.names))
-    excluded = {table.target} | ({table.sample_weight} if table.sample_weight else set())
-    for name, what in ((table.target, "target"), (table.sample_weight, "sample weight")):
-        if name is not None and name not in schema.names:
-            raise XentlearnInputError(
-                f"{what} column {name!r} not found in {first!r}; available columns: {available}")
-    unknown = [c for c in table.drop if c not in schema.names]
-    if unknown:
-        raise XentlearnInputError(
-            f"column(s) to drop {unknown} not found in {first!r}; it has {available}")
-    if table.features is None:
-        features = [n for n in schema.names if n not in excluded and n not in set(table.drop)]
-    else:
-        features = list(table.features)
-    for name in features:
-        if name not in schema.names:
-            raise XentlearnInputError(
-                f"feature column {name!r} not found in {first!r}; available columns: {available}")
-        if name in excluded:
-            raise XentlearnInputError(
-                f"feature column {name!r} is also the target or sample weight column")
-    if not features:
-        raise XentlearnInputError(f"no feature columns: {first!r} holds only {available}")
-    return features
 
 
 def _fit_on_workers(table, schema, features: list[str], classes):

@@ -128,10 +128,17 @@ def save(estimator, path) -> None:
     try:
         io.write(path, arrays, meta)
     except io.MetadataTooLargeError as error:
+        # What grows without bound: the history (one record per epoch, partial_fit call
+        # included) and a table's preprocessing (one record per column).
+        columns = len((meta["preprocessing"] or {}).get("columns", ()))
+        if columns >= max(1000, 2 * len(estimator.history_)):
+            raise io.MetadataTooLargeError(
+                f"cannot save the model: the preprocessing of its {columns} table columns "
+                f"takes more than the {io.MAX_META_BYTES} bytes of metadata a model file "
+                f"holds (about {io.MAX_META_BYTES // 120} columns fit); train on fewer "
+                "columns") from None
         if len(estimator.history_) < 1000:
             raise
-        # The history is the only part of the metadata that grows without
-        # bound (one record per epoch, partial_fit call included).
         raise io.MetadataTooLargeError(
             f"{error}: most of it is the training history, {len(estimator.history_)} epochs "
             f"(about {io.MAX_META_BYTES // 200} fit in a model file)") from None
