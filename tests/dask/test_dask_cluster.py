@@ -169,7 +169,12 @@ def test_minibatch_two_workers_reproducible_and_near_in_memory(client):
 
     with dask.config.set({"xentlearn.sync-every": 5}):            # more averages per epoch
         synced = fit_quietly(_adam(), Xd, yd)
+        # The estimator parameter (DESIGN §7 sync_every) wins over the config key.
+        by_parameter = fit_quietly(_adam(sync_every=5), Xd, yd)
+        other = fit_quietly(_adam(sync_every=7), Xd, yd)
     assert not np.array_equal(synced.coef_, first.coef_)
+    np.testing.assert_array_equal(by_parameter.coef_, synced.coef_)
+    assert not np.array_equal(other.coef_, synced.coef_)
     assert synced.loss_curve_[-1] == pytest.approx(reference.loss_curve_[-1], rel=0.05)
 
 

@@ -99,9 +99,11 @@ def flag_names(message: str) -> str:
     message = re.sub(r"\bdrop=\[([^\]]*)\]",
                      lambda m: "--drop " + " ".join(map(shlex.quote, _names(m.group(1)))),
                      message)
+    # A value holding a control character (a NUL byte in the file) cannot be typed as a
+    # flag's value: the library's words stay.
     message = re.sub(r"\bna_values=\[([^\]]*)\]",
-                     lambda m: "--na-values " + shlex.quote(",".join(_names(m.group(1)))),
-                     message)
+                     lambda m: m.group(0) if not all(map(str.isprintable, _names(m.group(1))))
+                     else "--na-values " + shlex.quote(",".join(_names(m.group(1)))), message)
     # "TableFiles(..., csv_block_bytes=8192)" -> "--csv-block-bytes 8192"
     message = re.sub(r"TableFiles\((?:\.\.\., )?(\w+=[\w.-]+)\)", r"\1", message)
     message = re.sub(rf"\b({'|'.join(_TABLE_FIELDS)})\b(?!=)",

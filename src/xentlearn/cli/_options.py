@@ -90,6 +90,9 @@ ESTIMATOR_OPTIONS = (
                     metavar="PATH"),
     EstimatorOption("checkpoint_interval", finite_float, "also save the checkpoint every S seconds "
                     "inside an epoch (needs --checkpoint PATH)", metavar="S"),
+    EstimatorOption("sync_every", positive_int, "with --scheduler and a mini-batch solver: "
+                    "steps each worker takes between two averages (default: once per epoch)",
+                    metavar="N"),
     EstimatorOption("hidden_layer_sizes", layer_sizes, "hidden layer widths, e.g. 64,32 (mlp only)",
                     models=("mlp",), metavar="N,N,..."),
     EstimatorOption("activation", choice(*ACTIVATIONS), "hidden activation (mlp only)",

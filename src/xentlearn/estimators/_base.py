@@ -44,6 +44,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         "solver": [StrOptions(set(SOLVERS))],
         "checkpoint": [None, str, os.PathLike],
         "checkpoint_interval": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "sync_every": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [StrOptions({"auto", "full"}), Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions(set(LEARNING_RATES))],
         "learning_rate_init": [None, Interval(numbers.Real, 0, None, closed="neither")],

@@ -129,7 +129,7 @@ def prepare_dask(estimator, X, y, sample_weight, *, dtype, partial: bool, contin
     if (estimator.early_stopping or estimator.calibration is not None) and not partial:
         source, validation = _split_validation(source, estimator.validation_fraction, rng)
     return (source, validation, EncodedTargets(kind, labels, None), class_weight,
-            DaskBackend())
+            DaskBackend(estimator.sync_every))
 
 
 def _ndim(y) -> int:
@@ -386,7 +386,8 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
     estimator.feature_columns_ = features
     estimator.target_column_ = table.target
     estimator.n_features_in_ = train.n_features
-    return train, validation, EncodedTargets(kind, labels, None), class_weight, DaskBackend()
+    return (train, validation, EncodedTargets(kind, labels, None), class_weight,
+            DaskBackend(estimator.sync_every))
 
 
 def _fit_on_workers(table, schema, features: list[str], classes):

@@ -134,6 +134,12 @@ class LogisticRegression(BaseXentClassifier):
         (mini-batch solvers), so a long epoch is not lost. Needs
         ``checkpoint``: an interval without it raises
         ``xentlearn.exceptions.XentlearnInputError`` in ``fit`` and ``partial_fit``.
+    sync_every : int or None, default=None
+        Mini-batch fits on dask input: optimizer steps each worker takes between
+        two averages of the parameters and optimizer states (each worker steps
+        through its own partitions). None: the dask config key
+        ``xentlearn.sync-every`` if set, else once per epoch, at its end (the
+        fewest round trips). Not used by other fits.
 
     Attributes
     ----------
@@ -175,7 +181,7 @@ class LogisticRegression(BaseXentClassifier):
                  validation_fraction=0.1, validation_metric="log_loss",
                  restore_best_weights=True, shuffle=True, random_state=None, verbose=False,
                  dtype=np.float64, callbacks=None, warm_start=False, checkpoint=None,
-                 checkpoint_interval=None, calibration=None):
+                 checkpoint_interval=None, calibration=None, sync_every=None):
         self.solver = solver
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -213,6 +219,7 @@ class LogisticRegression(BaseXentClassifier):
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
         self.calibration = calibration
+        self.sync_every = sync_every
 
     def _make_model(self, n_features, n_outputs):
         return Linear(n_features=n_features, n_outputs=n_outputs,

@@ -50,6 +50,9 @@ class MLPClassifier(BaseXentClassifier):
     checkpoint_interval : float, default=None
         As in ``LogisticRegression``: needs ``checkpoint`` (an interval without
         it raises ``xentlearn.exceptions.XentlearnInputError``).
+    sync_every : int or None, default=None
+        As in ``LogisticRegression``: steps between two averages of a mini-batch
+        fit on dask input (None: once per epoch).
 
     Every other parameter is as in ``xentlearn.LogisticRegression`` (batch_size
     "auto" is min(256, n_samples) here).
@@ -107,7 +110,7 @@ class MLPClassifier(BaseXentClassifier):
                  validation_fraction=0.1, validation_metric="log_loss",
                  restore_best_weights=True, shuffle=True, random_state=None, verbose=False,
                  dtype=np.float64, callbacks=None, warm_start=False, checkpoint=None,
-                 checkpoint_interval=None, calibration=None):
+                 checkpoint_interval=None, calibration=None, sync_every=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -146,6 +149,7 @@ class MLPClassifier(BaseXentClassifier):
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
         self.calibration = calibration
+        self.sync_every = sync_every
 
     def _learning_rate_init(self) -> float:
         # Adam's default step over batches of 256: see the class Notes.
