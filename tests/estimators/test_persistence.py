@@ -372,6 +372,27 @@ def test_a_history_too_long_for_a_model_file_is_refused_at_save(tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_fit_on_files_after_a_dataframe_fit_forgets_its_names(tmp_path):
+    # The DataFrame's feature_names_in_ stayed: a 5-name array beside a 4-feature model
+    # that save wrote and load refused.
+    import pandas as pd
+
+    import xentlearn
+    from xentlearn.data import TableFiles
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"num": rng.normal(size=60), "cat": rng.choice(["a", "b", "c"], 60),
+                          "y": rng.choice(["neg", "pos"], 60)})
+    table.to_csv(tmp_path / "s.csv", index=False)
+    est = LogisticRegression().fit(pd.DataFrame(rng.normal(size=(60, 5)), columns=list("pqrst")),
+                                   table.y)
+    est.fit(TableFiles(tmp_path / "s.csv", target="y"))
+    assert not hasattr(est, "feature_names_in_") and est.n_features_in_ == 4
+    est.save(tmp_path / "m.xent")
+    loaded = xentlearn.load(tmp_path / "m.xent")
+    np.testing.assert_array_equal(loaded.predict_proba(table), est.predict_proba(table))
+
+
 def test_a_table_too_wide_for_a_model_file_is_refused_at_save(tmp_path, monkeypatch):
     from xentlearn import io
     from xentlearn.data import TableFiles

@@ -59,6 +59,8 @@ def prepare(estimator, X, y, sample_weight, validation_data, *, dtype, partial: 
     ``training_moments``); held-out validation rows are checked here.
     """
     if isinstance(X, TableFiles):
+        if not continuing:   # a fresh fit on files forgets the names of an earlier array fit
+            estimator.__dict__.pop("feature_names_in_", None)
         if _dask_inputs.cluster_current():    # a Dask client is current: workers read files
             return Prepared(*_dask_inputs.prepare_files_on_cluster(
                 estimator, X, y, sample_weight, validation_data, dtype=dtype,
