@@ -47,6 +47,22 @@ def test_dataframe_predictions_equal_file_predictions(file_model, table_csv):
     assert file_model.score(frame, frame["species"]) > 0.8     # not the 1/3 of a skipped preprocessing
 
 
+def test_unseen_categories_in_a_dataframe_are_named_as_in_files(file_model, table_csv, tmp_path):
+    # Silent before: every row of an upper-cased column encoded all zeros, no warning.
+    from xentlearn.data import UnseenCategoryWarning
+
+    frame = _frame(table_csv).assign(color=lambda f: f["color"].str.upper())
+    frame.to_csv(tmp_path / "upper.csv", index=False)
+    with pytest.warns(UnseenCategoryWarning) as from_file:
+        file_model.predict_proba(TableFiles(tmp_path / "upper.csv"))
+    with pytest.warns(UnseenCategoryWarning) as from_frame:
+        file_model.predict_proba(frame)
+    assert [str(w.message) for w in from_frame] == [str(w.message) for w in from_file]
+    assert f"column 'color': {len(frame)} row(s) hold values not seen" in str(from_frame[0].message)
+    with pytest.warns(UnseenCategoryWarning, match="column 'color'"):
+        file_model.preprocessor_.transform(frame)
+
+
 def test_dataframe_missing_column_and_numpy_array_are_refused(file_model, table_csv):
     frame = _frame(table_csv)
     with pytest.raises(XentlearnInputError, match=r"lacks the column\(s\) \['color'\]"):
@@ -126,6 +142,10 @@ def test_table_preprocessor_errors_and_dtype():
         TablePreprocessor().fit(frame.assign(a=[1.0, None, 2.0]))
     imputed = TablePreprocessor(impute="mean").fit(frame.assign(a=[1.0, None, 3.0]))
     assert imputed.means_["a"] == 2.0
-    # Unknown categories at transform time: all-zero block, as OneHotEncoder("ignore").
-    np.testing.assert_array_equal(pre.transform(frame.assign(t=["z", "x", "y"]))[:, 1:],
-                                  [[0, 0], [1, 0], [0, 1]])
+    # Unknown categories at transform time: all-zero block, as OneHotEncoder("ignore"),
+    # and a warning, as OneHotEncoder(handle_unknown="warn").
+    from xentlearn.data import UnseenCategoryWarning
+
+    with pytest.warns(UnseenCategoryWarning, match=r"column 't': 1 row\(s\) .*such as 'z'"):
+        encoded = pre.transform(frame.assign(t=["z", "x", "y"]))
+    np.testing.assert_array_equal(encoded[:, 1:], [[0, 0], [1, 0], [0, 1]])

@@ -6,14 +6,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import warnings
 
 import numpy as np
 
-from xentlearn.data import FileSource, TableFiles, TabularPreprocessor, UnseenCategoryWarning
+from xentlearn.data import FileSource, TableFiles, TabularPreprocessor
 from xentlearn.data._column_values import ColumnValuesError, UnknownLabelsError
 from xentlearn.estimators import _dask_inputs
 from xentlearn.estimators._labels import EncodedTargets, _show, compute_class_weight
+from xentlearn.estimators._preprocessing import warn_unseen
 from xentlearn.exceptions import XentlearnInputError
 
 # What a fit on files records about its table, besides the fitted parameters.
@@ -180,8 +180,7 @@ def iter_file_logits(estimator, table, *, with_target: bool):
         yield from _batch_logits(estimator, table, with_target, unseen)
     # Once per column, after the last batch: a category never seen in training
     # is encoded as all zeros, which a user should know about but not per batch.
-    for column, (count, examples) in unseen.items():
-        warnings.warn(UnseenCategoryWarning(column, count, sorted(examples)), stacklevel=2)
+    warn_unseen(unseen)
 
 
 def _batch_logits(estimator, table, with_target: bool, unseen: dict,

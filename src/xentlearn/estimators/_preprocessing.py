@@ -12,13 +12,15 @@ of this class, so the same transformation is available to a user's Pipeline.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from xentlearn.data import TabularPreprocessor, arrow_table, frame_library
+from xentlearn.data import (TabularPreprocessor, UnseenCategoryWarning, arrow_table,
+                            frame_library)
 from xentlearn.exceptions import XentlearnInputError
 
 
@@ -118,7 +120,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "_engine")
         table = _as_table(X, list(self.feature_names_in_))
-        return self._engine.transform(table, _output_dtype(self.dtype))
+        return transform_warning_unseen(self._engine, table, _output_dtype(self.dtype))
 
     def get_feature_names_out(self, input_features=None):
         """Output names: "col" for numeric and boolean columns, "col=value" per category."""
@@ -182,5 +184,22 @@ def table_features(estimator, X, dtype) -> np.ndarray:
             f"numbers, one-hot text) to the columns {shown}{more} by name: pass a pandas or "
             f"polars DataFrame with those columns, or TableFiles. A {type(X).__name__} has no "
             f"column names, so the preprocessing cannot be applied to it")
-    return estimator._preprocessor.transform(arrow_table(X, estimator.feature_columns_), dtype)
+    return transform_warning_unseen(estimator._preprocessor,
+                                    arrow_table(X, estimator.feature_columns_), dtype)
+
+
+def transform_warning_unseen(engine: TabularPreprocessor, table, dtype) -> np.ndarray:
+    """``engine.transform(table, dtype)``, with an ``UnseenCategoryWarning`` per text column
+    whose rows hold categories never seen in training (each encoded as all zeros)."""
+    unseen: dict = {}
+    X = engine.transform(table, dtype, unseen=unseen)
+    warn_unseen(unseen)
+    return X
+
+
+def warn_unseen(unseen: dict) -> None:
+    """One ``UnseenCategoryWarning`` per column of `unseen` (``TabularPreprocessor.transform``'s
+    ``{column: [rows, example values]}``)."""
+    for column, (count, examples) in unseen.items():
+        warnings.warn(UnseenCategoryWarning(column, count, sorted(examples)), stacklevel=4)
 
