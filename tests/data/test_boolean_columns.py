@@ -93,3 +93,23 @@ def test_text_given_to_a_boolean_column_is_named_as_such(tmp_path):
                        match=r"column 'flag' was boolean \(true = 1, false = 0\) when the "
                              r"preprocessing was fitted but now holds string values"):
         model.predict(TableFiles(tmp_path / "yn.csv"))
+
+
+def test_a_boolean_column_takes_true_false_1_0_as_any_type_and_nothing_else(tmp_path):
+    # 7.5 given to a boolean feature weighed 7.5 times true, silently; "False" read by
+    # pandas as text failed though a CSV reader reads it as a boolean.
+    flag, x, labels = _flags()
+    pq.write_table(pa.table({"flag": flag, "x": x, "label": labels}), tmp_path / "b.parquet")
+    model = _fit(TableFiles(tmp_path / "b.parquet", target="label"))
+    expected = model.predict_proba(pd.DataFrame({"flag": flag, "x": x}))
+    for given in (flag.astype(float), flag.astype(int), np.where(flag, " TRUE", "false"),
+                  np.where(flag, "1", "0")):
+        np.testing.assert_array_equal(
+            model.predict_proba(pd.DataFrame({"flag": given, "x": x})), expected)
+    with pytest.raises(XentlearnInputError, match=r"column 'flag' was boolean .* now holds "
+                                                  r"double values that are not true or false, "
+                                                  r"such as 7.5"):
+        model.predict(pd.DataFrame({"flag": np.where(flag, 7.5, 0.0), "x": x}))
+    _csv(tmp_path / "n.csv", flag, x, labels, lambda f, i: "2" if i == 5 else int(f))
+    with pytest.raises(XentlearnInputError, match=r"such as 2 \(first in row 6 of .*n.csv"):
+        model.predict(TableFiles(tmp_path / "n.csv"))

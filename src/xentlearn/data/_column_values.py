@@ -94,6 +94,14 @@ class UnreadableValuesError(ColumnValuesError):
         return rows
 
 
+class NotBooleanValuesError(ColumnValuesError):
+    """Values a column fitted as boolean cannot be read as: numbers other than 0 and 1,
+    text other than true and false."""
+
+    def rows(self, values) -> np.ndarray:
+        return ~_reads_as_boolean(values)
+
+
 class UnreadableDatesError(ColumnValuesError):
     """Text in a date column that is not a date (in the column's format, `fmt`)."""
 
@@ -174,18 +182,67 @@ def as_float64(column, writable: bool = True) -> np.ndarray:
 
 
 def numbers_of(name: str, column, kind: str = NUMERIC) -> np.ndarray:
-    """``as_float64`` for transform (read-only): a fitted numeric or boolean column given
-    text is named."""
+    """``as_float64`` for transform (read-only): a fitted numeric column given text is
+    named; a fitted boolean column reads as ``booleans_of``."""
     import pyarrow as pa
 
+    if kind == BOOLEAN:
+        return booleans_of(name, column)
     try:
         return as_float64(column, writable=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        was = "boolean (true = 1, false = 0)" if kind == BOOLEAN else "numeric"
         # A ColumnValuesError: a reader that knows the file names it and the first row.
         raise UnreadableValuesError(
-            name, f"column {name!r} was {was} when the preprocessing was fitted but now holds "
-            f"{column.type} values that are not numbers", f" ({exc})") from None
+            name, f"column {name!r} was numeric when the preprocessing was fitted but now "
+            f"holds {column.type} values that are not numbers", f" ({exc})") from None
+
+
+def booleans_of(name: str, column) -> np.ndarray:
+    """A column fitted as boolean, as 1.0 (true) and 0.0 (false), NaN where missing: bool
+    values, the numbers 0 and 1, or text a CSV reader reads as booleans (true, false, 1, 0
+    in any case). Other values (7.5, "yes") raise ``NotBooleanValuesError``: read as
+    numbers, they would weigh as many times the true value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if not pa.types.is_boolean(column.type):
+        readable = _reads_as_boolean(column)
+        if not readable.all():
+            first = column[int(np.argmin(readable))]
+            raise NotBooleanValuesError(
+                name, f"column {name!r} was boolean (true = 1, false = 0) when the "
+                f"preprocessing was fitted but now holds {column.type} values that are not "
+                f"true or false, such as {first.as_py()!r}", "")
+        if _is_text(column.type):
+            column = pc.utf8_trim_whitespace(column).cast(pa.bool_())
+    return as_float64(column, writable=False)
+
+
+def _is_text(arrow_type) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+def _reads_as_boolean(values) -> np.ndarray:
+    """Which rows of `values` (a pyarrow array) read as a boolean or are missing."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_boolean(values.type):
+        return np.ones(len(values), dtype=bool)
+    if _is_text(values.type):
+        words = pc.utf8_lower(pc.utf8_trim_whitespace(values))
+        readable = pc.is_in(words, value_set=pa.array(["true", "false", "1", "0"]))
+    else:
+        try:
+            x = values.cast(pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return np.zeros(len(values), dtype=bool)
+        readable = pc.or_(pc.is_in(x, value_set=pa.array([0.0, 1.0])), pc.is_nan(x))
+    return pc.fill_null(readable, True).to_numpy(zero_copy_only=False)
 
 
 def as_string(column):
