@@ -149,3 +149,21 @@ def test_table_preprocessor_errors_and_dtype():
     with pytest.warns(UnseenCategoryWarning, match=r"column 't': 1 row\(s\) .*such as 'z'"):
         encoded = pre.transform(frame.assign(t=["z", "x", "y"]))
     np.testing.assert_array_equal(encoded[:, 1:], [[0, 0], [1, 0], [0, 1]])
+
+
+def test_table_preprocessor_reads_dates_and_missing_tokens_and_advises_in_its_words():
+    # Its advice named TableFiles' drop=[...], dates= and na_values=, which it lacked.
+    from xentlearn.data import ColumnWarning
+
+    frame = pd.DataFrame({"when": pd.date_range("2020-01-01", periods=4),
+                          "x": ["1", "?", "3", "4"], "k": [1, 1, 1, 1]})
+    with pytest.raises(XentlearnInputError, match=r"exclude the column \(columns= leaving out "
+                                                  r"'when'\) or expand it .*dates='expand'"):
+        TablePreprocessor(na_values=["?"], impute="mean").fit(frame)
+    with pytest.warns(ColumnWarning, match=r"constant column\(s\): 'k' .*exclude them with "
+                                           r"columns= leaving them out"):
+        pre = TablePreprocessor(dates="expand", na_values=["?"], impute="mean").fit(frame)
+    assert pre.kinds_ == ["date", "numeric", "numeric"]
+    assert pre.get_feature_names_out().tolist()[:2] == ["when.year", "when.month"]
+    np.testing.assert_allclose(pre.transform(frame)[:, 4], [-1.336306, 0, 0.267261, 1.069045],
+                               atol=1e-6)

@@ -11,7 +11,9 @@ of this class, so the same transformation is available to a user's Pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+import re
 import warnings
 
 import numpy as np
@@ -19,8 +21,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from xentlearn.data import (TabularPreprocessor, UnseenCategoryWarning, arrow_table,
-                            frame_library)
+from xentlearn.data import (ColumnWarning, TabularPreprocessor, UnseenCategoryWarning,
+                            arrow_table, frame_library)
 from xentlearn.exceptions import XentlearnInputError
 
 
@@ -47,6 +49,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         A text column with more distinct values is refused (an identifier).
     dtype : np.float32 or np.float64, default=np.float64
         dtype of the output of ``transform``.
+    na_values : sequence of str, default=()
+        Text that means a missing value (such as "?"), besides nulls: a text
+        column of numbers and these tokens is numeric.
+    dates : {"refuse", "expand"}, default="refuse"
+        A column of dates (date or timestamp type, or text in one date format)
+        is refused, or expanded into year, month, day of week and day of year.
 
     Attributes
     ----------
@@ -79,15 +87,19 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         "impute": [None, StrOptions({"mean"})],
         "max_categories": [Interval(numbers.Integral, 1, None, closed="left")],
         "dtype": [type, np.dtype, str],
+        "na_values": [list, tuple],
+        "dates": [StrOptions({"refuse", "expand"})],
     }
 
     def __init__(self, columns=None, *, standardize=True, impute=None, max_categories=1000,
-                 dtype=np.float64):
+                 dtype=np.float64, na_values=(), dates="refuse"):
         self.columns = columns
         self.standardize = standardize
         self.impute = impute
         self.max_categories = max_categories
         self.dtype = dtype
+        self.na_values = na_values
+        self.dates = dates
 
     def fit(self, X, y=None):
         """Learn means, standard deviations and categories from the columns of X.
@@ -105,8 +117,10 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         _output_dtype(self.dtype)
         table = _as_table(X, None if self.columns is None else list(self.columns))
         engine = TabularPreprocessor(table.schema.names, standardize=self.standardize,
-                                     impute=self.impute, max_categories=self.max_categories)
-        self._set_engine(engine.fit([table]))
+                                     impute=self.impute, max_categories=self.max_categories,
+                                     na_values=list(self.na_values), dates=self.dates)
+        with _in_own_words():
+            self._set_engine(engine.fit([table]))
         return self
 
     def transform(self, X):
@@ -131,7 +145,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     def from_state(cls, engine: TabularPreprocessor, dtype=np.float64) -> "TablePreprocessor":
         """The fitted transformer around a fitted ``xentlearn.data.TabularPreprocessor``."""
         pre = cls(list(engine.columns_), standardize=engine.standardize, impute=engine.impute,
-                  max_categories=engine.max_categories, dtype=dtype)
+                  max_categories=engine.max_categories, dtype=dtype,
+                  na_values=list(engine.na_values), dates=engine.dates)
         pre._set_engine(engine)
         return pre
 
@@ -150,6 +165,28 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         return tags
+
+
+@contextlib.contextmanager
+def _in_own_words():
+    """The preprocessing's advice, written for TableFiles, in TablePreprocessor's words: a
+    column is left out with ``columns=``, not ``drop=`` (warnings and errors of fit)."""
+    def reworded(message: str) -> str:
+        return re.sub(r"drop=\[([^\]]*)\]", lambda m: "columns= leaving " + (
+            "them out" if m.group(1) == "..." else f"out {m.group(1)}"), message)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except XentlearnInputError as error:
+            error.args = (reworded(str(error)),)
+            raise
+    for warning in caught:
+        message = warning.message
+        if isinstance(message, ColumnWarning):
+            message = ColumnWarning(reworded(str(message)), message.problem, message.columns)
+        warnings.warn_explicit(message, warning.category, warning.filename, warning.lineno)
 
 
 def _output_dtype(dtype) -> np.dtype:
