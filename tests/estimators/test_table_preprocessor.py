@@ -167,3 +167,27 @@ def test_table_preprocessor_reads_dates_and_missing_tokens_and_advises_in_its_wo
     assert pre.get_feature_names_out().tolist()[:2] == ["when.year", "when.month"]
     np.testing.assert_allclose(pre.transform(frame)[:, 4], [-1.336306, 0, 0.267261, 1.069045],
                                atol=1e-6)
+
+
+def test_numbers_in_object_or_categorical_columns_fit_as_scikit_learn_fits_them():
+    from decimal import Decimal
+
+    import sklearn.linear_model as sklm
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(80, 2)).round(3)
+    y = (values[:, 0] + rng.logistic(size=80) > 0).astype(int)
+    expected = LogisticRegression().fit(values, y).coef_
+    frames = [pd.DataFrame(values, columns=["a", "b"]).astype(object),
+              pd.DataFrame({"a": values[:, 0].tolist(),
+                            "b": [Decimal(str(v)) for v in values[:, 1]]}),
+              pd.DataFrame({"a": pd.Categorical(values[:, 0]), "b": values[:, 1]})]
+    for frame in frames:
+        np.testing.assert_allclose(LogisticRegression().fit(frame, y).coef_, expected)
+        sklm.LogisticRegression().fit(frame, y)       # scikit-learn takes them too
+    with pytest.raises(XentlearnInputError, match=r"non-numeric column\(s\) \['b'\]"):
+        LogisticRegression().fit(frames[0].assign(b="x"), y)
+    # Non-string column names: the preprocessing's names are their text.
+    numbered = pd.DataFrame({0: values[:, 0], 1: ["p", "q"] * 40, 2: values[:, 1]})
+    pre = TablePreprocessor(columns=[0, 2]).fit(numbered)
+    assert pre.get_feature_names_out().tolist() == ["0", "2"]

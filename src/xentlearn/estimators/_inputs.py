@@ -381,9 +381,7 @@ def _check_numeric_frame(X) -> None:
     """A DataFrame with text or categorical columns: say which, and what to do instead."""
     module = type(X).__module__.split(".")[0]
     if module == "pandas":
-        from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-        bad = [str(c) for c, d in X.dtypes.items() if not (is_numeric_dtype(d) or is_bool_dtype(d))]
+        bad = [str(c) for c, column in X.items() if not _numbers_in(column)]
     elif module == "polars":
         bad = [name for name, d in X.schema.items() if not (d.is_numeric() or str(d) == "Boolean")]
     else:
@@ -394,6 +392,26 @@ def _check_numeric_frame(X) -> None:
             "make_pipeline(xentlearn.preprocessing.TablePreprocessor(), LogisticRegression()) "
             "(one-hot text, standardised numbers), or train from files with "
             "xentlearn.data.TableFiles, which does the same")
+
+
+def _numbers_in(column) -> bool:
+    """Whether a pandas column holds numbers scikit-learn's validation converts: a numeric
+    or boolean dtype, a categorical of numbers, or objects that are all numbers."""
+    import pandas as pd
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+    if is_numeric_dtype(dtype) or is_bool_dtype(dtype):
+        return True
+    if dtype != object:
+        return False
+    try:
+        np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _nullable_labels_as_numpy(y):

@@ -204,7 +204,8 @@ def _as_table(X, columns):
         raise XentlearnInputError(
             f"TablePreprocessor works on named columns: pass a pandas or polars DataFrame "
             f"(or a pyarrow Table), got {type(X).__name__}")
-    return arrow_table(X, columns)
+    # Column names are text in the preprocessing (a DataFrame's 0 is '0').
+    return arrow_table(X, None if columns is None else [str(c) for c in columns])
 
 
 def table_features(estimator, X, dtype) -> np.ndarray:
