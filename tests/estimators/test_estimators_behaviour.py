@@ -254,6 +254,19 @@ def test_prediction_works_in_row_blocks_without_a_copy_of_x(sparse):
     np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-z[:, 0])), rtol=1e-12)
 
 
+@pytest.mark.parametrize("make", [LogisticRegression, MLPClassifier])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_float64_x_beyond_float32_is_refused_by_a_float32_model(make, sparse):
+    X, y = _standardised()
+    model = make(dtype=np.float32, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    X[0, 0] = 1e39                         # finite in float64, inf in float32
+    with pytest.raises(ValueError, match=r"infinity or a value too large for dtype\('float32'\)"):
+        model.predict_proba(sp.csr_matrix(X) if sparse else X)
+
+
 def test_a_loss_that_grows_but_stays_finite_is_a_warning():
     # Steps far too large for the features: the loss grows by orders of magnitude, stays
     # finite, and the fit stops after n_iter_no_change epochs without improvement.

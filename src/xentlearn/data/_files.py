@@ -262,12 +262,12 @@ class FileSource:
         ``features``, ``columns`` and the CSV column types they are read with."""
         import pyarrow as pa
 
-        target = self.target
-        features = feature_columns(self.files[0], schema.names, target,
-                                   self.sample_weight_column, features, drop)
+        target, weight = self.target, self.sample_weight_column
+        if target is None:
+            raise XentlearnInputError("FileSource needs a target column to train on")
+        features = feature_columns(self.files[0], schema.names, target, weight, features, drop)
         self.features = features
-        self.columns = features + ([] if self.sample_weight_column is None else
-                                   [self.sample_weight_column]) + [target]
+        self.columns = features + ([] if weight in (None, target) else [weight]) + [target]
         # CSV integers are read as float64: the type is inferred from the first
         # block, and a later "2.5" in an integer feature would fail to convert.
         self._csv_types = {n: (pa.float64() if pa.types.is_integer(schema.field(n).type)

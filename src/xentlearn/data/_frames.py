@@ -14,6 +14,12 @@ from collections.abc import Sequence
 from xentlearn.exceptions import XentlearnInputError
 
 
+def listed_columns(names: Sequence[str], limit: int = 40) -> str:
+    """Column names for a message: "'a', 'b'", the first `limit` and how many in all."""
+    shown = ", ".join(map(repr, names[:limit]))
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} columns)"
+
+
 def frame_library(X) -> str | None:
     """"pandas", "polars" or "pyarrow" when X is a table of named columns, else None."""
     module = type(X).__module__.split(".")[0]
@@ -63,11 +69,12 @@ def arrow_table(X, columns: Sequence[str] | None = None):
     if duplicated:
         raise XentlearnInputError(f"X has the column name(s) {duplicated} more than once")
     columns = names if columns is None else list(columns)
-    missing = [c for c in columns if c not in set(names)]
+    present = set(names)
+    missing = [c for c in columns if c not in present]
     if missing:
         raise XentlearnInputError(
-            f"X lacks the column(s) {missing} that the preprocessing needs; it has "
-            f"{', '.join(names)}")
+            f"X lacks the column(s) {missing[:40]} that the preprocessing needs; it has "
+            f"{listed_columns(names)}")
     if library == "pyarrow":
         table = X if isinstance(X, pa.Table) else pa.Table.from_batches([X])
         return table.select(columns)

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from xentlearn.data._column_values import ColumnValuesError, MissingValuesError
+from xentlearn.data._frames import listed_columns
 from xentlearn.data._tabular import column_kind
 from xentlearn.exceptions import XentlearnInputError
 
@@ -609,12 +610,6 @@ def _check_column(files: list[Path], schema, column: str, what: str) -> None:
         raise XentlearnInputError(
             f"{what} column {column!r} not found in {str(files[0])!r}; "
             f"available columns: {listed_columns(schema.names)}")
-
-
-def listed_columns(names: Sequence[str], limit: int = 40) -> str:
-    """Column names for a message: "'a', 'b'", the first `limit` and how many in all."""
-    shown = ", ".join(map(repr, names[:limit]))
-    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} columns)"
 
 
 def feature_columns(path, names: Sequence[str], target: str | None,

@@ -14,8 +14,8 @@ import numpy as np
 
 from xentlearn.data._readers import (
     _CSV_BLOCK_BYTES, RowSplit, _iter_with_files, _target_values, check_csv_block_bytes,
-    distinct_labels, first_row_holding, list_data_files, listed_columns, scan_schema,
-    scan_target)
+    distinct_labels, first_row_holding, list_data_files, scan_schema, scan_target)
+from xentlearn.data._frames import listed_columns
 from xentlearn.data._column_values import ColumnValuesError
 from xentlearn.data._tabular import DATE_MODES, ColumnWarning
 from xentlearn.exceptions import XentlearnInputError

@@ -71,6 +71,7 @@ from typing import Any
 
 import numpy as np
 
+from xentlearn.data._frames import listed_columns
 from xentlearn.data._column_values import (BOOLEAN, CATEGORICAL, DATE, NUMERIC,
                                            InfiniteValuesError, MissingValuesError,
                                            UnreadableDatesError, as_float64, as_string,
@@ -1364,9 +1365,8 @@ class TabularPreprocessor:
         try:
             return data.column(name)
         except KeyError:
-            available = ", ".join(map(repr, data.schema.names))
-            raise XentlearnInputError(
-                f"column {name!r} not found; available columns: {available}") from None
+            raise XentlearnInputError(f"column {name!r} not found; available columns: "
+                                      f"{listed_columns(data.schema.names)}") from None
 
 
 def _width(kind: str, categories) -> int:

@@ -32,7 +32,8 @@ from xentlearn.training import (TrainState, generator_from_state, rng_state, rng
                                 rng_state_to_json, state_from_parts, state_to_parts)
 
 # Hyperparameters that do not change what training computes.
-_IGNORED = ("verbose", "callbacks", "checkpoint", "checkpoint_interval")
+# sync_every: the Dask layout records the value a fit resolved (parameter or config key).
+_IGNORED = ("verbose", "callbacks", "checkpoint", "checkpoint_interval", "sync_every")
 # Rows hashed for the data fingerprint: enough to tell data sets apart, cheap to read.
 _FINGERPRINT_ROWS = 1024
 

@@ -102,18 +102,36 @@ def logits(estimator, X) -> np.ndarray:
 
 
 def _logits_in_row_blocks(model, params, X, dtype) -> np.ndarray:
-    """``model.predict_logits`` of X, (n, n_outputs) of `dtype`, a row block at a time:
-    an MLP's hidden layers of all rows at once took several times the memory of X, and
-    casting all of X to `dtype` a copy of it."""
+    """``model.predict_logits`` of X, (n, n_outputs) of `dtype`: a row block at a time
+    where X must be cast to `dtype` (a copy of all of X otherwise) or the model has hidden
+    layers (those of all rows at once took several times the memory of X).
+
+    Raises
+    ------
+    ValueError
+        float64 X holds a value beyond the range of float32 `dtype` (scikit-learn's
+        message), found block by block after the cast.
+    """
+    cast = X.dtype != dtype
+    widths = [shape[1] for shape in model.parameter_shapes().values() if len(shape) == 2]
+    if len(widths) == 1 and (not cast or sp.issparse(X)):
+        # No hidden layer, and no dense copy to avoid (sparse X casts its non-zeros).
+        with np.errstate(over="ignore"):      # a value beyond float32 is refused below
+            X = X.astype(dtype, copy=False)
+        if cast:
+            assert_all_finite(X.data, input_name="X")
+        return model.predict_logits(params, X)
     if sp.issparse(X) and X.format != "csr":
         X = X.tocsr()
-    widest = max(max(shape) for shape in model.parameter_shapes().values())
-    step = block_rows(widest, np.dtype(dtype).itemsize)
+    step = block_rows(max(widths), np.dtype(dtype).itemsize)
     out = np.empty((X.shape[0], model.n_outputs), dtype=dtype)
     for start in range(0, X.shape[0], step):
         stop = min(start + step, X.shape[0])
-        block = (csr_rows(X, start, stop) if sp.issparse(X) else X[start:stop]).astype(
-            dtype, copy=False)
+        block = csr_rows(X, start, stop) if sp.issparse(X) else X[start:stop]
+        with np.errstate(over="ignore"):
+            block = block.astype(dtype, copy=False)
+        if cast:
+            assert_all_finite(block.data if sp.issparse(block) else block, input_name="X")
         out[start:stop] = model.predict_logits(params, block)
     return out
 

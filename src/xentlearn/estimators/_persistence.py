@@ -20,7 +20,9 @@ naming the path and the field.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -130,13 +132,16 @@ def save(estimator, path) -> None:
     except io.MetadataTooLargeError as error:
         # What grows without bound: the history (one record per epoch, partial_fit call
         # included) and a table's preprocessing (one record per column).
-        columns = len((meta["preprocessing"] or {}).get("columns", ()))
-        if columns >= max(1000, 2 * len(estimator.history_)):
+        preprocessing = meta["preprocessing"] or {}
+        if 2 * len(json.dumps(preprocessing)) > len(json.dumps(meta, default=str)):
+            columns = preprocessing.get("columns", [])
+            categories = sum(len(c.get("categories", ())) for c in columns)
+            sizes = re.search(r"\d+ bytes, more than the \d+ allowed", str(error))
             raise io.MetadataTooLargeError(
-                f"cannot save the model: the preprocessing of its {columns} table columns "
-                f"takes more than the {io.MAX_META_BYTES} bytes of metadata a model file "
-                f"holds (about {io.MAX_META_BYTES // 120} columns fit); train on fewer "
-                "columns") from None
+                f"cannot save the model: its metadata would be more than a model file holds"
+                f"{f' ({sizes[0]})' if sizes else ''}, most of it the preprocessing of its "
+                f"{len(columns)} table columns ({categories} categories in all); train on "
+                "fewer columns, or fewer categories (max_categories)") from None
         if len(estimator.history_) < 1000:
             raise
         raise io.MetadataTooLargeError(

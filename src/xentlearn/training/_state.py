@@ -89,7 +89,10 @@ def generator_from_state(state: dict) -> np.random.Generator:
         raise ValueError(f"bit_generator must be one of {sorted(BIT_GENERATORS)}, "
                          f"got {str(name)[:40]!r}")
     bit_generator = BIT_GENERATORS[name]()
-    bit_generator.state = state
+    try:
+        bit_generator.state = state
+    except (TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
+        raise ValueError(f"a {name} state numpy cannot take ({exc})") from None
     return np.random.Generator(bit_generator)
 
 
