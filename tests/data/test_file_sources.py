@@ -773,3 +773,27 @@ def test_a_stray_nul_byte_is_not_utf16(tmp_path):
     utf16.write_bytes("x,label\n1,a\n".encode("utf-16-le"))
     with pytest.raises(XentlearnInputError, match="holds NUL bytes"):
         scan_schema(utf16)
+
+
+def test_file_source_columns_linear_in_their_number_and_edge_cases(tmp_path):
+    # Each feature's check scanned every name (a 50,000-column CSV took minutes).
+    import time
+
+    from xentlearn.data._readers import feature_columns
+
+    names = [f"c{i}" for i in range(200_000)] + ["y"]
+    start = time.perf_counter()
+    assert feature_columns("t.csv", names, "y", None, None, ["c0"]) == names[1:-1]
+    assert feature_columns("t.csv", names, "y", None, names[5:-1], ()) == names[5:-1]
+    assert time.perf_counter() - start < 2
+    with pytest.raises(XentlearnInputError, match=r"feature column 'nope' not found in 't.csv'; "
+                                                  r"available columns: 'c0', .* 'c39', \.\.\. "
+                                                  r"\(200001 columns\)"):
+        feature_columns("t.csv", names, "y", None, ["c1", "nope"], ())
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y\n1,2,0\n3,4,1\n")
+    options = dict(preprocessor=TabularPreprocessor(), encode_target=np.asarray)
+    same = FileSource(path, target="y", sample_weight_column="y", **options)  # y weighs its rows
+    assert same.columns == ["a", "b", "y"]
+    with pytest.raises(XentlearnInputError, match="FileSource needs a target column"):
+        FileSource(path, target=None, **options)

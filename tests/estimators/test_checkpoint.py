@@ -199,6 +199,15 @@ def _leave_checkpoint(tmp_path, monkeypatch, est_factory, X, y, name="fit.ckpt")
     return path
 
 
+def test_sync_every_changes_nothing_in_memory_so_a_checkpoint_resumes(tmp_path, monkeypatch):
+    # It decides a Dask mini-batch fit, whose checkpoint layout records the value used.
+    X, y = _data()
+    make = CASES["sgd mini-batch"]
+    path = _leave_checkpoint(tmp_path, monkeypatch, make, X, y)
+    resumed = _fit_quietly(make(str(path)).set_params(sync_every=5), X, y)
+    _assert_same_fit(resumed, _fit_quietly(make(None), X, y))
+
+
 def test_other_hyperparameters_or_data_are_refused_and_nothing_is_overwritten(
         tmp_path, monkeypatch):
     X, y = _data()
