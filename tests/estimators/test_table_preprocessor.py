@@ -191,3 +191,16 @@ def test_numbers_in_object_or_categorical_columns_fit_as_scikit_learn_fits_them(
     numbered = pd.DataFrame({0: values[:, 0], 1: ["p", "q"] * 40, 2: values[:, 1]})
     pre = TablePreprocessor(columns=[0, 2]).fit(numbered)
     assert pre.get_feature_names_out().tolist() == ["0", "2"]
+
+
+def test_table_preprocessor_takes_sparse_and_large_unsigned_columns():
+    # A pandas sparse column was "mixes value types"; a uint64 beyond 2**53 a raw ArrowInvalid.
+    frame = pd.DataFrame({"s": pd.arrays.SparseArray([0.0, 1.0, 0.0, 2.0]),
+                          "u": np.array([1, 2**60, 3, 2**63 + 5], dtype=np.uint64)})
+    dense = pd.DataFrame({"s": [0.0, 1.0, 0.0, 2.0], "u": frame["u"].astype(np.float64)})
+    np.testing.assert_array_equal(TablePreprocessor().fit(frame).transform(frame),
+                                  TablePreprocessor().fit(dense).transform(dense))
+    pre = TablePreprocessor().fit(frame)
+    assert pre.get_feature_names_out(["s", "u"]).tolist() == ["s", "u"]
+    with pytest.raises(ValueError, match="input_features is not equal to feature_names_in_"):
+        pre.get_feature_names_out(["u", "s"])

@@ -177,7 +177,9 @@ def as_float64(column, writable: bool = True) -> np.ndarray:
         import pyarrow.compute as pc
 
         column = pc.utf8_trim_whitespace(column)
-    x = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    # Integers beyond 2**53 round to the nearest float, as numpy's astype does.
+    x = column.cast(pa.float64(), safe=not pa.types.is_integer(column.type)).to_numpy(
+        zero_copy_only=False)
     return np.array(x, dtype=np.float64, copy=True) if writable else x
 
 

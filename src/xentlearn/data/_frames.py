@@ -85,6 +85,8 @@ def arrow_table(X, columns: Sequence[str] | None = None):
     arrays = []
     for name in columns:
         series = X[by_name[name]]
+        if getattr(series.dtype, "name", "").startswith("Sparse"):
+            series = series.sparse.to_dense()      # arrow has no sparse arrays
         try:
             arrays.append(pa.array(series, from_pandas=True))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from xentlearn.data import (ColumnWarning, TabularPreprocessor, UnseenCategoryWarning,
                             arrow_table, frame_library)
@@ -139,6 +139,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """Output names: "col" for numeric and boolean columns, "col=value" per category."""
         check_is_fitted(self, "_engine")
+        _check_feature_names_in(self, input_features)   # scikit-learn's check of them
         return np.asarray(self._engine.feature_names_out, dtype=object)
 
     @classmethod
