@@ -58,7 +58,8 @@ def test_unseen_categories_in_a_dataframe_are_named_as_in_files(file_model, tabl
     with pytest.warns(UnseenCategoryWarning) as from_frame:
         file_model.predict_proba(frame)
     assert [str(w.message) for w in from_frame] == [str(w.message) for w in from_file]
-    assert f"column 'color': {len(frame)} row(s) hold values not seen" in str(from_frame[0].message)
+    shown = str(from_frame[0].message)
+    assert f"column 'color': {len(frame)} row(s) hold values not seen" in shown
     with pytest.warns(UnseenCategoryWarning, match="column 'color'"):
         file_model.preprocessor_.transform(frame)
 
