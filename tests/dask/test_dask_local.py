@@ -128,6 +128,25 @@ def test_predictions_on_empty_partitions():
     assert model.score(Xd, yd) == model.score(X, y)
 
 
+def test_empty_partitions_of_a_file_model_say_nothing(tmp_path):
+    # Their stand-in row of zeros holds the category '0.0', which was warned of as unseen.
+    import warnings
+
+    from xentlearn.data import TableFiles
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=80), "c": rng.choice(["a", "b"], 80),
+                          "y": rng.choice(["n", "p"], 80)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    model = _lr().fit(TableFiles(tmp_path / "t.csv", target="y"))
+    dfd = dd.from_pandas(frame.drop(columns="y"), npartitions=2)
+    dfd = dd.concat([dfd, dfd[dfd.x > 1e9]])               # two empty partitions
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(model.predict_proba(dfd).compute(),
+                                      model.predict_proba(frame))
+
+
 def test_metadata_moments_equal_one_pass_in_memory():
     X, y = problem()
     w = np.random.default_rng(0).uniform(0, 2, len(y))

@@ -103,7 +103,8 @@ def test_a_boolean_column_takes_true_false_1_0_as_any_type_and_nothing_else(tmp_
     model = _fit(TableFiles(tmp_path / "b.parquet", target="label"))
     expected = model.predict_proba(pd.DataFrame({"flag": flag, "x": x}))
     for given in (flag.astype(float), flag.astype(int), np.where(flag, " TRUE", "false"),
-                  np.where(flag, "1", "0")):
+                  np.where(flag, "1", "0"), np.where(flag, "1.0", "0.0"),
+                  np.where(flag, 1.0, -0.0), pd.Categorical(np.where(flag, "true", "false"))):
         np.testing.assert_array_equal(
             model.predict_proba(pd.DataFrame({"flag": given, "x": x})), expected)
     with pytest.raises(XentlearnInputError, match=r"column 'flag' was boolean .* now holds "
@@ -113,3 +114,10 @@ def test_a_boolean_column_takes_true_false_1_0_as_any_type_and_nothing_else(tmp_
     _csv(tmp_path / "n.csv", flag, x, labels, lambda f, i: "2" if i == 5 else int(f))
     with pytest.raises(XentlearnInputError, match=r"such as 2 \(first in row 6 of .*n.csv"):
         model.predict(TableFiles(tmp_path / "n.csv"))
+    # A Parquet column written from a pandas Categorical is dictionary-encoded: its row.
+    words = pd.Categorical(np.where(flag, "true", "false"))
+    words[7] = "false"
+    pd.DataFrame({"flag": words.add_categories("yes"), "x": x}).assign(
+        flag=lambda f: f["flag"].where(np.arange(N) != 7, "yes")).to_parquet(tmp_path / "c.pq")
+    with pytest.raises(XentlearnInputError, match=r"such as 'yes' \(first in row 8 of "):
+        model.predict(TableFiles(tmp_path / "c.pq"))

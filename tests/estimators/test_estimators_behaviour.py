@@ -248,6 +248,14 @@ def test_prediction_works_in_row_blocks_without_a_copy_of_x(sparse):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert proba.dtype == np.float64 and peak < 3 * X.nbytes
+    # A float32 model casts float64 X a block at a time (a block of 20 columns' rows).
+    X64 = rng.standard_normal((40000, 200))
+    model32 = LogisticRegression(dtype=np.float32, max_iter=2).fit(X64[:500], y[:500])
+    tracemalloc.start()
+    model32.decision_function(X64)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < X64.nbytes / 8
     dense = np.asarray(Xs.todense() if sparse else Xs, dtype=np.float64)
     W0, W1 = clf.coefs_
     z = np.maximum(dense @ W0 + clf.intercepts_[0], 0) @ W1 + clf.intercepts_[1]

@@ -161,9 +161,24 @@ def test_table_preprocessor_reads_dates_and_missing_tokens_and_advises_in_its_wo
     with pytest.raises(XentlearnInputError, match=r"exclude the column \(columns= leaving out "
                                                   r"'when'\) or expand it .*dates='expand'"):
         TablePreprocessor(na_values=["?"], impute="mean").fit(frame)
-    with pytest.warns(ColumnWarning, match=r"constant column\(s\): 'k' .*exclude them with "
+    with pytest.warns(ColumnWarning, match=r"constant column\(s\): 'k' .*exclude them: "
                                            r"columns= leaving them out"):
         pre = TablePreprocessor(dates="expand", na_values=["?"], impute="mean").fit(frame)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:       # as any library warning:
+        warnings.simplefilter("default")                        # once, and ...
+        for _ in range(3):
+            TablePreprocessor(dates="expand", na_values=["?"], impute="mean").fit(frame)
+        warnings.filterwarnings("ignore", module="xentlearn")   # ... filtered by module
+        TablePreprocessor(dates="expand", na_values=["?"], impute="mean").fit(frame)
+    assert len(caught) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        failed = TablePreprocessor(dates="expand", na_values=["?"], impute="mean")
+        with pytest.raises(ColumnWarning):
+            failed.fit(frame)
+    assert not hasattr(failed, "n_features_in_")
     assert pre.kinds_ == ["date", "numeric", "numeric"]
     assert pre.get_feature_names_out().tolist()[:2] == ["when.year", "when.month"]
     np.testing.assert_allclose(pre.transform(frame)[:, 4], [-1.336306, 0, 0.267261, 1.069045],
@@ -186,8 +201,9 @@ def test_numbers_in_object_or_categorical_columns_fit_as_scikit_learn_fits_them(
     for frame in frames:
         np.testing.assert_allclose(LogisticRegression().fit(frame, y).coef_, expected)
         sklm.LogisticRegression().fit(frame, y)       # scikit-learn takes them too
-    with pytest.raises(XentlearnInputError, match=r"non-numeric column\(s\) \['b'\]"):
-        LogisticRegression().fit(frames[0].assign(b="x"), y)
+    for text in ("x", "0.5"):      # text, even of numbers, is no number
+        with pytest.raises(XentlearnInputError, match=r"non-numeric column\(s\) \['b'\]"):
+            LogisticRegression().fit(frames[0].assign(b=text), y)
     # Non-string column names: the preprocessing's names are their text.
     numbered = pd.DataFrame({0: values[:, 0], 1: ["p", "q"] * 40, 2: values[:, 1]})
     pre = TablePreprocessor(columns=[0, 2]).fit(numbered)

@@ -99,7 +99,7 @@ class NotBooleanValuesError(ColumnValuesError):
     text other than true and false."""
 
     def rows(self, values) -> np.ndarray:
-        return ~_reads_as_boolean(values)
+        return np.isnan(_truth(values)) & ~_missing(values)
 
 
 class UnreadableDatesError(ColumnValuesError):
@@ -201,50 +201,60 @@ def numbers_of(name: str, column, kind: str = NUMERIC) -> np.ndarray:
 
 def booleans_of(name: str, column) -> np.ndarray:
     """A column fitted as boolean, as 1.0 (true) and 0.0 (false), NaN where missing: bool
-    values, the numbers 0 and 1, or text a CSV reader reads as booleans (true, false, 1, 0
-    in any case). Other values (7.5, "yes") raise ``NotBooleanValuesError``: read as
-    numbers, they would weigh as many times the true value."""
+    values, the numbers 0 and 1, or text a CSV reader reads as such (true, false in any
+    case, 1, 0, 1.0, 0.0). Other values (7.5, "yes") raise ``NotBooleanValuesError``: read
+    as numbers, they would weigh as many times the true value."""
+    truth = _truth(column)
+    readable = ~np.isnan(truth) | _missing(column)
+    if not readable.all():
+        first = _plain_values(column)[int(np.argmin(readable))]
+        raise NotBooleanValuesError(
+            name, f"column {name!r} was boolean (true = 1, false = 0) when the "
+            f"preprocessing was fitted but now holds {column.type} values that are not "
+            f"true or false, such as {first.as_py()!r}", "")
+    return truth
+
+
+def _plain_values(values):
+    """`values` with a dictionary type decoded (a pandas Categorical in a Parquet file)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(values.type):
+        return values.cast(values.type.value_type)
+    return values
+
+
+def _missing(values) -> np.ndarray:
+    """Null, or NaN (a float column's missing value)."""
+    import pyarrow.compute as pc
+
+    return pc.is_null(values, nan_is_null=True).to_numpy(zero_copy_only=False)
+
+
+def _truth(values) -> np.ndarray:
+    """1.0 where `values` (a pyarrow array) reads as true, 0.0 as false, NaN otherwise
+    (missing, or no boolean)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
-    if not pa.types.is_boolean(column.type):
-        readable = _reads_as_boolean(column)
-        if not readable.all():
-            first = column[int(np.argmin(readable))]
-            raise NotBooleanValuesError(
-                name, f"column {name!r} was boolean (true = 1, false = 0) when the "
-                f"preprocessing was fitted but now holds {column.type} values that are not "
-                f"true or false, such as {first.as_py()!r}", "")
-        if _is_text(column.type):
-            column = pc.utf8_trim_whitespace(column).cast(pa.bool_())
-    return as_float64(column, writable=False)
-
-
-def _is_text(arrow_type) -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
-
-
-def _reads_as_boolean(values) -> np.ndarray:
-    """Which rows of `values` (a pyarrow array) read as a boolean or are missing."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+    values = _plain_values(values)
     if pa.types.is_boolean(values.type):
-        return np.ones(len(values), dtype=bool)
-    if _is_text(values.type):
-        words = pc.utf8_lower(pc.utf8_trim_whitespace(values))
-        readable = pc.is_in(words, value_set=pa.array(["true", "false", "1", "0"]))
-    else:
-        try:
-            x = values.cast(pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return np.zeros(len(values), dtype=bool)
-        readable = pc.or_(pc.is_in(x, value_set=pa.array([0.0, 1.0])), pc.is_nan(x))
-    return pc.fill_null(readable, True).to_numpy(zero_copy_only=False)
+        return as_float64(values)
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type) or (
+            pa.types.is_string_view(values.type)):
+        words = pc.utf8_lower(pc.utf8_trim_whitespace(values.cast(pa.string())))
+        true = pc.match_substring_regex(words, r"^(true|\+?1(\.0*)?)$")
+        false = pc.match_substring_regex(words, r"^(false|[+-]?0(\.0*)?)$")
+        truth = np.full(len(values), np.nan)
+        truth[pc.fill_null(true, False).to_numpy(zero_copy_only=False)] = 1.0
+        truth[pc.fill_null(false, False).to_numpy(zero_copy_only=False)] = 0.0
+        return truth
+    try:
+        x = as_float64(values)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return np.full(len(values), np.nan)
+    x[(x != 0.0) & (x != 1.0)] = np.nan          # -0.0 == 0.0
+    return x
 
 
 def as_string(column):

@@ -251,7 +251,7 @@ def _is_number(value: str) -> bool:
     return True
 
 
-def _identifiers_warning(ids: list[tuple[str, str]]) -> "ColumnWarning":
+def _identifiers_warning(ids: list[tuple[str, str]], exclude: str) -> "ColumnWarning":
     """The ColumnWarning for identifier-like columns, (name, why) each: one-hot encoded
     text lets a model memorise rows; an id number only says how the rows were numbered,
     unless it is a measurement (an amount) that happens to differ in every row."""
@@ -264,7 +264,7 @@ def _identifiers_warning(ids: list[tuple[str, str]]) -> "ColumnWarning":
             "numbered") if numbers else ""]
     return ColumnWarning(
         "column(s) that look like identifiers: " + _listed(ids) + "; "
-        + " and ".join(w for w in why if w) + ": exclude them (drop=[...])"
+        + " and ".join(w for w in why if w) + f": exclude them ({exclude})"
         + (", unless a column of numbers is a measurement (an amount, a count)"
            if numbers else ""), "identifier", [n for n, _ in ids])
 
@@ -522,6 +522,9 @@ class TabularPreprocessor:
     >>> pre.transform(batch).tolist()
     [[-1.0, 0.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]]
     """
+
+    # How fit's warnings say to leave columns out (the words of TableFiles).
+    EXCLUDE_ADVICE = "drop=[...]"
 
     def __init__(self, columns: Sequence[str] | None = None, *, standardize: bool = True,
                  impute: str | None = None, max_categories: int = 1000,
@@ -949,12 +952,12 @@ class TabularPreprocessor:
                 elif _looks_like_id_name(name):
                     ids.append((name, "whole numbers, named like an identifier"))
         if ids:
-            warnings.warn(_identifiers_warning(ids), stacklevel=3)
+            warnings.warn(_identifiers_warning(ids, self.EXCLUDE_ADVICE), stacklevel=3)
         if free_text:
             warnings.warn(ColumnWarning(
                 "text column(s) with nearly one category per row: " + _listed(free_text)
                 + "; one-hot encoding gives a feature per value that new rows rarely share: "
-                "exclude them (drop=[...]) unless the values repeat in new data",
+                f"exclude them ({self.EXCLUDE_ADVICE}) unless the values repeat in new data",
                 "free_text", [n for n, _ in free_text]), stacklevel=3)
         if self._numbers_as_text:
             warnings.warn(_numbers_as_text_warning(self._numbers_as_text), stacklevel=3)
@@ -964,7 +967,7 @@ class TabularPreprocessor:
         if constant:
             warnings.warn(ColumnWarning(
                 "constant column(s): " + _listed(constant) + "; they carry no information "
-                "(exclude them with drop=[...])", "constant", [n for n, _ in constant]),
+                f"(exclude them: {self.EXCLUDE_ADVICE})", "constant", [n for n, _ in constant]),
                 stacklevel=3)
         for name, message in self._comma_codes:
             warnings.warn(ColumnWarning(message, "comma_numbers", [name]), stacklevel=3)

@@ -702,8 +702,11 @@ _SIZE_SAMPLE = 256
 def _call(X, name: str, estimator):
     if len(X) == 0:
         # An empty partition (a filtered DataFrame has them), which scikit-learn's input
-        # checks refuse: the method's output for one row of zeros, with no row.
-        return getattr(estimator, name)(_dask.memory_aligned(_one_row_of_zeros(X)))[:0]
+        # checks refuse: the method's output for one row of zeros, with no row. Whatever
+        # that row would be warned of (a category '0.0') is not the user's.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return getattr(estimator, name)(_dask.memory_aligned(_one_row_of_zeros(X)))[:0]
     return getattr(estimator, name)(_dask.memory_aligned(X))
 
 

@@ -61,6 +61,10 @@ def prepare(estimator, X, y, sample_weight, validation_data, *, dtype, partial: 
     if isinstance(X, TableFiles):
         if not continuing:   # a fresh fit on files forgets the names of an earlier array fit
             estimator.__dict__.pop("feature_names_in_", None)
+        elif not hasattr(estimator, "_preprocessor"):
+            raise XentlearnInputError(
+                "this model was trained on arrays, not files: partial_fit continues on arrays "
+                "(or DataFrames); fit it afresh to train on TableFiles")
         if _dask_inputs.cluster_current():    # a Dask client is current: workers read files
             return Prepared(*_dask_inputs.prepare_files_on_cluster(
                 estimator, X, y, sample_weight, validation_data, dtype=dtype,
@@ -123,7 +127,8 @@ def _logits_in_row_blocks(model, params, X, dtype) -> np.ndarray:
         return model.predict_logits(params, X)
     if sp.issparse(X) and X.format != "csr":
         X = X.tocsr()
-    step = block_rows(max(widths), np.dtype(dtype).itemsize)
+    # A block's rows: its copy (cast) of X and its widest layer.
+    step = block_rows(max(X.shape[1], *widths), np.dtype(dtype).itemsize)
     out = np.empty((X.shape[0], model.n_outputs), dtype=dtype)
     for start in range(0, X.shape[0], step):
         stop = min(start + step, X.shape[0])
@@ -414,22 +419,21 @@ def _check_numeric_frame(X) -> None:
 
 def _numbers_in(column) -> bool:
     """Whether a pandas column holds numbers scikit-learn's validation converts: a numeric
-    or boolean dtype, a categorical of numbers, or objects that are all numbers."""
+    or boolean dtype, a categorical of numbers, or objects that are all numbers (Decimal
+    included; text such as "0.5" is not: a code read as a number is a silent mistake)."""
     import pandas as pd
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+    from pandas.api.types import infer_dtype, is_bool_dtype, is_numeric_dtype
 
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         dtype = dtype.categories.dtype
     if is_numeric_dtype(dtype) or is_bool_dtype(dtype):
         return True
-    if dtype != object:
-        return False
-    try:
-        np.asarray(column, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return True
+    return dtype == object and infer_dtype(column, skipna=False) in _NUMBER_KINDS
+
+
+# pandas' infer_dtype of an object column that holds numbers only.
+_NUMBER_KINDS = ("floating", "integer", "mixed-integer-float", "decimal", "boolean")
 
 
 def _nullable_labels_as_numpy(y):

@@ -21,8 +21,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from xentlearn.data import (ColumnWarning, TabularPreprocessor, UnseenCategoryWarning,
-                            arrow_table, frame_library)
+from xentlearn.data import (TabularPreprocessor, UnseenCategoryWarning, arrow_table,
+                            frame_library)
 from xentlearn.exceptions import XentlearnInputError
 
 
@@ -116,7 +116,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         self._validate_params()
         _output_dtype(self.dtype)
         table = _as_table(X, None if self.columns is None else list(self.columns))
-        engine = TabularPreprocessor(table.schema.names, standardize=self.standardize,
+        engine = _FrameEngine(table.schema.names, standardize=self.standardize,
                                      impute=self.impute, max_categories=self.max_categories,
                                      na_values=list(self.na_values), dates=self.dates)
         with _in_own_words():
@@ -168,26 +168,21 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         return tags
 
 
+class _FrameEngine(TabularPreprocessor):
+    """The preprocessing of ``TablePreprocessor``, whose warnings advise its own words."""
+
+    EXCLUDE_ADVICE = "columns= leaving them out"
+
+
 @contextlib.contextmanager
 def _in_own_words():
-    """The preprocessing's advice, written for TableFiles, in TablePreprocessor's words: a
-    column is left out with ``columns=``, not ``drop=`` (warnings and errors of fit)."""
-    def reworded(message: str) -> str:
-        return re.sub(r"drop=\[([^\]]*)\]", lambda m: "columns= leaving " + (
-            "them out" if m.group(1) == "..." else f"out {m.group(1)}"), message)
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            yield
-        except XentlearnInputError as error:
-            error.args = (reworded(str(error)),)
-            raise
-    for warning in caught:
-        message = warning.message
-        if isinstance(message, ColumnWarning):
-            message = ColumnWarning(reworded(str(message)), message.problem, message.columns)
-        warnings.warn_explicit(message, warning.category, warning.filename, warning.lineno)
+    """The preprocessing's errors, written for TableFiles, in TablePreprocessor's words: a
+    column is left out with ``columns=``, not ``drop=`` (its warnings: ``_FrameEngine``)."""
+    try:
+        yield
+    except XentlearnInputError as error:
+        error.args = (re.sub(r"drop=\[([^\]]*)\]", r"columns= leaving out \1", str(error)),)
+        raise
 
 
 def _output_dtype(dtype) -> np.dtype:
