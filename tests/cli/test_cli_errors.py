@@ -301,6 +301,8 @@ def test_library_messages_in_command_line_words():
     assert flag_names("The 'alpha' parameter of LogisticRegression must be a str among "
                       "{'auto'} or a float in the range [0.0, inf). Got -1.0 instead.") == (
         "--alpha must be 'auto' or a float in the range [0.0, inf). Got -1.0 instead.")
+    assert flag_names("train with solver='lbfgs' (full batch), or raise shuffle_buffer_rows") == (
+        "train with --solver lbfgs (full batch), or raise --shuffle-buffer-rows")
     # A NUL byte read from a file cannot be typed as a flag's value: no advice to try.
     assert flag_names("declare them, e.g. na_values=['\\x004']") == (
         "declare them, e.g. na_values=['\\x004']")

@@ -40,6 +40,8 @@ def _cli_warning(warning: Warning, args=None) -> str:
         # A ColumnWarning: its advice (drop=, na_values=, impute=) as flags.
         message = message.replace("drop=[...]", "--drop " + " ".join(map(shlex.quote, columns)))
         message = flag_names(message)
+    if type(warning).__name__ == "LabelOrderWarning":
+        message = flag_names(message)
     if type(warning).__name__ == "ConvergenceWarning":
         standardized = args is None or getattr(args, "standardize", None) is not False
         message = re.sub(r"max_iter=(\d+)", r"--max-iter \1", message)
@@ -62,7 +64,8 @@ _SPOKEN_PARAMS = ("impute", "solver", "batch_size", "penalty", "learning_rate", 
                   "max_iter", "early_stopping", "csv_block_bytes", "dates", "max_classes",
                   "max_categories", "validation_fraction")
 # TableFiles fields that library messages name; the command line has a flag for each.
-_TABLE_FIELDS = ("csv_block_bytes", "max_categories", "max_classes", "memory_budget", "na_values")
+_TABLE_FIELDS = ("csv_block_bytes", "max_categories", "max_classes", "memory_budget", "na_values",
+                 "shuffle_buffer_rows")
 
 
 def error_message(error: Exception, args=None) -> str:

@@ -25,14 +25,15 @@ _WHERE = {
     "DATE_FORMATS": "_dates", "DATE_PARTS": "_dates", "MISSING_CATEGORY": "_tabular",
     "ColumnWarning": "_tabular", "TabularPreprocessor": "_tabular",
     "ColumnValuesError": "_column_values", "UnknownLabelsError": "_column_values",
-    "UnseenCategoryWarning": "_tabular",
+    "UnseenCategoryWarning": "_tabular", "LabelOrderWarning": "_files",
 }
 
 __all__ = ["ArraySource", "TableFiles", "Batch", "DataSource", "FileSource", "TabularPreprocessor",
            "MISSING_CATEGORY", "iter_record_batches", "list_data_files", "scan_schema",
            "scan_target", "column_moments", "column_moments_and", "ColumnMoments", "arrow_table", "frame_columns",
            "frame_library", "RowSplit", "row_uniforms", "ColumnWarning", "UnseenCategoryWarning",
-           "DATE_FORMATS", "DATE_PARTS", "ColumnValuesError", "UnknownLabelsError"]
+           "DATE_FORMATS", "DATE_PARTS", "ColumnValuesError", "UnknownLabelsError",
+           "LabelOrderWarning"]
 
 
 def __getattr__(name: str):

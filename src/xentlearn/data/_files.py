@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -130,9 +131,12 @@ class FileSource:
     order), and a shuffled epoch replays the reader's
     random choices (file order, row-group order) and the buffer's
     permutations on row indices, gathering each mini-batch from the decoded
-    rows with ``np.take``. So the budget changes speed and memory, never a
-    result, and a checkpoint written while streaming resumes in memory, and
-    the reverse. The full-batch pass is that of arrays (``ArraySource``'s
+    rows with ``np.take``. So the budget changes speed and memory, never the
+    batches (an estimator's lbfgs fit starts from a subsample solve where ``every``
+    gives one, in memory only: the same optimum by another path), and a
+    checkpoint written while streaming resumes in memory, and the reverse. The
+    first whole shuffled pass checks that windows of `shuffle_buffer_rows` rows
+    hold the labels in about the data's proportions (``LabelOrderWarning``). The full-batch pass is that of arrays (``ArraySource``'s
     blocks; the objective's threads), so training from the decoded rows costs
     what training from arrays does.
 
@@ -227,6 +231,7 @@ class FileSource:
         self.decoded_bytes = self.n_samples * row_bytes
         self.in_memory = 0 < self.decoded_bytes <= self.memory_budget
         self._cache: _Decoded | None = None
+        self._order_checked = False     # LabelOrderWarning: checked on one shuffled pass
         if not self.in_memory and self._kept is not None:
             self._kept = None
             pa.default_memory_pool().release_unused()
@@ -452,21 +457,27 @@ class FileSource:
                                        or int(batch_size) != batch_size or batch_size < 1):
             raise XentlearnInputError(
                 f"batch_size must be a positive integer or None, got {batch_size!r}")
-        if self.in_memory:
-            if self._cache is None:
-                self._cache = self._decode_all()
-            if batch_size is None:
+        if batch_size is None:
+            if self.in_memory:
+                if self._cache is None:
+                    self._cache = self._decode_all()
                 cache = self._cache
                 yield from ArraySource(cache.X, cache.targets, cache.weights).batches(None)
-            else:
-                yield from self._cached_minibatches(int(batch_size), rng, skip)
-            return
-        if batch_size is None:
+                return
             step = block_rows(self.n_features, self.dtype.itemsize)
             yield from _blocks_across(
                 (self._encode(path, record) for path, record in self._records(None)), step)
             return
-        yield from self._minibatches(int(batch_size), rng, skip)
+        if self.in_memory and self._cache is None:
+            self._cache = self._decode_all()
+        passes = (self._cached_minibatches if self.in_memory else self._minibatches)(
+            int(batch_size), rng, skip)
+        if rng is None or self._order_checked:
+            yield from passes
+            return
+        window = max(self.shuffle_buffer_rows, int(batch_size))
+        yield from _checking_label_order(passes, window)
+        self._order_checked = True       # a whole shuffled pass was checked
 
     def every(self, step: int) -> ArraySource | None:
         """Every `step`-th row of the decoded rows (views), when they are kept in memory
@@ -665,6 +676,55 @@ class FileSource:
                     skip -= 1
                     continue
                 yield _take((X_buf, t_buf, w_buf), order, start, min(n, start + batch_size))
+
+
+# Mean total-variation distance between the labels of a window of shuffled rows and
+# those of the whole pass, above which the rows are said to arrive grouped by label.
+_GROUPED_LABELS = 0.1
+
+
+class LabelOrderWarning(UserWarning):
+    """Shuffled mini-batches of files whose rows are grouped by label: a window of
+    `shuffle_buffer_rows` rows holds other labels than the whole data."""
+
+
+def _checking_label_order(batches: Iterator[Batch], window: int) -> Iterator[Batch]:
+    """`batches` (one shuffled pass), and at its end a ``LabelOrderWarning`` when windows
+    of `window` rows hold labels in other proportions than the pass: files sorted by label
+    stream as runs of one class, and a mini-batch solver then fits each class in turn.
+
+    Hard labels only (1-D targets: class indices, or 0/1); others pass unchecked.
+    """
+    counts: list[np.ndarray] = []
+    current, rows = np.zeros(0), 0
+    for batch in batches:
+        yield batch
+        targets = batch.targets
+        if targets.ndim != 1:
+            yield from batches
+            return
+        found = np.bincount(targets.astype(np.intp, copy=False))
+        current = np.pad(current, (0, max(0, len(found) - len(current))))
+        current[:len(found)] += found
+        rows += len(targets)
+        if rows >= window:
+            counts.append(current)
+            current, rows = np.zeros(0), 0
+    if len(counts) < 2:
+        return
+    width = max(len(c) for c in counts)
+    windows = np.array([np.pad(c, (0, width - len(c))) for c in counts])
+    share = windows / windows.sum(axis=1, keepdims=True)
+    total = windows.sum(axis=0) / windows.sum()
+    distance = 0.5 * np.abs(share - total).sum(axis=1).mean()
+    if distance > _GROUPED_LABELS:
+        warnings.warn(LabelOrderWarning(
+            f"the rows of the files are grouped by label: shuffled {window} rows at a time "
+            f"(shuffle_buffer_rows), the label shares of those windows are "
+            f"{distance:.0%} off the whole data's on average, so mini-batch training sees one "
+            "class after another and ends worse than on shuffled rows; shuffle the rows of "
+            "the files once, train with solver='lbfgs' (full batch), or raise "
+            "shuffle_buffer_rows"), stacklevel=2)
 
 
 def _emptied(items: list) -> Iterator:
