@@ -136,9 +136,10 @@ class FileSource:
     gives one, in memory only: the same optimum by another path), and a
     checkpoint written while streaming resumes in memory, and the reverse. The
     first whole shuffled pass checks that windows of `shuffle_buffer_rows` rows
-    hold the labels in about the data's proportions (``LabelOrderWarning``). The full-batch pass is that of arrays (``ArraySource``'s
-    blocks; the objective's threads), so training from the decoded rows costs
-    what training from arrays does.
+    hold the labels in about the data's proportions (``LabelOrderWarning``). The
+    full-batch pass is that of arrays (``ArraySource``'s blocks; the objective's
+    threads), so training from the decoded rows costs what training from arrays
+    does.
 
     Examples
     --------
