@@ -817,10 +817,17 @@ def test_files_grouped_by_label_are_named_for_mini_batch_training(tmp_path, budg
     pq.write_table(table, tmp_path / "shuffled.parquet", row_group_size=250)
     options = dict(target="y", shuffle_buffer_rows=128, batch_rows=128, memory_budget=budget)
     model = LogisticRegression(solver="adam", max_iter=3, batch_size=32, random_state=0)
-    with pytest.warns(LabelOrderWarning, match=r"grouped by label: shuffled 128 rows at a time"):
+    with pytest.warns(LabelOrderWarning, match=r"grouped by label: mini-batches are shuffled "
+                                               r"within a buffer of about 128 rows"):
         model.fit(TableFiles(tmp_path / "sorted.parquet", **options))
     with warnings.catch_warnings():
         warnings.simplefilter("error", LabelOrderWarning)
         model.fit(TableFiles(tmp_path / "shuffled.parquet", **options))
         model.set_params(solver="lbfgs", batch_size="auto").fit(
             TableFiles(tmp_path / "sorted.parquet", **options))
+        # Shuffled rows of 100 classes: windows of 128 rows differ from the data by chance
+        # alone (a plain distance of the shares said "grouped").
+        many = pa.table({"x": x, "y": rng.integers(0, 100, 3000)})
+        pq.write_table(many, tmp_path / "many.parquet", row_group_size=250)
+        model.set_params(solver="adam", batch_size=32).fit(
+            TableFiles(tmp_path / "many.parquet", **options))

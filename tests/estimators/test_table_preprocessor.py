@@ -201,6 +201,12 @@ def test_numbers_in_object_or_categorical_columns_fit_as_scikit_learn_fits_them(
     for frame in frames:
         np.testing.assert_allclose(LogisticRegression().fit(frame, y).coef_, expected)
         sklm.LogisticRegression().fit(frame, y)       # scikit-learn takes them too
+    mixed = pd.DataFrame({"a": [True, 1, 0, False] * 20, "b": values[:, 1]}, dtype=object)
+    np.testing.assert_allclose(LogisticRegression().fit(mixed, y).coef_,
+                               sklm.LogisticRegression().fit(mixed, y).coef_, atol=1e-3)
+    gaps = pd.DataFrame({"a": [1, np.nan] * 40, "b": values[:, 1]}, dtype=object)
+    with pytest.raises(ValueError, match="Input X contains NaN"):   # missing, not text
+        LogisticRegression().fit(gaps, y)
     for text in ("x", "0.5"):      # text, even of numbers, is no number
         with pytest.raises(XentlearnInputError, match=r"non-numeric column\(s\) \['b'\]"):
             LogisticRegression().fit(frames[0].assign(b=text), y)

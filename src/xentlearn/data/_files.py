@@ -679,22 +679,27 @@ class FileSource:
                 yield _take((X_buf, t_buf, w_buf), order, start, min(n, start + batch_size))
 
 
-# Mean total-variation distance between the labels of a window of shuffled rows and
-# those of the whole pass, above which the rows are said to arrive grouped by label.
-_GROUPED_LABELS = 0.1
+# Association between the shuffle windows and the labels (Cramer's V, less what shuffled
+# rows give by chance), above which the rows are said to arrive grouped by label: 0 for
+# shuffled rows, 1 for rows sorted by label, whatever the classes' shares.
+_GROUPED_LABELS = 0.3
 
 
 class LabelOrderWarning(UserWarning):
-    """Shuffled mini-batches of files whose rows are grouped by label: a window of
-    `shuffle_buffer_rows` rows holds other labels than the whole data."""
+    """Shuffled mini-batches of files whose rows are grouped by label: successive
+    shuffle buffers hold the labels in other proportions than the whole data."""
 
 
 def _checking_label_order(batches: Iterator[Batch], window: int) -> Iterator[Batch]:
     """`batches` (one shuffled pass), and at its end a ``LabelOrderWarning`` when windows
-    of `window` rows hold labels in other proportions than the pass: files sorted by label
-    stream as runs of one class, and a mini-batch solver then fits each class in turn.
+    of `window` rows and the labels are associated: files sorted by label stream as runs of
+    one class, and a mini-batch solver then fits each class in turn.
 
-    Hard labels only (1-D targets: class indices, or 0/1); others pass unchecked.
+    The association is Cramer's V of the (window x label) counts with the chi-square
+    statistic's expectation under independence, (W - 1)(K - 1), taken off: near 0 for
+    shuffled rows however many classes, 1 for sorted rows however rare a class. Hard labels
+    only (1-D targets: class indices, or 0/1); others pass unchecked, as do passes of
+    fewer than two windows.
     """
     counts: list[np.ndarray] = []
     current, rows = np.zeros(0), 0
@@ -714,18 +719,25 @@ def _checking_label_order(batches: Iterator[Batch], window: int) -> Iterator[Bat
     if len(counts) < 2:
         return
     width = max(len(c) for c in counts)
-    windows = np.array([np.pad(c, (0, width - len(c))) for c in counts])
-    share = windows / windows.sum(axis=1, keepdims=True)
-    total = windows.sum(axis=0) / windows.sum()
-    distance = 0.5 * np.abs(share - total).sum(axis=1).mean()
-    if distance > _GROUPED_LABELS:
+    observed = np.array([np.pad(c, (0, width - len(c))) for c in counts])
+    observed = observed[:, observed.sum(axis=0) > 0]
+    n_windows, n_labels = observed.shape
+    if n_labels < 2:
+        return
+    total = observed.sum()
+    expected = observed.sum(axis=1, keepdims=True) * observed.sum(axis=0) / total
+    chi2 = ((observed - expected) ** 2 / expected).sum()
+    excess = (chi2 - (n_windows - 1) * (n_labels - 1)) / (total * (min(n_windows, n_labels) - 1))
+    association = float(np.sqrt(max(excess, 0.0)))
+    if association > _GROUPED_LABELS:
         warnings.warn(LabelOrderWarning(
-            f"the rows of the files are grouped by label: shuffled {window} rows at a time "
-            f"(shuffle_buffer_rows), the label shares of those windows are "
-            f"{distance:.0%} off the whole data's on average, so mini-batch training sees one "
-            "class after another and ends worse than on shuffled rows; shuffle the rows of "
-            "the files once, train with solver='lbfgs' (full batch), or raise "
-            "shuffle_buffer_rows"), stacklevel=2)
+            f"the rows of the files are grouped by label: mini-batches are shuffled within "
+            f"a buffer of about {window} rows (shuffle_buffer_rows), and successive buffers "
+            f"hold the labels in other proportions than the whole data (association "
+            f"{association:.2f}: 0 for shuffled rows, 1 for rows sorted by label), so "
+            "mini-batch training sees one class after another and ends worse than on shuffled "
+            "rows; shuffle the rows of the files once, train with solver='lbfgs' (full "
+            "batch), or raise shuffle_buffer_rows"), stacklevel=2)
 
 
 def _emptied(items: list) -> Iterator:

@@ -429,11 +429,19 @@ def _numbers_in(column) -> bool:
         dtype = dtype.categories.dtype
     if is_numeric_dtype(dtype) or is_bool_dtype(dtype):
         return True
-    return dtype == object and infer_dtype(column, skipna=False) in _NUMBER_KINDS
+    if dtype != object:
+        return False
+    # Missing values (None, NaN) are left to scikit-learn's check, which names them.
+    kind = infer_dtype(column, skipna=True)
+    if kind in ("mixed", "mixed-integer"):      # such as True beside 1, or 'a' beside 1
+        present = column.dropna()
+        return not present.map(lambda v: isinstance(v, (str, bytes))).any() and (
+            infer_dtype(present.astype(float, errors="ignore"), skipna=True) in _NUMBER_KINDS)
+    return kind in _NUMBER_KINDS
 
 
 # pandas' infer_dtype of an object column that holds numbers only.
-_NUMBER_KINDS = ("floating", "integer", "mixed-integer-float", "decimal", "boolean")
+_NUMBER_KINDS = ("floating", "integer", "mixed-integer-float", "decimal", "boolean", "empty")
 
 
 def _nullable_labels_as_numpy(y):
