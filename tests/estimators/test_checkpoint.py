@@ -313,6 +313,8 @@ def test_a_checkpoint_with_an_unknown_stop_reason_is_refused_and_left(tmp_path, 
      r"bit_generator must be one of \['MT19937'"),
     (("fit", "start_rng_state"), {"bit_generator": "PCG64", "state": {
         "__ndarray__": [1], "dtype": "(200000000,)f8"}}, r"bad generator state"),
+    # Past the epoch's end: the fit failed with "every training row has loss weight 0".
+    (("state", "batch"), 50, r"it is 50 batches into an epoch of \d+"),
     # numpy's own setter raised IndexError for a short key.
     (("fit", "start_rng_state"), {"bit_generator": "MT19937", "state": {
         "key": {"__ndarray__": [1, 2], "dtype": "<u4"}, "pos": 0}},

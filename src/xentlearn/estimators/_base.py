@@ -240,7 +240,10 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                                      params, (data.backend or training.ThreadBackend()).layout(
                                          data.source, minibatch=not spec.full_batch))
                 if checkpoint.resuming:
-                    state = checkpoint.restore(state)
+                    # A Dask backend counts its own rounds; here, batches of the source.
+                    state = checkpoint.restore(state, None if data.backend is not None else
+                                               1 if spec.full_batch else
+                                               data.source.n_batches(batch_size))
             if first_rows is not None:
                 state = training.subsample_start(
                     objective, optimizer, first_rows, state, max_epochs=int(self.max_iter),

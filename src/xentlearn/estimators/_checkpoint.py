@@ -147,9 +147,10 @@ class Checkpoint:
                     f"to start over")
         self.fit_meta["data"] = data
 
-    def restore(self, template: TrainState) -> TrainState:
+    def restore(self, template: TrainState, batches_per_epoch: int | None = None) -> TrainState:
         """The saved state, checked entry by entry against `template` (a fresh initial state);
-        a NaN or inf that training never stores (``nonfinite_state_entry``) is refused."""
+        a NaN or inf that training never stores (``nonfinite_state_entry``) is refused, and
+        so is a position in the epoch past its `batches_per_epoch` (when given)."""
         arrays, meta = self.stored
         bad = nonfinite_state_entry(arrays, template, "state")
         if bad is not None:
@@ -157,11 +158,16 @@ class Checkpoint:
                 f"checkpoint {self.path} cannot be resumed: {bad[0]} holds {bad[1]}; it was "
                 f"left as it is: delete it to start over")
         try:
-            return state_from_parts(arrays, meta["state"], template)
+            state = state_from_parts(arrays, meta["state"], template)
         except (XentlearnInputError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(
                 f"checkpoint {self.path} does not fit this model ({exc}); delete it to start "
                 f"over") from None
+        if batches_per_epoch is not None and state.batch >= batches_per_epoch:
+            raise CheckpointError(
+                f"checkpoint {self.path} does not fit this model (it is {state.batch} batches "
+                f"into an epoch of {batches_per_epoch}); delete it to start over")
+        return state
 
     def due(self) -> bool:
         return self.interval is not None and time.monotonic() - self._last >= self.interval
