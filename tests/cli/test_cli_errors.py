@@ -60,7 +60,7 @@ CASES = [
     ("id-is-a-feature", ["train", "train.csv", "--target", "species", "--id", "x2",
                          "--features", "x1,x2"], "--id 'x2' is also one of --features"),
     ("bad-fraction", ["train", "train.csv", "--target", "species", "--validation-fraction", "1"],
-     "--validation-fraction: expected a number between 0 and 1"),
+     "--validation-fraction: expected a number strictly between 0 and 1"),
     ("bad-na-values", ["train", "train.csv", "--target", "species", "--na-values", "?,,-"],
      "expected comma-separated tokens"),
     ("cv-folds", ["cv", "train.csv", "--target", "species", "--folds", "1"],

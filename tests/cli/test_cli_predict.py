@@ -62,6 +62,41 @@ def test_predict_without_proba_and_to_stdout(trained):
     assert [line.strip('"') for line in lines[1:]] == list(trained["labels"])
 
 
+def test_predict_through_a_link_and_with_stdout_closed(trained, tmp_path):
+    import os
+    import subprocess
+
+    from tests.cli import XENTLEARN
+
+    folder = trained["folder"]
+    (tmp_path / "real.csv").write_text("old\n")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
+    run_cli("predict", "model.xent", "new.csv", "--out", tmp_path / "link.csv", cwd=folder)
+    # The link stays a link; the file it points to holds the predictions.
+    assert (tmp_path / "link.csv").is_symlink()
+    assert (tmp_path / "real.csv").read_text().startswith('"prediction"')
+    for command in (["predict", "model.xent", "new.csv"], ["evaluate", "model.xent", "new.csv"],
+                    ["info", "model.xent"]):
+        closed = subprocess.run([str(XENTLEARN), *command], cwd=folder, stderr=subprocess.PIPE,
+                                text=True, timeout=120, preexec_fn=lambda: os.close(1))
+        assert closed.returncode == 2, (command, closed.stderr)
+        assert f"{command[0]}: standard output is closed" in closed.stderr
+
+
+def test_proba_columns_spell_classes_as_the_prediction_column(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60)
+    for labels, names in (([True, False], ["false", "true"]), ([3.0, -1.0], ["-1", "3"])):
+        y = np.where(x > 0, labels[0], labels[1])
+        lines = ["x,y"] + [f"{a},{b}" for a, b in zip(x, y)]
+        (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+        run_cli("train", "t.csv", "--target", "y", "--quiet", cwd=tmp_path)
+        out = run_cli("predict", "model.xent", "t.csv", "--proba", cwd=tmp_path).stdout
+        header, first = out.splitlines()[:2]
+        assert header == '"prediction",' + ",".join(f'"proba_{n}"' for n in names)
+        assert first.split(",")[0] in names
+
+
 def test_predict_failure_leaves_no_partial_output(trained, tmp_path):
     folder = trained["folder"]
     bad = trained["new"].drop_columns(["color"])

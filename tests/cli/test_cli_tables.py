@@ -358,6 +358,17 @@ def test_cv_scores_each_fold_with_a_model_trained_on_the_others(cli, folder):
     text, _ = cli("cv", "customers.csv", "--target", "churned", *CLEAN, "--folds", "3",
                   "--quiet")
     assert "3-fold cross-validation" in text and "roc_auc" in text and "fold3" in text
+    # A class of one row is in one fold only: its model never saw it (it was named as an
+    # unknown label, as evaluate names a label of other data).
+    lines = (folder / "customers.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    first = lines[1].split(",")
+    first[header.index("churned")] = "solo"
+    (folder / "solo.csv").write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
+    _, err = cli("cv", "solo.csv", "--target", "churned", *CLEAN, "--folds", "3", "--quiet",
+                 status=2)
+    assert "holds every row of the class(es) 'solo', so the model trained on the other " \
+           "folds never saw them" in one_error_line(err)
 
 
 # ----------------------------------------------------------------- reports

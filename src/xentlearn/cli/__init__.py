@@ -95,6 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("default")
         try:
             args = parse_args(argv)
+            if sys.stdout is None and (args.command in ("evaluate", "info", "cv") or (
+                    args.command == "predict" and getattr(args, "out", None) in (None, "-"))):
+                raise UsageError(f"{args.command}: standard output is closed, so there is "
+                                 "nowhere to write to" + (" (give --out FILE)"
+                                                          if args.command == "predict" else ""))
             commands[args.command](args, sys.stdout)
             status = 0
         except SystemExit as done:      # --help and --version exit through argparse

@@ -18,11 +18,28 @@ from xentlearn.cli._messages import print_warnings
 from xentlearn.cli._metrics import METRIC_KEYS, NoRows, json_number, metrics_json
 from xentlearn.cli._options import UsageError
 from xentlearn.cli._tables import describe_data, feature_columns, one_or_many, table_options
-from xentlearn.data import RowSplit, TableFiles
+from xentlearn.data import RowSplit, TableFiles, scan_target
+from xentlearn.exceptions import XentlearnInputError
 
 # Cross-validation folds hash rows with --random-state mixed with this, so the
 # folds are independent of a --validation-fraction split inside them.
 _CV_SALT = 0xC5_F01D
+
+
+def _check_classes_trained(base: TableFiles, estimator, k: int, args) -> None:
+    """A fold whose test rows hold a class that no training row of the fold has: all the
+    class's rows fell into that fold, and the fold's model cannot score them."""
+    labels = scan_target(base.files(), base.target, csv_block_bytes=base.csv_block_bytes,
+                         na_values=base.na_values)
+    known = set(estimator.classes_)
+    unseen = [label for label in labels  # a missing label (None, NaN) has its own error
+              if label is not None and label == label and label not in known]
+    if unseen:
+        raise UsageError(
+            f"cv: fold {k + 1} holds every row of the class(es) "
+            f"{', '.join(map(repr, map(str, unseen[:5])))}, so the model trained on the other "
+            f"folds never saw them and cannot score them: use fewer --folds, or leave such "
+            "rare classes out of DATA")
 
 
 def cv(args, out: TextIO) -> None:
@@ -63,6 +80,9 @@ def cv(args, out: TextIO) -> None:
                 folds.append(score_table(estimator, test_rows, args.threshold))
             except NoRows:
                 raise _empty_fold(base, k, args) from None
+            except XentlearnInputError:
+                _check_classes_trained(base, estimator, k, args)
+                raise
             if not args.quiet:
                 m = folds[-1]
                 print(f"fold {k + 1}/{args.folds}: {m.n_rows} rows, log-loss {m.log_loss:.4f}, "

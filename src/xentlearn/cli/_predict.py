@@ -16,7 +16,6 @@ from typing import TextIO
 import numpy as np
 
 from xentlearn.cli._estimator import check_threshold, load_file_model
-from xentlearn.cli._metrics import plain
 from xentlearn.cli._options import UsageError
 from xentlearn.cli._outputs import StagedOutputs, check_not_input, check_writable_file, naming
 from xentlearn.cli._tables import one_or_many, reading_options
@@ -50,7 +49,9 @@ def predict(args, out: TextIO) -> None:
     float_type = pa.from_numpy_dtype(np.dtype(estimator.get_params()["dtype"]))
     fields = [pa.field("prediction", pa.array(classes).type)]
     if args.proba:
-        fields += [pa.field(f"proba_{plain(c)}", float_type) for c in classes]
+        # Spelled as the prediction column writes each class (true, 3 for 3.0).
+        spelled = pa.array(classes).cast(pa.string()).to_pylist()
+        fields += [pa.field(f"proba_{name}", float_type) for name in spelled]
     ids = None
     if args.id is not None:
         columns = table.schema()

@@ -123,7 +123,8 @@ def layer_sizes(text: str) -> tuple[int, ...]:
 def fraction(text: str) -> float:
     value = finite_float(text)
     if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a number strictly between 0 and 1, got {text!r}")
     return value
 
 
