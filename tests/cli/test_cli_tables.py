@@ -358,6 +358,14 @@ def test_cv_scores_each_fold_with_a_model_trained_on_the_others(cli, folder):
     text, _ = cli("cv", "customers.csv", "--target", "churned", *CLEAN, "--folds", "3",
                   "--quiet")
     assert "3-fold cross-validation" in text and "roc_auc" in text and "fold3" in text
+    # cv takes train's config file; train's outputs in it are left out.
+    (folder / "run.toml").write_text(
+        'data = ["customers.csv"]\ntarget = "churned"\ndates = "expand"\nna_values = ["?"]\n'
+        'impute = "mean"\ndrop = ["Individual ID", "country", "customer_id"]\n'
+        'out = "never.xent"\njson = true\n')
+    configured, _ = cli("cv", "--config", "run.toml", "--folds", "3")
+    assert json.loads(configured)["per_fold"] == report["per_fold"]
+    assert not (folder / "never.xent").exists()
     # A class of one row is in one fold only: its model never saw it (it was named as an
     # unknown label, as evaluate names a label of other data).
     lines = (folder / "customers.csv").read_text().splitlines()

@@ -36,7 +36,8 @@ def config_keys() -> dict[str, str]:
 
 
 def read_config(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """Values of a ``train --config`` TOML file, converted as their flags would be.
+    """Values of a ``--config`` TOML file (train's options), converted as their flags would
+    be; keys of options `parser` lacks (cv has no --out) are left out.
 
     Keys are option names with ``_`` or ``-`` (``max_iter`` or ``max-iter``);
     a ``[train]`` table may hold them instead of the top level. Values are TOML
@@ -66,6 +67,8 @@ def read_config(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
             raise UsageError(
                 f"config file {str(path)!r}: unknown key {raw_key!r}; keys are the train "
                 f"options: {', '.join(sorted(known))}")
+        if key not in actions:      # a train option that cv leaves out (out, scheduler)
+            continue
         where = f"config file {str(path)!r}, key {raw_key!r}"
         values[key] = _config_value(key, value, actions[key], where, path.parent)
     return values

@@ -50,6 +50,9 @@ def cv(args, out: TextIO) -> None:
     memory and is the same for the same ``--random-state``. Not stratified:
     with rare classes a fold may lack one (its recall is then 0 of 0).
     """
+    if not args.data:
+        raise UsageError("cv: DATA is required (CSV or Parquet files or folders, on the "
+                         "command line or as data in --config)")
     if args.target is None:
         raise UsageError("cv: --target COL is required (the label column)")
     for flag, value in (("--checkpoint", args.checkpoint),

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(commands)
     _add_evaluate(commands)
     _add_info(commands)
-    _add_cv(commands)
+    parser.cv_parser = _add_cv(commands)
     return parser
 
 
@@ -160,16 +160,21 @@ def _add_train(commands) -> argparse.ArgumentParser:
     return p
 
 
-def _add_cv(commands) -> None:
+def _add_cv(commands) -> argparse.ArgumentParser:
     p = commands.add_parser(
         "cv", help="K-fold cross-validation on CSV/Parquet files",
         description="Split the rows of DATA into K folds (a seeded hash of each row, so any "
                     "number of rows in bounded memory), train on K-1 folds and score the "
                     "held-out one, K times; print the mean and spread of each metric. Takes "
                     "the data and estimator options of train.")
-    p.add_argument("data", nargs="+", metavar="DATA", help="CSV or Parquet files or folders")
+    p.add_argument("data", nargs="*", metavar="DATA",
+                   help="CSV or Parquet files or folders (or data in --config)")
     p.add_argument("--folds", type=_values.folds, default=5, metavar="K",
                    help="number of folds (default 5)")
+    p.add_argument("--config", type=Path, metavar="FILE.toml",
+                   help="train's TOML file: its keys fill the options cv takes (train's "
+                        "outputs, validation files and scheduler are left out); "
+                        "command-line flags override it")
     d = p.add_argument_group("data")
     _add_table_options(d, command="cv")
     _add_estimator_options(p)
@@ -180,6 +185,7 @@ def _add_cv(commands) -> None:
                    help="print the results as JSON on stdout")
     o.add_argument("--quiet", action=argparse.BooleanOptionalAction,
                    help="no line per fold")
+    return p
 
 
 def _add_predict(commands) -> None:
@@ -235,14 +241,15 @@ def _add_info(commands) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    """Parse `argv`; for ``train``, values of ``--config`` fill what the flags leave unset."""
+    """Parse `argv`; for ``train`` and ``cv``, values of ``--config`` fill what the flags
+    leave unset."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         raise UsageError("xentlearn: a command is required: train, predict, evaluate, info "
                          "or cv (see xentlearn --help)")
-    if args.command == "train" and args.config is not None:
-        config = read_config(args.config, parser.train_parser)
+    if args.command in ("train", "cv") and args.config is not None:
+        config = read_config(args.config, getattr(parser, f"{args.command}_parser"))
         for key, value in config.items():
             current = getattr(args, key, None)
             # A flag given on the command line wins; argparse leaves the rest None
