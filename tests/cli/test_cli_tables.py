@@ -362,7 +362,7 @@ def test_cv_scores_each_fold_with_a_model_trained_on_the_others(cli, folder):
     (folder / "run.toml").write_text(
         'data = ["customers.csv"]\ntarget = "churned"\ndates = "expand"\nna_values = ["?"]\n'
         'impute = "mean"\ndrop = ["Individual ID", "country", "customer_id"]\n'
-        'out = "never.xent"\njson = true\n')
+        'out = "never.xent"\ncheckpoint = "never.ckpt"\njson = true\n')
     configured, _ = cli("cv", "--config", "run.toml", "--folds", "3")
     assert json.loads(configured)["per_fold"] == report["per_fold"]
     assert not (folder / "never.xent").exists()

@@ -199,6 +199,29 @@ def _leave_checkpoint(tmp_path, monkeypatch, est_factory, X, y, name="fit.ckpt")
     return path
 
 
+def test_a_checkpoint_saved_after_the_epochs_last_batch_resumes(tmp_path):
+    # Saved after the last step, before the epoch's end (validation, callbacks): a kill
+    # there leaves batch == the number of batches, which resumes by finishing the epoch.
+    from xentlearn import io
+
+    class Boom(Exception):
+        pass
+
+    def boom(record, params):
+        raise Boom
+
+    X, y = _data()
+    path = tmp_path / "end.ckpt"
+    options = dict(solver="sgd", batch_size=60, max_iter=3, random_state=0,
+                   checkpoint=str(path), checkpoint_interval=1e-9)
+    with pytest.raises(Boom):
+        _fit_quietly(LogisticRegression(callbacks=[boom], **options), X, y)
+    assert io.read(path)[1]["state"]["batch"] == 4          # 240 rows, batches of 60
+    resumed = _fit_quietly(LogisticRegression(**options), X, y)
+    _assert_same_fit(resumed, _fit_quietly(LogisticRegression(
+        **dict(options, checkpoint=None, checkpoint_interval=None)), X, y))
+
+
 def test_sync_every_changes_nothing_in_memory_so_a_checkpoint_resumes(tmp_path, monkeypatch):
     # It decides a Dask mini-batch fit, whose checkpoint layout records the value used.
     X, y = _data()

@@ -195,8 +195,7 @@ class StagedOutputs:
     def temporary(self, path: Path) -> Path:
         """A new empty temporary file for `path` (in the staging folder next to it), moved
         onto `path` by ``commit``."""
-        # Through a symbolic link, the file it points to is written (the link stays).
-        path = Path(os.path.realpath(path) if os.path.islink(path) else path)
+        path = Path(path)
         with naming(path):
             tmp = self._staging(path.parent) / path.name
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

@@ -250,6 +250,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          "or cv (see xentlearn --help)")
     if args.command in ("train", "cv") and args.config is not None:
         config = read_config(args.config, getattr(parser, f"{args.command}_parser"))
+        if args.command == "cv":        # train's checkpoint: cv trains K models, none resumed
+            for key in ("checkpoint", "checkpoint_interval"):
+                config.pop(key, None)
         for key, value in config.items():
             current = getattr(args, key, None)
             # A flag given on the command line wins; argparse leaves the rest None

@@ -163,7 +163,8 @@ class Checkpoint:
             raise CheckpointError(
                 f"checkpoint {self.path} does not fit this model ({exc}); delete it to start "
                 f"over") from None
-        if batches_per_epoch is not None and state.batch >= batches_per_epoch:
+        # batch == batches_per_epoch: saved after the epoch's last step, before its end.
+        if batches_per_epoch is not None and state.batch > batches_per_epoch:
             raise CheckpointError(
                 f"checkpoint {self.path} does not fit this model (it is {state.batch} batches "
                 f"into an epoch of {batches_per_epoch}); delete it to start over")
