@@ -393,6 +393,28 @@ def test_a_fit_on_files_after_a_dataframe_fit_forgets_its_names(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(table), est.predict_proba(table))
 
 
+def test_date_labels_round_trip(tmp_path):
+    # A Parquet column of dates as the target trained, and its model file could not be loaded.
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import xentlearn
+    from xentlearn.data import TableFiles
+
+    x = np.random.default_rng(0).normal(size=90)
+    days = [dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)]
+    y = pa.array([days[i] for i in np.digitize(x, [-0.4, 0.4])], pa.date32())
+    pq.write_table(pa.table({"x": x, "y": y}), tmp_path / "d.parquet")
+    table = TableFiles(tmp_path / "d.parquet", target="y")
+    est = LogisticRegression().fit(table)
+    est.save(tmp_path / "m.xent")
+    loaded = xentlearn.load(tmp_path / "m.xent")
+    assert loaded.classes_.dtype == np.dtype("datetime64[D]")
+    np.testing.assert_array_equal(loaded.predict(table), est.predict(table))
+
+
 def test_a_table_too_wide_for_a_model_file_is_refused_at_save(tmp_path, monkeypatch):
     from xentlearn import io
     from xentlearn.data import TableFiles

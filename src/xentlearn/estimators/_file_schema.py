@@ -296,10 +296,10 @@ def _check_classes_header(headers: dict[str, ArrayHeader], task: str, classes_ob
     if len(header.shape) != 1:
         raise refuse(path, "array 'classes'", f"has shape {header.shape}; expected one dimension")
     kind = header.dtype.kind
-    if kind not in "biufU" or (classes_object and kind != "U"):
-        raise refuse(path, "array 'classes'",
-                      f"has dtype {header.dtype}; expected " + ("strings (classes_object is true)"
-                                                              if classes_object else "numbers or strings"))
+    if kind not in "biufUM" or (classes_object and kind != "U"):
+        expected = ("strings (classes_object is true)" if classes_object
+                    else "numbers, strings or dates")
+        raise refuse(path, "array 'classes'", f"has dtype {header.dtype}; expected {expected}")
     n_classes = header.shape[0]
     if task == "binary" and n_classes != 2:
         problem = f"holds {n_classes} classes but task 'binary' needs exactly 2"
