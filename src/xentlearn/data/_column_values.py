@@ -118,8 +118,7 @@ class UnreadableDatesError(ColumnValuesError):
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if pa.types.is_dictionary(values.type):
-            values = values.cast(values.type.value_type)
+        values = _plain_values(values)
         if pa.types.is_date(values.type) or pa.types.is_timestamp(values.type) \
                 or pa.types.is_null(values.type):
             return np.zeros(len(values), dtype=bool)
@@ -141,11 +140,7 @@ class UnknownLabelsError(ColumnValuesError):
         return type(self), (self.column, self._head, self._tail, self.classes)
 
     def rows(self, values) -> np.ndarray:
-        import pyarrow as pa
-
-        if pa.types.is_dictionary(values.type):
-            values = values.cast(values.type.value_type)
-        labels = values.to_numpy(zero_copy_only=False)
+        labels = _plain_values(values).to_numpy(zero_copy_only=False)
         try:
             return ~np.isin(labels, self.classes) & ~np.equal(labels, None)
         except TypeError:       # labels of another type than the classes: every one
@@ -169,8 +164,7 @@ def as_float64(column, writable: bool = True) -> np.ndarray:
 
     if pa.types.is_null(column.type):
         return np.full(len(column), np.nan)
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
+    column = _plain_values(column)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         # Numbers written as text: read as a CSV reader reads them, blanks around
         # them allowed ("nan" is NaN, so missing; "inf" infinite).
