@@ -354,8 +354,12 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
       that reach neither a new lowest F nor a new lowest
       :math:`\max_j |v_j|`, the update is zero with ``failed == 1``.
     - If neither test passes in `max_linesearch` halvings but a trial
-      point lowered F, it is taken (the paper would fail); if none did, the
-      updates are zero and ``state.failed == 1``: the caller should stop
+      point lowered F, it is taken (the paper would fail). If none did and
+      the direction came from the memory, the memory is cleared and the
+      search runs again from the scaled steepest descent :math:`-P v` (the
+      memory's curvature goes stale where collinear columns trade weight
+      across orthants: no decrease along it is not the optimum); if that
+      fails too, the updates are zero and ``state.failed == 1``: the caller should stop
       (the training loop does, on all-zero updates). A zero pseudo-gradient
       gives zero updates with ``failed == 0``.
     - If :math:`d` is not a descent direction (rounding), or step 3 removes
@@ -476,16 +480,16 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
                 state = state._replace(stalled=state.stalled + 1)
             if state.stalled >= _STALL_LIMIT:
                 return zeros, state._replace(iteration=state.iteration + 1, failed=1)
-            e, vte = constrained(two_loop_direction(z, state, preconditioner))
-            if state.n_pairs and not vte < 0.0:
-                # Rounding, or the projection removed the whole direction: drop the memory.
-                state = state._replace(n_pairs=0, head=0)
+
+            def direction(state: OwlqnState) -> tuple[np.ndarray, float, OwlqnState]:
                 e, vte = constrained(two_loop_direction(z, state, preconditioner))
-            if not vte < 0.0:   # P overflowed on v, or projected away: steepest descent on v
-                e, vte = -v, -float(v @ v)
-            if not (vte < 0.0 and math.isfinite(vte)):
-                return zeros, state._replace(iteration=state.iteration + 1, failed=0)
-            t = min(1.0, 1.0 / math.sqrt(-vte)) if state.n_pairs == 0 else 1.0
+                if state.n_pairs and not vte < 0.0:
+                    # Rounding, or the projection removed the whole direction: drop the memory.
+                    state = state._replace(n_pairs=0, head=0)
+                    e, vte = constrained(two_loop_direction(z, state, preconditioner))
+                if not vte < 0.0:   # P overflowed on v, or projected away: steepest descent on v
+                    e, vte = -v, -float(v @ v)
+                return e, vte, state
 
             # F restricted to the closed orthant xi is smooth: F_xi(x) = f(x) + l1 xi . x, and
             # its slope along a step u is (g + l1 xi) . u; at x it is v . u (psi coordinates).
@@ -493,48 +497,65 @@ def owlqn(l1_strength: float, *, mask: Mask = None, memory_size: int = 10,
             # F is computed to within a few ulps of its sum; closer to the optimum than that,
             # its differences are noise and only the slopes can tell a good step.
             noise = _F_NOISE_ULPS * float(np.finfo(dtype).eps) * abs(f0)
-            best = None   # (F, t, updates, flat grads) of the lowest F seen
-            evaluations = 0
-            for _ in range(max_linesearch):
-                step = t * e                                  # in psi
-                trial = x + step
-                leaves = penalised & (np.sign(trial) != orthant)
-                step[leaves] = -x[leaves]                     # exact zeros: x + (-x) == 0
-                slope0 = float(v @ step)
-                if not slope0 < 0.0:
-                    # Cut short at zero, the descending entries no longer outweigh the
-                    # others (only with direction_projection="zeros"): shorter.
-                    t *= 0.5
-                    continue
-                u = step if shear is None else shear.step_to_x(step)
-                trial_updates = _tree.unravel(u, params)
-                if shift_invariant is not None and l1 > 0.0:
-                    moved = best_row_shift(params[shift_invariant] + trial_updates[shift_invariant],
-                                           l1, l2_strength)
-                    if moved is not None:
-                        trial_updates[shift_invariant] = moved - params[shift_invariant]
-                        u = _tree.ravel(trial_updates).astype(dtype, copy=False)
-                trial_params = apply_updates(params, trial_updates)
-                f, trial_grads = value_fn(trial_params)
-                evaluations += 1
-                f = objective(f, lambda: _tree.ravel(trial_params))
-                if not math.isfinite(f):
-                    f = math.inf
-                flat_grads = _tree.ravel(trial_grads).astype(dtype, copy=False)
-                if f <= f0 + c1 * slope0:                     # Armijo, as Andrew & Gao
-                    best = (f, t, trial_updates, flat_grads)
-                    break
-                if f <= f0 + noise:
-                    # Hager & Zhang's approximate Armijo: for a quadratic along the segment
-                    # F(t) - F(0) = (slope(0) + slope(t)) / 2, so this is c1-decrease.
-                    slope = float(flat_grads @ u) + float(l1_orthant @ u)
-                    if slope <= (2.0 * c1 - 1.0) * slope0 and not np.array_equal(
-                            _tree.ravel(trial_params), x):
+
+            def line_search(e: np.ndarray, vte: float, t: float) -> tuple[tuple | None, int]:
+                """(F, t, updates, flat grads) of the accepted point, or None; evaluations."""
+                best = None   # the lowest F seen
+                evaluations = 0
+                for _ in range(max_linesearch):
+                    step = t * e                                  # in psi
+                    trial = x + step
+                    leaves = penalised & (np.sign(trial) != orthant)
+                    step[leaves] = -x[leaves]                     # exact zeros: x + (-x) == 0
+                    slope0 = float(v @ step)
+                    if not slope0 < 0.0:
+                        # Cut short at zero, the descending entries no longer outweigh the
+                        # others (only with direction_projection="zeros"): shorter.
+                        t *= 0.5
+                        continue
+                    u = step if shear is None else shear.step_to_x(step)
+                    trial_updates = _tree.unravel(u, params)
+                    if shift_invariant is not None and l1 > 0.0:
+                        moved = best_row_shift(
+                            params[shift_invariant] + trial_updates[shift_invariant],
+                            l1, l2_strength)
+                        if moved is not None:
+                            trial_updates[shift_invariant] = moved - params[shift_invariant]
+                            u = _tree.ravel(trial_updates).astype(dtype, copy=False)
+                    trial_params = apply_updates(params, trial_updates)
+                    f, trial_grads = value_fn(trial_params)
+                    evaluations += 1
+                    f = objective(f, lambda: _tree.ravel(trial_params))
+                    if not math.isfinite(f):
+                        f = math.inf
+                    flat_grads = _tree.ravel(trial_grads).astype(dtype, copy=False)
+                    if f <= f0 + c1 * slope0:                     # Armijo, as Andrew & Gao
+                        return (f, t, trial_updates, flat_grads), evaluations
+                    if f <= f0 + noise:
+                        # Hager & Zhang's approximate Armijo: for a quadratic along the segment
+                        # F(t) - F(0) = (slope(0) + slope(t)) / 2, so this is c1-decrease.
+                        slope = float(flat_grads @ u) + float(l1_orthant @ u)
+                        if slope <= (2.0 * c1 - 1.0) * slope0 and not np.array_equal(
+                                _tree.ravel(trial_params), x):
+                            return (f, t, trial_updates, flat_grads), evaluations
+                    if f < f0 and (best is None or f < best[0]):
                         best = (f, t, trial_updates, flat_grads)
-                        break
-                if f < f0 and (best is None or f < best[0]):
-                    best = (f, t, trial_updates, flat_grads)
-                t *= 0.5
+                    t *= 0.5
+                return best, evaluations
+
+            e, vte, state = direction(state)
+            if not (vte < 0.0 and math.isfinite(vte)):
+                return zeros, state._replace(iteration=state.iteration + 1, failed=0)
+            t = min(1.0, 1.0 / math.sqrt(-vte)) if state.n_pairs == 0 else 1.0
+            best, evaluations = line_search(e, vte, t)
+            if best is None and state.n_pairs:
+                # The memory's curvature can be stale where the orthants changed (collinear
+                # columns trading weight): no decrease along its direction is not the
+                # optimum. Drop the memory and search from the scaled steepest descent.
+                e, vte, state = direction(state._replace(n_pairs=0, head=0))
+                if vte < 0.0 and math.isfinite(vte):
+                    best, more = line_search(e, vte, min(1.0, 1.0 / math.sqrt(-vte)))
+                    evaluations += more
             n_evaluations = state.n_evaluations + evaluations
             if best is None:
                 return zeros, state._replace(iteration=state.iteration + 1,
