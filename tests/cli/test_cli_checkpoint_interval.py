@@ -64,8 +64,16 @@ def test_train_with_both_flags_trains(data, capsys):
 @pytest.mark.parametrize("flags, flag", [
     (["--checkpoint-interval", "5"], "--checkpoint-interval"),
     (["--checkpoint", "fit.ckpt", "--checkpoint-interval", "5"], "--checkpoint"),
+    (["--sync-every", "2"], "--sync-every"),
 ])
 def test_cv_refuses_the_interval_as_it_refuses_the_checkpoint(data, capsys, flags, flag):
     _refused(["cv", "train.csv", "--target", "species", "--folds", "2", *flags], capsys,
              f"cv: {flag} applies to train, not to cross-validation")
     assert sorted(p.name for p in data.iterdir()) == ["train.csv"]
+
+
+def test_cv_help_leaves_out_the_flags_it_refuses(capsys):
+    assert main(["cv", "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert "--folds" in shown
+    assert not any(flag in shown for flag in ("--checkpoint", "--sync-every"))

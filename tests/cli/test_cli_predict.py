@@ -62,7 +62,7 @@ def test_predict_without_proba_and_to_stdout(trained):
     assert [line.strip('"') for line in lines[1:]] == list(trained["labels"])
 
 
-def test_predict_evaluate_info_with_stdout_closed(trained):
+def test_predict_evaluate_info_train_json_with_stdout_closed(trained):
     import os
     import subprocess
 
@@ -70,11 +70,12 @@ def test_predict_evaluate_info_with_stdout_closed(trained):
 
     folder = trained["folder"]
     for command in (["predict", "model.xent", "new.csv"], ["evaluate", "model.xent", "new.csv"],
-                    ["info", "model.xent"]):
+                    ["info", "model.xent"], ["train", "--json", "--out", "json.xent"]):
         closed = subprocess.run([str(XENTLEARN), *command], cwd=folder, stderr=subprocess.PIPE,
                                 text=True, timeout=120, preexec_fn=lambda: os.close(1))
         assert closed.returncode == 2, (command, closed.stderr)
         assert f"{command[0]}: standard output is closed" in closed.stderr
+    assert not (folder / "json.xent").exists()
 
 
 def test_proba_columns_spell_classes_as_the_prediction_column(tmp_path):

@@ -426,8 +426,9 @@ def test_info_lists_coefficients_by_feature_name_largest_first(cli, folder):
     assert magnitudes == sorted(magnitudes, reverse=True)
     for c in coefficients:
         assert c["coef"] == model.coef_[0, names.index(c["feature"])]
-    assert described["positive_class"] == "yes"
+    assert described["positive_class"] == "yes" and described["target"] == "churned"
     text, _ = cli("info", "c.xent", "--top", "3")
+    assert "classes: no, yes (column 'churned')\n" in text
     assert "coefficients by feature, largest |coef| first, the 3 largest of 9" in text
     assert f"\n{coefficients[0]['feature']} " in text
     assert "standardised: (x - " in text and "one-hot, 3 categories: basic, family, pro" in text

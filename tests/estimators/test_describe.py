@@ -30,7 +30,7 @@ def test_linear_model_description_matches_the_loaded_estimator(tmp_path, n_class
     d = xentlearn.describe(tmp_path / "m.xent")
     loaded = xentlearn.load(tmp_path / "m.xent")
     assert d["estimator"] == "LogisticRegression"
-    assert d["classes"] == list(loaded.classes_)
+    assert d["classes"] == list(loaded.classes_) and d["target"] is None
     assert d["n_features_in"] == 4 and d["feature_names"] == ["x0", "x1", "x2", "x3"]
     assert d["parameter_shapes"] == {"coef_": list(loaded.coef_.shape),
                                      "intercept_": list(loaded.intercept_.shape)}

@@ -95,8 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("default")
         try:
             args = parse_args(argv)
-            if sys.stdout is None and (args.command in ("evaluate", "info", "cv") or (
-                    args.command == "predict" and getattr(args, "out", None) in (None, "-"))):
+            if sys.stdout is None and _writes_to_stdout(args):
                 raise UsageError(f"{args.command}: standard output is closed, so there is "
                                  "nowhere to write to" + (" (give --out FILE)"
                                                           if args.command == "predict" else ""))
@@ -135,6 +134,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = 1
     print_warnings(caught, args)
     return status
+
+
+def _writes_to_stdout(args) -> bool:
+    """Whether the command's results go to standard output (train's only with --json)."""
+    if args.command == "predict":
+        return getattr(args, "out", None) in (None, "-")
+    if args.command == "train":
+        return bool(args.json)
+    return True
 
 
 def _fail(message: str) -> int:

@@ -16,7 +16,7 @@ from xentlearn.cli import _report
 from xentlearn.cli._estimator import check_validation, make_estimator, score_table
 from xentlearn.cli._messages import print_warnings
 from xentlearn.cli._metrics import METRIC_KEYS, NoRows, json_number, metrics_json
-from xentlearn.cli._options import UsageError
+from xentlearn.cli._options import ESTIMATOR_OPTIONS, UsageError
 from xentlearn.cli._tables import describe_data, feature_columns, one_or_many, table_options
 from xentlearn.data import RowSplit, TableFiles, scan_target
 from xentlearn.exceptions import XentlearnInputError
@@ -55,10 +55,9 @@ def cv(args, out: TextIO) -> None:
                          "command line or as data in --config)")
     if args.target is None:
         raise UsageError("cv: --target COL is required (the label column)")
-    for flag, value in (("--checkpoint", args.checkpoint),
-                        ("--checkpoint-interval", args.checkpoint_interval)):
-        if value is not None:
-            raise UsageError(f"cv: {flag} applies to train, not to cross-validation")
+    for option in ESTIMATOR_OPTIONS:
+        if "cv" not in option.commands and getattr(args, option.param) is not None:
+            raise UsageError(f"cv: {option.flag} applies to train, not to cross-validation")
     check_validation(args, None, "cv")
     options = table_options(args)
     seed = options["split_seed"] ^ _CV_SALT

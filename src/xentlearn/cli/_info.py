@@ -20,7 +20,8 @@ def info(args, out: TextIO) -> None:
     d = description
     print(f"{args.model}: {d['estimator']}, {len(d['classes'])} classes, "
           f"{d['n_features_in']} inputs", file=out)
-    print(f"classes: {', '.join(str(c) for c in d['classes'])}", file=out)
+    print(f"classes: {', '.join(str(c) for c in d['classes'])}"
+          + (f" (column {d['target']!r})" if d["target"] is not None else ""), file=out)
     if d["features"] is not None:
         missing = ("missing values are an error" if d["impute"] is None else
                    "missing values imputed (numbers: the mean; text: a '<missing>' category)")

@@ -33,6 +33,7 @@ class EstimatorOption:
     help: str
     models: tuple[str, ...] = ("linear", "mlp")
     metavar: str | None = None
+    commands: tuple[str, ...] = ("train", "cv")    # cv trains K throwaway models
 
     @property
     def flag(self) -> str:
@@ -87,12 +88,13 @@ ESTIMATOR_OPTIONS = (
     EstimatorOption("dtype", dtype, "precision of the computation", metavar="{float32,float64}"),
     EstimatorOption("checkpoint", str, "save the training state to PATH after every epoch; "
                     "if PATH exists, resume from it (bit-identical), delete it when done",
-                    metavar="PATH"),
+                    metavar="PATH", commands=("train",)),
     EstimatorOption("checkpoint_interval", finite_float, "also save the checkpoint every S seconds "
-                    "inside an epoch (needs --checkpoint PATH)", metavar="S"),
+                    "inside an epoch (needs --checkpoint PATH)", metavar="S",
+                    commands=("train",)),
     EstimatorOption("sync_every", positive_int, "with --scheduler and a mini-batch solver: "
                     "steps each worker takes between two averages (default: once per epoch)",
-                    metavar="N"),
+                    metavar="N", commands=("train",)),
     EstimatorOption("hidden_layer_sizes", layer_sizes, "hidden layer widths, e.g. 64,32 (mlp only)",
                     models=("mlp",), metavar="N,N,..."),
     EstimatorOption("activation", choice(*ACTIVATIONS), "hidden activation (mlp only)",

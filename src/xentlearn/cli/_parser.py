@@ -106,17 +106,19 @@ def _add_table_options(d, *, command: str) -> None:
                         "the files every pass (default a quarter of RAM; 0 always streams)")
 
 
-def _add_estimator_options(p) -> None:
+def _add_estimator_options(p, command: str) -> None:
     m = p.add_argument_group("estimator")
     m.add_argument("--model", type=_values.choice("linear", "mlp"), metavar="{linear,mlp}",
                    help="LogisticRegression (default) or MLPClassifier")
     for option in ESTIMATOR_OPTIONS:
+        # Another command's option is parsed but not shown, so that it is refused by name.
+        shown = option.help if command in option.commands else argparse.SUPPRESS
         if option.convert is None:
             m.add_argument(option.flag, dest=option.param, action=argparse.BooleanOptionalAction,
-                           help=option.help)
+                           help=shown)
         else:
             m.add_argument(option.flag, dest=option.param, type=option.convert,
-                           metavar=option.metavar, help=option.help)
+                           metavar=option.metavar, help=shown)
     m.add_argument("--calibrate", action=argparse.BooleanOptionalAction,
                    help="fit a temperature T on the validation data after training "
                         "(calibration='temperature'): probabilities softmax(z / T), the same "
@@ -145,7 +147,7 @@ def _add_train(commands) -> argparse.ArgumentParser:
                         "workers read the files (at the same paths) and compute the sums; "
                         "needs pip install 'xentlearn[dask]'")
     _add_table_options(d, command="train")
-    _add_estimator_options(p)
+    _add_estimator_options(p, "train")
     o = p.add_argument_group("output")
     o.add_argument("--out", type=Path, metavar="MODEL", help="model file (default model.xent)")
     o.add_argument("--history", type=Path, metavar="FILE.csv",
@@ -177,7 +179,7 @@ def _add_cv(commands) -> argparse.ArgumentParser:
                         "command-line flags override it")
     d = p.add_argument_group("data")
     _add_table_options(d, command="cv")
-    _add_estimator_options(p)
+    _add_estimator_options(p, "cv")
     o = p.add_argument_group("output")
     o.add_argument("--threshold", type=_values.fraction, metavar="T",
                    help="binary models: predict the second class when its probability >= T")
@@ -250,9 +252,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          "or cv (see xentlearn --help)")
     if args.command in ("train", "cv") and args.config is not None:
         config = read_config(args.config, getattr(parser, f"{args.command}_parser"))
-        if args.command == "cv":        # train's checkpoint: cv trains K models, none resumed
-            for key in ("checkpoint", "checkpoint_interval"):
-                config.pop(key, None)
+        for option in ESTIMATOR_OPTIONS:       # train's checkpoint and the like
+            if args.command not in option.commands:
+                config.pop(option.param, None)
         for key, value in config.items():
             current = getattr(args, key, None)
             # A flag given on the command line wins; argparse leaves the rest None

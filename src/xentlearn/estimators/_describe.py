@@ -33,7 +33,8 @@ def describe(path) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``estimator`` (class name), ``classes``, ``n_features_in``,
+        ``estimator`` (class name), ``classes``, ``target`` (the label
+        column of the training table; None for arrays), ``n_features_in``,
         ``features`` (per column: name, kind and the preprocessing in words;
         None for a model trained on arrays), ``feature_names`` (the model's
         inputs), ``standardize``, ``impute``, ``na_values``,
@@ -122,6 +123,7 @@ def _description(meta: dict, arrays: dict[str, np.ndarray], layout: Layout) -> d
     description = {
         "estimator": layout.estimator,
         "classes": classes,
+        "target": layout.target_column,
         "n_features_in": layout.n_features,
         "features": features,
         "feature_names": names,
