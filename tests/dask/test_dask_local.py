@@ -57,6 +57,8 @@ def test_equal_to_in_memory(case):
     assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
     assert relative_difference(fitted.intercept_, reference.intercept_) < 1e-6
     assert np.array_equal(fitted.classes_, reference.classes_)
+    assert fitted.score(Xd, yd, sample_weight=wd) == pytest.approx(
+        reference.score(X, target, sample_weight=w), abs=1e-12)
 
 
 @pytest.mark.parametrize("classes", [2, 3], ids=["binary", "softmax"])

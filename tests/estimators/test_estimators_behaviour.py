@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from xentlearn import LogisticRegression, MLPClassifier
-from xentlearn.exceptions import DivergenceError
+from xentlearn.exceptions import DivergenceError, XentlearnInputError
 
 
 def _standardised(n=200, d=5, classes=2, seed=0):
@@ -93,6 +93,22 @@ def test_soft_labels_equal_repeated_rows_with_probability_weights():
     np.testing.assert_array_equal(soft.classes_, np.arange(3))
     np.testing.assert_allclose(soft.coef_, hard.coef_, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(soft.predict_proba(X), hard.predict_proba(X), rtol=1e-6)
+
+
+def test_soft_label_model_scores_probability_rows_by_their_most_probable_class():
+    # score(X, P) failed inside scikit-learn's accuracy_score ("a mix of continuous-multioutput
+    # and multiclass targets"); it scores as validation accuracy does.
+    X, y = _standardised(n=90, classes=3, seed=6)
+    P = np.random.default_rng(1).dirichlet(np.ones(3), size=len(X))
+    soft = LogisticRegression().fit(X, P)
+    w = np.random.default_rng(2).uniform(0, 2, len(X))
+    hits = soft.predict(X) == P.argmax(axis=1)
+    assert soft.score(X, P) == pytest.approx(hits.mean())
+    assert soft.score(X, P, sample_weight=w) == pytest.approx(w @ hits / w.sum())
+    assert soft.score(X, P.argmax(axis=1)) == soft.score(X, P)      # hard labels as before
+    with pytest.raises(XentlearnInputError, match=r"y has 2 columns, but the model was "
+                                                  r"trained on soft labels over 3 classes"):
+        soft.score(X, P[:, :2])
 
 
 def test_l1_matches_saga_zeros_and_objective():

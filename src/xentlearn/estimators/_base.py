@@ -25,7 +25,7 @@ from xentlearn.estimators import _build, _files, _inputs
 from xentlearn.estimators._build import LEARNING_RATES
 from xentlearn.estimators._calibration import fit_temperature
 from xentlearn.estimators._checkpoint import Checkpoint
-from xentlearn.estimators._labels import _show, number_labels
+from xentlearn.estimators._labels import _show, number_labels, score_targets
 from xentlearn.estimators._preprocessing import TablePreprocessor
 from xentlearn.estimators._solvers import SOLVERS, SolverSettings, solver_settings
 from xentlearn.exceptions import DivergenceError, XentlearnInputError
@@ -480,6 +480,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             accuracy = _inputs.score_dask(self, X, y, sample_weight)
         if accuracy is not None:
             return accuracy
+        y = score_targets(y, self._task, self.classes_)
         if np.ndim(y) == 1:         # labels fitted as numbers (number_labels) score as such
             y = number_labels(np.asarray(y))
         return super().score(X, y, sample_weight=sample_weight)

@@ -54,7 +54,8 @@ from xentlearn.data._column_values import ColumnValuesError
 from xentlearn.data._readers import feature_columns
 from xentlearn.estimators._labels import (_missing_mask, _show, _unsortable_message,
                                           EncodedTargets, check_classes_match,
-                                          compute_class_weight, encode_targets)
+                                          compute_class_weight, encode_targets,
+                                          score_targets)
 from xentlearn.estimators._solvers import SOLVERS
 from xentlearn.exceptions import XentlearnInputError
 
@@ -754,7 +755,7 @@ def _partition_accuracy(X, y, sample_weight, estimator) -> tuple[float, float]:
 
     if hasattr(sample_weight, "to_numpy"):
         sample_weight = sample_weight.to_numpy()
-    y = np.asarray(y)
+    y = score_targets(np.asarray(y), estimator._task, estimator.classes_)
     if len(y) == 0:
         return 0.0, 0.0
     predicted = estimator.predict(_dask.memory_aligned(X))

@@ -361,6 +361,23 @@ def number_labels(y: np.ndarray) -> np.ndarray:
     return converted if converted.dtype.kind in "biuf" else y
 
 
+def score_targets(y, kind: Kind, classes: np.ndarray):
+    """The labels ``score`` compares predictions with.
+
+    A model trained on soft labels scores a 2-D `y` of probability rows, shape
+    (n, k), by each row's most probable class, as its validation accuracy does
+    (``objective.TASKS["soft"].correct``); any other `y` is returned as given.
+    """
+    if kind != "soft" or np.ndim(y) != 2:
+        return y
+    y = np.asarray(y)
+    if y.shape[1] != len(classes):
+        raise XentlearnInputError(
+            f"y has {y.shape[1]} columns, but the model was trained on soft labels over "
+            f"{len(classes)} classes: give (n, {len(classes)}) probability rows or 1-D labels")
+    return classes[y.argmax(axis=1)]
+
+
 def _encode_labels(y_input, y, classes, dtype) -> EncodedTargets:
     check_labels_present(y_input, y)
     if y.dtype.kind == "c":
