@@ -3,6 +3,7 @@ other hyperparameters or data, or a damaged one, is refused and left as it is.""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -229,6 +230,24 @@ def test_sync_every_changes_nothing_in_memory_so_a_checkpoint_resumes(tmp_path, 
     path = _leave_checkpoint(tmp_path, monkeypatch, make, X, y)
     resumed = _fit_quietly(make(str(path)).set_params(sync_every=5), X, y)
     _assert_same_fit(resumed, _fit_quietly(make(None), X, y))
+
+
+def test_class_weight_in_another_key_order_is_the_same_hyperparameter(tmp_path, monkeypatch):
+    X, y = _data()
+
+    def make(checkpoint, weights):
+        return CASES["sgd mini-batch"](checkpoint).set_params(class_weight=weights)
+
+    path = _leave_checkpoint(tmp_path, monkeypatch,
+                             lambda cp: make(cp, {0: 1.0, 1: 2.0}), X, y)
+    resumed = _fit_quietly(make(str(path), {1: 2.0, 0: 1.0}), X, y)
+    _assert_same_fit(resumed, _fit_quietly(make(None, {0: 1.0, 1: 2.0}), X, y))
+    # Another weight is refused, shown as the dict the user gave.
+    path = _leave_checkpoint(tmp_path, monkeypatch,
+                             lambda cp: make(cp, {0: 1.0, 1: 2.0}), X, y)
+    with pytest.raises(CheckpointError, match=re.escape(
+            "class_weight: checkpoint {0: 1.0, 1: 2.0}, now {0: 1.0, 1: 3.0}")):
+        make(str(path), {1: 3.0, 0: 1.0}).fit(X, y)
 
 
 def test_other_hyperparameters_or_data_are_refused_and_nothing_is_overwritten(

@@ -48,3 +48,16 @@ def test_checkpoint_interval_with_checkpoint_fits(tmp_path):
         est = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, batch_size=8, random_state=0,
                             checkpoint=str(path), checkpoint_interval=1e-9).fit(X, y)
     assert est.n_iter_ == 2 and not path.exists()
+
+
+def test_a_checkpoint_in_a_missing_folder_is_refused_before_training(tmp_path):
+    # It failed at the first save, after the first epoch's work, as a bare OSError.
+    from xentlearn.exceptions import CheckpointError
+
+    X, y = _data()
+    path = tmp_path / "no folder" / "fit.ckpt"
+    est = LogisticRegression(checkpoint=str(path))
+    with pytest.raises(CheckpointError, match=r"checkpoint='.*fit\.ckpt': there is no folder "
+                                              r"'.*no folder' to write it in"):
+        est.fit(X, y)
+    assert not hasattr(est, "classes_")

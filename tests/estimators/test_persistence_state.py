@@ -88,6 +88,11 @@ def _rewrite(path, edit_meta=None, edit_arrays=None):
     (None, lambda e: e.pop(next(n for n in e if n.startswith("arrays/train."))), "training state"),
     (None, lambda e: e.__setitem__(next(n for n in e if "train.1" in n and "mu" in n),
                                    _npy(np.zeros((2, 2)))), "training state"),
+    # Adam's step count at -5 failed as "math domain error", naming nothing.
+    (None, lambda e: e.__setitem__("arrays/train.1.0.count.npy", _npy(np.int64(-5))),
+     r"entry 'train/1/0/count' must be a non-negative integer, got -5"),
+    (None, lambda e: e.__setitem__("arrays/train.1.0.count.npy", _npy(np.float64(2.5))),
+     r"entry 'train/1/0/count' must be a non-negative integer, got 2.5"),
 ])
 def test_a_damaged_training_state_is_a_model_file_error(edit_meta, edit_arrays, match, tmp_path):
     X, y = _data()

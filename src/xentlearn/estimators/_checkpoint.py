@@ -75,11 +75,12 @@ class Checkpoint:
                 raise CheckpointError(
                     f"checkpoint {checkpoint.path} is of a {fit.get('estimator')} fit, not a "
                     f"{name} one: pass another checkpoint path, or delete the file")
-            differ = sorted(set(params) | set(fit["params"]))
-            differ = [k for k in differ if params.get(k) != fit["params"].get(k)]
+            stored = _comparable(fit["params"])
+            differ = sorted(set(params) | set(stored))
+            differ = [k for k in differ if params.get(k) != stored.get(k)]
             if differ:
-                shown = "; ".join(f"{k}: checkpoint {fit['params'].get(k)!r}, now "
-                                  f"{params.get(k)!r}" for k in differ[:5])
+                shown = "; ".join(f"{k}: checkpoint {_shown(stored.get(k))}, now "
+                                  f"{_shown(params.get(k))}" for k in differ[:5])
                 raise CheckpointError(
                     f"checkpoint {checkpoint.path} was written with other hyperparameters "
                     f"({shown}): resume with the same ones, or delete the file to start over")
@@ -89,6 +90,11 @@ class Checkpoint:
             # continues that fit.
             checkpoint.fit_meta["start_rng_state"] = fit.get("start_rng_state")
         else:
+            # Found now, not after the first epoch's work.
+            folder = checkpoint.path.parent
+            if not folder.is_dir():
+                raise CheckpointError(f"checkpoint={str(checkpoint.path)!r}: there is no "
+                                      f"folder {str(folder)!r} to write it in")
             checkpoint.fit_meta["start_rng_state"] = rng_state_to_json(rng_state(rng))
         return checkpoint
 
@@ -246,7 +252,31 @@ def _hyperparameters(estimator) -> dict:
     # The step training takes, not None: a default that changes between versions
     # must not change a resumed run silently.
     params["learning_rate_init"] = estimator._learning_rate_init()
-    return {k: v for k, v in params.items() if k not in _IGNORED}
+    return _comparable({k: v for k, v in params.items() if k not in _IGNORED})
+
+
+def _comparable(params: dict) -> dict:
+    """`params` with class_weight's [label, weight] pairs in one order: the same dict
+    given in another key order is the same hyperparameter."""
+    weights = params.get("class_weight")
+    if isinstance(weights, dict) and isinstance(weights.get("pairs"), list):
+        try:
+            pairs = sorted(weights["pairs"], key=lambda pair: (type(pair[0]).__name__,
+                                                                str(pair[0])))
+        except (TypeError, IndexError, KeyError):
+            return params       # malformed: compared as stored, so it differs
+        params = dict(params, class_weight={"pairs": pairs})
+    return params
+
+
+def _shown(value) -> str:
+    """A hyperparameter as the user gave it: class_weight's pairs as a dict."""
+    if isinstance(value, dict) and isinstance(value.get("pairs"), list):
+        try:
+            return repr({label: weight for label, weight in value["pairs"]})
+        except (TypeError, ValueError):
+            pass
+    return repr(value)
 
 
 def _plain(value):

@@ -377,7 +377,8 @@ def state_from_arrays(arrays: dict[str, np.ndarray], template: OptState,
     Raises
     ------
     XentlearnInputError
-        A path is missing, or an array's shape differs from the template's.
+        A path is missing, an array's shape differs from the template's, or an
+        integer (a count) is negative or not an integer.
     """
 
     def build(node, path):
@@ -403,6 +404,11 @@ def state_from_arrays(arrays: dict[str, np.ndarray], template: OptState,
         if isinstance(node, (bool, np.bool_)):
             return bool(stored)
         if isinstance(node, numbers.Integral):
+            # Every integer of a state counts something (steps, pairs, epochs).
+            if stored.dtype.kind not in "iu" or int(stored) < 0:
+                raise XentlearnInputError(
+                    f"optimizer state entry {path!r} must be a non-negative integer, got "
+                    f"{stored.item()!r}")
             return int(stored)
         return float(stored)
 
