@@ -111,6 +111,42 @@ def test_predictions_are_dask_arrays_equal_to_in_memory():
     assert binary.decision_function(Xd).compute().shape == (len(y),)
 
 
+def test_a_frame_model_predicting_an_array_warns_of_the_names_once():
+    # scikit-learn's warning was repeated by every partition's task (10 here).
+    import warnings
+
+    X, y = problem()
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(X.shape[1])])
+    model = _lr().fit(dd.from_pandas(frame, npartitions=3), dd.from_pandas(pd.Series(y), 3))
+    Xd = da.from_array(X, chunks=(len(X) // 10, -1))
+    for call in (lambda: model.predict(Xd).compute(), lambda: model.score(Xd, y)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        named = [w for w in caught if "does not have valid feature names" in str(w.message)]
+        assert len(named) == 1, [str(w.message) for w in caught]
+
+
+def test_a_shared_source_is_read_once_per_partition_by_fit_and_score(tmp_path):
+    # X and y of one DataFrame: each optimised alone, both fused their own read.
+    calls = []
+
+    def load(i):
+        calls.append(i)
+        rng = np.random.default_rng(i)
+        frame = pd.DataFrame(rng.normal(size=(50, 3)), columns=list("abc"))
+        return frame.assign(y=(frame.a > 0).astype(int))
+
+    source = dd.from_map(load, range(4))
+    X, y = source[list("abc")], source.y
+    calls.clear()
+    model = _lr().fit(X, y)
+    assert sorted(calls) == [0, 1, 2, 3]
+    calls.clear()
+    model.score(X, y)
+    assert sorted(calls) == [0, 1, 2, 3]
+
+
 def test_predictions_on_empty_partitions():
     # A filtered DataFrame has empty partitions; scikit-learn's checks refuse 0 rows.
     X, y = problem(classes=3)
@@ -290,6 +326,10 @@ def test_sparse_chunks_equal_to_in_memory():
                                                        meta=sp.csr_matrix((0, 0)))
     fitted = _lr().fit(Xd, da.from_array(y, chunks=300))
     assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
+    # Predictions too (len() of a sparse chunk raised TypeError in every partition).
+    for method in ("predict", "predict_proba"):
+        np.testing.assert_array_equal(getattr(fitted, method)(Xd).compute(),
+                                      getattr(fitted, method)(sp.csr_matrix(X)))
 
 
 def test_multilabel_and_class_weight_dict():

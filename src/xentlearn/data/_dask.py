@@ -100,18 +100,37 @@ def _row_counts(obj) -> tuple | None:
     return None
 
 
-def _partitions(obj, name: str) -> list:
-    """The row partitions of a dask collection, as a list of ``Delayed``."""
+def _partitions(obj, name: str, *, optimize: bool = True) -> list:
+    """The row partitions of a dask collection, as a list of ``Delayed``.
+
+    ``optimize=False`` keeps the graph's task keys as they are, which is what
+    lets collections of one source share its reading tasks (see ``_row_pieces``).
+    """
     if _is_dask_array(obj):
         if obj.ndim == 2 and len(obj.chunks[1]) > 1:
             obj = obj.rechunk({1: -1})          # y or weights: a few columns at most
-        return list(obj.to_delayed().ravel())
+        return list(obj.to_delayed(optimize_graph=optimize).ravel())
     if hasattr(obj, "to_delayed"):
-        return list(obj.to_delayed())
+        return list(obj.to_delayed(optimize_graph=optimize))
     raise XentlearnInputError(f"{name} is a {type(obj).__name__}, which has no row partitions")
 
 
-def _alongside(X, X_parts: list, other, name: str) -> list:
+def _row_pieces(X, y, sample_weight) -> tuple[list, list, list]:
+    """X, y and the weights as one piece each per partition of X (see ``_alongside``).
+
+    X and y taken from one dask DataFrame share its reading tasks. Each
+    optimised on its own (``to_delayed``'s default), they fuse a copy of the
+    read each, and every partition was read twice; when y or the weights are
+    dask collections too, the graphs are kept unoptimised, so a shared read is
+    one task (reading the columns of both).
+    """
+    optimize = not (is_dask_collection(y) or is_dask_collection(sample_weight))
+    X_parts = _partitions(X, "X", optimize=optimize)
+    return (X_parts, _alongside(X, X_parts, y, "y", optimize=optimize),
+            _alongside(X, X_parts, sample_weight, "sample_weight", optimize=optimize))
+
+
+def _alongside(X, X_parts: list, other, name: str, *, optimize: bool) -> list:
     """`other` (y or sample_weight) as one piece per partition of X: a Delayed of the
     same rows, an in-memory slice, or None."""
     if other is None:
@@ -123,7 +142,7 @@ def _alongside(X, X_parts: list, other, name: str) -> list:
                 raise XentlearnInputError(
                     f"{name} has {sum(other_rows)} rows but X has {sum(rows)}")
             other = other.rechunk({0: rows})   # same rows, chunked as X
-        parts = _partitions(other, name)
+        parts = _partitions(other, name, optimize=optimize)
         if len(parts) != len(X_parts):
             raise XentlearnInputError(
                 f"{name} has {len(parts)} partitions but X has {len(X_parts)}: partition them "
@@ -273,9 +292,7 @@ class DaskSource:
         else:
             raise XentlearnInputError(
                 f"X must be a 2-D dask array or a dask DataFrame, got a {type(X).__name__}")
-        X_parts = _partitions(X, "X")
-        y_parts = _alongside(X, X_parts, y, "y")
-        w_parts = _alongside(X, X_parts, sample_weight, "sample_weight")
+        X_parts, y_parts, w_parts = _row_pieces(X, y, sample_weight)
         packer = dask.delayed(pack, pure=True)
         rows = _row_counts(X)
         starts = [None] * len(X_parts) if rows is None else np.cumsum((0,) + rows[:-1]).tolist()
@@ -707,9 +724,7 @@ def map_partitions_reduce(X, y, sample_weight, fn: Callable, *args) -> list:
 
     if _is_dask_array(X):
         check_row_chunks(X)
-    X_parts = _partitions(X, "X")
-    pieces = zip(X_parts, _alongside(X, X_parts, y, "y"),
-                 _alongside(X, X_parts, sample_weight, "sample_weight"))
+    pieces = zip(*_row_pieces(X, y, sample_weight))
     shared = [dask.delayed(a, pure=True) if not np.isscalar(a) else a for a in args]
     call = dask.delayed(fn, pure=True)
     return list(dask.compute(*[call(x, t, w, *shared) for x, t, w in pieces]))

@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import re
 import sys
 import threading
 import uuid
@@ -700,8 +701,35 @@ def _result_bytes(logits: np.ndarray, y) -> int:
 _SIZE_SAMPLE = 256
 
 
+# scikit-learn's warnings about X's column names: the same for every partition.
+_FEATURE_NAMES_WARNING = r"X (does not have valid feature names|has feature names)"
+
+
+def _warn_feature_names_once(estimator, name: str, X) -> None:
+    """scikit-learn's column-name warnings for dask `X`, shown once here from a one-row
+    probe (the partitions' tasks leave them out: they were one per partition, printed
+    by the workers)."""
+    probe = (X._meta_nonempty.iloc[:1] if hasattr(X, "_meta_nonempty")
+             else np.zeros((1, X.shape[1]), dtype=X.dtype))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            getattr(estimator, name)(probe)
+        except Exception:       # noqa: BLE001 - the tasks raise it, naming their rows
+            return
+    for warning in caught:
+        if re.match(_FEATURE_NAMES_WARNING, str(warning.message)):
+            warnings.warn(warning.message, stacklevel=4)
+
+
 def _call(X, name: str, estimator):
-    if len(X) == 0:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING)
+        return _predicted(X, name, estimator)
+
+
+def _predicted(X, name: str, estimator):
+    if X.shape[0] == 0:       # len() of a scipy.sparse chunk raises
         # An empty partition (a filtered DataFrame has them), which scikit-learn's input
         # checks refuse: the method's output for one row of zeros, with no row. Whatever
         # that row would be warned of (a category '0.0') is not the user's.
@@ -732,6 +760,7 @@ def per_partition(method):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "classes_")
+        _warn_feature_names_once(self, method.__name__, X)
         return _dask.map_row_blocks(X, _call, method.__name__, predictor(self))
     return wrapper
 
@@ -743,6 +772,7 @@ def score_dask(estimator, X, y, sample_weight) -> float | None:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "classes_")
+    _warn_feature_names_once(estimator, "predict", X)
     sums = _dask.map_partitions_reduce(X, y, sample_weight, _partition_accuracy,
                                        predictor(estimator))
     correct = sum(c for c, _ in sums)
@@ -758,7 +788,9 @@ def _partition_accuracy(X, y, sample_weight, estimator) -> tuple[float, float]:
     y = score_targets(np.asarray(y), estimator._task, estimator.classes_)
     if len(y) == 0:
         return 0.0, 0.0
-    predicted = estimator.predict(_dask.memory_aligned(X))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING)
+        predicted = estimator.predict(_dask.memory_aligned(X))
     correct = accuracy_score(y, predicted, normalize=False, sample_weight=sample_weight)
     total = len(y) if sample_weight is None else float(np.sum(sample_weight))
     return float(correct), float(total)
