@@ -15,6 +15,18 @@ import numpy as np
 from xentlearn.exceptions import XentlearnInputError
 
 
+def python_scalar(value):
+    """A NumPy scalar as the Python scalar it holds (np.float64(1.5) -> 1.5), for JSON
+    and messages; anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def shown(value) -> str:
+    """`value`'s repr for a message, a NumPy scalar as plain Python (1.5, not
+    np.float64(1.5))."""
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
 def issparse(a) -> bool:
     """``scipy.sparse.issparse(a)``, without importing scipy (slow) for dense input.
 

@@ -106,6 +106,7 @@ def test_soft_label_model_scores_probability_rows_by_their_most_probable_class()
     assert soft.score(X, P) == pytest.approx(hits.mean())
     assert soft.score(X, P, sample_weight=w) == pytest.approx(w @ hits / w.sum())
     assert soft.score(X, P.argmax(axis=1)) == soft.score(X, P)      # hard labels as before
+    assert soft.score(X, sp.csr_matrix(P)) == soft.score(X, P)
     with pytest.raises(XentlearnInputError, match=r"y has 2 columns, but the model was "
                                                   r"trained on soft labels over 3 classes"):
         soft.score(X, P[:, :2])

@@ -273,7 +273,7 @@ def test_lbfgs_on_arrays_reads_x_once_before_training(monkeypatch, early_stoppin
                         lambda *args: passes.append(1) or original_pass(*args))
     with monkeypatch.context() as patched:     # the loop evaluates the start itself
         patched.setattr(_inputs, "training_moments",
-                        lambda *args: (original_first_pass(*args[:2])[0], None))
+                        lambda *args: (original_first_pass(args[0])[0], None))
         reference = LogisticRegression(early_stopping=early_stopping, random_state=0).fit(X, y)
     reference_passes, passes[:] = len(passes), []
     rows, finite_checks = [], []

@@ -26,7 +26,7 @@ from xentlearn.exceptions import XentlearnInputError
 _CV_SALT = 0xC5_F01D
 
 
-def _check_classes_trained(base: TableFiles, estimator, k: int, args) -> None:
+def _check_classes_trained(base: TableFiles, estimator, k: int) -> None:
     """A fold whose test rows hold a class that no training row of the fold has: all the
     class's rows fell into that fold, and the fold's model cannot score them."""
     labels = scan_target(base.files(), base.target, csv_block_bytes=base.csv_block_bytes,
@@ -83,7 +83,7 @@ def cv(args, out: TextIO) -> None:
             except NoRows:
                 raise _empty_fold(base, k, args) from None
             except XentlearnInputError:
-                _check_classes_trained(base, estimator, k, args)
+                _check_classes_trained(base, estimator, k)
                 raise
             if not args.quiet:
                 m = folds[-1]

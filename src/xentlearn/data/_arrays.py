@@ -27,9 +27,8 @@ def block_rows(n_features: int, itemsize: int) -> int:
 # Sparse full-batch passes use few, large blocks instead. Caching gains nothing
 # there (the products read W and write the gradient at scattered rows anyway),
 # while every block costs a dense (d, k) gradient that the reducer adds, and a
-# hand-over between the worker threads. Measured on W4 (tf-idf, ~48 nnz/row,
-# k=1, 2 workers): 20,000 x 2**16 ran in 1.7 ms as 2 blocks, 2.1 ms as 4, 3.6 ms
-# as 10; 200,000 x 2**18 in 21 ms as 2 or 4 blocks, 32 ms as 25 (4 MB each).
+# hand-over between the worker threads: on the bench's tf-idf workload (W4) a few
+# large blocks beat many small ones.
 _SPARSE_BLOCK_NNZ = 1 << 22            # at least max(this, 16 d) non-zeros per block ...
 _SPARSE_MAX_BLOCK_ROWS = 1 << 17       # ... and at most this many rows (logits memory)
 

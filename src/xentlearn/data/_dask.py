@@ -100,54 +100,68 @@ def _row_counts(obj) -> tuple | None:
     return None
 
 
-def _partitions(obj, name: str, *, optimize: bool = True) -> list:
-    """The row partitions of a dask collection, as a list of ``Delayed``.
+def _partitions(collections: Sequence, names: Sequence[str]) -> list[list]:
+    """The row partitions of each dask collection, as lists of ``Delayed``, from one
+    graph optimised for all of them together.
 
-    ``optimize=False`` keeps the graph's task keys as they are, which is what
-    lets collections of one source share its reading tasks (see ``_row_pieces``).
+    X and y taken from one dask DataFrame share its reading tasks. Optimised one
+    by one (``to_delayed``'s default), each fused its own copy of the read (every
+    partition read twice) and pruned the columns for itself; optimised together,
+    the read is one task that reads the columns of both.
     """
-    if _is_dask_array(obj):
-        if obj.ndim == 2 and len(obj.chunks[1]) > 1:
-            obj = obj.rechunk({1: -1})          # y or weights: a few columns at most
-        return list(obj.to_delayed(optimize_graph=optimize).ravel())
-    if hasattr(obj, "to_delayed"):
-        return list(obj.to_delayed(optimize_graph=optimize))
-    raise XentlearnInputError(f"{name} is a {type(obj).__name__}, which has no row partitions")
+    from dask.base import collections_to_expr
+    from dask.delayed import Delayed
+
+    for name, obj in zip(names, collections):
+        if not (_is_dask_array(obj) or hasattr(obj, "npartitions")):
+            raise XentlearnInputError(
+                f"{name} is a {type(obj).__name__}, which has no row partitions")
+    expr = collections_to_expr(list(collections)).optimize()
+    graph = expr.__dask_graph__()
+
+    def flat(keys):         # a 2-D array's keys are one list per row chunk
+        return [k for key in keys for k in (flat(key) if isinstance(key, list) else [key])]
+
+    return [[Delayed(key, graph) for key in flat(keys)] for keys in expr.__dask_keys__()]
 
 
 def _row_pieces(X, y, sample_weight) -> tuple[list, list, list]:
-    """X, y and the weights as one piece each per partition of X (see ``_alongside``).
-
-    X and y taken from one dask DataFrame share its reading tasks. Each
-    optimised on its own (``to_delayed``'s default), they fuse a copy of the
-    read each, and every partition was read twice; when y or the weights are
-    dask collections too, the graphs are kept unoptimised, so a shared read is
-    one task (reading the columns of both).
-    """
-    optimize = not (is_dask_collection(y) or is_dask_collection(sample_weight))
-    X_parts = _partitions(X, "X", optimize=optimize)
-    return (X_parts, _alongside(X, X_parts, y, "y", optimize=optimize),
-            _alongside(X, X_parts, sample_weight, "sample_weight", optimize=optimize))
-
-
-def _alongside(X, X_parts: list, other, name: str, *, optimize: bool) -> list:
-    """`other` (y or sample_weight) as one piece per partition of X: a Delayed of the
+    """X, y and the weights as one piece each per partition of X: a ``Delayed`` of the
     same rows, an in-memory slice, or None."""
-    if other is None:
-        return [None] * len(X_parts)
-    if is_dask_collection(other):
-        rows, other_rows = _row_counts(X), _row_counts(other)
-        if rows is not None and other_rows is not None and rows != other_rows:
-            if sum(rows) != sum(other_rows):
-                raise XentlearnInputError(
-                    f"{name} has {sum(other_rows)} rows but X has {sum(rows)}")
-            other = other.rechunk({0: rows})   # same rows, chunked as X
-        parts = _partitions(other, name, optimize=optimize)
+    others = {"y": _chunked_as(X, y, "y"),
+              "sample_weight": _chunked_as(X, sample_weight, "sample_weight")}
+    lazy = [name for name, other in others.items() if is_dask_collection(other)]
+    X_parts, *lazy_parts = _partitions([X, *(others[name] for name in lazy)], ["X", *lazy])
+    pieces = dict(zip(lazy, lazy_parts))
+    for name, parts in pieces.items():
         if len(parts) != len(X_parts):
             raise XentlearnInputError(
                 f"{name} has {len(parts)} partitions but X has {len(X_parts)}: partition them "
                 f"alike (e.g. take both from one dask DataFrame, or rechunk {name} as X)")
-        return parts
+    return (X_parts, *(pieces[name] if name in pieces
+                       else _in_memory_pieces(X, len(X_parts), other, name)
+                       for name, other in others.items()))
+
+
+def _chunked_as(X, other, name: str):
+    """A dask array `other` (y or sample_weight) in X's row chunks and one column chunk;
+    anything else as it is."""
+    if not _is_dask_array(other):
+        return other
+    rows, other_rows = _row_counts(X), _row_counts(other)
+    if rows is not None and other_rows is not None and rows != other_rows:
+        if sum(rows) != sum(other_rows):
+            raise XentlearnInputError(f"{name} has {sum(other_rows)} rows but X has {sum(rows)}")
+        other = other.rechunk({0: rows})       # same rows, chunked as X
+    if other.ndim == 2 and len(other.chunks[1]) > 1:
+        other = other.rechunk({1: -1})          # a few columns at most
+    return other
+
+
+def _in_memory_pieces(X, n_parts: int, other, name: str) -> list:
+    """`other` (in memory, or None) sliced by X's known row chunks."""
+    if other is None:
+        return [None] * n_parts
     rows = _row_counts(X)
     if rows is None:
         raise XentlearnInputError(

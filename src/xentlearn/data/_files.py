@@ -409,7 +409,7 @@ class FileSource:
         """Features, encoded targets and weights of one record batch."""
         try:
             X = self.preprocessor.transform(record, self.dtype, out=out)
-            targets = np.asarray(self.encode_target(_target_values(path, record, self.target)))
+            targets = np.asarray(self.encode_target(_target_values(record, self.target)))
         except ColumnValuesError as exc:
             raise self._located(exc, repr(str(path))) from None
         except XentlearnInputError as exc:

@@ -688,7 +688,7 @@ def _file_batches(path: Path, columns: list[str], *, rng, batch_rows: int,
     what fits: a CSV file of at most that many bytes is parsed by one
     ``read_csv`` call, on pyarrow's threads: the same record batches as the
     streaming reader gives (both cut the text at the same ``csv_block_bytes``
-    boundaries), parsed about 2.5x faster; a Parquet row group whose
+    boundaries), parsed faster; a Parquet row group whose
     uncompressed size fits (and is at most ``_WHOLE_ROW_GROUP_BYTES``) is read
     by one ``read_row_group`` (its columns decoded on pyarrow's threads) and
     cut where ``iter_batches`` cuts it, every `batch_rows` rows from the start
@@ -893,7 +893,7 @@ def iter_record_batches(files, columns: Sequence[str], *, rng: np.random.Generat
         yield batch
 
 
-def _target_values(path: Path, batch, target: str) -> np.ndarray:
+def _target_values(batch, target: str) -> np.ndarray:
     """The raw target column of one batch as numpy (object for strings)."""
     import pyarrow as pa
 

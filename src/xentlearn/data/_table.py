@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xentlearn._checks import python_scalar
 from xentlearn.data._readers import (
     _CSV_BLOCK_BYTES, RowSplit, _iter_with_files, _target_values, check_csv_block_bytes,
     distinct_labels, first_row_holding, list_data_files, scan_schema, scan_target)
@@ -283,7 +284,7 @@ class TableFiles:
             if classes is None:
                 raise XentlearnInputError("no rows to read the classes from")
         count = f"more than {stop}" if len(classes) > stop else str(len(classes))
-        shown = ", ".join(repr(_plain(c)) for c in classes[:3])
+        shown = ", ".join(repr(python_scalar(c)) for c in classes[:3])
         if classes.dtype.kind == "f":
             # scikit-learn's "continuous" targets: 0.5 is no class code, whatever
             # max_classes says (1.0 and 2.0 are, as for scikit-learn).
@@ -291,9 +292,9 @@ class TableFiles:
             if fractional.size:
                 raise XentlearnInputError(
                     f"target column {self.target!r} holds non-integer numbers (such as "
-                    f"{_plain(fractional[0])!r}; {count} distinct values): a classifier needs "
-                    f"class labels, text or whole-number class codes; is it a regression "
-                    f"target? xentlearn trains classifiers")
+                    f"{python_scalar(fractional[0])!r}; {count} distinct values): a "
+                    f"classifier needs class labels, text or whole-number class codes; is it "
+                    f"a regression target? xentlearn trains classifiers")
         if (classes.dtype.kind in "iuf" and self.max_classes is None
                 and len(classes) > NUMERIC_CLASSES_LIMIT):
             raise XentlearnInputError(
@@ -353,7 +354,7 @@ class TableFiles:
                                             na_values=self.na_values,
                                             row_filters=row_filters):
             try:
-                y = _target_values(path, batch, self.target) if with_target else None
+                y = _target_values(batch, self.target) if with_target else None
             except ColumnValuesError as exc:
                 raise self.located(exc, file_index) from None
             yield batch, y
@@ -429,7 +430,3 @@ def default_memory_budget() -> int:
     except (AttributeError, ValueError, OSError):
         return 0
     return max(0, int(total)) // 4
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value

@@ -20,12 +20,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from xentlearn import training
+from xentlearn._checks import shown
 from xentlearn._types import Params
 from xentlearn.estimators import _build, _files, _inputs
 from xentlearn.estimators._build import LEARNING_RATES
 from xentlearn.estimators._calibration import fit_temperature
 from xentlearn.estimators._checkpoint import Checkpoint
-from xentlearn.estimators._labels import _show, number_labels, score_targets
+from xentlearn.estimators._labels import number_labels, score_targets
 from xentlearn.estimators._preprocessing import TablePreprocessor
 from xentlearn.estimators._solvers import SOLVERS, SolverSettings, solver_settings
 from xentlearn.exceptions import DivergenceError, XentlearnInputError
@@ -167,8 +168,8 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         if continuing and classes is not None and not np.array_equal(
                 np.sort(np.asarray(classes)), self.classes_):
             raise XentlearnInputError(
-                f"classes=[{', '.join(map(_show, classes))}] differs from the classes of the "
-                f"first partial_fit call, [{', '.join(map(_show, self.classes_))}]")
+                f"classes=[{', '.join(map(shown, classes))}] differs from the classes of the "
+                f"first partial_fit call, [{', '.join(map(shown, self.classes_))}]")
         checkpoint = None
         previous = getattr(self, "_state", None) if continuing else None
         if previous is not None:
@@ -217,9 +218,9 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             if moments is None:
                 first_rows = None
                 moments, start_evaluation = _inputs.training_moments(
-                    self, data, *(() if resuming else (objective, params)))
+                    data, *(() if resuming else (objective, params)))
             preconditioner = self._input_preconditioner(moments, params, model, penalty, data)
-        settings = self._solver_settings(spec, penalty, model, data, batch_size, partial, early,
+        settings = self._solver_settings(penalty, model, data, batch_size, partial, early,
                                          preconditioner)
         optimizer = spec.make_optimizer(settings)
         stoppers = spec.stoppers(settings)
@@ -253,7 +254,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
                 # Its rows (copies of sparse or column-major X, slices on dask workers)
                 # are not needed for the fit over all rows.
                 first_rows = None
-                moments, start_evaluation = _inputs.training_moments(self, data, objective,
+                moments, start_evaluation = _inputs.training_moments(data, objective,
                                                                      state.params)
                 settings = settings._replace(preconditioner=self._input_preconditioner(
                     moments, params, model, penalty, data))
@@ -369,7 +370,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             return SOLVERS[self.solver].default_learning_rate
         return float(self.learning_rate_init)
 
-    def _solver_settings(self, spec, penalty, model, data, batch_size, partial, early,
+    def _solver_settings(self, penalty, model, data, batch_size, partial, early,
                          preconditioner) -> SolverSettings:
         steps_per_epoch = data.source.n_batches(batch_size)
         learning_rate = _build.make_learning_rate(
@@ -393,7 +394,7 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
             return
 
         def described(kind, classes):
-            return f"{kind} targets with classes [{', '.join(map(_show, classes))}]"
+            return f"{kind} targets with classes [{', '.join(map(shown, classes))}]"
         raise XentlearnInputError(
             "warm_start=True starts from the fitted coefficients, which are for "
             f"{described(self._task, self.classes_)}; this y has "

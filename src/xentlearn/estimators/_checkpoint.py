@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from xentlearn import io
+from xentlearn._checks import python_scalar
 from xentlearn._types import DataSource
 from xentlearn.estimators._file_schema import CHECKPOINT_KIND
 from xentlearn.estimators._persistence import nonfinite_state_entry
@@ -117,7 +118,7 @@ class Checkpoint:
         and the backend's `layout` (``Backend.layout``: a Dask fit's parts, workers and
         sync_every)."""
         data = {"n_samples": int(source.n_samples), "n_features": int(source.n_features),
-                "task": task, "classes": [_plain(c) for c in classes],
+                "task": task, "classes": [python_scalar(c) for c in classes],
                 "fingerprint": fingerprint(source),
                 "validation": None if validation is None else
                 [int(validation.n_samples), fingerprint(validation)],
@@ -277,10 +278,6 @@ def _shown(value) -> str:
         except (TypeError, ValueError):
             pass
     return repr(value)
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _described(layout: dict) -> str:

@@ -47,13 +47,14 @@ import numpy as np
 from sklearn.exceptions import DataConversionWarning
 
 from xentlearn import objective
+from xentlearn._checks import shown
 from xentlearn._types import Batch
 from xentlearn.data import _dask
 from xentlearn.data._arrays import ArraySource
 from xentlearn.data._table import FileRowSplit
 from xentlearn.data._column_values import ColumnValuesError
 from xentlearn.data._readers import feature_columns
-from xentlearn.estimators._labels import (_missing_mask, _show, _unsortable_message,
+from xentlearn.estimators._labels import (_missing_mask, _unsortable_message,
                                           EncodedTargets, check_classes_match,
                                           compute_class_weight, encode_targets,
                                           score_targets)
@@ -196,7 +197,7 @@ def _part_summary(part: Batch, two_d: bool, with_moments: bool) -> dict:
         if missing is not None and missing.any():
             # Named here, by its row in y: the part does not know where it starts.
             row = int(np.flatnonzero(missing)[0])
-            summary["missing"] = (row, _show(y[row]))
+            summary["missing"] = (row, shown(y[row]))
             return summary
         try:
             labels, inverse = np.unique(y, return_inverse=True)
@@ -256,7 +257,7 @@ def _class_weight(class_weight, classes, kind, counts, weighted: bool, dtype):
     empty = np.flatnonzero(counts <= 0)
     if empty.size:
         raise XentlearnInputError(
-            f"class_weight='balanced' needs every class in y, but class {_show(classes[empty[0]])} "
+            f"class_weight='balanced' needs every class in y, but class {shown(classes[empty[0]])} "
             f"has {'zero total sample_weight' if weighted else 'no samples'}; pass a dict of "
             "weights, or drop the class from `classes`")
     return (counts.sum() / (len(classes) * counts)).astype(dtype)
@@ -449,7 +450,7 @@ def _fit_on_workers(table, schema, features: list[str], classes):
                                      for path, r in zip(files, results) if r["labels"] is not None])
     if len(labels) < 2:
         raise XentlearnInputError(
-            f"target column {table.target!r} has only one class ({_show(labels[0])}); "
+            f"target column {table.target!r} has only one class ({shown(labels[0])}); "
             "a classifier needs at least 2")
     return preprocessor, labels
 
@@ -705,7 +706,7 @@ _SIZE_SAMPLE = 256
 _FEATURE_NAMES_WARNING = r"X (does not have valid feature names|has feature names)"
 
 
-def _warn_feature_names_once(estimator, name: str, X) -> None:
+def _warn_feature_names_once(estimator, name: str, X, stacklevel: int) -> None:
     """scikit-learn's column-name warnings for dask `X`, shown once here from a one-row
     probe (the partitions' tasks leave them out: they were one per partition, printed
     by the workers)."""
@@ -719,7 +720,7 @@ def _warn_feature_names_once(estimator, name: str, X) -> None:
             return
     for warning in caught:
         if re.match(_FEATURE_NAMES_WARNING, str(warning.message)):
-            warnings.warn(warning.message, stacklevel=4)
+            warnings.warn(warning.message, stacklevel=stacklevel + 1)
 
 
 def _call(X, name: str, estimator):
@@ -760,7 +761,7 @@ def per_partition(method):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "classes_")
-        _warn_feature_names_once(self, method.__name__, X)
+        _warn_feature_names_once(self, method.__name__, X, stacklevel=2)
         return _dask.map_row_blocks(X, _call, method.__name__, predictor(self))
     return wrapper
 
@@ -772,7 +773,7 @@ def score_dask(estimator, X, y, sample_weight) -> float | None:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "classes_")
-    _warn_feature_names_once(estimator, "predict", X)
+    _warn_feature_names_once(estimator, "predict", X, stacklevel=3)
     sums = _dask.map_partitions_reduce(X, y, sample_weight, _partition_accuracy,
                                        predictor(estimator))
     correct = sum(c for c, _ in sums)

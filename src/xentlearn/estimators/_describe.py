@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from xentlearn import io
+from xentlearn._checks import python_scalar
 from xentlearn.estimators._file_schema import Layout, check_layout, guarded, refuse
-from xentlearn.estimators._persistence import _plain
 from xentlearn.io import ArrayHeader
 
 
@@ -116,7 +116,7 @@ def _description(meta: dict, arrays: dict[str, np.ndarray], layout: Layout) -> d
         names = [str(n) for n in arrays["feature_names_in"]]
     else:
         names = [f"x{j}" for j in range(layout.n_features)]
-    classes = [_plain(c) for c in arrays["classes"]]
+    classes = [python_scalar(c) for c in arrays["classes"]]
     history = layout.history
     val = [(r["val_loss"], r["epoch"]) for r in history if r.get("val_loss") is not None]
     last = history[-1] if history else {}

@@ -9,10 +9,11 @@ import os
 
 import numpy as np
 
+from xentlearn._checks import shown
 from xentlearn.data import FileSource, TableFiles, TabularPreprocessor
 from xentlearn.data._column_values import ColumnValuesError, UnknownLabelsError
 from xentlearn.estimators import _dask_inputs
-from xentlearn.estimators._labels import EncodedTargets, _show, compute_class_weight
+from xentlearn.estimators._labels import EncodedTargets, compute_class_weight
 from xentlearn.estimators._preprocessing import warn_unseen
 from xentlearn.exceptions import XentlearnInputError
 
@@ -84,7 +85,7 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
         labels = table.scan_classes(source.kept_records(), whole_files=not table.row_filters)
         if len(labels) < 2:
             raise XentlearnInputError(
-                f"target column {table.target!r} has only one class ({_show(labels[0])}); "
+                f"target column {table.target!r} has only one class ({shown(labels[0])}); "
                 "a classifier needs at least 2")
     kind = "binary" if len(labels) == 2 else "multiclass"
     encode = functools.partial(encode_labels, classes=labels, kind=kind, dtype=dtype,

@@ -242,7 +242,7 @@ class UncheckedMoments(NamedTuple):
     source: ArraySource
 
 
-def training_moments(estimator, data: Prepared, objective=None, params=None
+def training_moments(data: Prepared, objective=None, params=None
                      ) -> tuple[ColumnMoments, tuple | None]:
     """The training rows' column moments (for lbfgs's preconditioner) and, given an
     `objective` and `params`, its value and gradient at `params`, in one pass.

@@ -34,6 +34,7 @@ import numpy as np
 from sklearn.exceptions import DataConversionWarning
 
 from xentlearn import _checks
+from xentlearn._checks import shown
 from xentlearn.exceptions import XentlearnInputError
 
 Kind = Literal["binary", "multiclass", "multilabel", "soft"]
@@ -173,7 +174,7 @@ def check_classes_match(y, classes) -> np.ndarray:
     if not found.all():
         row = int(np.flatnonzero(~found)[0])
         raise XentlearnInputError(
-            f"y has label {_show(y[row])} in row {row}, which is not one of the classes "
+            f"y has label {shown(y[row])} in row {row}, which is not one of the classes "
             f"{_preview(classes)}; pass every label that can occur in `classes` on the "
             "first partial_fit call")
     return indices.astype(np.intp, copy=False)
@@ -247,7 +248,7 @@ def compute_class_weight(class_weight, classes, targets, kind: Kind, sample_weig
         if empty.size:
             c = empty[0]
             raise XentlearnInputError(
-                f"class_weight='balanced' needs every class in y, but class {_show(classes[c])} "
+                f"class_weight='balanced' needs every class in y, but class {shown(classes[c])} "
                 f"has {'zero total sample_weight' if sample_weight is not None else 'no samples'}"
                 f"; pass a dict of weights, or drop the class from `classes`")
         weight = counts.sum() / (len(classes) * counts)
@@ -279,7 +280,7 @@ def one_hot(indices, n_classes: int, dtype=np.float64) -> np.ndarray:
     if indices.size and (indices.min() < 0 or indices.max() >= n_classes):
         row = int(np.flatnonzero((indices < 0) | (indices >= n_classes))[0])
         raise XentlearnInputError(
-            f"class index {_show(indices[row])} in row {row} is outside [0, {n_classes})")
+            f"class index {shown(indices[row])} in row {row} is outside [0, {n_classes})")
     out = np.zeros((indices.shape[0], n_classes), dtype=dtype)
     out[np.arange(indices.shape[0]), indices] = 1
     return out
@@ -312,8 +313,8 @@ _COUNTING_RANGE = 1 << 16
 def _unique_inverse(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """np.unique(y, return_inverse=True), in O(n) for integers of a small range.
 
-    Sorting a million labels (np.unique) took 84 ms and three arrays of y's size
-    in the W1 benchmark; counting takes a few ms and one lookup table.
+    Sorting (np.unique) is O(n log n) and makes three arrays of y's size;
+    counting is O(n) with one lookup table.
     """
     if y.dtype.kind in "iub" and y.size:
         low, high = int(y.min()), int(y.max())
@@ -337,7 +338,7 @@ def check_labels_present(y_input, y: np.ndarray | None = None) -> None:
     if missing is not None and missing.any():
         row = int(np.flatnonzero(missing)[0])
         raise XentlearnInputError(
-            f"y has a missing label ({_show(y[row])}) in row {row}; every sample needs a label")
+            f"y has a missing label ({shown(y[row])}) in row {row}; every sample needs a label")
 
 
 def number_labels(y: np.ndarray) -> np.ndarray:
@@ -370,7 +371,7 @@ def score_targets(y, kind: Kind, classes: np.ndarray):
     """
     if kind != "soft" or np.ndim(y) != 2:
         return y
-    y = np.asarray(y)
+    y = y.toarray() if _checks.issparse(y) else np.asarray(y)
     if y.shape[1] != len(classes):
         raise XentlearnInputError(
             f"y has {y.shape[1]} columns, but the model was trained on soft labels over "
@@ -390,7 +391,7 @@ def _encode_labels(y_input, y, classes, dtype) -> EncodedTargets:
             # scikit-learn's wording ("Unknown label type"), which its estimator checks match.
             raise XentlearnInputError(
                 f"Unknown label type: 'continuous'. y holds non-integer floats (row {row} is "
-                f"{_show(y[row])}), which are regression targets, not class labels; cast labels "
+                f"{shown(y[row])}), which are regression targets, not class labels; cast labels "
                 "to int or str")
     if classes is None:
         try:
@@ -399,7 +400,7 @@ def _encode_labels(y_input, y, classes, dtype) -> EncodedTargets:
             raise XentlearnInputError(_unsortable_message(y)) from None
         if len(classes) < 2:
             raise XentlearnInputError(
-                f"y has only one class ({_show(classes[0])}); a classifier needs at least 2")
+                f"y has only one class ({shown(classes[0])}); a classifier needs at least 2")
     else:
         classes = _check_classes_argument(classes)
         indices = check_classes_match(y, classes)
@@ -457,7 +458,7 @@ def _check_classes_argument(classes) -> np.ndarray:
             _unsortable_message(given).replace("y mixes", "classes mixes", 1)) from None
     if (counts > 1).any():
         raise XentlearnInputError(
-            f"classes must be unique; {_show(unique[np.argmax(counts > 1)])} appears "
+            f"classes must be unique; {shown(unique[np.argmax(counts > 1)])} appears "
             f"{counts.max()} times")
     if len(unique) < 2:
         raise XentlearnInputError(
@@ -483,7 +484,7 @@ def _encode_matrix(y, classes, dtype) -> EncodedTargets:
         row, column = (int(i) for i in np.argwhere(outside)[0])
         raise XentlearnInputError(
             f"y must hold 0/1 indicators or probabilities in [0, 1]; row {row} has "
-            f"{_show(y[row, column])} in column {column}")
+            f"{shown(y[row, column])} in column {column}")
     if classes is not None:
         classes_array = np.asarray(classes)
         if classes_array.shape != (n_columns,) or not np.array_equal(classes_array,
@@ -540,14 +541,14 @@ def _class_weight_from_dict(class_weight: dict, classes: np.ndarray, dtype) -> n
             value = float(value)
         except (TypeError, ValueError):
             raise XentlearnInputError(
-                f"class_weight[{_show(key)}] must be a number, got {value!r}") from None
+                f"class_weight[{shown(key)}] must be a number, got {value!r}") from None
         if not (np.isfinite(value) and value >= 0):
             raise XentlearnInputError(
-                f"class_weight[{_show(key)}] must be finite and non-negative, got {value!r}")
+                f"class_weight[{shown(key)}] must be finite and non-negative, got {value!r}")
         weight[j], weighted[j] = value, True
     if unknown and not weighted.all():
         raise XentlearnInputError(
-            f"class_weight has key {_show(unknown[0])}, which is not one of the classes "
+            f"class_weight has key {shown(unknown[0])}, which is not one of the classes "
             f"{_preview(classes)}, and gives no weight to {_preview(classes[~weighted])}: "
             "a misspelt label? (keys of labels absent from y are ignored only when every "
             "class has a weight)")
@@ -555,11 +556,7 @@ def _class_weight_from_dict(class_weight: dict, classes: np.ndarray, dtype) -> n
 
 
 def _preview(values: np.ndarray, limit: int = 10) -> str:
-    items = [_show(v) for v in np.asarray(values).tolist()[:limit]]
+    items = [shown(v) for v in np.asarray(values).tolist()[:limit]]
     more = f", ... ({len(values)} in all)" if len(values) > limit else ""
     return "[" + ", ".join(items) + more + "]"
 
-
-def _show(value) -> str:
-    """repr of a label as the user wrote it: 3 and 'a', not np.int64(3) and np.str_('a')."""
-    return repr(value.item() if isinstance(value, np.generic) else value)

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from xentlearn import io
+from xentlearn._checks import python_scalar
 from xentlearn.estimators._file_schema import (
     STATE_PREFIX, Plan, check_array_values, check_file, guarded, refuse)
 from xentlearn.exceptions import XentlearnInputError
@@ -56,16 +57,12 @@ def _json_params(estimator) -> dict:
         params["checkpoint"] = os.fsdecode(params["checkpoint"])
     if isinstance(params.get("class_weight"), dict):
         # JSON keys must be strings; labels keep their type as [label, weight] pairs.
-        params["class_weight"] = {"pairs": [[_plain(k), float(v)]
+        params["class_weight"] = {"pairs": [[python_scalar(k), float(v)]
                                             for k, v in params["class_weight"].items()]}
     if "hidden_layer_sizes" in params:
         sizes = params["hidden_layer_sizes"]
         params["hidden_layer_sizes"] = [int(sizes)] if np.isscalar(sizes) else [int(s) for s in sizes]
     return params
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _classes_array(classes: np.ndarray) -> np.ndarray:

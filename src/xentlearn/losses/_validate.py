@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from xentlearn import _checks
+from xentlearn._checks import shown
 from xentlearn.exceptions import XentlearnInputError
 
 # DESIGN §1: probability rows sum to 1 within this absolute tolerance.
@@ -38,10 +39,6 @@ def logits_array(logits, ndims: tuple[int, ...], what: str) -> np.ndarray:
     return z
 
 
-def _show(value) -> str:
-    """A numpy scalar as its plain Python repr (1.5, not np.float64(1.5))."""
-    return repr(value.item() if hasattr(value, "item") else value)
-
 
 def _first_bad(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(mask)[0])
@@ -56,7 +53,7 @@ def _check_range01(name: str, a: np.ndarray) -> None:
     if bad.any():
         position = _first_bad(bad)
         raise XentlearnInputError(
-            f"{name} must be in [0, 1]; {_where(position)} holds {_show(a[position])}")
+            f"{name} must be in [0, 1]; {_where(position)} holds {shown(a[position])}")
 
 
 def _class_indices(targets: np.ndarray, k: int) -> np.ndarray:
@@ -67,7 +64,7 @@ def _class_indices(targets: np.ndarray, k: int) -> np.ndarray:
             row = int(np.flatnonzero(fractional)[0])
             raise XentlearnInputError(
                 f"targets of shape (n_samples,) must be integer class indices in [0, {k}); "
-                f"row {row} holds {_show(targets[row])}")
+                f"row {row} holds {shown(targets[row])}")
     elif targets.dtype.kind not in "biu":
         raise XentlearnInputError(
             f"targets must be integer class indices or probability rows, got dtype {targets.dtype}")
@@ -76,7 +73,7 @@ def _class_indices(targets: np.ndarray, k: int) -> np.ndarray:
         row = int(np.flatnonzero(out_of_range)[0])
         raise XentlearnInputError(
             f"targets must be class indices in [0, {k}) for {k} columns of logits; "
-            f"row {row} holds {_show(targets[row])}")
+            f"row {row} holds {shown(targets[row])}")
     return targets.astype(np.intp)
 
 
@@ -92,7 +89,7 @@ def _probability_rows(targets: np.ndarray, dtype) -> np.ndarray:
         position = _first_bad(negative)
         raise XentlearnInputError(
             f"targets of shape (n_samples, n_classes) must be non-negative probabilities; "
-            f"{_where(position)} holds {_show(t[position])}")
+            f"{_where(position)} holds {shown(t[position])}")
     # Summed in float64 so that float32 rounding does not reject a valid row.
     off = np.abs(t.sum(axis=1, dtype=np.float64) - 1.0) > ROW_SUM_TOL
     if off.any():

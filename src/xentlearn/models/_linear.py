@@ -153,8 +153,8 @@ class Linear:
             return logits, (X if keep_cache else None)
         if keep_cache and W.shape[1] > 1 and not sp.issparse(X):
             # Training: the logits class by class, (W^T X^T)^T, F-ordered (n, k). OpenBLAS
-            # packs the big operand for a narrow product, and is faster this way round:
-            # one full-batch block (5242, 100) by 5 outputs 1.6 -> 0.8-1.3 ms on one core.
+            # packs the big operand for a narrow product, and is faster this way round
+            # (bench/engine.py, full-batch gradient).
             # The losses' hard-label softmax works class by class on it (contiguous rows of
             # n), and the backward product wants delta^T, which is then C-contiguous.
             logits_t = W.T @ X.T        # (k, n), C-contiguous

@@ -286,8 +286,7 @@ def _weight_gradient_into(A: Matrix, delta: np.ndarray, out: np.ndarray) -> None
     Dense A: ``matmul(A.T, delta, out=out)``, one BLAS call writing in place, with
     no copy into the buffer afterwards. At mini-batch shapes it costs what
     ``models._products.weight_gradient``'s (delta^T A)^T plus its transposed copy
-    costs: a whole backward of 256 rows through 16-64-26, 134 us against 135 (one
-    core, float64, min over alternated rounds).
+    costs (bench/mlp_small.py).
     Sparse A (layer 0 only) goes through the copy-free CSC transpose, O(nnz * k).
     """
     if sp.issparse(A):

@@ -27,10 +27,9 @@ def weight_gradient(A: Matrix, delta: np.ndarray) -> np.ndarray:
     """A^T delta, shape (n_features, n_outputs), C-contiguous, dtype of `delta`.
 
     Dense A is multiplied as (delta^T A)^T: OpenBLAS runs the tall-skinny
-    product much faster in that orientation, and the transposed copy of the
-    small result costs little. Measured on one core, A (5243, 100) float64 by
-    10 outputs (one full-batch block of W2): 502 -> 366 us; A (2048, 784) by 10:
-    2497 -> 1265 us; float32 258 -> 212 us; MLP shapes (256, 100) by 64 equal.
+    product faster in that orientation (full-batch blocks of many rows by few
+    outputs; equal at mini-batch shapes), and the transposed copy of the small
+    result costs little (bench/engine.py, full-batch gradient).
     Sparse A (CSR or CSC) goes through the copy-free ``transpose``, O(nnz * k).
     """
     if sp.issparse(A):
@@ -42,7 +41,7 @@ def bias_gradient(delta: np.ndarray) -> np.ndarray:
     """1^T delta, the column sums, shape (n_outputs,), dtype of `delta`.
 
     A BLAS matrix-vector product: numpy's ``delta.sum(axis=0)`` walks a short
-    contiguous axis per row. One core, float64: (5243, 10) 86 -> 18 us (a
-    full-batch block of W2), (256, 64) 7.2 -> 2.1 us (an MLP mini-batch).
+    contiguous axis per row, several times slower at full-batch block and
+    mini-batch shapes alike.
     """
     return np.ones(delta.shape[0], dtype=delta.dtype) @ delta
