@@ -406,3 +406,10 @@ def test_train_reads_long_rows_with_a_larger_block(tmp_path):
     assert failed.returncode == 2 and "--csv-block-bytes 8192 or more" in failed.stderr
     run_cli("train", "notes.csv", "--target", "y", "--quiet", "--csv-block-bytes", "8K",
             cwd=tmp_path)
+
+
+def test_activation_choices_are_the_registry_names():
+    from xentlearn.cli._options import ACTIVATIONS
+    from xentlearn.models import ACTIVATIONS as REGISTRY
+
+    assert ACTIVATIONS == tuple(REGISTRY)

@@ -17,6 +17,8 @@ from xentlearn.cli._values import (batch_size, choice, class_weight, dtype, fini
                                    positive_int)
 from xentlearn.estimators import LEARNING_RATES, SOLVERS
 
+# xentlearn.models.ACTIVATIONS's names (tests/cli/test_cli_errors.py checks it): importing
+# the registry imports SciPy, which `xentlearn info` and --version do without.
 ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
 
 

@@ -8,6 +8,9 @@ without fitting.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from xentlearn import optimizers, schedules
@@ -15,8 +18,35 @@ from xentlearn._types import Params, Schedule
 from xentlearn.data import ColumnMoments
 from xentlearn.exceptions import XentlearnInputError
 
-# The learning_rate= names, each a case of make_learning_rate.
-LEARNING_RATES = ("constant", "invscaling", "step", "exponential", "cosine", "adaptive")
+@dataclass(frozen=True)
+class EpochSteps:
+    """The epoch-based settings of a schedule, in optimizer steps."""
+
+    init: float
+    steps_per_epoch: int
+    max_epochs: int
+    power_t: float
+    decay_rate: float
+    decay_epochs: int
+
+
+def _invscaling(s: EpochSteps) -> Schedule:
+    per_epoch = schedules.invscaling(s.init, s.power_t)
+    return lambda step: per_epoch(step // s.steps_per_epoch)     # decays once per epoch
+
+
+# learning_rate= name -> the schedule in optimizer steps (adaptive's reductions by 5
+# come from the solver's reduce_on_plateau; its schedule is constant).
+LEARNING_RATES: dict[str, Callable[[EpochSteps], Schedule]] = {
+    "constant": lambda s: schedules.constant(s.init),
+    "invscaling": _invscaling,
+    "step": lambda s: schedules.step_decay(s.init, step_size=s.decay_epochs * s.steps_per_epoch,
+                                           gamma=s.decay_rate),
+    "exponential": lambda s: schedules.exponential(
+        s.init, decay_rate=s.decay_rate, decay_steps=s.decay_epochs * s.steps_per_epoch),
+    "cosine": lambda s: schedules.cosine(s.init, decay_steps=s.max_epochs * s.steps_per_epoch),
+    "adaptive": lambda s: schedules.constant(s.init),
+}
 
 
 def make_learning_rate(name: str, init: float, *, steps_per_epoch: int, max_epochs: int,
@@ -32,19 +62,8 @@ def make_learning_rate(name: str, init: float, *, steps_per_epoch: int, max_epoc
     warmup_epochs > 0 prepends a linear warm-up to any of them.
     """
     spe = max(1, steps_per_epoch)
-    if name in ("constant", "adaptive"):
-        schedule = schedules.constant(init)
-    elif name == "invscaling":
-        per_epoch = schedules.invscaling(init, power_t)
-        schedule = lambda step: per_epoch(step // spe)  # noqa: E731  (decays once per epoch)
-    elif name == "step":
-        schedule = schedules.step_decay(init, step_size=decay_epochs * spe, gamma=decay_rate)
-    elif name == "exponential":
-        schedule = schedules.exponential(init, decay_rate=decay_rate, decay_steps=decay_epochs * spe)
-    elif name == "cosine":
-        schedule = schedules.cosine(init, decay_steps=max_epochs * spe)
-    else:  # validated by the estimator's parameter constraints
-        raise AssertionError(name)
+    schedule = LEARNING_RATES[name](EpochSteps(init, spe, max_epochs, power_t, decay_rate,
+                                               decay_epochs))
     if warmup_epochs:
         schedule = schedules.warmup(schedule, warmup_epochs * spe)
     return schedule

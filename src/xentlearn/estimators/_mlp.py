@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import StrOptions
 from xentlearn._types import Params
 from xentlearn.estimators._base import BaseXentClassifier
 from xentlearn.exceptions import XentlearnInputError
-from xentlearn.models import MLP
+from xentlearn.models import ACTIVATIONS, MLP
 
 
 # scikit-learn's adam step (0.001 per batch of 200) scaled to this estimator's batches
@@ -98,7 +98,7 @@ class MLPClassifier(BaseXentClassifier):
         **{k: v for k, v in BaseXentClassifier._parameter_constraints.items()
            if k != "fit_intercept"},
         "hidden_layer_sizes": ["array-like", numbers.Integral],
-        "activation": [StrOptions({"relu", "tanh", "logistic", "identity"})],
+        "activation": [StrOptions(set(ACTIVATIONS))],
     }
 
     def __init__(self, *, hidden_layer_sizes=(100,), activation="relu", solver="adam", batch_size="auto", learning_rate="constant",

@@ -10,7 +10,8 @@ ordered dict of arrays ("W0", "b0", "W1", ...) passed in and returned:
     model.predict_logits(params, X)                   # logits only
 """
 
+from xentlearn.models._activations import ACTIVATIONS, Activation
 from xentlearn.models._linear import Linear
 from xentlearn.models._mlp import MLP
 
-__all__ = ["Linear", "MLP"]
+__all__ = ["ACTIVATIONS", "Activation", "Linear", "MLP"]

@@ -20,12 +20,13 @@ torch do.
 All functions preserve the dtype of their arguments (float32 stays float32):
 the only constants are Python ints, which NumPy 2 never upcasts with (NEP 50).
 This mirrors scikit-learn's ``neural_network/_base.py`` (``ACTIVATIONS`` and
-``DERIVATIVES``), which the MLP init of this package also follows.
+``DERIVATIVES``), and ``Activation.init_gain`` its MLP initialisation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit
@@ -84,16 +85,20 @@ def inplace_logistic_derivative(A: np.ndarray, delta: np.ndarray) -> None:
     delta *= d
 
 
-ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "identity": inplace_identity,
-    "relu": inplace_relu,
-    "tanh": inplace_tanh,
-    "logistic": inplace_logistic,
-}
+@dataclass(frozen=True)
+class Activation:
+    """A hidden-layer activation: the forward map, its derivative and the init's gain."""
 
-DERIVATIVES: dict[str, Callable[[np.ndarray, np.ndarray], None]] = {
-    "identity": inplace_identity_derivative,
-    "relu": inplace_relu_derivative,
-    "tanh": inplace_tanh_derivative,
-    "logistic": inplace_logistic_derivative,
+    forward: Callable[[np.ndarray], np.ndarray]           # Z -> A = f(Z), in place
+    derivative: Callable[[np.ndarray, np.ndarray], None]  # delta *= f'(Z), from A
+    # Glorot-uniform bound sqrt(init_gain / (fan_in + fan_out)), scikit-learn's: 2 for the
+    # logistic (its slope at 0 is 1/4), 6 otherwise.
+    init_gain: float
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "relu": Activation(inplace_relu, inplace_relu_derivative, 6.0),
+    "tanh": Activation(inplace_tanh, inplace_tanh_derivative, 6.0),
+    "logistic": Activation(inplace_logistic, inplace_logistic_derivative, 2.0),
+    "identity": Activation(inplace_identity, inplace_identity_derivative, 6.0),
 }

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from xentlearn import _tree
 from xentlearn._types import Grads, Matrix, Params
 from xentlearn.exceptions import XentlearnInputError
-from xentlearn.models._activations import ACTIVATIONS, DERIVATIVES
+from xentlearn.models._activations import ACTIVATIONS
 from xentlearn.models._products import transpose
 
 Activation = Literal["relu", "tanh", "logistic", "identity"]
@@ -180,7 +180,7 @@ class MLP:
         params : dict, ordered by layer, every leaf of `dtype`
         """
         dtype = np.dtype(dtype)
-        factor = 2.0 if self.activation == "logistic" else 6.0
+        factor = ACTIVATIONS[self.activation].init_gain
         sizes = self.layer_sizes
         last = self.n_layers - 1
         params: Params = {}
@@ -212,7 +212,7 @@ class MLP:
         cache : list [X, A_1, ..., A_L] (references, not copies), or None
         """
         assert X.dtype == params["W0"].dtype, (X.dtype, params["W0"].dtype)  # internal invariant
-        activate = ACTIVATIONS[self.activation]
+        activate = ACTIVATIONS[self.activation].forward
         *hidden, output = self._layer_keys
         A = X
         cache = [X] if keep_cache else None
@@ -249,7 +249,7 @@ class MLP:
             Same keys (in the same order), shapes and dtypes as `params`; the
             leaves are views of one vector, ``grads.flat``: a new one, or `out`'s.
         """
-        derivative = DERIVATIVES[self.activation]
+        derivative = ACTIVATIONS[self.activation].derivative
         dtype = dlogits.dtype
         layout = _tree.layout_of(params)
         grads = out if _tree.laid_out_as(out, layout, dtype) else _tree.empty(layout, dtype)
