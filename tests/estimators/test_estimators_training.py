@@ -89,8 +89,14 @@ def test_unstandardised_data_converges_with_lbfgs_and_sgd_says_to_scale():
         warnings.simplefilter("error", ConvergenceWarning)
         clf = LogisticRegression(max_iter=300, tol=1e-4).fit(X, y)   # 165 (scikit-learn: 169)
     assert clf.score(X, y) > 0.95
-    with pytest.warns(ConvergenceWarning, match="scale the features"):
+    with pytest.warns(ConvergenceWarning, match="before the loss stopped improving by "
+                                                "tol=0.0001; .*scale the features"):
         LogisticRegression(solver="sgd", max_iter=2, tol=1e-4).fit(X, y)
+    # With early stopping the rule is the validation metric's (it said "the loss").
+    with pytest.warns(ConvergenceWarning, match="before the validation accuracy stopped "
+                                                "improving by tol=0.0001"):
+        LogisticRegression(solver="sgd", max_iter=2, tol=1e-4, early_stopping=True,
+                           validation_metric="accuracy").fit(X, y)
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])

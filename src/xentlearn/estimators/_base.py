@@ -286,11 +286,13 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         if checkpoint is not None:
             checkpoint.remove()
         if result.stop_reason == "max_iter" and not partial:
+            rule = ("the gradient met" if spec.full_batch and not early else
+                    f"the validation {self.validation_metric} stopped improving by" if early
+                    else "the loss stopped improving by")
             warnings.warn(
-                f"{type(self).__name__} reached max_iter={self.max_iter} before the "
-                f"{'gradient' if spec.full_batch else 'loss'} met tol={self.tol}; "
-                "increase max_iter" + ("." if spec.full_batch else
-                                       ", or scale the features (e.g. StandardScaler)."),
+                f"{type(self).__name__} reached max_iter={self.max_iter} before {rule} "
+                f"tol={self.tol}; increase max_iter" + (
+                    "." if spec.full_batch else ", or scale the features (e.g. StandardScaler)."),
                 ConvergenceWarning, stacklevel=4)
         curve = self.loss_curve_
         # Steps too large for the features' scales can grow the loss without bound and

@@ -30,7 +30,9 @@ class MLPClassifier(BaseXentClassifier):
     R penalises every weight matrix, never the biases). Weights start
     Glorot-uniform as in scikit-learn's MLPClassifier. The default alpha=1e-4
     is scikit-learn's number but a stronger penalty: scikit-learn's MLP adds
-    alpha/2 ||W||^2 / n_samples, so its alpha=a is alpha=a/n_samples here.
+    alpha/2 ||W||^2 / (rows of the step's batch) to each batch's loss, so its
+    alpha=a is alpha=a/batch_size here for adam and sgd (its batch_size defaults
+    to min(200, n_samples)) and alpha=a/n_samples for lbfgs.
 
     Parameters
     ----------
