@@ -55,8 +55,8 @@ from xentlearn.data._table import FileRowSplit
 from xentlearn.data._column_values import ColumnValuesError
 from xentlearn.data._readers import feature_columns
 from xentlearn.estimators._labels import (_missing_mask, _unsortable_message,
-                                          EncodedTargets, check_classes_match,
-                                          compute_class_weight, encode_targets,
+                                          EncodedTargets, check_classes_match, class_counts,
+                                          class_weight_from_counts, encode_targets,
                                           score_targets)
 from xentlearn.estimators._solvers import SOLVERS
 from xentlearn.exceptions import XentlearnInputError
@@ -123,8 +123,8 @@ def prepare_dask(estimator, X, y, sample_weight, *, dtype, partial: bool, contin
     if continuing:
         class_weight = estimator._class_weight
     else:
-        class_weight = _class_weight(estimator.class_weight, labels, kind, counts,
-                                     sample_weight is not None, dtype)
+        class_weight = class_weight_from_counts(estimator.class_weight, labels, kind, counts,
+                                                weighted=sample_weight is not None, dtype=dtype)
     source = source.replace_parts(_encode_part, kind, labels, np.dtype(dtype).str)
     if with_moments:
         source.moments = _dask.merge_moments([s["moments"] for s in summaries])
@@ -249,20 +249,6 @@ def _matrix_kind(summaries, known):
     return kind, np.arange(k), sum(s["counts"] for s in summaries)
 
 
-def _class_weight(class_weight, classes, kind, counts, weighted: bool, dtype):
-    """Class weights from the per-class (weighted) counts, as ``compute_class_weight``."""
-    if not (isinstance(class_weight, str) and class_weight == "balanced") or kind == "multilabel":
-        targets = np.arange(len(classes)) if kind != "binary" else np.array([0.0, 1.0])
-        return compute_class_weight(class_weight, classes, targets, kind, dtype=dtype)
-    empty = np.flatnonzero(counts <= 0)
-    if empty.size:
-        raise XentlearnInputError(
-            f"class_weight='balanced' needs every class in y, but class {shown(classes[empty[0]])} "
-            f"has {'zero total sample_weight' if weighted else 'no samples'}; pass a dict of "
-            "weights, or drop the class from `classes`")
-    return (counts.sum() / (len(classes) * counts)).astype(dtype)
-
-
 def _encode_part(part: Batch, kind: str, classes, dtype) -> Batch:
     """Runs on a worker: the part with its labels encoded as the loss's targets."""
     y = _labels_as_numpy(part.targets)
@@ -382,8 +368,9 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
         counts = None
         if isinstance(estimator.class_weight, str) and estimator.class_weight == "balanced":
             counts = sum(train.map_parts(_part_class_counts, kind, len(labels)))
-        class_weight = _class_weight(estimator.class_weight, labels, kind, counts,
-                                     table.sample_weight is not None, dtype)
+        class_weight = class_weight_from_counts(estimator.class_weight, labels, kind, counts,
+                                                weighted=table.sample_weight is not None,
+                                                dtype=dtype)
     estimator._preprocessor = preprocessor
     estimator.preprocessing_ = preprocessor.to_dict()
     estimator.feature_columns_ = features
@@ -515,8 +502,7 @@ def _first_row_in_file(error, path: str, file_index: int, spec: dict) -> str | N
 
 def _part_class_counts(part: Batch, kind: str, n_classes: int) -> np.ndarray:
     """Runs on a worker: the (weighted) rows of each class in a part of encoded targets."""
-    index = (part.targets > 0.5).astype(np.intp) if kind == "binary" else part.targets
-    return np.bincount(index, weights=part.sample_weight, minlength=n_classes).astype(np.float64)
+    return class_counts(part.targets, kind, n_classes, part.sample_weight)
 
 
 def files_on_workers(table, features: list[str], preprocessor, encode_target, dtype

@@ -13,7 +13,8 @@ from xentlearn._checks import shown
 from xentlearn.data import FileSource, TableFiles, TabularPreprocessor
 from xentlearn.data._column_values import ColumnValuesError, UnknownLabelsError
 from xentlearn.estimators import _dask_inputs
-from xentlearn.estimators._labels import EncodedTargets, compute_class_weight
+from xentlearn.estimators._labels import (EncodedTargets, class_counts,
+                                          class_weight_from_counts)
 from xentlearn.estimators._preprocessing import warn_unseen
 from xentlearn.exceptions import XentlearnInputError
 
@@ -131,23 +132,13 @@ def continued_features(estimator, table: TableFiles) -> list[str]:
 
 def file_class_weight(class_weight, source, labels, kind, dtype):
     """class_weight for file data; "balanced" counts the labels in one streaming pass."""
-    if class_weight is None:
-        return None
-    counts = np.zeros(len(labels))
-    if class_weight == "balanced":
-        for batch in source.batches(None):   # one streaming pass over the labels
-            index = (batch.targets > 0.5).astype(np.intp) if kind == "binary" else batch.targets
-            weights = None if batch.sample_weight is None else batch.sample_weight
-            counts += np.bincount(index, weights=weights, minlength=len(labels))
-    targets = np.arange(len(labels)) if kind != "binary" else np.array([0.0, 1.0])
-    if class_weight == "balanced":
-        absent = np.flatnonzero(counts == 0)
-        if absent.size:
-            raise XentlearnInputError(
-                f"class_weight='balanced' needs every class in the data; {labels[absent[0]]!r} "
-                "has no rows")
-        return (counts.sum() / (len(labels) * counts)).astype(dtype)
-    return compute_class_weight(class_weight, labels, targets, kind, dtype=dtype)
+    counts = None
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        counts = sum(class_counts(batch.targets, kind, len(labels), batch.sample_weight)
+                     for batch in source.batches(None))
+    return class_weight_from_counts(class_weight, labels, kind, counts,
+                                    weighted=source.sample_weight_column is not None,
+                                    dtype=dtype)
 
 
 def iter_file_logits(estimator, table, *, with_target: bool):

@@ -231,6 +231,20 @@ def compute_class_weight(class_weight, classes, targets, kind: Kind, sample_weig
     >>> compute_class_weight({"b": 3}, np.array(["a", "b", "c"]), np.array([0, 1, 2]), "multiclass")
     array([1., 3., 1.])
     """
+    if isinstance(class_weight, str) and class_weight == "balanced" and kind != "multilabel":
+        counts = class_counts(targets, kind, len(classes), sample_weight)
+    else:
+        counts = None
+    return class_weight_from_counts(class_weight, classes, kind, counts,
+                                    weighted=sample_weight is not None, dtype=dtype)
+
+
+def class_weight_from_counts(class_weight, classes, kind: Kind, counts, *, weighted: bool,
+                             dtype=np.float64) -> np.ndarray | None:
+    """``compute_class_weight`` from the per-class (weighted) counts, shape (k,) float64,
+    as ``class_counts`` gives them (summed over parts for data read in pieces: files,
+    Dask partitions); `counts` is read for "balanced" only. `weighted`: the counts
+    are sums of sample weights (for the message of a class of zero count)."""
     if class_weight is None:
         return None
     dtype = np.dtype(dtype)
@@ -243,16 +257,14 @@ def compute_class_weight(class_weight, classes, targets, kind: Kind, sample_weig
     if isinstance(class_weight, dict):
         return _class_weight_from_dict(class_weight, classes, dtype)
     if isinstance(class_weight, str) and class_weight == "balanced":
-        counts = _class_counts(targets, kind, len(classes), sample_weight)
         empty = np.flatnonzero(counts <= 0)
         if empty.size:
-            c = empty[0]
             raise XentlearnInputError(
-                f"class_weight='balanced' needs every class in y, but class {shown(classes[c])} "
-                f"has {'zero total sample_weight' if sample_weight is not None else 'no samples'}"
-                f"; pass a dict of weights, or drop the class from `classes`")
-        weight = counts.sum() / (len(classes) * counts)
-        return weight.astype(dtype)
+                f"class_weight='balanced' needs every class in y, but class "
+                f"{shown(classes[empty[0]])} has "
+                f"{'zero total sample_weight' if weighted else 'no samples'}; pass a dict "
+                "of weights, or drop the class from `classes`")
+        return (counts.sum() / (len(classes) * counts)).astype(dtype)
     raise XentlearnInputError(
         f"class_weight must be None, a dict {{label: weight}} or 'balanced'; got {class_weight!r}")
 
@@ -509,8 +521,9 @@ def _encode_matrix(y, classes, dtype) -> EncodedTargets:
 
 
 # ----------------------------------------------------------------------- class weights
-def _class_counts(targets, kind, n_classes, sample_weight) -> np.ndarray:
-    """(Weighted) number of samples per class, float64, shape (n_classes,)."""
+def class_counts(targets, kind: Kind, n_classes: int, sample_weight) -> np.ndarray:
+    """(Weighted) number of samples per class, float64, shape (n_classes,): sums, so the
+    counts of parts add up to the whole's."""
     targets = np.asarray(targets)
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     if kind == "soft":
