@@ -24,7 +24,8 @@ def python_scalar(value):
 def shown(value) -> str:
     """`value`'s repr for a message, a NumPy scalar as plain Python (1.5, not
     np.float64(1.5))."""
-    return repr(value.item() if hasattr(value, "item") else value)
+    scalar = isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0)
+    return repr(value.item() if scalar else value)
 
 
 def issparse(a) -> bool:

@@ -147,6 +147,31 @@ def test_a_shared_source_is_read_once_per_partition_by_fit_and_score(tmp_path):
     assert sorted(calls) == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("kinds", ["array, series, array", "frame, array, series",
+                                   "frame, array, array", "array, series, none"])
+def test_arrays_and_frames_mixed_pair_the_same_rows(kinds):
+    # One graph for a mix of kinds listed the partitions out of order (and swapped y with
+    # the weights): the fit was another model, or failed on the weights as labels.
+    X, y = problem()
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
+    reference = _lr().fit(X, y, sample_weight=None if kinds.endswith("none") else w)
+    rows = len(y) // 5
+
+    def lazy(kind, values):
+        if kind == "none":
+            return None
+        if kind == "array":
+            return da.from_array(values, chunks=(rows,) + values.shape[1:])
+        frame = pd.DataFrame(values) if values.ndim == 2 else pd.Series(values)
+        return dd.from_pandas(frame, npartitions=5, sort=False)
+
+    Xd, yd, wd = (lazy(kind, values) for kind, values in zip(kinds.split(", "), (X, y, w)))
+    fitted = _lr().fit(Xd, yd, sample_weight=wd)
+    assert relative_difference(fitted.coef_, reference.coef_) < 1e-6
+    assert fitted.score(Xd, yd, sample_weight=wd) == pytest.approx(
+        reference.score(X, y, sample_weight=None if wd is None else w), abs=1e-12)
+
+
 def test_predictions_on_empty_partitions():
     # A filtered DataFrame has empty partitions; scikit-learn's checks refuse 0 rows.
     X, y = problem(classes=3)

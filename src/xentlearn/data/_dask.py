@@ -101,28 +101,42 @@ def _row_counts(obj) -> tuple | None:
 
 
 def _partitions(collections: Sequence, names: Sequence[str]) -> list[list]:
-    """The row partitions of each dask collection, as lists of ``Delayed``, from one
-    graph optimised for all of them together.
+    """The row partitions of each dask collection, as lists of ``Delayed``.
 
     X and y taken from one dask DataFrame share its reading tasks. Optimised one
     by one (``to_delayed``'s default), each fused its own copy of the read (every
-    partition read twice) and pruned the columns for itself; optimised together,
-    the read is one task that reads the columns of both.
+    partition read twice) and pruned the columns for itself; DataFrames and
+    Series are optimised together, as one expression, so the read is one task
+    that reads the columns of all of them. Dask arrays, or a mix of kinds (whose
+    joint graph lists partitions out of order), are taken one by one.
     """
-    from dask.base import collections_to_expr
-    from dask.delayed import Delayed
-
     for name, obj in zip(names, collections):
         if not (_is_dask_array(obj) or hasattr(obj, "npartitions")):
             raise XentlearnInputError(
                 f"{name} is a {type(obj).__name__}, which has no row partitions")
-    expr = collections_to_expr(list(collections)).optimize()
+    if len(collections) > 1 and not any(map(_is_dask_array, collections)):
+        joint = _optimized_together(collections)
+        if joint is not None:
+            return joint
+    return [list(obj.to_delayed().ravel()) if _is_dask_array(obj) else list(obj.to_delayed())
+            for obj in collections]
+
+
+def _optimized_together(frames: Sequence) -> list[list] | None:
+    """The partitions of dask DataFrames/Series from one optimised graph, or None if
+    that graph does not list each one's partitions in order."""
+    from dask.base import collections_to_expr
+    from dask.delayed import Delayed
+
+    expr = collections_to_expr(list(frames)).optimize()
+    keys = expr.__dask_keys__()
+    in_order = len(keys) == len(frames) and all(
+        isinstance(part, tuple) and part[1:] == (i,)
+        for parts in keys for i, part in enumerate(parts))
+    if not in_order:
+        return None
     graph = expr.__dask_graph__()
-
-    def flat(keys):         # a 2-D array's keys are one list per row chunk
-        return [k for key in keys for k in (flat(key) if isinstance(key, list) else [key])]
-
-    return [[Delayed(key, graph) for key in flat(keys)] for keys in expr.__dask_keys__()]
+    return [[Delayed(key, graph) for key in parts] for parts in keys]
 
 
 def _row_pieces(X, y, sample_weight) -> tuple[list, list, list]:

@@ -342,11 +342,7 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
     from xentlearn.training._distributed import DaskBackend
 
     table, validation_data = _files.training_tables(table, y, sample_weight, validation_data)
-    if validation_data is None and estimator.early_stopping and not continuing:
-        raise XentlearnInputError(
-            "early_stopping on files needs held-out rows: "
-            "fit(TableFiles(train, validation_fraction=0.1)) or "
-            "fit(TableFiles(train), validation_data=TableFiles(valid))")
+    _files.check_held_out_rows(estimator, validation_data, continuing)
     if continuing:
         labels, preprocessor = estimator.classes_, estimator._preprocessor
         features = _files.continued_features(estimator, table)
@@ -355,9 +351,7 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
         features = feature_columns(table.files()[0], schema.names, table.target,
                                    table.sample_weight, table.features, table.drop)
         preprocessor, labels = _fit_on_workers(table, schema, features, classes)
-    kind = "binary" if len(labels) == 2 else "multiclass"
-    encode = functools.partial(_files.encode_labels, classes=labels, kind=kind, dtype=dtype,
-                               column=table.target)
+    kind, encode = _files.label_encoding(labels, table.target, dtype)
     train = files_on_workers(table, features, preprocessor, encode, dtype)
     validation = None
     if validation_data is not None:
@@ -371,11 +365,7 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
         class_weight = class_weight_from_counts(estimator.class_weight, labels, kind, counts,
                                                 weighted=table.sample_weight is not None,
                                                 dtype=dtype)
-    estimator._preprocessor = preprocessor
-    estimator.preprocessing_ = preprocessor.to_dict()
-    estimator.feature_columns_ = features
-    estimator.target_column_ = table.target
-    estimator.n_features_in_ = train.n_features
+    _files.record_table_fit(estimator, preprocessor, features, table.target, train.n_features)
     return (train, validation, EncodedTargets(kind, labels, None), class_weight,
             DaskBackend(estimator.sync_every))
 

@@ -56,6 +56,7 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
     preprocessing and class weights are learned from the training rows only.
     """
     table, validation_data = training_tables(table, y, sample_weight, validation_data)
+    check_held_out_rows(estimator, validation_data, continuing)
     features = table.features
     if continuing:
         labels, preprocessor = estimator.classes_, estimator._preprocessor
@@ -88,9 +89,7 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
             raise XentlearnInputError(
                 f"target column {table.target!r} has only one class ({shown(labels[0])}); "
                 "a classifier needs at least 2")
-    kind = "binary" if len(labels) == 2 else "multiclass"
-    encode = functools.partial(encode_labels, classes=labels, kind=kind, dtype=dtype,
-                               column=table.target)
+    kind, encode = label_encoding(labels, table.target, dtype)
     source.encode_target = encode
     validation = None
     if validation_data is not None:
@@ -99,22 +98,39 @@ def prepare_files(estimator, table, y, sample_weight, validation_data, *, dtype,
         validation = source_for(validation_data, min(left, validation_data.memory_budget_bytes),
                                 list(source.features))
         validation.encode_target = encode
-    elif estimator.early_stopping and not continuing:
-        raise XentlearnInputError(
-            "early_stopping on files needs held-out rows: "
-            "fit(TableFiles(train, validation_fraction=0.1)) or "
-            "fit(TableFiles(train), validation_data=TableFiles(valid))")
     if continuing:
         class_weight = estimator._class_weight
     else:
         class_weight = file_class_weight(estimator.class_weight, source, labels, kind, dtype)
+    record_table_fit(estimator, preprocessor, list(source.features), table.target,
+                     source.n_features)
+    return source, validation, EncodedTargets(kind, labels, None), class_weight
+
+
+def label_encoding(labels: np.ndarray, target: str, dtype) -> tuple[str, functools.partial]:
+    """(task, encode): a table's labels encoded against the fit's `labels` (its classes)."""
+    kind = "binary" if len(labels) == 2 else "multiclass"
+    return kind, functools.partial(encode_labels, classes=labels, kind=kind, dtype=dtype,
+                                   column=target)
+
+
+def check_held_out_rows(estimator, validation_data, continuing: bool) -> None:
+    """early_stopping on files needs validation rows (a first fit's, not a continued one)."""
+    if validation_data is None and estimator.early_stopping and not continuing:
+        raise XentlearnInputError(
+            "early_stopping on files needs held-out rows: "
+            "fit(TableFiles(train, validation_fraction=0.1)) or "
+            "fit(TableFiles(train), validation_data=TableFiles(valid))")
+
+
+def record_table_fit(estimator, preprocessor, features: list[str], target: str,
+                     n_features: int) -> None:
+    """What a fit on files keeps for predict and for the model file."""
     estimator._preprocessor = preprocessor
     estimator.preprocessing_ = preprocessor.to_dict()
-    estimator.feature_columns_ = list(source.features)
-    estimator.target_column_ = table.target
-    estimator.n_features_in_ = source.n_features
-    encoded = EncodedTargets(kind, labels, None)
-    return source, validation, encoded, class_weight
+    estimator.feature_columns_ = features
+    estimator.target_column_ = target
+    estimator.n_features_in_ = n_features
 
 
 def continued_features(estimator, table: TableFiles) -> list[str]:
