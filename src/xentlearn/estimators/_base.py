@@ -286,9 +286,10 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         if checkpoint is not None:
             checkpoint.remove()
         if result.stop_reason == "max_iter" and not partial:
-            rule = ("the gradient met" if spec.full_batch and not early else
-                    f"the validation {self.validation_metric} stopped improving by" if early
-                    else "the loss stopped improving by")
+            rule = " or ".join(
+                (["the gradient met"] if spec.full_batch else [])
+                + ([f"the validation {self.validation_metric} stopped improving by"] if early
+                   else [] if spec.full_batch else ["the loss stopped improving by"]))
             warnings.warn(
                 f"{type(self).__name__} reached max_iter={self.max_iter} before {rule} "
                 f"tol={self.tol}; increase max_iter" + (
