@@ -108,3 +108,18 @@ def test_checkpoint_resumes_whatever_the_budget(table, tmp_path, monkeypatch, fi
     monkeypatch.undo()
     resumed = _fit_quietly(make(str(path)), dataclasses.replace(table, memory_budget=then))
     _assert_same_fit(resumed, reference)
+
+
+def test_balanced_weights_of_a_class_of_zero_weight_name_the_target_column(tmp_path):
+    # The array message named `y` and a `classes` argument, which files have neither.
+    from xentlearn.exceptions import XentlearnInputError
+
+    rng = np.random.default_rng(0)
+    label = np.array(["a", "b", "c"])[rng.integers(0, 3, 60)]
+    pq.write_table(pa.table({"x": rng.normal(size=60), "label": label,
+                             "w": np.where(label == "c", 0.0, 1.0)}), tmp_path / "t.parquet")
+    files = TableFiles(str(tmp_path / "t.parquet"), target="label", sample_weight="w")
+    with pytest.raises(XentlearnInputError, match=r"needs every class in target column "
+                                                  r"'label', but class 'c' has zero total "
+                                                  r"sample_weight; pass a dict of weights$"):
+        LogisticRegression(class_weight="balanced").fit(files)

@@ -286,13 +286,14 @@ class BaseXentClassifier(ClassifierMixin, BaseEstimator):
         if checkpoint is not None:
             checkpoint.remove()
         if result.stop_reason == "max_iter" and not partial:
-            rule = " or ".join(
-                (["the gradient met"] if spec.full_batch else [])
-                + ([f"the validation {self.validation_metric} stopped improving by"] if early
-                   else [] if spec.full_batch else ["the loss stopped improving by"]))
+            rules = ((["the gradient met"] if spec.full_batch else [])
+                     + ([f"the validation {self.validation_metric} stopped improving by"]
+                        if early else [] if spec.full_batch else
+                        ["the loss stopped improving by"]))
             warnings.warn(
-                f"{type(self).__name__} reached max_iter={self.max_iter} before {rule} "
-                f"tol={self.tol}; increase max_iter" + (
+                f"{type(self).__name__} reached max_iter={self.max_iter} before "
+                + " or ".join(f"{rule} tol={self.tol}" for rule in rules)
+                + "; increase max_iter" + (
                     "." if spec.full_batch else ", or scale the features (e.g. StandardScaler)."),
                 ConvergenceWarning, stacklevel=4)
         curve = self.loss_curve_

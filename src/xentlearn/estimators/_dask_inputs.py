@@ -364,7 +364,8 @@ def prepare_files_on_cluster(estimator, table, y, sample_weight, validation_data
             counts = sum(train.map_parts(_part_class_counts, kind, len(labels)))
         class_weight = class_weight_from_counts(estimator.class_weight, labels, kind, counts,
                                                 weighted=table.sample_weight is not None,
-                                                dtype=dtype)
+                                                dtype=dtype,
+                                                labels_in=f"target column {table.target!r}")
     _files.record_table_fit(estimator, preprocessor, features, table.target, train.n_features)
     return (train, validation, EncodedTargets(kind, labels, None), class_weight,
             DaskBackend(estimator.sync_every))

@@ -154,7 +154,7 @@ def file_class_weight(class_weight, source, labels, kind, dtype):
                      for batch in source.batches(None))
     return class_weight_from_counts(class_weight, labels, kind, counts,
                                     weighted=source.sample_weight_column is not None,
-                                    dtype=dtype)
+                                    dtype=dtype, labels_in=f"target column {source.target!r}")
 
 
 def iter_file_logits(estimator, table, *, with_target: bool):

@@ -240,11 +240,12 @@ def compute_class_weight(class_weight, classes, targets, kind: Kind, sample_weig
 
 
 def class_weight_from_counts(class_weight, classes, kind: Kind, counts, *, weighted: bool,
-                             dtype=np.float64) -> np.ndarray | None:
+                             dtype=np.float64, labels_in: str = "y") -> np.ndarray | None:
     """``compute_class_weight`` from the per-class (weighted) counts, shape (k,) float64,
     as ``class_counts`` gives them (summed over parts for data read in pieces: files,
     Dask partitions); `counts` is read for "balanced" only. `weighted`: the counts
-    are sums of sample weights (for the message of a class of zero count)."""
+    are sums of sample weights; `labels_in`: where the labels are (both for the
+    message of a class of zero count)."""
     if class_weight is None:
         return None
     dtype = np.dtype(dtype)
@@ -260,10 +261,11 @@ def class_weight_from_counts(class_weight, classes, kind: Kind, counts, *, weigh
         empty = np.flatnonzero(counts <= 0)
         if empty.size:
             raise XentlearnInputError(
-                f"class_weight='balanced' needs every class in y, but class "
+                f"class_weight='balanced' needs every class in {labels_in}, but class "
                 f"{shown(classes[empty[0]])} has "
                 f"{'zero total sample_weight' if weighted else 'no samples'}; pass a dict "
-                "of weights, or drop the class from `classes`")
+                "of weights" + (", or drop the class from `classes`" if labels_in == "y"
+                                else ""))
         return (counts.sum() / (len(classes) * counts)).astype(dtype)
     raise XentlearnInputError(
         f"class_weight must be None, a dict {{label: weight}} or 'balanced'; got {class_weight!r}")
