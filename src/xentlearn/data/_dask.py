@@ -135,8 +135,13 @@ def _optimized_together(frames: Sequence) -> list[list] | None:
         for parts in keys for i, part in enumerate(parts))
     if not in_order:
         return None
-    graph = expr.__dask_graph__()
-    return [[Delayed(key, graph) for key in parts] for parts in keys]
+    from dask.optimization import cull
+
+    # Each partition with only the tasks it needs: with the whole joint graph behind
+    # every Delayed, each worker's compute call submitted every partition's tasks, and
+    # a fit after a failed one hung the scheduler (a dependency in memory nowhere).
+    graph = dict(expr.__dask_graph__())
+    return [[Delayed(key, cull(graph, [key])[0]) for key in parts] for parts in keys]
 
 
 def _row_pieces(X, y, sample_weight) -> tuple[list, list, list]:
