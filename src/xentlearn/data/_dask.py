@@ -127,6 +127,7 @@ def _optimized_together(frames: Sequence) -> list[list] | None:
     that graph does not list each one's partitions in order."""
     from dask.base import collections_to_expr
     from dask.delayed import Delayed
+    from dask.optimization import cull
 
     expr = collections_to_expr(list(frames)).optimize()
     keys = expr.__dask_keys__()
@@ -135,8 +136,6 @@ def _optimized_together(frames: Sequence) -> list[list] | None:
         for parts in keys for i, part in enumerate(parts))
     if not in_order:
         return None
-    from dask.optimization import cull
-
     # Each partition with only the tasks it needs: with the whole joint graph behind
     # every Delayed, each worker's compute call submitted every partition's tasks, and
     # a fit after a failed one hung the scheduler (a dependency in memory nowhere).
